@@ -1,0 +1,73 @@
+# zsp build. `make` builds everything into build/, `make check` runs all
+# tests, `make demo` plays the main story in a private mount namespace.
+
+CXX ?= g++
+CXXFLAGS ?= -O2 -g
+WARNINGS := -Wall -Wextra -Werror=format-security -Wno-missing-field-initializers
+HARDEN := -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIC
+ZSP_CXXFLAGS := -std=c++20 -I. $(WARNINGS) $(HARDEN) -MMD -MP
+HIDDEN := -fvisibility=hidden -fvisibility-inlines-hidden
+LDHARDEN := -Wl,-z,relro,-z,now
+
+B := build
+
+COMMON_SRCS := $(wildcard common/*.cc)
+COMMON_OBJS := $(COMMON_SRCS:%.cc=$(B)/%.o)
+BROKER_SRCS := $(filter-out broker/zspctl.cc,$(wildcard broker/*.cc))
+BROKER_OBJS := $(BROKER_SRCS:%.cc=$(B)/%.o)
+UNIT_SRCS := $(wildcard tests/unit/*.cc)
+UNIT_OBJS := $(UNIT_SRCS:%.cc=$(B)/%.o)
+
+COMMON_LIBS := -lcurl -lssl -lcrypto -lsystemd
+
+all: $(B)/libzsp.a $(B)/sudo_zsp.so $(B)/pam_zsp.so $(B)/zsp-broker \
+     $(B)/zspctl $(B)/unit_tests
+
+$(B)/%.o: %.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(ZSP_CXXFLAGS) $(HIDDEN) $(CXXFLAGS) -c $< -o $@
+
+$(B)/libzsp.a: $(COMMON_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+# The modules export only their ABI symbols (version scripts) and stay
+# loaded once opened, because libcurl and OpenSSL keep global state.
+$(B)/sudo_zsp.so: $(B)/sudo_zsp/sudo_zsp.o $(B)/libzsp.a sudo_zsp/sudo_zsp.map
+	$(CXX) -shared $(LDHARDEN) -Wl,-z,nodelete \
+	  -Wl,--version-script=sudo_zsp/sudo_zsp.map -o $@ \
+	  $(B)/sudo_zsp/sudo_zsp.o $(B)/libzsp.a $(COMMON_LIBS)
+
+$(B)/pam_zsp.so: $(B)/pam_zsp/pam_zsp.o $(B)/libzsp.a pam_zsp/pam_zsp.map
+	$(CXX) -shared $(LDHARDEN) -Wl,-z,nodelete \
+	  -Wl,--version-script=pam_zsp/pam_zsp.map -o $@ \
+	  $(B)/pam_zsp/pam_zsp.o $(B)/libzsp.a -lpam $(COMMON_LIBS)
+
+$(B)/zsp-broker: $(BROKER_OBJS) $(B)/libzsp.a
+	$(CXX) $(LDHARDEN) -pie -o $@ $^ -lcpp-httplib -lsqlite3 $(COMMON_LIBS) \
+	  -pthread
+
+$(B)/zspctl: $(B)/broker/zspctl.o $(B)/libzsp.a
+	$(CXX) $(LDHARDEN) -pie -o $@ $^ $(COMMON_LIBS)
+
+$(B)/unit_tests: $(UNIT_OBJS) $(B)/libzsp.a
+	$(CXX) $(LDHARDEN) -o $@ $^ -lcppunit $(COMMON_LIBS)
+
+# Installs the Debian packages that building and testing need.
+deps:
+	tests/install-deps.sh
+
+check: deps
+	$(MAKE) all
+	tests/run-all.sh
+
+demo: deps
+	$(MAKE) all
+	tests/demo.sh
+
+clean:
+	rm -rf $(B)
+
+.PHONY: all deps check demo clean
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,191 @@
+#include "common/config.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+
+#include "common/handles.h"
+
+namespace zsp {
+namespace {
+
+constexpr size_t kMaxConfigBytes = 64 * 1024;
+
+std::string_view Trim(std::string_view s) {
+  size_t b = s.find_first_not_of(" \t\r");
+  if (b == std::string_view::npos) return {};
+  size_t e = s.find_last_not_of(" \t\r");
+  return s.substr(b, e - b + 1);
+}
+
+bool ParseLong(std::string_view text, long min, long max, long* out) {
+  long value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(),
+                                   value);
+  if (ec != std::errc() || end != text.data() + text.size()) return false;
+  if (value < min || value > max) return false;
+  *out = value;
+  return true;
+}
+
+bool IsAbsolutePath(std::string_view v) { return !v.empty() && v[0] == '/'; }
+
+bool IsValidHostName(std::string_view v) {
+  if (v.empty() || v.size() > 253) return false;
+  for (char c : v) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '-' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// Applies one "key = value" setting; returns "" or the problem.
+std::string ApplySetting(HostConfig* c, std::string_view key,
+                         std::string_view value) {
+  auto path_setting = [&](std::string* field) -> std::string {
+    if (!IsAbsolutePath(value)) return "value must be an absolute path";
+    *field = value;
+    return "";
+  };
+  if (key == "broker_url") {
+    if (value.substr(0, 8) != "https://" || value.size() <= 8) {
+      return "value must be an https:// URL";
+    }
+    while (value.size() > 8 && value.back() == '/') value.remove_suffix(1);
+    c->broker_url = value;
+    return "";
+  }
+  if (key == "ca_file") return path_setting(&c->ca_file);
+  if (key == "client_cert") return path_setting(&c->client_cert);
+  if (key == "client_key") return path_setting(&c->client_key);
+  if (key == "decision_key") {
+    if (!IsAbsolutePath(value)) return "value must be an absolute path";
+    c->decision_keys.emplace_back(value);
+    return "";
+  }
+  if (key == "host") {
+    if (!IsValidHostName(value)) return "value is not a valid host name";
+    c->host = value;
+    return "";
+  }
+  if (key == "connect_timeout_ms") {
+    return ParseLong(value, 100, 60000, &c->connect_timeout_ms)
+               ? ""
+               : "value must be a whole number from 100 to 60000";
+  }
+  if (key == "timeout_ms") {
+    return ParseLong(value, 100, 60000, &c->timeout_ms)
+               ? ""
+               : "value must be a whole number from 100 to 60000";
+  }
+  if (key == "clock_skew") {
+    return ParseLong(value, 0, 600, &c->clock_skew_sec)
+               ? ""
+               : "value must be a whole number of seconds from 0 to 600";
+  }
+  if (key == "secure_path") {
+    size_t start = 0;
+    while (start <= value.size()) {
+      size_t end = value.find(':', start);
+      if (end == std::string_view::npos) end = value.size();
+      if (!IsAbsolutePath(value.substr(start, end - start))) {
+        return "every directory in secure_path must be absolute";
+      }
+      start = end + 1;
+    }
+    c->secure_path = value;
+    return "";
+  }
+  if (key == "debug") {
+    if (value != "true" && value != "false") return "value must be true or false";
+    c->debug = value == "true";
+    return "";
+  }
+  return "unknown setting";
+}
+
+}  // namespace
+
+Result<HostConfig> ParseHostConfig(std::string_view text,
+                                   const std::string& origin) {
+  HostConfig config;
+  config.path = origin;
+  size_t line_number = 0;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t eol = text.find('\n', pos);
+    if (eol == std::string_view::npos) eol = text.size();
+    std::string_view line = Trim(text.substr(pos, eol - pos));
+    pos = eol + 1;
+    ++line_number;
+    if (line.empty() || line[0] == '#') continue;
+
+    std::string where = origin + ":" + std::to_string(line_number) + ": ";
+    size_t eq = line.find('=');
+    if (eq == std::string_view::npos) {
+      return Error{where + "expected \"key = value\""};
+    }
+    std::string_view key = Trim(line.substr(0, eq));
+    std::string_view value = Trim(line.substr(eq + 1));
+    if (value.empty()) return Error{where + std::string(key) + ": empty value"};
+    std::string problem = ApplySetting(&config, key, value);
+    if (!problem.empty()) {
+      return Error{where + std::string(key) + ": " + problem};
+    }
+  }
+
+  const std::pair<const char*, const std::string*> required[] = {
+      {"broker_url", &config.broker_url},
+      {"ca_file", &config.ca_file},
+      {"client_cert", &config.client_cert},
+      {"client_key", &config.client_key},
+  };
+  for (const auto& [name, value] : required) {
+    if (value->empty()) return Error{origin + ": missing setting " + name};
+  }
+  if (config.decision_keys.empty()) {
+    return Error{origin + ": missing setting decision_key"};
+  }
+  if (config.connect_timeout_ms > config.timeout_ms) {
+    return Error{origin + ": connect_timeout_ms is larger than timeout_ms"};
+  }
+  return config;
+}
+
+Result<HostConfig> LoadHostConfig(const std::string& path) {
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (fd.get() < 0) {
+    return Error{"cannot open " + path + ": " + std::strerror(errno)};
+  }
+  struct stat st {};
+  if (fstat(fd.get(), &st) != 0) {
+    return Error{"cannot stat " + path + ": " + std::strerror(errno)};
+  }
+  if (!S_ISREG(st.st_mode)) return Error{path + " is not a regular file"};
+  if (st.st_uid != 0) return Error{path + " is not owned by root"};
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    return Error{path + " is writable by group or others"};
+  }
+  if (st.st_size > static_cast<off_t>(kMaxConfigBytes)) {
+    return Error{path + " is larger than 64 KiB"};
+  }
+
+  std::string text(static_cast<size_t>(st.st_size), '\0');
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = read(fd.get(), text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Error{"cannot read " + path + ": " + std::strerror(errno)};
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  text.resize(done);
+  return ParseHostConfig(text, path);
+}
+
+}  // namespace zsp

@@ -1,0 +1,46 @@
+// The host configuration, /etc/zsp/zsp.conf, shared by pam_zsp and sudo_zsp.
+// Its path can be changed only by a module or plugin argument, never by the
+// environment, because both run inside setuid programs.
+#ifndef ZSP_COMMON_CONFIG_H_
+#define ZSP_COMMON_CONFIG_H_
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+
+namespace zsp {
+
+inline constexpr char kDefaultConfigPath[] = "/etc/zsp/zsp.conf";
+inline constexpr char kDefaultSecurePath[] =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+struct HostConfig {
+  std::string path;                   // the file this came from
+  std::string broker_url;             // https://host:port, no trailing slash
+  std::string ca_file;                // CA that issued the broker's cert
+  std::string client_cert;            // this host's mutual TLS certificate
+  std::string client_key;             // its private key, root-only
+  std::vector<std::string> decision_keys;  // pinned Ed25519 public keys
+  std::string host;                   // this host's name; "" = gethostname
+  long connect_timeout_ms = 2000;
+  long timeout_ms = 5000;             // whole broker exchange
+  long clock_skew_sec = 30;
+  std::string secure_path = kDefaultSecurePath;
+  bool debug = false;
+};
+
+// Parses configuration text. `origin` names the file in error messages,
+// which have the form "FILE:LINE: problem". Checks values, not files.
+Result<HostConfig> ParseHostConfig(std::string_view text,
+                                   const std::string& origin);
+
+// Reads and parses the file at path. The file must be a regular file owned
+// by root and not writable by group or others; otherwise anyone who can
+// write it could point the host at their own broker.
+Result<HostConfig> LoadHostConfig(const std::string& path);
+
+}  // namespace zsp
+
+#endif  // ZSP_COMMON_CONFIG_H_

@@ -1,0 +1,65 @@
+// Asking the broker for a signed decision and checking it. The host trusts
+// only what the signed token says, and only if it answers the exact
+// question asked (user, host, kind, run-as user, argv, nonce) and is fresh.
+#ifndef ZSP_COMMON_DECISION_H_
+#define ZSP_COMMON_DECISION_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "common/jws.h"
+
+namespace zsp {
+
+struct DecisionQuery {
+  std::string user;
+  std::string host;
+  std::string kind;   // "sudo" or "login"
+  std::string runas;  // sudo only
+  std::vector<std::string> argv;  // sudo only; argv[0] absolute
+};
+
+enum class Verdict {
+  kAllow,
+  kDeny,          // a valid, signed denial
+  kUnavailable,   // the broker could not be reached or did not answer
+  kInvalid,       // an answer that failed verification: treat as an attack
+  kError,         // a local failure (keys, memory)
+};
+
+struct Decision {
+  Verdict verdict = Verdict::kError;
+  std::string code;     // deny: no_grant, expired or revoked
+  std::string message;  // deny: the broker's sentence for the user
+  std::string detail;   // why, for the log, when not kAllow or kDeny
+  std::string grant;    // allow: grant id
+  std::string request;  // allow: request id
+  int64_t grant_expires = 0;  // allow: Unix seconds
+};
+
+const char* VerdictName(Verdict verdict);
+
+// Loads the pinned decision keys listed in the configuration.
+Result<std::vector<PinnedKey>> LoadPinnedKeys(const HostConfig& config);
+
+// Returns 16 random bytes as base64url, or "" if the RNG failed.
+std::string NewNonce();
+
+// Checks a compact JWS from the broker against the question and the time.
+// Never returns kUnavailable.
+Decision CheckSignedDecision(std::string_view jws,
+                             const std::vector<PinnedKey>& keys,
+                             const DecisionQuery& query,
+                             const std::string& nonce, int64_t now,
+                             int64_t clock_skew);
+
+// Sends the query to the broker over mutual TLS and checks the answer.
+Decision AskBroker(const HostConfig& config,
+                   const std::vector<PinnedKey>& keys,
+                   const DecisionQuery& query);
+
+}  // namespace zsp
+
+#endif  // ZSP_COMMON_DECISION_H_

@@ -1,0 +1,38 @@
+// A small HTTPS client on libcurl, safe to run inside setuid hosts (sudo,
+// su) and sshd: it reads no environment variable, uses no proxy, follows no
+// redirect, bounds every phase in time and caps the response size.
+#ifndef ZSP_COMMON_HTTPS_CLIENT_H_
+#define ZSP_COMMON_HTTPS_CLIENT_H_
+
+#include <string>
+
+#include "common/result.h"
+
+namespace zsp {
+
+struct HttpsOptions {
+  std::string ca_file;      // PEM bundle that must have issued the server
+  std::string client_cert;  // PEM client certificate for mutual TLS, or ""
+  std::string client_key;   // PEM key of client_cert, or ""
+  std::string bearer_token;  // sent as "Authorization: Bearer", or ""
+  long connect_timeout_ms = 2000;  // TCP and TLS handshake
+  long total_timeout_ms = 5000;    // whole transfer, name lookup included
+  size_t max_response_bytes = 256 * 1024;
+};
+
+struct HttpsResponse {
+  long status = 0;
+  std::string body;
+};
+
+// Sends one request. method is "GET" or "POST"; body is sent only for POST,
+// as application/json. Fails on any transport or TLS error, a timeout, or a
+// body over max_response_bytes; an HTTP error status is not a failure.
+Result<HttpsResponse> HttpsRequest(const HttpsOptions& options,
+                                   const std::string& method,
+                                   const std::string& url,
+                                   const std::string& body);
+
+}  // namespace zsp
+
+#endif  // ZSP_COMMON_HTTPS_CLIENT_H_

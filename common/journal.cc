@@ -1,0 +1,63 @@
+#include "common/journal.h"
+
+#include <sys/uio.h>
+#include <systemd/sd-journal.h>
+
+#include "common/escape.h"
+
+namespace zsp {
+
+const char* MessageId(AuditEvent event) {
+  switch (event) {
+    case AuditEvent::kSudoAllow:
+      return "34880e3274ec4b8197a9866f02897fbe";
+    case AuditEvent::kSudoDeny:
+      return "e4fcdd60972f4768ace9012fa6cef4f7";
+    case AuditEvent::kLoginAllow:
+      return "bdbc6db5ebfa4a03a27caa34fbeb9b63";
+    case AuditEvent::kLoginDeny:
+      return "4e4bf9fcf87144628e23eff6a0aff072";
+    case AuditEvent::kSessionOpen:
+      return "476bb378915e4640b999ffff0c969cb9";
+    case AuditEvent::kSessionClose:
+      return "8d60b1254ac647fc8515edcb46543f2a";
+  }
+  return "00000000000000000000000000000000";
+}
+
+AuditRecord::AuditRecord(AuditEvent event, int priority,
+                         std::string identifier)
+    : event_(event), priority_(priority), identifier_(std::move(identifier)) {}
+
+AuditRecord& AuditRecord::Add(const std::string& name,
+                              const std::string& value) {
+  if (!value.empty()) fields_.push_back(name + "=" + EscapeForLog(value));
+  return *this;
+}
+
+AuditRecord& AuditRecord::SetMessage(std::string message) {
+  message_ = std::move(message);
+  return *this;
+}
+
+AuditRecord& AuditRecord::SetEvent(AuditEvent event, int priority) {
+  event_ = event;
+  priority_ = priority;
+  return *this;
+}
+
+int AuditRecord::Send() const {
+  std::vector<std::string> all;
+  all.push_back("MESSAGE=" + EscapeForLog(message_, 4096));
+  all.push_back(std::string("MESSAGE_ID=") + MessageId(event_));
+  all.push_back("PRIORITY=" + std::to_string(priority_));
+  all.push_back("SYSLOG_IDENTIFIER=" + identifier_);
+  all.insert(all.end(), fields_.begin(), fields_.end());
+
+  std::vector<iovec> iov;
+  iov.reserve(all.size());
+  for (auto& field : all) iov.push_back({field.data(), field.size()});
+  return sd_journal_sendv(iov.data(), static_cast<int>(iov.size()));
+}
+
+}  // namespace zsp

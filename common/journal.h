@@ -1,0 +1,55 @@
+// Audit records in the systemd journal. Every access decision is written
+// here with structured ZSP_* fields and a stable MESSAGE_ID per event type,
+// so auditors can filter with journalctl (for example
+// `journalctl MESSAGE_ID=... ZSP_USER=alice`).
+#ifndef ZSP_COMMON_JOURNAL_H_
+#define ZSP_COMMON_JOURNAL_H_
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace zsp {
+
+enum class AuditEvent {
+  kSudoAllow,
+  kSudoDeny,
+  kLoginAllow,
+  kLoginDeny,
+  kSessionOpen,
+  kSessionClose,
+};
+
+// The 128-bit MESSAGE_ID of an event, as 32 lower-case hex digits. These
+// values are part of zsp's interface: never change one.
+const char* MessageId(AuditEvent event);
+
+// A journal record under construction. Field values are escaped and capped
+// on the way in (see escape.h); names must be upper case ZSP_ fields.
+class AuditRecord {
+ public:
+  AuditRecord(AuditEvent event, int priority, std::string identifier);
+
+  // Adds a field; an empty value is skipped.
+  AuditRecord& Add(const std::string& name, const std::string& value);
+  AuditRecord& SetMessage(std::string message);
+  // Changes the event type, keeping the fields added so far.
+  AuditRecord& SetEvent(AuditEvent event, int priority);
+
+  // Sends the record. Returns 0 or a negative errno (for example -ENOENT
+  // or -ECONNREFUSED when no journald listens).
+  int Send() const;
+
+  const std::vector<std::string>& fields() const { return fields_; }
+
+ private:
+  AuditEvent event_;
+  int priority_;
+  std::string identifier_;
+  std::string message_;
+  std::vector<std::string> fields_;  // "NAME=value"
+};
+
+}  // namespace zsp
+
+#endif  // ZSP_COMMON_JOURNAL_H_

@@ -1,0 +1,61 @@
+// Ed25519 JWS compact serialization (RFC 7515, "alg":"EdDSA" from RFC 8037),
+// the envelope in which the broker signs every decision.
+#ifndef ZSP_COMMON_JWS_H_
+#define ZSP_COMMON_JWS_H_
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/handles.h"
+#include "common/result.h"
+
+namespace zsp {
+
+// The header "typ" of a zsp decision.
+inline constexpr char kDecisionJwsType[] = "zsp-decision+jwt";
+
+// Longest compact JWS that VerifyJws accepts.
+inline constexpr size_t kMaxJwsBytes = 64 * 1024;
+
+// A public key pinned on the host, with its key id.
+struct PinnedKey {
+  std::string kid;
+  EvpPkeyPtr key;
+};
+
+// Key id of an Ed25519 key: the first 16 hex digits of the SHA-256 of its
+// 32 raw public key bytes. Empty if the key is not Ed25519.
+std::string Ed25519KeyId(EVP_PKEY* key);
+
+// Loads an Ed25519 key from a PEM file (public or private).
+Result<EvpPkeyPtr> LoadEd25519PublicKey(const std::string& path);
+Result<EvpPkeyPtr> LoadEd25519PrivateKey(const std::string& path);
+
+// Signs payload with header {"alg":"EdDSA","kid":KID,"typ":TYPE}.
+Result<std::string> SignJws(EVP_PKEY* private_key, std::string_view payload,
+                            std::string_view type);
+
+enum class JwsStatus {
+  kValid,
+  kMalformed,     // not three base64url parts, bad header JSON, too long
+  kUnknownKey,    // header kid matches no pinned key
+  kBadSignature,  // signature does not verify: tampering or a wrong key
+  kLibraryError,  // OpenSSL failed; says nothing about the token
+};
+
+struct VerifiedJws {
+  JwsStatus status = JwsStatus::kMalformed;
+  std::string payload;  // set only when status is kValid
+  std::string detail;   // why, when status is not kValid
+};
+
+// Verifies a compact JWS against the pinned keys. Accepts only
+// "alg":"EdDSA", requires "typ" == expected_type, and rejects any "crit".
+VerifiedJws VerifyJws(std::string_view compact,
+                      const std::vector<PinnedKey>& keys,
+                      std::string_view expected_type);
+
+}  // namespace zsp
+
+#endif  // ZSP_COMMON_JWS_H_

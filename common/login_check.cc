@@ -1,0 +1,141 @@
+#include "common/login_check.h"
+
+#include <syslog.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstring>
+
+#include "common/config.h"
+#include "common/decision.h"
+#include "common/escape.h"
+
+namespace zsp {
+namespace {
+
+constexpr char kIdentifier[] = "pam_zsp";
+
+std::string LocalHostName() {
+  char name[HOST_NAME_MAX + 1] = "";
+  if (gethostname(name, sizeof name) != 0) return "";
+  name[HOST_NAME_MAX] = '\0';
+  return name;
+}
+
+AuditRecord BaseRecord(const LoginContext& c, AuditEvent event, int priority) {
+  AuditRecord record(event, priority, kIdentifier);
+  record.Add("ZSP_USER", c.user)
+      .Add("ZSP_KIND", "login")
+      .Add("ZSP_SERVICE", c.service)
+      .Add("ZSP_RHOST", c.rhost)
+      .Add("ZSP_RUSER", c.ruser)
+      .Add("ZSP_TTY", c.tty)
+      .Add("ZSP_PHASE", c.phase);
+  return record;
+}
+
+}  // namespace
+
+LoginOutcome CheckLogin(const LoginContext& context) {
+  LoginOutcome out;
+  AuditRecord record =
+      BaseRecord(context, AuditEvent::kLoginDeny, LOG_NOTICE);
+  std::string who = "user=" + EscapeForLog(context.user, 64) +
+                    " service=" + EscapeForLog(context.service, 64) +
+                    " rhost=" + EscapeForLog(context.rhost, 128);
+  auto finish = [&](LoginResult result, const std::string& reason,
+                    const std::string& user_text) {
+    out.result = result;
+    out.user_message = user_text;
+    out.log_line = "deny " + who + " reason=" + EscapeForLog(reason, 256);
+    record.Add("ZSP_DECISION", "deny").Add("ZSP_REASON", reason);
+    record.SetMessage(out.log_line);
+    record.Send();  // a failed write cannot weaken a denial
+    return out;
+  };
+
+  auto config = LoadHostConfig(context.config_path);
+  if (!config.ok()) {
+    return finish(LoginResult::kConfigError, "configuration: " + config.error(),
+                  "zsp: login denied: the host configuration is invalid");
+  }
+  auto keys = LoadPinnedKeys(config.value());
+  if (!keys.ok()) {
+    return finish(LoginResult::kConfigError, "configuration: " + keys.error(),
+                  "zsp: login denied: the host configuration is invalid");
+  }
+
+  DecisionQuery query;
+  query.user = context.user;
+  query.host = config.value().host.empty() ? LocalHostName()
+                                           : config.value().host;
+  query.kind = "login";
+  record.Add("ZSP_HOST", query.host)
+      .Add("ZSP_BROKER", config.value().broker_url);
+
+  Decision decision = AskBroker(config.value(), keys.value(), query);
+  record.Add("ZSP_VERDICT", VerdictName(decision.verdict));
+  switch (decision.verdict) {
+    case Verdict::kAllow:
+      break;
+    case Verdict::kDeny:
+      record.Add("ZSP_DENY_CODE", decision.code);
+      return finish(
+          decision.code == "expired" ? LoginResult::kExpired
+                                     : LoginResult::kNoGrant,
+          decision.code.empty() ? "denied" : decision.code,
+          "zsp: login denied: " + EscapeForLog(decision.message, 1024));
+    case Verdict::kUnavailable:
+      return finish(LoginResult::kUnavailable,
+                    "broker unavailable: " + decision.detail,
+                    "zsp: login denied: the access broker could not be "
+                    "reached; try again later");
+    case Verdict::kInvalid:
+      record.Add("ZSP_ALERT", "invalid-decision");
+      return finish(LoginResult::kUnavailable, decision.detail,
+                    "zsp: login denied: the broker's answer failed "
+                    "verification");
+    case Verdict::kError:
+      return finish(LoginResult::kConfigError, decision.detail,
+                    "zsp: login denied: internal error");
+  }
+
+  out.grant = decision.grant;
+  out.grant_expires = decision.grant_expires;
+  out.log_line = "allow " + who + " grant=" + decision.grant +
+                 " expires=" + std::to_string(decision.grant_expires);
+  record.SetEvent(AuditEvent::kLoginAllow, LOG_INFO);
+  record.Add("ZSP_DECISION", "allow")
+      .Add("ZSP_GRANT", decision.grant)
+      .Add("ZSP_REQUEST", decision.request)
+      .Add("ZSP_GRANT_EXPIRES", std::to_string(decision.grant_expires));
+  record.SetMessage(out.log_line);
+  int rc = record.Send();
+  if (rc < 0) {
+    out.result = LoginResult::kAuditError;
+    out.log_line = "deny " + who + " reason=journal write failed: " +
+                   std::strerror(-rc);
+    out.user_message =
+        "zsp: login denied: the decision could not be recorded";
+    return out;
+  }
+  out.result = LoginResult::kAllow;
+  return out;
+}
+
+int RecordSession(const LoginContext& context, AuditEvent event,
+                  const std::string& grant, int64_t grant_expires) {
+  AuditRecord record = BaseRecord(context, event, LOG_INFO);
+  bool open = event == AuditEvent::kSessionOpen;
+  record.Add("ZSP_GRANT", grant);
+  if (grant_expires > 0) {
+    record.Add("ZSP_GRANT_EXPIRES", std::to_string(grant_expires));
+  }
+  record.SetMessage(std::string(open ? "session-open" : "session-close") +
+                    " user=" + EscapeForLog(context.user, 64) +
+                    " service=" + EscapeForLog(context.service, 64) +
+                    " grant=" + grant);
+  return record.Send();
+}
+
+}  // namespace zsp

@@ -1,0 +1,50 @@
+// The pam_zsp login decision: is there an active login grant for this user
+// on this host? The PAM entry file (pam_zsp/pam_zsp.cc) maps the result to
+// PAM return codes.
+#ifndef ZSP_COMMON_LOGIN_CHECK_H_
+#define ZSP_COMMON_LOGIN_CHECK_H_
+
+#include <cstdint>
+#include <string>
+
+#include "common/journal.h"
+
+namespace zsp {
+
+struct LoginContext {
+  std::string user;     // PAM_USER: the account being entered
+  std::string service;  // PAM_SERVICE
+  std::string rhost;    // PAM_RHOST, untrusted, never resolved
+  std::string ruser;    // PAM_RUSER, untrusted
+  std::string tty;      // PAM_TTY
+  std::string config_path;
+  std::string phase;    // "account" or "session"
+};
+
+enum class LoginResult {
+  kAllow,
+  kNoGrant,      // no grant, or a grant that was revoked
+  kExpired,      // the matching grant has ended
+  kUnavailable,  // broker unreachable, or its answer failed verification
+  kConfigError,  // the host configuration or keys are unusable
+  kAuditError,   // the decision could not be written to the journal
+};
+
+struct LoginOutcome {
+  LoginResult result = LoginResult::kNoGrant;
+  std::string user_message;  // for the PAM conversation, already escaped
+  std::string log_line;      // for pam_syslog, already escaped
+  std::string grant;
+  int64_t grant_expires = 0;
+};
+
+// Asks the broker and writes a login allow or deny record to the journal.
+LoginOutcome CheckLogin(const LoginContext& context);
+
+// Writes a session open or close record; returns 0 or a negative errno.
+int RecordSession(const LoginContext& context, AuditEvent event,
+                  const std::string& grant, int64_t grant_expires);
+
+}  // namespace zsp
+
+#endif  // ZSP_COMMON_LOGIN_CHECK_H_

@@ -1,0 +1,405 @@
+#include "common/sudo_policy.h"
+
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+
+#include "common/decision.h"
+#include "common/escape.h"
+#include "common/journal.h"
+#include "common/text.h"
+
+namespace zsp {
+namespace {
+
+constexpr char kIdentifier[] = "sudo_zsp";
+constexpr char kPrefix[] = "zsp: ";
+constexpr size_t kMaxArgc = 4096;
+
+// Environment variables copied from the user, each checked for a safe
+// value; everything else is reset as sudoers' env_reset does.
+bool IsSafeEnvValue(const std::string& name, const std::string& value) {
+  if (value.size() > 256) return false;
+  for (char c : value) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return false;
+  }
+  if (name == "TERM" || name == "COLORTERM") {
+    return value.find('/') == std::string::npos;
+  }
+  // Locale names with '/' or '%' have been used to load attacker files.
+  return value.find('/') == std::string::npos &&
+         value.find('%') == std::string::npos;
+}
+
+bool IsKeptEnvName(const std::string& name) {
+  return name == "TERM" || name == "COLORTERM" || name == "LANG" ||
+         name == "LANGUAGE" || name == "TZ" || name.rfind("LC_", 0) == 0;
+}
+
+std::string Lookup(const KeyValues& map, const std::string& key) {
+  auto it = map.find(key);
+  return it == map.end() ? "" : it->second;
+}
+
+}  // namespace
+
+KeyValues ParseKeyValues(const char* const* list) {
+  KeyValues out;
+  for (; list != nullptr && *list != nullptr; ++list) {
+    const char* eq = std::strchr(*list, '=');
+    if (eq == nullptr) continue;
+    out.emplace(std::string(*list, eq), std::string(eq + 1));
+  }
+  return out;
+}
+
+std::vector<std::string> CopyStrings(const char* const* list) {
+  std::vector<std::string> out;
+  for (; list != nullptr && *list != nullptr; ++list) out.emplace_back(*list);
+  return out;
+}
+
+Result<std::string> ResolveCommand(const std::string& argv0,
+                                   const std::string& cwd,
+                                   const std::string& secure_path) {
+  if (argv0.empty()) return Error{"empty command name"};
+  std::string candidate;
+  if (argv0.find('/') != std::string::npos) {
+    if (argv0[0] != '/' && cwd.empty()) {
+      return Error{"relative path " + argv0 + " with no working directory"};
+    }
+    candidate = argv0[0] == '/' ? argv0 : cwd + "/" + argv0;
+  } else {
+    for (const auto& dir : SplitString(secure_path, ':')) {
+      std::string path = dir + "/" + argv0;
+      struct stat st {};
+      if (stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+          (st.st_mode & 0111) != 0) {
+        candidate = path;
+        break;
+      }
+    }
+    if (candidate.empty()) {
+      return Error{argv0 + ": command not found in secure_path"};
+    }
+  }
+
+  char resolved[PATH_MAX];
+  if (realpath(candidate.c_str(), resolved) == nullptr) {
+    return Error{argv0 + ": " + std::strerror(errno)};
+  }
+  struct stat st {};
+  if (stat(resolved, &st) != 0 || !S_ISREG(st.st_mode)) {
+    return Error{argv0 + ": not a regular file"};
+  }
+  if ((st.st_mode & 0111) == 0) return Error{argv0 + ": not executable"};
+  return std::string(resolved);
+}
+
+namespace {
+
+// Resolves a run-as user given as a name or as "#uid".
+Result<RunAsUser> ResolveTarget(const std::string& spec) {
+  long buf_size = sysconf(_SC_GETPW_R_SIZE_MAX);
+  std::vector<char> buf(buf_size > 0 ? size_t(buf_size) : 16384);
+  passwd pw{};
+  passwd* found = nullptr;
+  int rc;
+  if (!spec.empty() && spec[0] == '#') {
+    uid_t uid = 0;
+    if (!ParseUnsigned(spec.substr(1), &uid)) {
+      return Error{"invalid run-as user " + spec};
+    }
+    rc = getpwuid_r(uid, &pw, buf.data(), buf.size(), &found);
+  } else {
+    rc = getpwnam_r(spec.c_str(), &pw, buf.data(), buf.size(), &found);
+  }
+  if (rc != 0 || found == nullptr) {
+    return Error{"unknown run-as user " + EscapeForLog(spec, 64)};
+  }
+
+  RunAsUser t;
+  t.name = pw.pw_name;
+  t.uid = pw.pw_uid;
+  t.gid = pw.pw_gid;
+  t.home = pw.pw_dir;
+  t.shell = pw.pw_shell[0] != '\0' ? pw.pw_shell : "/bin/sh";
+  int count = 64;
+  t.groups.resize(count);
+  while (getgrouplist(t.name.c_str(), t.gid, t.groups.data(), &count) < 0) {
+    if (count > 65536) return Error{"too many groups for " + t.name};
+    t.groups.resize(count *= 2);
+  }
+  t.groups.resize(count);
+  return t;
+}
+
+std::string JoinGroups(const std::vector<gid_t>& groups) {
+  std::string out;
+  for (gid_t g : groups) {
+    if (!out.empty()) out += ',';
+    out += std::to_string(g);
+  }
+  return out;
+}
+
+}  // namespace
+
+SudoPolicy::SudoPolicy(KeyValues settings, KeyValues user_info,
+                       std::vector<std::string> user_env,
+                       std::vector<std::string> plugin_options)
+    : settings_(std::move(settings)),
+      user_info_(std::move(user_info)),
+      user_env_(std::move(user_env)),
+      config_path_(kDefaultConfigPath) {
+  for (const auto& option : plugin_options) {
+    if (option.rfind("config=", 0) == 0) config_path_ = option.substr(7);
+  }
+}
+
+SudoOutcome SudoPolicy::Check(const std::vector<std::string>& argv,
+                              const std::vector<std::string>& env_add) {
+  return Decide(argv, env_add, false);
+}
+
+SudoOutcome SudoPolicy::List(const std::vector<std::string>& argv) {
+  if (argv.empty()) {
+    SudoOutcome out;
+    out.result = SudoOutcome::kAllow;
+    out.messages.push_back(
+        std::string(kPrefix) +
+        "sudo rights on this host come only from zsp grants.");
+    out.messages.push_back(std::string(kPrefix) +
+                           "list your grants with: zspctl grants --active");
+    return out;
+  }
+  return Decide(argv, {}, true);
+}
+
+// Names a sudo mode that zsp does not allow yet, or returns "".
+std::string SudoPolicy::UnsupportedMode(
+    const std::vector<std::string>& env_add) const {
+  if (Lookup(settings_, "sudoedit") == "true") {
+    return "sudoedit (sudo -e) is not supported; run the editor under a "
+           "grant for it instead";
+  }
+  if (!env_add.empty() || Lookup(settings_, "preserve_environment") == "true") {
+    return "setting environment variables (VAR=value or -E) is not allowed";
+  }
+  if (!Lookup(settings_, "runas_group").empty()) {
+    return "choosing a run-as group (-g) is not supported";
+  }
+  if (!Lookup(settings_, "selinux_role").empty() ||
+      !Lookup(settings_, "selinux_type").empty() ||
+      !Lookup(settings_, "apparmor_profile").empty()) {
+    return "SELinux roles and AppArmor profiles are not supported";
+  }
+  return "";
+}
+
+SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
+                               const std::vector<std::string>& env_add,
+                               bool listing) {
+  SudoOutcome out;
+  auto deny = [&](const std::string& why) {
+    out.result = SudoOutcome::kDeny;
+    out.messages.push_back(std::string(kPrefix) + "access denied: " + why);
+    return out;
+  };
+  std::string user = Lookup(user_info_, "user");
+  std::string runas_spec = Lookup(settings_, "runas_user");
+  if (runas_spec.empty()) runas_spec = "root";
+
+  AuditRecord record(AuditEvent::kSudoDeny, LOG_NOTICE, kIdentifier);
+  record.Add("ZSP_USER", user)
+      .Add("ZSP_UID", Lookup(user_info_, "uid"))
+      .Add("ZSP_TTY", Lookup(user_info_, "tty"))
+      .Add("ZSP_CWD", Lookup(user_info_, "cwd"))
+      .Add("ZSP_KIND", "sudo");
+  // Every denial is recorded; a failed journal write cannot weaken a denial.
+  auto deny_recorded = [&](const std::string& reason,
+                           const std::string& user_text) {
+    record.Add("ZSP_DECISION", "deny").Add("ZSP_REASON", reason);
+    record.SetMessage("deny user=" + EscapeForLog(user, 64) + " reason=" +
+                      EscapeForLog(reason, 256));
+    if (!listing) record.Send();
+    return deny(user_text);
+  };
+
+  if (argv_in.empty() || argv_in.size() > kMaxArgc) {
+    return deny_recorded("bad argument count", "no command given");
+  }
+  std::string mode = UnsupportedMode(env_add);
+  if (!mode.empty()) return deny_recorded(mode, mode);
+
+  auto config = LoadHostConfig(config_path_);
+  if (!config.ok()) {
+    return deny_recorded("configuration: " + config.error(),
+                         "the zsp configuration is invalid (" +
+                             EscapeForLog(config.error(), 256) +
+                             "); ask an administrator to fix it");
+  }
+  auto keys = LoadPinnedKeys(config.value());
+  if (!keys.ok()) {
+    return deny_recorded("configuration: " + keys.error(),
+                         "the broker's decision key cannot be loaded; ask an "
+                         "administrator to check decision_key in " +
+                             config_path_);
+  }
+
+  auto target = ResolveTarget(runas_spec);
+  if (!target.ok()) return deny_recorded(target.error(), target.error());
+  record.Add("ZSP_RUNAS", target.value().name);
+
+  auto command = ResolveCommand(argv_in[0], Lookup(user_info_, "cwd"),
+                                config.value().secure_path);
+  if (!command.ok()) {
+    record.Add("ZSP_COMMAND", JoinArgvForLog(argv_in));
+    return deny_recorded(command.error(), EscapeForLog(command.error(), 512));
+  }
+  std::vector<std::string> argv = argv_in;
+  argv[0] = command.value();
+  record.Add("ZSP_COMMAND", JoinArgvForLog(argv));
+  for (const auto& word : argv) {
+    if (!IsValidUtf8(word)) {
+      return deny_recorded("argument is not valid UTF-8",
+                           "arguments must be valid UTF-8 text");
+    }
+  }
+
+  DecisionQuery query;
+  query.user = user;
+  query.host = config.value().host.empty() ? Lookup(user_info_, "host")
+                                           : config.value().host;
+  query.kind = "sudo";
+  query.runas = target.value().name;
+  query.argv = argv;
+  record.Add("ZSP_HOST", query.host).Add("ZSP_BROKER", config.value().broker_url);
+
+  Decision decision = AskBroker(config.value(), keys.value(), query);
+  record.Add("ZSP_VERDICT", VerdictName(decision.verdict));
+  switch (decision.verdict) {
+    case Verdict::kAllow:
+      break;
+    case Verdict::kDeny: {
+      std::string text = decision.message.empty()
+                             ? "no active grant covers this command"
+                             : EscapeForLog(decision.message, 1024);
+      record.Add("ZSP_DENY_CODE", decision.code);
+      return deny_recorded(decision.code.empty() ? "denied" : decision.code,
+                           text);
+    }
+    case Verdict::kUnavailable:
+      return deny_recorded(
+          "broker unavailable: " + decision.detail,
+          "the access broker could not be reached (" +
+              EscapeForLog(decision.detail, 256) +
+              "), so no grant can be checked; try again later or ask an "
+              "administrator");
+    case Verdict::kInvalid:
+      record.Add("ZSP_ALERT", "invalid-decision");
+      return deny_recorded(decision.detail,
+                           "the broker's answer failed verification; this "
+                           "has been logged for the administrators");
+    case Verdict::kError:
+      return deny_recorded(decision.detail,
+                           "an internal error occurred; see the journal");
+  }
+
+  int64_t now = static_cast<int64_t>(std::time(nullptr));
+  int64_t remaining = decision.grant_expires - now;
+  if (remaining < 1) {
+    return deny_recorded("grant ended", "the grant has just ended");
+  }
+  int64_t timeout = remaining;
+  std::string user_timeout = Lookup(settings_, "timeout");
+  if (!user_timeout.empty()) {
+    int64_t seconds = 0;
+    if (!ParseDurationSeconds(user_timeout, &seconds) || seconds <= 0) {
+      return deny_recorded("invalid -T value",
+                           "invalid timeout " + EscapeForLog(user_timeout, 64));
+    }
+    if (seconds < timeout) timeout = seconds;
+  }
+
+  record.Add("ZSP_GRANT", decision.grant)
+      .Add("ZSP_REQUEST", decision.request)
+      .Add("ZSP_GRANT_EXPIRES", std::to_string(decision.grant_expires))
+      .Add("ZSP_TIMEOUT", std::to_string(timeout));
+  if (listing) {
+    out.result = SudoOutcome::kAllow;
+    out.messages.push_back(JoinArgvForLog(argv));
+    return out;
+  }
+
+  record.SetEvent(AuditEvent::kSudoAllow, LOG_INFO);
+  record.Add("ZSP_DECISION", "allow");
+  record.SetMessage("allow user=" + EscapeForLog(user, 64) + " runas=" +
+                   target.value().name + " grant=" + decision.grant +
+                   " command=" + JoinArgvForLog(argv, 1024));
+  int rc = record.Send();
+  if (rc < 0) {
+    out.result = SudoOutcome::kDeny;
+    out.messages.push_back(std::string(kPrefix) +
+                           "access denied: the decision could not be written "
+                           "to the system journal (" +
+                           std::strerror(-rc) + "); ask an administrator");
+    return out;
+  }
+
+  const RunAsUser& t = target.value();
+  out.result = SudoOutcome::kAllow;
+  out.argv = argv;
+  out.command_info = {
+      "command=" + argv[0],
+      "runas_uid=" + std::to_string(t.uid),
+      "runas_euid=" + std::to_string(t.uid),
+      "runas_gid=" + std::to_string(t.gid),
+      "runas_egid=" + std::to_string(t.gid),
+      "runas_groups=" + JoinGroups(t.groups),
+      "timeout=" + std::to_string(timeout),
+      "use_pty=true",
+  };
+  out.env = BuildEnv(t, argv, config.value().secure_path, decision.grant,
+                     decision.grant_expires);
+  return out;
+}
+
+std::vector<std::string> SudoPolicy::BuildEnv(
+    const RunAsUser& target, const std::vector<std::string>& argv,
+    const std::string& secure_path, const std::string& grant,
+    int64_t grant_expires) const {
+  std::vector<std::string> env;
+  for (const auto& entry : user_env_) {
+    size_t eq = entry.find('=');
+    if (eq == std::string::npos) continue;
+    std::string name = entry.substr(0, eq);
+    if (IsKeptEnvName(name) && IsSafeEnvValue(name, entry.substr(eq + 1))) {
+      env.push_back(entry);
+    }
+  }
+  std::string command = JoinArgvForLog(argv, 4096);
+  env.push_back("PATH=" + secure_path);
+  env.push_back("HOME=" + target.home);
+  env.push_back("SHELL=" + target.shell);
+  env.push_back("LOGNAME=" + target.name);
+  env.push_back("USER=" + target.name);
+  env.push_back("MAIL=/var/mail/" + target.name);
+  env.push_back("SUDO_USER=" + Lookup(user_info_, "user"));
+  env.push_back("SUDO_UID=" + Lookup(user_info_, "uid"));
+  env.push_back("SUDO_GID=" + Lookup(user_info_, "gid"));
+  env.push_back("SUDO_COMMAND=" + command);
+  env.push_back("ZSP_GRANT_ID=" + grant);
+  env.push_back("ZSP_GRANT_EXPIRES=" + std::to_string(grant_expires));
+  return env;
+}
+
+}  // namespace zsp

@@ -1,0 +1,86 @@
+// The sudo_zsp policy: decides one sudo invocation by asking the broker,
+// and builds what sudo needs to run the command. The plugin entry file
+// (sudo_zsp/sudo_zsp.cc) only converts between this and the C ABI.
+#ifndef ZSP_COMMON_SUDO_POLICY_H_
+#define ZSP_COMMON_SUDO_POLICY_H_
+
+#include <sys/types.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+
+namespace zsp {
+
+using KeyValues = std::map<std::string, std::string>;
+
+// Parses a NULL-terminated "key=value" array from sudo. Entries without '='
+// are skipped; for a repeated key the first one wins.
+KeyValues ParseKeyValues(const char* const* list);
+
+// Copies a NULL-terminated string array.
+std::vector<std::string> CopyStrings(const char* const* list);
+
+struct SudoOutcome {
+  enum Result { kAllow, kDeny, kError } result = kDeny;
+  std::vector<std::string> command_info;  // allow only
+  std::vector<std::string> argv;          // allow only
+  std::vector<std::string> env;           // allow only
+  std::vector<std::string> messages;      // lines for the user's terminal
+};
+
+// The resolved run-as user.
+struct RunAsUser {
+  std::string name;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;
+  std::string home;
+  std::string shell;
+};
+
+class SudoPolicy {
+ public:
+  SudoPolicy(KeyValues settings, KeyValues user_info,
+             std::vector<std::string> user_env,
+             std::vector<std::string> plugin_options);
+
+  // Decides whether argv may run. env_add holds VAR=value words from the
+  // command line. Writes one journal record for the decision.
+  SudoOutcome Check(const std::vector<std::string>& argv,
+                    const std::vector<std::string>& env_add);
+
+  // Implements `sudo -l` (no argv) and `sudo -l CMD` (argv given).
+  SudoOutcome List(const std::vector<std::string>& argv);
+
+  // The config path from the plugin options, or the default.
+  const std::string& config_path() const { return config_path_; }
+
+ private:
+  SudoOutcome Decide(const std::vector<std::string>& argv,
+                     const std::vector<std::string>& env_add, bool listing);
+  std::string UnsupportedMode(const std::vector<std::string>& env_add) const;
+  std::vector<std::string> BuildEnv(const RunAsUser& target,
+                                    const std::vector<std::string>& argv,
+                                    const std::string& secure_path,
+                                    const std::string& grant,
+                                    int64_t grant_expires) const;
+
+  KeyValues settings_;
+  KeyValues user_info_;
+  std::vector<std::string> user_env_;
+  std::string config_path_;
+};
+
+// Finds the command to run: argv0 with a '/' is taken relative to cwd,
+// otherwise it is looked up in secure_path (never the user's PATH). The
+// result is canonical (realpath) and names a regular, executable file.
+Result<std::string> ResolveCommand(const std::string& argv0,
+                                   const std::string& cwd,
+                                   const std::string& secure_path);
+
+}  // namespace zsp
+
+#endif  // ZSP_COMMON_SUDO_POLICY_H_

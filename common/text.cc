@@ -1,0 +1,90 @@
+#include "common/text.h"
+
+#include <charconv>
+#include <limits>
+
+namespace zsp {
+
+std::vector<std::string> SplitString(std::string_view text, char sep) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (true) {
+    size_t end = text.find(sep, start);
+    if (end == std::string_view::npos) {
+      out.emplace_back(text.substr(start));
+      return out;
+    }
+    out.emplace_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+}
+
+bool ParseUnsigned(std::string_view text, unsigned int* out) {
+  if (text.empty() || text[0] < '0' || text[0] > '9') return false;
+  unsigned int value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(),
+                                   value);
+  if (ec != std::errc() || end != text.data() + text.size()) return false;
+  *out = value;
+  return true;
+}
+
+bool ParseDurationSeconds(std::string_view text, int64_t* out) {
+  if (text.empty()) return false;
+  constexpr int64_t kMax = int64_t{10} * 365 * 24 * 3600;
+  int64_t total = 0;
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t digits_end = i;
+    while (digits_end < text.size() && text[digits_end] >= '0' &&
+           text[digits_end] <= '9') {
+      ++digits_end;
+    }
+    if (digits_end == i || digits_end - i > 9) return false;
+    int64_t number = 0;
+    std::from_chars(text.data() + i, text.data() + digits_end, number);
+    int64_t unit = 1;
+    if (digits_end < text.size()) {
+      switch (text[digits_end]) {
+        case 's': unit = 1; break;
+        case 'm': unit = 60; break;
+        case 'h': unit = 3600; break;
+        case 'd': unit = 86400; break;
+        default: return false;
+      }
+      ++digits_end;
+    } else if (i != 0) {
+      return false;  // "1h30" is ambiguous
+    }
+    total += number * unit;
+    if (total > kMax) return false;
+    i = digits_end;
+  }
+  *out = total;
+  return true;
+}
+
+bool IsValidUtf8(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2
+               : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+    if (len == 0 || i + len > text.size()) return false;
+    uint32_t code = len == 1 ? c : c & (0x7f >> len);
+    for (size_t k = 1; k < len; ++k) {
+      unsigned char b = static_cast<unsigned char>(text[i + k]);
+      if ((b & 0xc0) != 0x80) return false;
+      code = (code << 6) | (b & 0x3f);
+    }
+    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (code < kMin[len] || code > 0x10ffff ||
+        (code >= 0xd800 && code <= 0xdfff)) {
+      return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+}  // namespace zsp

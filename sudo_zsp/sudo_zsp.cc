@@ -1,0 +1,184 @@
+// sudo_zsp.so: the sudo policy plugin ABI. Each callback is a noexcept shim
+// around zsp::SudoPolicy; no exception or exit ever reaches sudo.
+#include <sudo_plugin.h>
+
+#include <cerrno>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/sudo_policy.h"
+
+namespace {
+
+constexpr char kVersion[] = "0.1.0";
+
+// An owned NULL-terminated char* array over a vector of strings, valid
+// until the next decision or close: sudo reads command_info, argv and env
+// after check_policy returns.
+class CStringArray {
+ public:
+  void Assign(std::vector<std::string> strings) {
+    strings_ = std::move(strings);
+    pointers_.clear();
+    for (auto& s : strings_) pointers_.push_back(s.data());
+    pointers_.push_back(nullptr);
+  }
+  char** get() { return pointers_.data(); }
+
+ private:
+  std::vector<std::string> strings_;
+  std::vector<char*> pointers_;
+};
+
+struct PluginState {
+  std::unique_ptr<zsp::SudoPolicy> policy;
+  sudo_printf_t printf_fn = nullptr;
+  unsigned int api_version = 0;
+  CStringArray command_info;
+  CStringArray argv;
+  CStringArray env;
+};
+
+PluginState& State() {
+  static PluginState state;
+  return state;
+}
+
+// Writes lines to the user's terminal as errors, never to stdout, so that
+// `sudo cmd | jq` stays clean.
+void PrintLines(const std::vector<std::string>& lines) {
+  if (State().printf_fn == nullptr) return;
+  for (const auto& line : lines) {
+    State().printf_fn(SUDO_CONV_ERROR_MSG, "%s\n", line.c_str());
+  }
+}
+
+void SetErrstr(const char** errstr, const char* text) {
+  if (errstr != nullptr &&
+      State().api_version >= SUDO_API_MKVERSION(1, 15)) {
+    *errstr = text;
+  }
+}
+
+int PolicyOpen(unsigned int version, sudo_conv_t /*conversation*/,
+               sudo_printf_t plugin_printf, char* const settings[],
+               char* const user_info[], char* const user_env[],
+               char* const plugin_options[], const char** errstr) noexcept {
+  try {
+    State().printf_fn = plugin_printf;
+    State().api_version = version;
+    if (SUDO_API_VERSION_GET_MAJOR(version) != SUDO_API_VERSION_MAJOR) {
+      PrintLines({"zsp: incompatible sudo plugin API major version " +
+                  std::to_string(SUDO_API_VERSION_GET_MAJOR(version))});
+      return -1;
+    }
+    // Plugin options arrived with API 1.2; earlier front ends have none.
+    char* const* options =
+        version >= SUDO_API_MKVERSION(1, 2) ? plugin_options : nullptr;
+    State().policy = std::make_unique<zsp::SudoPolicy>(
+        zsp::ParseKeyValues(settings), zsp::ParseKeyValues(user_info),
+        zsp::CopyStrings(user_env), zsp::CopyStrings(options));
+    return 1;
+  } catch (...) {
+    SetErrstr(errstr, "zsp: out of memory");
+    return -1;
+  }
+}
+
+void PolicyClose(int /*exit_status*/, int /*error*/) noexcept {
+  State().policy.reset();
+}
+
+int PolicyShowVersion(int /*verbose*/) noexcept {
+  if (State().printf_fn != nullptr) {
+    State().printf_fn(SUDO_CONV_INFO_MSG, "zsp sudo policy plugin version %s\n",
+                      kVersion);
+  }
+  return 1;
+}
+
+int PolicyCheck(int argc, char* const argv[], char* env_add[],
+                char** command_info_out[], char** argv_out[],
+                char** user_env_out[], const char** errstr) noexcept {
+  try {
+    PluginState& s = State();
+    if (!s.policy) return -1;
+    std::vector<std::string> args(argv, argv + (argc > 0 ? argc : 0));
+    zsp::SudoOutcome outcome =
+        s.policy->Check(args, zsp::CopyStrings(env_add));
+    PrintLines(outcome.messages);
+    if (outcome.result != zsp::SudoOutcome::kAllow) {
+      SetErrstr(errstr, "zsp: access denied");
+      return outcome.result == zsp::SudoOutcome::kDeny ? 0 : -1;
+    }
+    s.command_info.Assign(std::move(outcome.command_info));
+    s.argv.Assign(std::move(outcome.argv));
+    s.env.Assign(std::move(outcome.env));
+    *command_info_out = s.command_info.get();
+    *argv_out = s.argv.get();
+    *user_env_out = s.env.get();
+    return 1;
+  } catch (...) {
+    PrintLines({"zsp: access denied: internal error"});
+    SetErrstr(errstr, "zsp: internal error");
+    return -1;
+  }
+}
+
+int PolicyList(int argc, char* const argv[], int /*verbose*/,
+               const char* list_user, const char** errstr) noexcept {
+  try {
+    if (!State().policy) return -1;
+    if (list_user != nullptr) {
+      PrintLines({"zsp: listing another user's rights (-U) is not supported"});
+      return 0;
+    }
+    std::vector<std::string> args(argv, argv + (argc > 0 ? argc : 0));
+    zsp::SudoOutcome outcome = State().policy->List(args);
+    if (outcome.result == zsp::SudoOutcome::kAllow && !args.empty()) {
+      // `sudo -l CMD` prints the allowed command on stdout, as sudoers does.
+      for (const auto& line : outcome.messages) {
+        State().printf_fn(SUDO_CONV_INFO_MSG, "%s\n", line.c_str());
+      }
+    } else {
+      PrintLines(outcome.messages);
+    }
+    return outcome.result == zsp::SudoOutcome::kAllow ? 1 : 0;
+  } catch (...) {
+    SetErrstr(errstr, "zsp: internal error");
+    return -1;
+  }
+}
+
+// No credentials are cached, so -v has nothing to refresh and -k/-K
+// nothing to drop; both must exist or sudo -v and -k fail.
+int PolicyValidate(const char** /*errstr*/) noexcept { return 1; }
+void PolicyInvalidate(int /*remove*/) noexcept {}
+
+int PolicyInitSession(struct passwd* /*pwd*/, char** /*user_env_out*/[],
+                      const char** /*errstr*/) noexcept {
+  return 1;
+}
+
+}  // namespace
+
+extern "C" {
+
+__attribute__((visibility("default"))) struct policy_plugin sudo_zsp_policy = {
+    SUDO_POLICY_PLUGIN,
+    SUDO_API_VERSION,
+    PolicyOpen,
+    PolicyClose,
+    PolicyShowVersion,
+    PolicyCheck,
+    PolicyList,
+    PolicyValidate,
+    PolicyInvalidate,
+    PolicyInitSession,
+    nullptr,  // register_hooks
+    nullptr,  // deregister_hooks
+    nullptr,  // event_alloc
+};
+
+}  // extern "C"
