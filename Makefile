@@ -21,7 +21,7 @@ UNIT_OBJS := $(UNIT_SRCS:%.cc=$(B)/%.o)
 COMMON_LIBS := -lcurl -lssl -lcrypto -lsystemd
 
 all: $(B)/libzsp.a $(B)/sudo_zsp.so $(B)/pam_zsp.so $(B)/zsp-broker \
-     $(B)/zspctl $(B)/unit_tests
+     $(B)/zspctl $(B)/unit_tests $(B)/tcp_blackhole
 
 $(B)/%.o: %.cc
 	@mkdir -p $(dir $@)
@@ -53,6 +53,10 @@ $(B)/zspctl: $(B)/broker/zspctl.o $(B)/libzsp.a
 $(B)/unit_tests: $(UNIT_OBJS) $(B)/libzsp.a
 	$(CXX) $(LDHARDEN) -o $@ $^ -lcppunit $(COMMON_LIBS)
 
+$(B)/tcp_blackhole: tests/tools/tcp_blackhole.cc
+	@mkdir -p $(B)
+	$(CXX) $(ZSP_CXXFLAGS) $(CXXFLAGS) -o $@ $<
+
 # Installs the Debian packages that building and testing need.
 deps:
 	tests/install-deps.sh
@@ -65,9 +69,26 @@ demo: deps
 	$(MAKE) all
 	tests/demo.sh
 
+PREFIX ?= /usr
+MULTIARCH := $(shell $(CXX) -print-multiarch)
+PAMDIR ?= /lib/$(MULTIARCH)/security
+
+# Installs binaries, modules and the journal catalog. Changes no sudo.conf
+# or pam.d file: enabling zsp on a host is a separate, deliberate step.
+install: all
+	install -D -m 755 $(B)/zsp-broker $(DESTDIR)$(PREFIX)/sbin/zsp-broker
+	install -D -m 755 $(B)/zspctl $(DESTDIR)$(PREFIX)/bin/zspctl
+	install -D -m 644 $(B)/sudo_zsp.so \
+	  $(DESTDIR)$(PREFIX)/libexec/zsp/sudo_zsp.so
+	install -D -m 644 $(B)/pam_zsp.so $(DESTDIR)$(PAMDIR)/pam_zsp.so
+	install -D -m 644 packaging/zsp.catalog \
+	  $(DESTDIR)$(PREFIX)/lib/systemd/catalog/zsp.catalog
+	install -D -m 644 packaging/zsp.conf.example \
+	  $(DESTDIR)$(PREFIX)/share/doc/zsp/examples/zsp.conf
+
 clean:
 	rm -rf $(B)
 
-.PHONY: all deps check demo clean
+.PHONY: all deps check demo install clean
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

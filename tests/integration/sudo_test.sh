@@ -1,0 +1,176 @@
+#!/bin/bash
+# sudo_zsp through the real sudo binary, against the real broker over
+# mutual TLS, with a private journald. Runs in its own mount namespace.
+. "$(dirname "$0")/../lib/harness.sh"
+. "$(dirname "$0")/../lib/assert.sh"
+zsp_enter_namespace "$@"
+
+zsp_private_system || exit 1
+zsp_add_users alice bob
+zsp_start_broker alice bob:approver || exit 1
+zsp_install_host
+
+sudo_deny_id=e4fcdd60972f4768ace9012fa6cef4f7
+sudo_allow_id=34880e3274ec4b8197a9866f02897fbe
+
+# --- no grant ---
+run as_user alice sudo -n id
+expect_fail "no grant: sudo -n id denied"
+expect_output "no grant: user told there is no grant" "no active grant"
+expect_output "no grant: user told how to ask" "zspctl request"
+expect_no_output "no grant: command did not run" "uid=0"
+
+stdout=$(as_user alice sudo -n id 2>/dev/null)
+expect_equal "no grant: nothing on stdout" "$stdout" ""
+
+journal=$(zsp_journal_json MESSAGE_ID=$sudo_deny_id ZSP_USER=alice)
+OUT=$journal
+expect_output "no grant: journal has deny record" '"ZSP_DECISION":"deny"'
+expect_output "no grant: journal names command" '"ZSP_COMMAND":"/usr/bin/id"'
+expect_output "no grant: journal names run-as" '"ZSP_RUNAS":"root"'
+expect_output "no grant: journal has reason" '"ZSP_REASON":"no_grant"'
+
+# --- approval workflow ---
+run zspctl_as alice request --host "$ZSP_HOST" --sudo --runas root \
+  --command /usr/bin/id --duration 1h --reason "check uid" --quiet
+expect_status "request: filed" 0
+request=$OUT
+
+run zspctl_as alice approve "$request"
+expect_fail "approve: own request rejected"
+expect_output "approve: own request message" "own request"
+
+run as_user alice sudo -n id
+expect_fail "pending: sudo still denied"
+
+run zspctl_as bob approve "$request"
+expect_status "approve: approver succeeds" 0
+
+run as_user alice sudo -n id
+expect_status "grant: sudo -n id allowed" 0
+expect_output "grant: command ran as root" "uid=0(root)"
+
+journal=$(zsp_journal_json MESSAGE_ID=$sudo_allow_id ZSP_USER=alice)
+OUT=$journal
+expect_output "grant: journal has allow record" '"ZSP_DECISION":"allow"'
+expect_output "grant: journal names grant" '"ZSP_GRANT":"g-'
+expect_output "grant: journal names request" "\"ZSP_REQUEST\":\"$request\""
+expect_output "grant: journal has timeout" '"ZSP_TIMEOUT":"'
+
+run as_user alice sudo -n id -u
+expect_status "grant: path-only entry allows arguments" 0
+expect_output "grant: arguments passed" "0"
+
+run as_user alice sudo -n whoami
+expect_fail "scope: other command denied"
+
+run as_user alice sudo -n -u bob id
+expect_fail "scope: other run-as user denied"
+
+run as_user bob sudo -n id
+expect_fail "scope: other user denied"
+
+run as_user alice sudo -n FOO=bar id
+expect_fail "env: VAR=value denied"
+expect_output "env: user told why" "environment variables"
+
+run as_user alice sudo -n -E id
+expect_fail "env: -E denied"
+
+run as_user alice sudo -l
+expect_status "list: sudo -l succeeds" 0
+expect_output "list: points to zspctl" "zspctl grants"
+
+run as_user alice sudo -l id
+expect_status "list: granted command listed" 0
+expect_output "list: prints resolved path" "/usr/bin/id"
+
+run as_user alice sudo -l whoami
+expect_fail "list: command without grant not listed"
+
+# SSLKEYLOGFILE would make libcurl, running as root inside sudo, append
+# TLS secrets to a file the user picks.
+as_user alice env SSLKEYLOGFILE=/tmp/zsp-keylog-test sudo -n id >/dev/null 2>&1
+if [ -e /tmp/zsp-keylog-test ]; then
+  fail "env: SSLKEYLOGFILE ignored" "file was written"
+  rm -f /tmp/zsp-keylog-test
+else
+  pass "env: SSLKEYLOGFILE ignored"
+fi
+
+# Environment of the command: reset, secure_path, grant facts.
+env_request=$(zsp_grant_sudo alice bob /usr/bin/env) || fail "env: grant" "request failed"
+run as_user alice env LD_PRELOAD=/tmp/evil.so PATH=/tmp/evil:/usr/bin sudo -n env
+expect_status "env: sudo env allowed" 0
+expect_no_output "env: LD_PRELOAD dropped" "LD_PRELOAD"
+expect_output "env: PATH is secure_path" "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+expect_output "env: SUDO_USER set" "SUDO_USER=alice"
+expect_output "env: ZSP_GRANT_ID set" "ZSP_GRANT_ID=g-"
+expect_output "env: HOME is target's" "HOME=/root"
+
+# --- revocation ---
+grant=$(zspctl_as alice --json status "$request" | grep -o '"grant": *"g-[0-9a-f]*"' | grep -o 'g-[0-9a-f]*')
+run zspctl_as alice revoke "$grant" --reason "done"
+expect_status "revoke: requester revokes own grant" 0
+run as_user alice sudo -n id
+expect_fail "revoke: sudo denied after revocation"
+expect_output "revoke: user told it was revoked" "revoked"
+
+# --- expiry and the time limit ---
+zsp_grant_sudo alice bob /usr/bin/sleep 3s >/dev/null ||
+  fail "timeout: grant" "request failed"
+run as_user alice sudo -n sleep 30
+expect_fail "timeout: command killed at grant end"
+expect_faster "timeout: killed within grant time" 10000
+sleep 1
+run as_user alice sudo -n sleep 1
+expect_fail "expired: sudo denied after expiry"
+expect_output "expired: user told it expired" "expired"
+
+# --- failures fail closed ---
+cp /etc/zsp/decision.pub "$ZSP_TMP/decision.pub.real"
+zsp_grant_sudo alice bob /usr/bin/id >/dev/null
+run as_user alice sudo -n id
+expect_status "signature: control run allowed" 0
+"$ZSP_BUILD/zsp-broker" init "$ZSP_TMP/other-broker" --host "$ZSP_HOST" >/dev/null 2>&1
+install -m 644 "$ZSP_TMP/other-broker/decision.pub" /etc/zsp/decision.pub
+run as_user alice sudo -n id
+expect_fail "signature: unknown key denied"
+expect_output "signature: user told verification failed" "failed verification"
+OUT=$(zsp_journal_json ZSP_ALERT=invalid-decision)
+expect_output "signature: journal flags invalid decision" '"ZSP_VERDICT":"invalid"'
+install -m 644 "$ZSP_TMP/decision.pub.real" /etc/zsp/decision.pub
+
+closed_port=$(( (RANDOM % 1000) + 40000 ))
+zsp_write_config "https://127.0.0.1:$closed_port"
+run as_user alice sudo -n id
+expect_fail "unreachable: refused connection denied"
+expect_output "unreachable: user told broker unreachable" "could not be reached"
+expect_faster "unreachable: refused denied quickly" 3000
+
+"$ZSP_BUILD/tcp_blackhole" >"$ZSP_TMP/blackhole.port" &
+ZSP_BLACKHOLE_PID=$!
+for _ in $(seq 50); do [ -s "$ZSP_TMP/blackhole.port" ] && break; sleep 0.05; done
+zsp_write_config "https://127.0.0.1:$(cat "$ZSP_TMP/blackhole.port")"
+run as_user alice sudo -n id
+expect_fail "unreachable: silent broker denied"
+expect_faster "unreachable: denied within the configured timeout" 3500
+
+zsp_write_config "$ZSP_BROKER_URL" "no_such_setting = 1"
+run as_user alice sudo -n id
+expect_fail "config: invalid file denied"
+expect_output "config: error names the line" "zsp.conf:11: no_such_setting"
+
+run as_user alice sudo -V
+expect_status "config: sudo -V works with invalid config" 0
+
+chmod 666 /etc/zsp/zsp.conf
+run as_user alice sudo -n id
+expect_fail "config: world-writable file denied"
+expect_output "config: user told it is writable" "writable"
+zsp_write_config "$ZSP_BROKER_URL"
+
+run as_user alice sudo -n id
+expect_status "recovery: allowed again with good config" 0
+
+zsp_finish

@@ -1,0 +1,184 @@
+# Shared setup for zsp's integration tests and demo. Source it from bash.
+#
+# Everything runs inside a private mount namespace: /etc and /var become
+# overlays whose changes vanish with the namespace, /home, /run/sudo and
+# the journal directories are fresh tmpfs mounts, and a private
+# systemd-journald listens on /run/systemd/journal. The broker listens on
+# 127.0.0.1 only. Nothing on the real system changes.
+
+ZSP_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+ZSP_BUILD="$ZSP_ROOT/build"
+ZSP_HOST=testhost
+
+# Re-runs the calling script inside a new mount namespace, once.
+zsp_enter_namespace() {
+  if [ "${ZSP_IN_NAMESPACE:-}" != 1 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+      echo "$0: must run as root (it creates a private mount namespace)" >&2
+      exit 1
+    fi
+    ZSP_IN_NAMESPACE=1 exec unshare -m --propagation private \
+      bash "$0" "$@"
+  fi
+}
+
+# Mounts the private system described above and starts journald.
+zsp_private_system() {
+  ZSP_TMP=$(mktemp -d /tmp/zsp-test.XXXXXX)
+  chmod 755 "$ZSP_TMP"
+  local d
+  for d in etc var; do
+    mkdir -p "$ZSP_TMP/overlay/$d/upper" "$ZSP_TMP/overlay/$d/work"
+    mount -t overlay overlay -o "lowerdir=/$d,upperdir=$ZSP_TMP/overlay/$d/upper,workdir=$ZSP_TMP/overlay/$d/work" "/$d"
+  done
+  mount -t tmpfs tmpfs /home
+  for d in /run/systemd /run/log /run/sudo /var/log/journal; do
+    mkdir -p "$d"
+    mount -t tmpfs -o mode=755 tmpfs "$d"
+  done
+  mkdir -p /run/systemd/journal
+  trap zsp_cleanup EXIT
+
+  /lib/systemd/systemd-journald >"$ZSP_TMP/journald.log" 2>&1 &
+  ZSP_JOURNALD_PID=$!
+  local i
+  for i in $(seq 100); do
+    [ -S /run/systemd/journal/socket ] && return 0
+    sleep 0.05
+  done
+  echo "harness: systemd-journald did not start; see $ZSP_TMP/journald.log" >&2
+  return 1
+}
+
+zsp_cleanup() {
+  [ -n "${ZSP_BROKER_PID:-}" ] && kill "$ZSP_BROKER_PID" 2>/dev/null
+  [ -n "${ZSP_JOURNALD_PID:-}" ] && kill "$ZSP_JOURNALD_PID" 2>/dev/null
+  [ -n "${ZSP_BLACKHOLE_PID:-}" ] && kill "$ZSP_BLACKHOLE_PID" 2>/dev/null
+  wait 2>/dev/null
+  if [ -n "${ZSP_KEEP_TMP:-}" ]; then
+    echo "harness: kept $ZSP_TMP" >&2
+  else
+    # The overlays are still mounted in this namespace; unmount first.
+    umount /etc /var 2>/dev/null
+    rm -rf "$ZSP_TMP"
+  fi
+}
+
+# Creates test accounts: alice requests, bob approves, carol does both.
+zsp_add_users() {
+  local u
+  for u in "$@"; do
+    useradd -m -s /bin/bash "$u"
+  done
+}
+
+# Initialises and starts a broker; sets ZSP_BROKER_URL, ZSP_BROKER_DIR and
+# ZSP_TOKEN_<user> for each person given as user[:role].
+zsp_start_broker() {
+  ZSP_BROKER_DIR="$ZSP_TMP/broker"
+  "$ZSP_BUILD/zsp-broker" init "$ZSP_BROKER_DIR" --host "$ZSP_HOST" \
+    >"$ZSP_TMP/broker-init.log" 2>&1 || {
+    cat "$ZSP_TMP/broker-init.log" >&2
+    return 1
+  }
+  local spec name role token
+  local -a roles
+  for spec in "$@"; do
+    name=${spec%%:*}
+    roles=()
+    if [ "$spec" != "$name" ]; then
+      role=${spec#*:}
+      for role in ${role//,/ }; do roles+=(--role "$role"); done
+    fi
+    token=$("$ZSP_BUILD/zsp-broker" user add "$ZSP_BROKER_DIR" "$name" \
+      "${roles[@]}") || return 1
+    printf -v "ZSP_TOKEN_$name" '%s' "$token"
+  done
+
+  "$ZSP_BUILD/zsp-broker" serve "$ZSP_BROKER_DIR" --listen 127.0.0.1:0 \
+    2>"$ZSP_TMP/broker.log" &
+  ZSP_BROKER_PID=$!
+  local i line
+  for i in $(seq 100); do
+    line=$(grep -m1 'listening on' "$ZSP_TMP/broker.log" 2>/dev/null)
+    if [ -n "$line" ]; then
+      ZSP_BROKER_URL=${line##* }
+      return 0
+    fi
+    sleep 0.05
+  done
+  echo "harness: broker did not start:" >&2
+  cat "$ZSP_TMP/broker.log" >&2
+  return 1
+}
+
+# Installs the host side into the private /etc: keys, zsp.conf, sudo.conf
+# and a PAM service "zsp-test".
+zsp_install_host() {
+  local url=${1:-$ZSP_BROKER_URL}
+  install -d -m 755 /etc/zsp
+  install -m 644 "$ZSP_BROKER_DIR/ca.pem" /etc/zsp/ca.pem
+  install -m 644 "$ZSP_BROKER_DIR/hosts/$ZSP_HOST.pem" /etc/zsp/host.pem
+  install -m 600 "$ZSP_BROKER_DIR/hosts/$ZSP_HOST.key" /etc/zsp/host.key
+  install -m 644 "$ZSP_BROKER_DIR/decision.pub" /etc/zsp/decision.pub
+  zsp_write_config "$url"
+  cat >/etc/sudo.conf <<EOF
+Plugin sudo_zsp_policy $ZSP_BUILD/sudo_zsp.so config=/etc/zsp/zsp.conf
+EOF
+  cat >/etc/pam.d/zsp-test <<EOF
+account  required $ZSP_BUILD/pam_zsp.so config=/etc/zsp/zsp.conf
+session  required $ZSP_BUILD/pam_zsp.so config=/etc/zsp/zsp.conf
+EOF
+}
+
+# Writes /etc/zsp/zsp.conf for broker URL $1; extra lines come from $2.
+zsp_write_config() {
+  cat >/etc/zsp/zsp.conf <<EOF
+# zsp host configuration written by the test harness
+broker_url = $1
+ca_file = /etc/zsp/ca.pem
+client_cert = /etc/zsp/host.pem
+client_key = /etc/zsp/host.key
+decision_key = /etc/zsp/decision.pub
+host = $ZSP_HOST
+connect_timeout_ms = 1000
+timeout_ms = 2000
+${2:-}
+EOF
+  chmod 644 /etc/zsp/zsp.conf
+}
+
+# Runs zspctl as person $1 (by their token).
+zspctl_as() {
+  local who=$1
+  shift
+  local var="ZSP_TOKEN_$who"
+  ZSP_BROKER_URL=$ZSP_BROKER_URL ZSP_CA_FILE="$ZSP_BROKER_DIR/ca.pem" \
+    ZSP_TOKEN=${!var} "$ZSP_BUILD/zspctl" "$@"
+}
+
+# Runs a command as local user $1 with a clean login-like environment.
+as_user() {
+  local who=$1
+  shift
+  setpriv --reuid "$who" --regid "$who" --init-groups -- \
+    env -i HOME="/home/$who" USER="$who" LOGNAME="$who" TERM=dumb \
+    PATH=/usr/local/bin:/usr/bin:/bin "$@"
+}
+
+# Files a sudo request for $1 and has $2 approve it; prints the request id.
+zsp_grant_sudo() {
+  local who=$1 approver=$2 command=$3 duration=${4:-1h} id
+  id=$(zspctl_as "$who" request --host "$ZSP_HOST" --sudo --runas root \
+    --command "$command" --duration "$duration" --reason "integration test" \
+    --quiet) || return 1
+  zspctl_as "$approver" approve "$id" >/dev/null || return 1
+  echo "$id"
+}
+
+# Prints the journal in JSON lines, after making journald write out
+# everything it has received.
+zsp_journal_json() {
+  journalctl --sync 2>/dev/null || sleep 0.3
+  journalctl --no-pager -o json "$@" 2>/dev/null
+}
