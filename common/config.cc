@@ -111,6 +111,24 @@ std::string ApplySetting(HostConfig* c, std::string_view key,
 
 }  // namespace
 
+Result<ModuleOptions> ParseModuleOptions(
+    const std::vector<std::string>& args) {
+  ModuleOptions options;
+  for (const auto& arg : args) {
+    if (arg.rfind("conf=", 0) == 0) {
+      if (!IsAbsolutePath(arg.substr(5))) {
+        return Error{"conf= needs an absolute path"};
+      }
+      options.config_path = arg.substr(5);
+    } else if (arg == "debug") {
+      options.debug = true;
+    } else {
+      return Error{"unknown argument \"" + arg + "\""};
+    }
+  }
+  return options;
+}
+
 Result<HostConfig> ParseHostConfig(std::string_view text,
                                    const std::string& origin) {
   HostConfig config;

@@ -31,6 +31,16 @@ struct HostConfig {
   bool debug = false;
 };
 
+// Arguments given to pam_zsp in pam.d or to sudo_zsp in sudo.conf.
+struct ModuleOptions {
+  std::string config_path = kDefaultConfigPath;  // conf=PATH
+  bool debug = false;                            // debug
+};
+
+// Parses module or plugin arguments; an unknown or malformed argument is an
+// error that names it, so a typo never silently changes behaviour.
+Result<ModuleOptions> ParseModuleOptions(const std::vector<std::string>& args);
+
 // Parses configuration text. `origin` names the file in error messages,
 // which have the form "FILE:LINE: problem". Checks values, not files.
 Result<HostConfig> ParseHostConfig(std::string_view text,

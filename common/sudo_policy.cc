@@ -155,15 +155,11 @@ std::string JoinGroups(const std::vector<gid_t>& groups) {
 
 SudoPolicy::SudoPolicy(KeyValues settings, KeyValues user_info,
                        std::vector<std::string> user_env,
-                       std::vector<std::string> plugin_options)
+                       ModuleOptions options)
     : settings_(std::move(settings)),
       user_info_(std::move(user_info)),
       user_env_(std::move(user_env)),
-      config_path_(kDefaultConfigPath) {
-  for (const auto& option : plugin_options) {
-    if (option.rfind("config=", 0) == 0) config_path_ = option.substr(7);
-  }
-}
+      options_(std::move(options)) {}
 
 SudoOutcome SudoPolicy::Check(const std::vector<std::string>& argv,
                               const std::vector<std::string>& env_add) {
@@ -240,7 +236,7 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
   std::string mode = UnsupportedMode(env_add);
   if (!mode.empty()) return deny_recorded(mode, mode);
 
-  auto config = LoadHostConfig(config_path_);
+  auto config = LoadHostConfig(options_.config_path);
   if (!config.ok()) {
     return deny_recorded("configuration: " + config.error(),
                          "the zsp configuration is invalid (" +
@@ -252,7 +248,7 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
     return deny_recorded("configuration: " + keys.error(),
                          "the broker's decision key cannot be loaded; ask an "
                          "administrator to check decision_key in " +
-                             config_path_);
+                             options_.config_path);
   }
 
   auto target = ResolveTarget(runas_spec);

@@ -44,8 +44,7 @@ struct RunAsUser {
 class SudoPolicy {
  public:
   SudoPolicy(KeyValues settings, KeyValues user_info,
-             std::vector<std::string> user_env,
-             std::vector<std::string> plugin_options);
+             std::vector<std::string> user_env, ModuleOptions options);
 
   // Decides whether argv may run. env_add holds VAR=value words from the
   // command line. Writes one journal record for the decision.
@@ -55,8 +54,6 @@ class SudoPolicy {
   // Implements `sudo -l` (no argv) and `sudo -l CMD` (argv given).
   SudoOutcome List(const std::vector<std::string>& argv);
 
-  // The config path from the plugin options, or the default.
-  const std::string& config_path() const { return config_path_; }
 
  private:
   SudoOutcome Decide(const std::vector<std::string>& argv,
@@ -71,7 +68,7 @@ class SudoPolicy {
   KeyValues settings_;
   KeyValues user_info_;
   std::vector<std::string> user_env_;
-  std::string config_path_;
+  ModuleOptions options_;
 };
 
 // Finds the command to run: argv0 with a '/' is taken relative to cwd,

@@ -2,7 +2,7 @@
 // zsp::CheckLogin; every error path ends in a denial, never PAM_SUCCESS or
 // PAM_IGNORE.
 //
-// Arguments: config=PATH (default /etc/zsp/zsp.conf), debug.
+// Arguments: conf=PATH (default /etc/zsp/zsp.conf), debug.
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
 #include <syslog.h>
@@ -11,6 +11,7 @@
 #include <cstring>
 #include <ctime>
 #include <string>
+#include <vector>
 
 #include "common/config.h"
 #include "common/escape.h"
@@ -33,19 +34,15 @@ std::string GetItem(pam_handle_t* pamh, int item) {
 // Parses module arguments; returns false (and logs) on an unknown one.
 bool ParseArgs(pam_handle_t* pamh, int argc, const char** argv,
                zsp::LoginContext* context, bool* debug) {
-  context->config_path = zsp::kDefaultConfigPath;
-  for (int i = 0; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg.rfind("config=", 0) == 0 && arg.size() > 8 && arg[7] == '/') {
-      context->config_path = arg.substr(7);
-    } else if (arg == "debug") {
-      *debug = true;
-    } else {
-      pam_syslog(pamh, LOG_ERR, "invalid module argument: %s",
-                 zsp::EscapeForLog(arg, 128).c_str());
-      return false;
-    }
+  std::vector<std::string> args(argv, argv + (argc > 0 ? argc : 0));
+  auto options = zsp::ParseModuleOptions(args);
+  if (!options.ok()) {
+    pam_syslog(pamh, LOG_ERR, "invalid module arguments: %s",
+               zsp::EscapeForLog(options.error(), 256).c_str());
+    return false;
   }
+  context->config_path = options.value().config_path;
+  *debug = options.value().debug;
   return true;
 }
 
@@ -71,7 +68,7 @@ int LoadContext(pam_handle_t* pamh, int argc, const char** argv,
   context->tty = GetItem(pamh, PAM_TTY);
   context->phase = phase;
   if (debug) {
-    pam_syslog(pamh, LOG_DEBUG, "%s: checking user=%s config=%s", phase,
+    pam_syslog(pamh, LOG_DEBUG, "%s: checking user=%s conf=%s", phase,
                zsp::EscapeForLog(user, 64).c_str(),
                context->config_path.c_str());
   }

@@ -76,9 +76,17 @@ int PolicyOpen(unsigned int version, sudo_conv_t /*conversation*/,
     // Plugin options arrived with API 1.2; earlier front ends have none.
     char* const* options =
         version >= SUDO_API_MKVERSION(1, 2) ? plugin_options : nullptr;
+    auto parsed = zsp::ParseModuleOptions(zsp::CopyStrings(options));
+    if (!parsed.ok()) {
+      // A typo in sudo.conf must not silently change which file is read.
+      PrintLines({"zsp: invalid plugin option in sudo.conf: " +
+                  parsed.error()});
+      SetErrstr(errstr, "zsp: invalid plugin option in sudo.conf");
+      return -1;
+    }
     State().policy = std::make_unique<zsp::SudoPolicy>(
         zsp::ParseKeyValues(settings), zsp::ParseKeyValues(user_info),
-        zsp::CopyStrings(user_env), zsp::CopyStrings(options));
+        zsp::CopyStrings(user_env), std::move(parsed).value());
     return 1;
   } catch (...) {
     SetErrstr(errstr, "zsp: out of memory");

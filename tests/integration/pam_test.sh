@@ -107,7 +107,7 @@ expect_fail "config: invalid value denied"
 expect_output "config: PAM_SERVICE_ERR" "Error in service module"
 
 zsp_write_config "$ZSP_BROKER_URL"
-sed -i 's|config=/etc/zsp/zsp.conf|config=/etc/zsp/zsp.conf bogus_option|' /etc/pam.d/zsp-test
+sed -i 's|conf=/etc/zsp/zsp.conf|conf=/etc/zsp/zsp.conf bogus_option|' /etc/pam.d/zsp-test
 run pam alice acct_mgmt
 expect_fail "config: unknown module argument denied"
 expect_output "config: unknown argument is PAM_SERVICE_ERR" "Error in service module"

@@ -123,11 +123,11 @@ zsp_install_host() {
   install -m 644 "$ZSP_BROKER_DIR/decision.pub" /etc/zsp/decision.pub
   zsp_write_config "$url"
   cat >/etc/sudo.conf <<EOF
-Plugin sudo_zsp_policy $ZSP_BUILD/sudo_zsp.so config=/etc/zsp/zsp.conf
+Plugin sudo_zsp_policy $ZSP_BUILD/sudo_zsp.so conf=/etc/zsp/zsp.conf
 EOF
   cat >/etc/pam.d/zsp-test <<EOF
-account  required $ZSP_BUILD/pam_zsp.so config=/etc/zsp/zsp.conf
-session  required $ZSP_BUILD/pam_zsp.so config=/etc/zsp/zsp.conf
+account  required $ZSP_BUILD/pam_zsp.so conf=/etc/zsp/zsp.conf
+session  required $ZSP_BUILD/pam_zsp.so conf=/etc/zsp/zsp.conf
 EOF
 }
 
