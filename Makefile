@@ -21,7 +21,7 @@ UNIT_OBJS := $(UNIT_SRCS:%.cc=$(B)/%.o)
 COMMON_LIBS := -lcurl -lssl -lcrypto -lsystemd
 
 all: $(B)/libzsp.a $(B)/sudo_zsp.so $(B)/pam_zsp.so $(B)/zsp-broker \
-     $(B)/zspctl $(B)/unit_tests $(B)/tcp_blackhole
+     $(B)/zspctl $(B)/unit_tests $(B)/tcp_blackhole $(B)/pam_loop
 
 $(B)/%.o: %.cc
 	@mkdir -p $(dir $@)
@@ -56,6 +56,10 @@ $(B)/unit_tests: $(UNIT_OBJS) $(B)/libzsp.a
 $(B)/tcp_blackhole: tests/tools/tcp_blackhole.cc
 	@mkdir -p $(B)
 	$(CXX) $(ZSP_CXXFLAGS) $(CXXFLAGS) -o $@ $<
+
+$(B)/pam_loop: tests/tools/pam_loop.cc
+	@mkdir -p $(B)
+	$(CXX) $(ZSP_CXXFLAGS) $(CXXFLAGS) -o $@ $< -lpam
 
 # Installs the Debian packages that building and testing need.
 deps:

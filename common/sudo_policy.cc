@@ -10,7 +10,9 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <cstdio>
 #include <ctime>
+#include <memory>
 
 #include "common/decision.h"
 #include "common/escape.h"
@@ -142,6 +144,50 @@ Result<RunAsUser> ResolveTarget(const std::string& spec) {
   return t;
 }
 
+// sudo joins the words after -s or -i into one string for `SHELL -c`,
+// putting a backslash before every character that is not alphanumeric,
+// '_', '-' or '$'. Removing those backslashes gives the command line the
+// user typed.
+std::string UnescapeShellCommand(const std::string& escaped) {
+  std::string out;
+  for (size_t i = 0; i < escaped.size(); ++i) {
+    if (escaped[i] == '\\' && i + 1 < escaped.size()) ++i;
+    out += escaped[i];
+  }
+  return out;
+}
+
+bool IsListedShell(const std::string& shell) {
+  FILE* file = std::fopen("/etc/shells", "re");
+  if (file == nullptr) return false;
+  std::unique_ptr<FILE, int (*)(FILE*)> owner(file, std::fclose);
+  char line[PATH_MAX];
+  while (std::fgets(line, sizeof line, file) != nullptr) {
+    std::string entry(line);
+    while (!entry.empty() && (entry.back() == '\n' || entry.back() == ' ')) {
+      entry.pop_back();
+    }
+    if (!entry.empty() && entry[0] != '#' && entry == shell) return true;
+  }
+  return false;
+}
+
+// The command's umask: the user's umask combined with 022, so a command
+// run under zsp never creates group- or world-writable files unless the
+// user's own umask already allowed less.
+std::string CommandUmask(const std::string& user_umask) {
+  unsigned long mask = 022;
+  if (!user_umask.empty()) {
+    char* end = nullptr;
+    errno = 0;
+    unsigned long parsed = std::strtoul(user_umask.c_str(), &end, 8);
+    if (errno == 0 && *end == '\0' && parsed <= 0777) mask |= parsed;
+  }
+  char text[8];
+  std::snprintf(text, sizeof text, "0%03lo", mask);
+  return text;
+}
+
 std::string JoinGroups(const std::vector<gid_t>& groups) {
   std::string out;
   for (gid_t g : groups) {
@@ -152,6 +198,47 @@ std::string JoinGroups(const std::vector<gid_t>& groups) {
 }
 
 }  // namespace
+
+Result<SudoCommand> SudoPolicy::BuildCommand(
+    const std::vector<std::string>& argv_in, const RunAsUser& target,
+    const std::string& secure_path) const {
+  SudoCommand command;
+  bool login_shell = Lookup(settings_, "login_shell") == "true";
+  bool shell = login_shell || Lookup(settings_, "run_shell") == "true" ||
+               Lookup(settings_, "implied_shell") == "true";
+  command.login_shell = login_shell;
+  command.exec_argv = argv_in;
+  if (!shell) {
+    auto path = ResolveCommand(argv_in[0], Lookup(user_info_, "cwd"),
+                               secure_path);
+    if (!path.ok()) return Error{path.error()};
+    command.exec_argv[0] = path.value();
+    command.match_argv = command.exec_argv;
+    return command;
+  }
+
+  // -i runs the target's login shell; -s and plain `sudo` run the shell
+  // sudo passed, which comes from the user's SHELL. Either must be a
+  // listed login shell, and it counts as full root at the broker.
+  std::string shell_path = login_shell ? target.shell : argv_in[0];
+  if (!IsListedShell(shell_path)) {
+    return Error{"shell " + EscapeForLog(shell_path, 256) +
+                 " is not listed in /etc/shells"};
+  }
+  auto path = ResolveCommand(shell_path, "", secure_path);
+  if (!path.ok()) return Error{path.error()};
+  command.exec_argv[0] = path.value();
+  command.match_argv = command.exec_argv;
+  if (argv_in.size() >= 3 && argv_in[1] == "-c") {
+    command.match_argv[2] = UnescapeShellCommand(argv_in[2]);
+  }
+  if (login_shell) {
+    // A leading '-' in argv[0] makes the shell read its login files.
+    std::string base = path.value().substr(path.value().rfind('/') + 1);
+    command.exec_argv[0] = "-" + base;
+  }
+  return command;
+}
 
 SudoPolicy::SudoPolicy(KeyValues settings, KeyValues user_info,
                        std::vector<std::string> user_env,
@@ -255,14 +342,15 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
   if (!target.ok()) return deny_recorded(target.error(), target.error());
   record.Add("ZSP_RUNAS", target.value().name);
 
-  auto command = ResolveCommand(argv_in[0], Lookup(user_info_, "cwd"),
-                                config.value().secure_path);
+  auto command = BuildCommand(argv_in, target.value(),
+                              config.value().secure_path);
   if (!command.ok()) {
     record.Add("ZSP_COMMAND", JoinArgvForLog(argv_in));
     return deny_recorded(command.error(), EscapeForLog(command.error(), 512));
   }
-  std::vector<std::string> argv = argv_in;
-  argv[0] = command.value();
+  // The broker and the journal see the unescaped shell command line;
+  // sudo runs the argv it passed in, with the resolved path.
+  const std::vector<std::string>& argv = command.value().match_argv;
   record.Add("ZSP_COMMAND", JoinArgvForLog(argv));
   for (const auto& word : argv) {
     if (!IsValidUtf8(word)) {
@@ -353,7 +441,7 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
 
   const RunAsUser& t = target.value();
   out.result = SudoOutcome::kAllow;
-  out.argv = argv;
+  out.argv = command.value().exec_argv;
   out.command_info = {
       "command=" + argv[0],
       "runas_uid=" + std::to_string(t.uid),
@@ -363,7 +451,11 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
       "runas_groups=" + JoinGroups(t.groups),
       "timeout=" + std::to_string(timeout),
       "use_pty=true",
+      "umask=" + CommandUmask(Lookup(user_info_, "umask")),
   };
+  if (command.value().login_shell) {
+    out.command_info.push_back("cwd=" + t.home);
+  }
   out.env = BuildEnv(t, argv, config.value().secure_path, decision.grant,
                      decision.grant_expires);
   return out;

@@ -41,6 +41,13 @@ struct RunAsUser {
   std::string shell;
 };
 
+// A command as sudo will run it and as the broker must approve it.
+struct SudoCommand {
+  std::vector<std::string> exec_argv;   // what sudo runs; [0] may be "-bash"
+  std::vector<std::string> match_argv;  // [0] absolute; shell -c unescaped
+  bool login_shell = false;             // sudo -i
+};
+
 class SudoPolicy {
  public:
   SudoPolicy(KeyValues settings, KeyValues user_info,
@@ -58,6 +65,9 @@ class SudoPolicy {
  private:
   SudoOutcome Decide(const std::vector<std::string>& argv,
                      const std::vector<std::string>& env_add, bool listing);
+  Result<SudoCommand> BuildCommand(const std::vector<std::string>& argv_in,
+                                   const RunAsUser& target,
+                                   const std::string& secure_path) const;
   std::string UnsupportedMode(const std::vector<std::string>& env_add) const;
   std::vector<std::string> BuildEnv(const RunAsUser& target,
                                     const std::vector<std::string>& argv,

@@ -1,23 +1,24 @@
 # Shared setup for zsp's integration tests and demo. Source it from bash.
 #
-# Everything runs inside a private mount namespace: /etc and /var become
-# overlays whose changes vanish with the namespace, /home, /run/sudo and
-# the journal directories are fresh tmpfs mounts, and a private
-# systemd-journald listens on /run/systemd/journal. The broker listens on
-# 127.0.0.1 only. Nothing on the real system changes.
+# Everything runs inside private mount and network namespaces: /etc and
+# /var become overlays whose changes vanish with the namespace, /home, /run
+# and the journal directory are fresh tmpfs mounts, and a private
+# systemd-journald listens on /run/systemd/journal. The network namespace
+# has only its own loopback interface, so the broker, sshd and every
+# connection stay inside it. Nothing on the real system changes.
 
 ZSP_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 ZSP_BUILD="$ZSP_ROOT/build"
 ZSP_HOST=testhost
 
-# Re-runs the calling script inside a new mount namespace, once.
+# Re-runs the calling script inside new mount and network namespaces, once.
 zsp_enter_namespace() {
   if [ "${ZSP_IN_NAMESPACE:-}" != 1 ]; then
     if [ "$(id -u)" -ne 0 ]; then
       echo "$0: must run as root (it creates a private mount namespace)" >&2
       exit 1
     fi
-    ZSP_IN_NAMESPACE=1 exec unshare -m --propagation private \
+    ZSP_IN_NAMESPACE=1 exec unshare -m -n --propagation private \
       bash "$0" "$@"
   fi
 }
@@ -31,12 +32,13 @@ zsp_private_system() {
     mkdir -p "$ZSP_TMP/overlay/$d/upper" "$ZSP_TMP/overlay/$d/work"
     mount -t overlay overlay -o "lowerdir=/$d,upperdir=$ZSP_TMP/overlay/$d/upper,workdir=$ZSP_TMP/overlay/$d/work" "/$d"
   done
-  mount -t tmpfs tmpfs /home
-  for d in /run/systemd /run/log /run/sudo /var/log/journal; do
-    mkdir -p "$d"
-    mount -t tmpfs -o mode=755 tmpfs "$d"
-  done
-  mkdir -p /run/systemd/journal
+  mount -t tmpfs -o mode=755 tmpfs /home
+  mount -t tmpfs -o mode=755 tmpfs /run
+  mkdir -p /var/log/journal
+  mount -t tmpfs -o mode=755 tmpfs /var/log/journal
+  mkdir -p /run/systemd/journal /run/log /run/sudo /run/sshd
+  chmod 700 /run/sudo
+  ip link set lo up
   trap zsp_cleanup EXIT
 
   /lib/systemd/systemd-journald >"$ZSP_TMP/journald.log" 2>&1 &
