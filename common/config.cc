@@ -44,6 +44,25 @@ bool IsValidHostName(std::string_view v) {
   return true;
 }
 
+// Accepts https://HOST, https://HOST:PORT and https://[IPV6]:PORT, with an
+// optional trailing '/', and nothing else: no user info, path or query.
+bool IsBrokerUrl(std::string_view v) {
+  constexpr std::string_view kScheme = "https://";
+  if (v.substr(0, kScheme.size()) != kScheme) return false;
+  std::string_view authority = v.substr(kScheme.size());
+  while (!authority.empty() && authority.back() == '/') {
+    authority.remove_suffix(1);
+  }
+  if (authority.empty() || authority.front() == ':') return false;
+  for (char c : authority) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '-' || c == '.' || c == ':' ||
+              c == '[' || c == ']';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 // Applies one "key = value" setting; returns "" or the problem.
 std::string ApplySetting(HostConfig* c, std::string_view key,
                          std::string_view value) {
@@ -53,10 +72,10 @@ std::string ApplySetting(HostConfig* c, std::string_view key,
     return "";
   };
   if (key == "broker_url") {
-    if (value.substr(0, 8) != "https://" || value.size() <= 8) {
-      return "value must be an https:// URL";
+    if (!IsBrokerUrl(value)) {
+      return "value must be an https://HOST[:PORT] URL with no path";
     }
-    while (value.size() > 8 && value.back() == '/') value.remove_suffix(1);
+    while (value.back() == '/') value.remove_suffix(1);
     c->broker_url = value;
     return "";
   }
@@ -176,7 +195,10 @@ Result<HostConfig> ParseHostConfig(std::string_view text,
 }
 
 Result<HostConfig> LoadHostConfig(const std::string& path) {
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  // O_NONBLOCK keeps a FIFO at the path from blocking the open; the file
+  // type is checked next.
+  UniqueFd fd(
+      open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
   if (fd.get() < 0) {
     return Error{"cannot open " + path + ": " + std::strerror(errno)};
   }

@@ -1,5 +1,7 @@
 #include "common/escape.h"
 
+#include <algorithm>
+
 namespace zsp {
 namespace {
 
@@ -41,12 +43,17 @@ void AppendHex(std::string* out, unsigned char c) {
   *out += kDigits[c & 15];
 }
 
-// Escapes text into *out; returns false when it had to be cut.
-bool EscapeCapped(std::string_view text, size_t max_bytes, std::string* result) {
+// Escapes text into *result; returns false when it had to be cut. With
+// escape_quotes, '"' becomes \x22 so quoted words keep visible boundaries.
+// The result never exceeds max_bytes: the "...[N bytes]" marker is added
+// only where it fits.
+bool EscapeCapped(std::string_view text, size_t max_bytes, bool escape_quotes,
+                  std::string* result) {
   std::string& out = *result;
   out.clear();
   std::string suffix = "...[" + std::to_string(text.size()) + " bytes]";
-  size_t budget = max_bytes > suffix.size() ? max_bytes - suffix.size() : 0;
+  if (suffix.size() > max_bytes) suffix.clear();
+  size_t budget = max_bytes - suffix.size();
   size_t cut = 0;  // length of out at the last boundary within budget
   for (size_t i = 0; i < text.size();) {
     unsigned char c = static_cast<unsigned char>(text[i]);
@@ -54,7 +61,8 @@ bool EscapeCapped(std::string_view text, size_t max_bytes, std::string* result) 
     if (c == '\\') {
       out += "\\\\";
       len = 1;
-    } else if (len == 0 || c < 0x20 || c == 0x7f) {
+    } else if (len == 0 || c < 0x20 || c == 0x7f ||
+               (escape_quotes && c == '"')) {
       AppendHex(&out, c);
       len = 1;
     } else {
@@ -75,22 +83,40 @@ bool EscapeCapped(std::string_view text, size_t max_bytes, std::string* result) 
 
 std::string EscapeForLog(std::string_view text, size_t max_bytes) {
   std::string out;
-  EscapeCapped(text, max_bytes, &out);
+  EscapeCapped(text, max_bytes, false, &out);
   return out;
 }
 
 std::string JoinArgvForLog(const std::vector<std::string>& argv,
                            size_t max_bytes) {
   std::string joined;
-  for (const auto& word : argv) {
-    if (!joined.empty()) joined += ' ';
+  for (size_t i = 0; i < argv.size(); ++i) {
+    const std::string& word = argv[i];
     bool quote = word.empty() || word.find(' ') != std::string::npos;
-    size_t room = max_bytes > joined.size() + 2 ? max_bytes - joined.size() - 2
-                                                : 0;
+    std::string separator = i > 0 ? " " : "";
+    size_t overhead = separator.size() + (quote ? 2 : 0);
+    size_t room = max_bytes > joined.size() + overhead
+                      ? max_bytes - joined.size() - overhead
+                      : 0;
+    // Keep room for a marker saying how many words were left out.
+    std::string marker = " ...[" + std::to_string(argv.size() - i - 1) +
+                         " more arguments]";
+    bool last = i + 1 == argv.size();
     std::string escaped;
-    bool whole = EscapeCapped(word, room, &escaped);
-    joined += quote ? '"' + escaped + '"' : escaped;
-    if (!whole) break;  // later words would not fit either
+    bool whole = EscapeCapped(word, room, true, &escaped);
+    if (whole && !last && joined.size() + overhead + escaped.size() +
+                                  marker.size() > max_bytes) {
+      whole = EscapeCapped(word, room - std::min(room, marker.size()), true,
+                           &escaped);
+    }
+    if (escaped.empty() && !word.empty()) break;  // no room at all
+    joined += separator + (quote ? '"' + escaped + '"' : escaped);
+    if (!whole) {
+      if (!last && joined.size() + marker.size() <= max_bytes) {
+        joined += marker;
+      }
+      break;
+    }
   }
   return joined;
 }

@@ -15,12 +15,16 @@ inline constexpr size_t kMaxLoggedValueBytes = 1024;
 
 // Escapes control characters (C0, DEL, C1), backslashes and invalid UTF-8
 // as \xNN (backslash as \\). Output longer than max_bytes is cut at a
-// character boundary and ends with "...[N bytes]", N being the input size.
+// character boundary and ends with "...[N bytes]", N being the input size;
+// the output never exceeds max_bytes (the marker is left out if it alone
+// would not fit).
 std::string EscapeForLog(std::string_view text,
                          size_t max_bytes = kMaxLoggedValueBytes);
 
-// Joins argv with spaces after escaping each word; a word that is empty or
-// holds a space is shown in double quotes so the boundaries stay visible.
+// Joins argv with spaces after escaping each word ('"' too, as \x22); a
+// word that is empty or holds a space is shown in double quotes so the
+// boundaries stay visible. Words that do not fit in max_bytes are replaced
+// by "...[K more arguments]".
 std::string JoinArgvForLog(const std::vector<std::string>& argv,
                            size_t max_bytes = 4 * kMaxLoggedValueBytes);
 

@@ -21,8 +21,8 @@ run_suite() {
     return
   fi
   local p f
-  p=$(echo "$summary" | sed -E 's/.*[^0-9]?([0-9]+) passed.*/\1/')
-  f=$(echo "$summary" | sed -E 's/.* ([0-9]+) failed.*/\1/')
+  p=$(echo "$summary" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+')
+  f=$(echo "$summary" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+')
   total_passed=$((total_passed + p))
   total_failed=$((total_failed + f))
 }

@@ -173,4 +173,50 @@ zsp_write_config "$ZSP_BROKER_URL"
 run as_user alice sudo -n id
 expect_status "recovery: allowed again with good config" 0
 
+# --- shells, time limits, umask ---
+zsp_grant_sudo alice bob /bin/bash >/dev/null || fail "shell: grant" "request failed"
+zsp_grant_sudo alice bob /usr/bin/bash >/dev/null || fail "shell: grant" "request failed"
+run as_user alice env SHELL=/bin/bash sudo -n -s id -un
+expect_status "shell: sudo -s runs the command in a shell" 0
+expect_output "shell: sudo -s ran as root" "root"
+OUT=$(zsp_journal_json -t sudo_zsp ZSP_DECISION=allow)
+expect_output "shell: journal shows unescaped command" '"ZSP_COMMAND":"/usr/bin/bash -c \"id -un\""'
+
+run as_user alice sudo -n -i pwd
+expect_status "shell: sudo -i allowed under shell grant" 0
+expect_output "shell: sudo -i starts in target's home" "/root"
+
+run as_user alice env SHELL=/tmp/not-a-shell sudo -n -s id
+expect_fail "shell: unlisted shell denied"
+expect_output "shell: user told shell is not listed" "not listed in /etc/shells"
+
+run as_user alice sudo -n -T 1 sleep 5
+expect_fail "timeout: -T shorter than grant applies"
+expect_faster "timeout: -T 1 ends the command early" 4000
+
+run as_user alice sudo -n bash -c umask
+expect_status "umask: command runs" 0
+expect_output "umask: at least 022" "0022"
+
+# --- auditing is part of the decision ---
+kill "$ZSP_JOURNALD_PID"
+wait "$ZSP_JOURNALD_PID" 2>/dev/null
+rm -f /run/systemd/journal/socket
+run as_user alice sudo -n id
+expect_fail "journal: allow without journal becomes deny"
+expect_output "journal: user told the decision was not recorded" "journal"
+/lib/systemd/systemd-journald >>"$ZSP_TMP/journald.log" 2>&1 &
+ZSP_JOURNALD_PID=$!
+for _ in $(seq 100); do [ -S /run/systemd/journal/socket ] && break; sleep 0.05; done
+run as_user alice sudo -n id
+expect_status "journal: allowed again once journald is back" 0
+
+# --- plugin options ---
+cp /etc/sudo.conf "$ZSP_TMP/sudo.conf.real"
+echo "Plugin sudo_zsp_policy $ZSP_BUILD/sudo_zsp.so conf=/etc/zsp/zsp.conf confi=/x" >/etc/sudo.conf
+run as_user alice sudo -n id
+expect_fail "options: unknown plugin option fails"
+expect_output "options: message names the option" "confi=/x"
+cp "$ZSP_TMP/sudo.conf.real" /etc/sudo.conf
+
 zsp_finish

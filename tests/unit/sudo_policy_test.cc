@@ -1,0 +1,280 @@
+// Tests for common/sudo_policy: the helpers that convert sudo's string
+// arrays, command resolution through secure_path, and the parts of
+// SudoPolicy that need no configuration, broker or journal.
+#include "common/sudo_policy.h"
+
+#include <cppunit/TestFixture.h>
+#include <cppunit/extensions/HelperMacros.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+using zsp::ResolveCommand;
+
+bool Contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+}  // namespace
+
+class SudoPolicyTest : public CppUnit::TestFixture {
+  CPPUNIT_TEST_SUITE(SudoPolicyTest);
+  CPPUNIT_TEST(ParseKeyValuesBasic);
+  CPPUNIT_TEST(ParseKeyValuesFirstWins);
+  CPPUNIT_TEST(ParseKeyValuesSkipsNoEquals);
+  CPPUNIT_TEST(ParseKeyValuesNullList);
+  CPPUNIT_TEST(CopyStringsCopiesAll);
+  CPPUNIT_TEST(ResolveFromSecurePath);
+  CPPUNIT_TEST(ResolveSecurePathOrder);
+  CPPUNIT_TEST(ResolveSecurePathSkipsNonExecutable);
+  CPPUNIT_TEST(ResolveNotFound);
+  CPPUNIT_TEST(ResolveIgnoresCwdForBareName);
+  CPPUNIT_TEST(ResolveRelativeToCwd);
+  CPPUNIT_TEST(ResolveRelativeWithoutCwd);
+  CPPUNIT_TEST(ResolveAbsolute);
+  CPPUNIT_TEST(ResolveDirectory);
+  CPPUNIT_TEST(ResolveNonExecutable);
+  CPPUNIT_TEST(ResolveSymlink);
+  CPPUNIT_TEST(ResolveDanglingSymlink);
+  CPPUNIT_TEST(ResolveEmptyName);
+  CPPUNIT_TEST(PolicyListWithoutCommand);
+  CPPUNIT_TEST_SUITE_END();
+
+ public:
+  void setUp() override {
+    char pattern[] = "/tmp/zsp-sudo-policy-test.XXXXXX";
+    CPPUNIT_ASSERT_MESSAGE("mkdtemp", mkdtemp(pattern) != nullptr);
+    // Canonical, because ResolveCommand returns realpath results.
+    char canonical[PATH_MAX];
+    CPPUNIT_ASSERT_MESSAGE("realpath", realpath(pattern, canonical));
+    dir_ = canonical;
+  }
+
+  void tearDown() override {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+
+  void ParseKeyValuesBasic() {
+    const char* list[] = {"user=alice", "uid=1000", "cwd=/home/alice",
+                          "empty=",     "expr=a=b", nullptr};
+    zsp::KeyValues values = zsp::ParseKeyValues(list);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("count", size_t{5}, values.size());
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("user", std::string("alice"), values["user"]);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("uid", std::string("1000"), values["uid"]);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("cwd", std::string("/home/alice"),
+                                 values["cwd"]);
+    CPPUNIT_ASSERT_MESSAGE("empty value kept", values.count("empty") == 1);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("empty value", std::string(""),
+                                 values["empty"]);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("split at the first '='", std::string("a=b"),
+                                 values["expr"]);
+  }
+
+  void ParseKeyValuesFirstWins() {
+    const char* list[] = {"runas_user=root", "runas_user=postgres", nullptr};
+    zsp::KeyValues values = zsp::ParseKeyValues(list);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("count", size_t{1}, values.size());
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("first value", std::string("root"),
+                                 values["runas_user"]);
+  }
+
+  void ParseKeyValuesSkipsNoEquals() {
+    const char* list[] = {"noequals", "", "user=alice", nullptr};
+    zsp::KeyValues values = zsp::ParseKeyValues(list);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("count", size_t{1}, values.size());
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("user", std::string("alice"), values["user"]);
+  }
+
+  void ParseKeyValuesNullList() {
+    CPPUNIT_ASSERT_MESSAGE("NULL list", zsp::ParseKeyValues(nullptr).empty());
+    const char* empty[] = {nullptr};
+    CPPUNIT_ASSERT_MESSAGE("empty list", zsp::ParseKeyValues(empty).empty());
+  }
+
+  void CopyStringsCopiesAll() {
+    const char* list[] = {"/usr/bin/id", "", "-u", nullptr};
+    std::vector<std::string> copy = zsp::CopyStrings(list);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("count", size_t{3}, copy.size());
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("first", std::string("/usr/bin/id"), copy[0]);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("empty kept", std::string(""), copy[1]);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("last", std::string("-u"), copy[2]);
+    CPPUNIT_ASSERT_MESSAGE("NULL list", zsp::CopyStrings(nullptr).empty());
+  }
+
+  void ResolveFromSecurePath() {
+    auto result = ResolveCommand("id", "/", "/usr/bin:/bin");
+    CPPUNIT_ASSERT_MESSAGE("resolve error: " + ErrorText(result), result.ok());
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("path", std::string("/usr/bin/id"),
+                                 result.value());
+  }
+
+  void ResolveSecurePathOrder() {
+    std::string first = MakeDir("first");
+    std::string second = MakeDir("second");
+    WriteFile(second + "/tool", 0755);
+    std::string found = WriteFile(first + "/tool", 0755);
+    auto result = ResolveCommand("tool", "", first + ":" + second);
+    CPPUNIT_ASSERT_MESSAGE("resolve error: " + ErrorText(result), result.ok());
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("first directory wins", found, result.value());
+  }
+
+  void ResolveSecurePathSkipsNonExecutable() {
+    std::string first = MakeDir("first");
+    std::string second = MakeDir("second");
+    WriteFile(first + "/tool", 0644);
+    MakeDir("first/other");
+    std::string found = WriteFile(second + "/tool", 0755);
+    std::string other = WriteFile(second + "/other", 0700);
+    auto result = ResolveCommand("tool", "", first + ":" + second);
+    CPPUNIT_ASSERT_MESSAGE("resolve error: " + ErrorText(result), result.ok());
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("non-executable file skipped", found,
+                                 result.value());
+    auto dir_result = ResolveCommand("other", "", first + ":" + second);
+    CPPUNIT_ASSERT_MESSAGE("resolve error: " + ErrorText(dir_result),
+                           dir_result.ok());
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("directory skipped", other,
+                                 dir_result.value());
+  }
+
+  void ResolveNotFound() {
+    auto result = ResolveCommand("zsp-no-such-command", "/", "/usr/bin:/bin");
+    CPPUNIT_ASSERT_MESSAGE("rejected", !result.ok());
+    CPPUNIT_ASSERT_MESSAGE("message names the command: " + result.error(),
+                           Contains(result.error(), "zsp-no-such-command"));
+  }
+
+  void ResolveIgnoresCwdForBareName() {
+    // A bare name is looked up in secure_path only, never in cwd.
+    WriteFile(dir_ + "/zsp-local-tool", 0755);
+    auto result = ResolveCommand("zsp-local-tool", dir_, "/usr/bin:/bin");
+    CPPUNIT_ASSERT_MESSAGE("not found in cwd", !result.ok());
+  }
+
+  void ResolveRelativeToCwd() {
+    std::string tool = WriteFile(dir_ + "/x", 0755);
+    MakeDir("sub");
+    auto dot = ResolveCommand("./x", dir_, "/usr/bin");
+    CPPUNIT_ASSERT_MESSAGE("./x resolve error: " + ErrorText(dot), dot.ok());
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("./x", tool, dot.value());
+    auto up = ResolveCommand("../x", dir_ + "/sub", "/usr/bin");
+    CPPUNIT_ASSERT_MESSAGE("../x resolve error: " + ErrorText(up), up.ok());
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("../x canonical", tool, up.value());
+    auto slash = ResolveCommand("sub/../x", dir_, "/usr/bin");
+    CPPUNIT_ASSERT_MESSAGE("sub/../x resolve error: " + ErrorText(slash),
+                           slash.ok());
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("sub/../x canonical", tool, slash.value());
+  }
+
+  void ResolveRelativeWithoutCwd() {
+    WriteFile(dir_ + "/x", 0755);
+    auto result = ResolveCommand("./x", "", "/usr/bin");
+    CPPUNIT_ASSERT_MESSAGE("rejected", !result.ok());
+  }
+
+  void ResolveAbsolute() {
+    std::string tool = WriteFile(dir_ + "/abs", 0755);
+    auto result = ResolveCommand(tool, "", "/usr/bin");
+    CPPUNIT_ASSERT_MESSAGE("resolve error: " + ErrorText(result), result.ok());
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("path", tool, result.value());
+    auto doubled = ResolveCommand(dir_ + "//abs", "/", "/usr/bin");
+    CPPUNIT_ASSERT_MESSAGE("resolve error: " + ErrorText(doubled),
+                           doubled.ok());
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("canonical", tool, doubled.value());
+  }
+
+  void ResolveDirectory() {
+    std::string sub = MakeDir("tooldir");
+    auto absolute = ResolveCommand(sub, "/", "/usr/bin");
+    CPPUNIT_ASSERT_MESSAGE("directory rejected", !absolute.ok());
+    CPPUNIT_ASSERT_MESSAGE("message: " + absolute.error(),
+                           Contains(absolute.error(), "not a regular file"));
+    auto from_path = ResolveCommand("tooldir", "/", dir_);
+    CPPUNIT_ASSERT_MESSAGE("directory in secure_path rejected",
+                           !from_path.ok());
+  }
+
+  void ResolveNonExecutable() {
+    std::string data = WriteFile(dir_ + "/data", 0644);
+    auto result = ResolveCommand(data, "/", "/usr/bin");
+    CPPUNIT_ASSERT_MESSAGE("rejected", !result.ok());
+    CPPUNIT_ASSERT_MESSAGE("message: " + result.error(),
+                           Contains(result.error(), "not executable"));
+    auto from_path = ResolveCommand("data", "/", dir_);
+    CPPUNIT_ASSERT_MESSAGE("non-executable in secure_path rejected",
+                           !from_path.ok());
+  }
+
+  void ResolveSymlink() {
+    std::string target = WriteFile(MakeDir("real") + "/tool", 0755);
+    std::string bin = MakeDir("bin");
+    std::string link = bin + "/alias";
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("symlink", 0,
+                                 symlink("../real/tool", link.c_str()));
+    auto direct = ResolveCommand(link, "/", "/usr/bin");
+    CPPUNIT_ASSERT_MESSAGE("resolve error: " + ErrorText(direct), direct.ok());
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("symlink resolved", target, direct.value());
+    auto from_path = ResolveCommand("alias", "/", bin);
+    CPPUNIT_ASSERT_MESSAGE("resolve error: " + ErrorText(from_path),
+                           from_path.ok());
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("symlink in secure_path resolved", target,
+                                 from_path.value());
+  }
+
+  void ResolveDanglingSymlink() {
+    std::string link = dir_ + "/dangling";
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(
+        "symlink", 0, symlink((dir_ + "/missing").c_str(), link.c_str()));
+    CPPUNIT_ASSERT_MESSAGE("rejected",
+                           !ResolveCommand(link, "/", "/usr/bin").ok());
+  }
+
+  void ResolveEmptyName() {
+    auto result = ResolveCommand("", "/", "/usr/bin:/bin");
+    CPPUNIT_ASSERT_MESSAGE("rejected", !result.ok());
+  }
+
+  void PolicyListWithoutCommand() {
+    zsp::SudoPolicy policy({}, {{"user", "alice"}}, {}, {});
+    zsp::SudoOutcome outcome = policy.List({});
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("allowed",
+                                 static_cast<int>(zsp::SudoOutcome::kAllow),
+                                 static_cast<int>(outcome.result));
+    CPPUNIT_ASSERT_MESSAGE("prints a message", !outcome.messages.empty());
+    CPPUNIT_ASSERT_MESSAGE("no command", outcome.argv.empty());
+  }
+
+ private:
+  static std::string ErrorText(const zsp::Result<std::string>& result) {
+    return result.ok() ? "" : result.error();
+  }
+
+  // Creates dir_/name and returns its path.
+  std::string MakeDir(const std::string& name) {
+    std::string path = dir_ + "/" + name;
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("mkdir " + path, 0, mkdir(path.c_str(), 0755));
+    return path;
+  }
+
+  // Creates a small shell script at path with the given mode.
+  std::string WriteFile(const std::string& path, mode_t mode) {
+    {
+      std::ofstream out(path);
+      out << "#!/bin/sh\nexit 0\n";
+    }
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("chmod " + path, 0, chmod(path.c_str(), mode));
+    return path;
+  }
+
+  std::string dir_;
+};
+
+CPPUNIT_TEST_SUITE_REGISTRATION(SudoPolicyTest);

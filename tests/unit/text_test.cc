@@ -1,0 +1,149 @@
+// Tests for common/text: splitting, strict number and duration parsing, and
+// UTF-8 validation.
+#include "common/text.h"
+
+#include <cppunit/TestFixture.h>
+#include <cppunit/extensions/HelperMacros.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace {
+
+using Strings = std::vector<std::string>;
+
+std::string Show(const Strings& fields) {
+  std::string out = "[";
+  for (const auto& f : fields) out += "\"" + f + "\",";
+  return out + "]";
+}
+
+}  // namespace
+
+class TextTest : public CppUnit::TestFixture {
+  CPPUNIT_TEST_SUITE(TextTest);
+  CPPUNIT_TEST(SplitStringKeepsEmptyFields);
+  CPPUNIT_TEST(ParseUnsignedAccepts);
+  CPPUNIT_TEST(ParseUnsignedRejects);
+  CPPUNIT_TEST(ParseUnsignedLeavesOutputOnError);
+  CPPUNIT_TEST(ParseDurationAccepts);
+  CPPUNIT_TEST(ParseDurationRejects);
+  CPPUNIT_TEST(IsValidUtf8Accepts);
+  CPPUNIT_TEST(IsValidUtf8Rejects);
+  CPPUNIT_TEST_SUITE_END();
+
+ public:
+  void SplitStringKeepsEmptyFields() {
+    const std::vector<std::pair<std::string, Strings>> cases = {
+        {"", {""}},
+        {"a", {"a"}},
+        {"/usr/bin:/bin", {"/usr/bin", "/bin"}},
+        {":", {"", ""}},
+        {"a::b", {"a", "", "b"}},
+        {":a:", {"", "a", ""}},
+    };
+    for (const auto& [text, expected] : cases) {
+      Strings actual = zsp::SplitString(text, ':');
+      CPPUNIT_ASSERT_EQUAL_MESSAGE("split \"" + text + "\"", Show(expected),
+                                   Show(actual));
+    }
+  }
+
+  void ParseUnsignedAccepts() {
+    const std::vector<std::pair<std::string, unsigned int>> cases = {
+        {"0", 0},
+        {"1", 1},
+        {"1000", 1000},
+        {"007", 7},
+        {"4294967295", 4294967295u},
+    };
+    for (const auto& [text, expected] : cases) {
+      unsigned int value = 12345;
+      CPPUNIT_ASSERT_MESSAGE("parse \"" + text + "\" succeeds",
+                             zsp::ParseUnsigned(text, &value));
+      CPPUNIT_ASSERT_EQUAL_MESSAGE("value of \"" + text + "\"", expected,
+                                   value);
+    }
+  }
+
+  void ParseUnsignedRejects() {
+    for (const char* text : {"", "-1", "+1", " 1", "1 ", "99999999999",
+                             "4294967296", "1x", "x1", "0x10", "1.0"}) {
+      unsigned int value = 0;
+      CPPUNIT_ASSERT_MESSAGE(std::string("reject \"") + text + "\"",
+                             !zsp::ParseUnsigned(text, &value));
+    }
+  }
+
+  void ParseUnsignedLeavesOutputOnError() {
+    unsigned int value = 77;
+    zsp::ParseUnsigned("99999999999", &value);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("output unchanged after overflow", 77u, value);
+  }
+
+  void ParseDurationAccepts() {
+    const std::vector<std::pair<std::string, int64_t>> cases = {
+        {"0", 0},
+        {"90", 90},
+        {"90s", 90},
+        {"15m", 900},
+        {"2h", 7200},
+        {"1d", 86400},
+        {"1h30m", 5400},
+        {"1d2h3m4s", 93784},
+        {"3650d", int64_t{10} * 365 * 86400},
+    };
+    for (const auto& [text, expected] : cases) {
+      int64_t seconds = -1;
+      CPPUNIT_ASSERT_MESSAGE("parse \"" + text + "\" succeeds",
+                             zsp::ParseDurationSeconds(text, &seconds));
+      CPPUNIT_ASSERT_EQUAL_MESSAGE("seconds in \"" + text + "\"", expected,
+                                   seconds);
+    }
+  }
+
+  void ParseDurationRejects() {
+    for (const char* text :
+         {"", "h", "1x", "1h30", "-5", "+5", " 5", "5 ", "1H", "1.5h", "3651d",
+          "999999999d", "9999999999", "99999999999999999999s", "1hm"}) {
+      int64_t seconds = 0;
+      CPPUNIT_ASSERT_MESSAGE(std::string("reject \"") + text + "\"",
+                             !zsp::ParseDurationSeconds(text, &seconds));
+    }
+  }
+
+  void IsValidUtf8Accepts() {
+    for (const char* text :
+         {"", "plain ascii", "caf\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
+          "\xed\x9f\xbf", "\xee\x80\x80", "\xf4\x8f\xbf\xbf", "\xc2\x80"}) {
+      CPPUNIT_ASSERT_MESSAGE(std::string("accept \"") + text + "\"",
+                             zsp::IsValidUtf8(text));
+    }
+    CPPUNIT_ASSERT_MESSAGE("accept NUL",
+                           zsp::IsValidUtf8(std::string("a\0b", 3)));
+  }
+
+  void IsValidUtf8Rejects() {
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"\xff", "lone 0xff"},
+        {"\x80", "lone continuation byte"},
+        {"\xc0\xaf", "overlong '/'"},
+        {"\xe0\x80\xaf", "overlong 3-byte '/'"},
+        {"\xf0\x80\x80\xaf", "overlong 4-byte '/'"},
+        {"\xed\xa0\x80", "surrogate U+D800"},
+        {"\xed\xbf\xbf", "surrogate U+DFFF"},
+        {"\xf4\x90\x80\x80", "U+110000"},
+        {"\xf8\x88\x80\x80\x80", "5-byte form"},
+        {"\xe2\x82", "truncated sequence"},
+        {"a\xc3", "lead byte at the end"},
+        {"\xc3\x28", "bad continuation byte"},
+    };
+    for (const auto& [text, what] : cases) {
+      CPPUNIT_ASSERT_MESSAGE("reject " + what, !zsp::IsValidUtf8(text));
+    }
+  }
+};
+
+CPPUNIT_TEST_SUITE_REGISTRATION(TextTest);
