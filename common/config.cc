@@ -120,6 +120,7 @@ std::string ApplySetting(HostConfig* c, std::string_view key,
     c->secure_path = value;
     return "";
   }
+  if (key == "spool_dir") return path_setting(&c->spool_dir);
   if (key == "debug") {
     if (value != "true" && value != "false") return "value must be true or false";
     c->debug = value == "true";

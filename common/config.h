@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/audit_spool.h"
 #include "common/result.h"
 
 namespace zsp {
@@ -28,6 +29,7 @@ struct HostConfig {
   long timeout_ms = 5000;             // whole broker exchange
   long clock_skew_sec = 30;
   std::string secure_path = kDefaultSecurePath;
+  std::string spool_dir = kDefaultSpoolDir;  // local audit spool
   bool debug = false;
 };
 

@@ -1,8 +1,13 @@
 #include "common/journal.h"
 
 #include <sys/uio.h>
+#include <syslog.h>
 #include <systemd/sd-journal.h>
 
+#include <algorithm>
+#include <cstring>
+
+#include "common/audit_spool.h"
 #include "common/escape.h"
 
 namespace zsp {
@@ -44,6 +49,54 @@ AuditRecord& AuditRecord::SetEvent(AuditEvent event, int priority) {
   event_ = event;
   priority_ = priority;
   return *this;
+}
+
+AuditRecord& AuditRecord::Set(const std::string& name,
+                              const std::string& value) {
+  std::string prefix = name + "=";
+  for (auto& field : fields_) {
+    if (field.rfind(prefix, 0) == 0) {
+      field = prefix + EscapeForLog(value);
+      return *this;
+    }
+  }
+  return Add(name, value);
+}
+
+std::string AuditRecord::Commit(const std::string& spool_dir) {
+  std::vector<std::string> spooled = fields_;
+  spooled.push_back("MESSAGE=" + EscapeForLog(message_, 4096));
+  spooled.push_back(std::string("MESSAGE_ID=") + MessageId(event_));
+  spooled.push_back("SYSLOG_IDENTIFIER=" + identifier_);
+  auto position = AppendToSpool(spool_dir, spooled);
+  if (!position.ok()) {
+    Set("ZSP_SPOOL_ERROR", position.error());
+    Send();  // the journal still learns of the failure
+    return "audit spool: " + position.error();
+  }
+  Set("ZSP_SEQ", std::to_string(position.value().seq));
+  Set("ZSP_CHAIN", position.value().hash);
+  int rc = Send();
+  if (rc < 0) return std::string("journal: ") + std::strerror(-rc);
+  return "";
+}
+
+void AuditRecord::CommitCorrection(const std::string& spool_dir,
+                                   const std::string& failure) {
+  if (event_ == AuditEvent::kSudoAllow) event_ = AuditEvent::kSudoDeny;
+  if (event_ == AuditEvent::kLoginAllow) event_ = AuditEvent::kLoginDeny;
+  priority_ = LOG_ERR;
+  Set("ZSP_DECISION", "deny");
+  Set("ZSP_REASON", "audit failure: " + failure);
+  message_ = "deny reason=audit failure: " + failure + " (was: " + message_ +
+             ")";
+  fields_.erase(std::remove_if(fields_.begin(), fields_.end(),
+                               [](const std::string& f) {
+                                 return f.rfind("ZSP_SEQ=", 0) == 0 ||
+                                        f.rfind("ZSP_CHAIN=", 0) == 0;
+                               }),
+                fields_.end());
+  Commit(spool_dir);
 }
 
 int AuditRecord::Send() const {

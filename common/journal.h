@@ -6,6 +6,7 @@
 #define ZSP_COMMON_JOURNAL_H_
 
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -32,13 +33,25 @@ class AuditRecord {
 
   // Adds a field; an empty value is skipped.
   AuditRecord& Add(const std::string& name, const std::string& value);
+  // Adds a field or replaces its value.
+  AuditRecord& Set(const std::string& name, const std::string& value);
   AuditRecord& SetMessage(std::string message);
   // Changes the event type, keeping the fields added so far.
   AuditRecord& SetEvent(AuditEvent event, int priority);
 
-  // Sends the record. Returns 0 or a negative errno (for example -ENOENT
-  // or -ECONNREFUSED when no journald listens).
+  // Sends the record to the journal only. Returns 0 or a negative errno
+  // (for example -ENOENT or -ECONNREFUSED when no journald listens).
   int Send() const;
+
+  // Records durably: appends to the audit spool in spool_dir, which adds
+  // ZSP_SEQ and ZSP_CHAIN, then sends to the journal. Returns "" or what
+  // failed. A decision whose record fails must not take effect.
+  std::string Commit(const std::string& spool_dir);
+
+  // Turns an allow record that could not be committed into the denial
+  // that actually happened, and commits that as far as possible.
+  void CommitCorrection(const std::string& spool_dir,
+                        const std::string& failure);
 
   const std::vector<std::string>& fields() const { return fields_; }
 

@@ -6,6 +6,7 @@
 #include <climits>
 #include <cstring>
 
+#include "common/audit_spool.h"
 #include "common/config.h"
 #include "common/decision.h"
 #include "common/escape.h"
@@ -43,6 +44,7 @@ LoginOutcome CheckLogin(const LoginContext& context) {
   std::string who = "user=" + EscapeForLog(context.user, 64) +
                     " service=" + EscapeForLog(context.service, 64) +
                     " rhost=" + EscapeForLog(context.rhost, 128);
+  std::string spool_dir = kDefaultSpoolDir;
   auto finish = [&](LoginResult result, const std::string& reason,
                     const std::string& user_text) {
     out.result = result;
@@ -50,7 +52,7 @@ LoginOutcome CheckLogin(const LoginContext& context) {
     out.log_line = "deny " + who + " reason=" + EscapeForLog(reason, 256);
     record.Add("ZSP_DECISION", "deny").Add("ZSP_REASON", reason);
     record.SetMessage(out.log_line);
-    record.Send();  // a failed write cannot weaken a denial
+    record.Commit(spool_dir);  // a failed record cannot weaken a denial
     return out;
   };
 
@@ -59,6 +61,8 @@ LoginOutcome CheckLogin(const LoginContext& context) {
     return finish(LoginResult::kConfigError, "configuration: " + config.error(),
                   "zsp: login denied: the host configuration is invalid");
   }
+  spool_dir = config.value().spool_dir;
+  out.spool_dir = spool_dir;
   auto keys = LoadPinnedKeys(config.value());
   if (!keys.ok()) {
     return finish(LoginResult::kConfigError, "configuration: " + keys.error(),
@@ -110,11 +114,12 @@ LoginOutcome CheckLogin(const LoginContext& context) {
       .Add("ZSP_REQUEST", decision.request)
       .Add("ZSP_GRANT_EXPIRES", std::to_string(decision.grant_expires));
   record.SetMessage(out.log_line);
-  int rc = record.Send();
-  if (rc < 0) {
+  std::string failure = record.Commit(spool_dir);
+  if (!failure.empty()) {
+    record.CommitCorrection(spool_dir, failure);
     out.result = LoginResult::kAuditError;
-    out.log_line = "deny " + who + " reason=journal write failed: " +
-                   std::strerror(-rc);
+    out.log_line = "deny " + who + " reason=audit failure: " +
+                   EscapeForLog(failure, 256);
     out.user_message =
         "zsp: login denied: the decision could not be recorded";
     return out;
@@ -123,8 +128,9 @@ LoginOutcome CheckLogin(const LoginContext& context) {
   return out;
 }
 
-int RecordSession(const LoginContext& context, AuditEvent event,
-                  const std::string& grant, int64_t grant_expires) {
+std::string RecordSession(const LoginContext& context, AuditEvent event,
+                          const std::string& grant, int64_t grant_expires,
+                          const std::string& spool_dir) {
   AuditRecord record = BaseRecord(context, event, LOG_INFO);
   bool open = event == AuditEvent::kSessionOpen;
   record.Add("ZSP_GRANT", grant);
@@ -135,7 +141,7 @@ int RecordSession(const LoginContext& context, AuditEvent event,
                     " user=" + EscapeForLog(context.user, 64) +
                     " service=" + EscapeForLog(context.service, 64) +
                     " grant=" + grant);
-  return record.Send();
+  return record.Commit(spool_dir);
 }
 
 }  // namespace zsp

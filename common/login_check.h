@@ -36,14 +36,16 @@ struct LoginOutcome {
   std::string log_line;      // for pam_syslog, already escaped
   std::string grant;
   int64_t grant_expires = 0;
+  std::string spool_dir;     // where this decision was recorded
 };
 
 // Asks the broker and writes a login allow or deny record to the journal.
 LoginOutcome CheckLogin(const LoginContext& context);
 
-// Writes a session open or close record; returns 0 or a negative errno.
-int RecordSession(const LoginContext& context, AuditEvent event,
-                  const std::string& grant, int64_t grant_expires);
+// Commits a session open or close record; returns "" or what failed.
+std::string RecordSession(const LoginContext& context, AuditEvent event,
+                          const std::string& grant, int64_t grant_expires,
+                          const std::string& spool_dir);
 
 }  // namespace zsp
 

@@ -14,6 +14,7 @@
 #include <ctime>
 #include <memory>
 
+#include "common/audit_spool.h"
 #include "common/decision.h"
 #include "common/escape.h"
 #include "common/journal.h"
@@ -307,13 +308,15 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
       .Add("ZSP_TTY", Lookup(user_info_, "tty"))
       .Add("ZSP_CWD", Lookup(user_info_, "cwd"))
       .Add("ZSP_KIND", "sudo");
-  // Every denial is recorded; a failed journal write cannot weaken a denial.
+  // Until the configuration is read, denials go to the default spool.
+  std::string spool_dir = kDefaultSpoolDir;
+  // Every denial is recorded; a failed record cannot weaken a denial.
   auto deny_recorded = [&](const std::string& reason,
                            const std::string& user_text) {
     record.Add("ZSP_DECISION", "deny").Add("ZSP_REASON", reason);
     record.SetMessage("deny user=" + EscapeForLog(user, 64) + " reason=" +
                       EscapeForLog(reason, 256));
-    if (!listing) record.Send();
+    if (!listing) record.Commit(spool_dir);
     return deny(user_text);
   };
 
@@ -330,6 +333,7 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
                              EscapeForLog(config.error(), 256) +
                              "); ask an administrator to fix it");
   }
+  spool_dir = config.value().spool_dir;
   auto keys = LoadPinnedKeys(config.value());
   if (!keys.ok()) {
     return deny_recorded("configuration: " + keys.error(),
@@ -429,13 +433,14 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
   record.SetMessage("allow user=" + EscapeForLog(user, 64) + " runas=" +
                    target.value().name + " grant=" + decision.grant +
                    " command=" + JoinArgvForLog(argv, 1024));
-  int rc = record.Send();
-  if (rc < 0) {
+  std::string failure = record.Commit(spool_dir);
+  if (!failure.empty()) {
+    record.CommitCorrection(spool_dir, failure);
     out.result = SudoOutcome::kDeny;
     out.messages.push_back(std::string(kPrefix) +
-                           "access denied: the decision could not be written "
-                           "to the system journal (" +
-                           std::strerror(-rc) + "); ask an administrator");
+                           "access denied: the decision could not be "
+                           "recorded (" + EscapeForLog(failure, 256) +
+                           "); ask an administrator");
     return out;
   }
 

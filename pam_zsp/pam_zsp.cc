@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "common/audit_spool.h"
 #include "common/config.h"
 #include "common/escape.h"
 #include "common/login_check.h"
@@ -136,9 +137,12 @@ int OpenSession(pam_handle_t* pamh, int argc, const char** argv) {
       pam_putenv(pamh, expires_var.c_str()) != PAM_SUCCESS) {
     return PAM_SESSION_ERR;
   }
-  if (zsp::RecordSession(context, zsp::AuditEvent::kSessionOpen, outcome.grant,
-                         outcome.grant_expires) < 0) {
-    pam_syslog(pamh, LOG_ERR, "session open could not be journaled");
+  std::string failure =
+      zsp::RecordSession(context, zsp::AuditEvent::kSessionOpen, outcome.grant,
+                         outcome.grant_expires, outcome.spool_dir);
+  if (!failure.empty()) {
+    pam_syslog(pamh, LOG_ERR, "session open could not be recorded: %s",
+               zsp::EscapeForLog(failure, 256).c_str());
     return PAM_SESSION_ERR;
   }
   return PAM_SUCCESS;
@@ -181,7 +185,16 @@ __attribute__((visibility("default"))) int pam_sm_close_session(
     const void* grant = nullptr;
     pam_get_data(pamh, kGrantData, &grant);
     std::string grant_id = grant ? static_cast<const char*>(grant) : "";
-    zsp::RecordSession(context, zsp::AuditEvent::kSessionClose, grant_id, 0);
+    // The spool is the default one unless the configuration says otherwise.
+    auto config = zsp::LoadHostConfig(context.config_path);
+    std::string spool_dir =
+        config.ok() ? config.value().spool_dir : zsp::kDefaultSpoolDir;
+    std::string failure = zsp::RecordSession(
+        context, zsp::AuditEvent::kSessionClose, grant_id, 0, spool_dir);
+    if (!failure.empty()) {
+      pam_syslog(pamh, LOG_ERR, "session close could not be recorded: %s",
+                 zsp::EscapeForLog(failure, 256).c_str());
+    }
     return PAM_SUCCESS;
   } catch (...) {
     return PAM_SESSION_ERR;

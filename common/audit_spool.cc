@@ -1,0 +1,203 @@
+#include "common/audit_spool.h"
+
+#include <fcntl.h>
+#include <openssl/sha.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+#include "common/handles.h"
+
+namespace zsp {
+namespace {
+
+using nlohmann::json;
+
+std::string Errno(const std::string& what) {
+  return what + ": " + std::strerror(errno);
+}
+
+// Checks that a spool directory or file belongs to root and is closed to
+// group and others: the spool is evidence, and only root may write it.
+std::string CheckPrivate(const struct stat& st, const std::string& path) {
+  if (st.st_uid != 0) return path + " is not owned by root";
+  if ((st.st_mode & 077) != 0) return path + " is open to group or others";
+  return "";
+}
+
+Result<UniqueFd> OpenSpoolFile(const std::string& dir) {
+  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return Error{Errno("cannot create " + dir)};
+  }
+  UniqueFd dir_fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+                                        O_NOFOLLOW));
+  if (dir_fd.get() < 0) return Error{Errno("cannot open " + dir)};
+  struct stat st {};
+  if (fstat(dir_fd.get(), &st) != 0) return Error{Errno("cannot stat " + dir)};
+  std::string problem = CheckPrivate(st, dir);
+  if (!problem.empty()) return Error{problem};
+
+  UniqueFd fd(openat(dir_fd.get(), kSpoolFileName,
+                     O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+                     0600));
+  std::string path = dir + "/" + kSpoolFileName;
+  if (fd.get() < 0) return Error{Errno("cannot open " + path)};
+  if (fstat(fd.get(), &st) != 0) return Error{Errno("cannot stat " + path)};
+  if (!S_ISREG(st.st_mode)) return Error{path + " is not a regular file"};
+  problem = CheckPrivate(st, path);
+  if (!problem.empty()) return Error{problem};
+  return fd;
+}
+
+// Reads the last line of the locked spool; "" for an empty file.
+Result<std::string> ReadLastLine(int fd) {
+  off_t size = lseek(fd, 0, SEEK_END);
+  if (size < 0) return Error{Errno("cannot seek spool")};
+  if (size == 0) return std::string();
+  off_t start = size > off_t(kMaxSpoolLineBytes + 1)
+                    ? size - off_t(kMaxSpoolLineBytes + 1)
+                    : 0;
+  std::string tail(size_t(size - start), '\0');
+  ssize_t n = pread(fd, tail.data(), tail.size(), start);
+  if (n != ssize_t(tail.size())) return Error{Errno("cannot read spool")};
+  if (tail.back() != '\n') {
+    return Error{"spool does not end with a newline (torn write?)"};
+  }
+  tail.pop_back();
+  size_t nl = tail.rfind('\n');
+  if (nl == std::string::npos && start != 0) {
+    return Error{"last spool line is longer than the limit"};
+  }
+  return nl == std::string::npos ? tail : tail.substr(nl + 1);
+}
+
+bool WriteAll(int fd, const std::string& data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += size_t(n);
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string Sha256Hex(std::string_view data) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(),
+         digest);
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : digest) {
+    out += kDigits[c >> 4];
+    out += kDigits[c & 15];
+  }
+  return out;
+}
+
+Result<SpoolPosition> AppendToSpool(const std::string& dir,
+                                    const std::vector<std::string>& fields) {
+  auto fd = OpenSpoolFile(dir);
+  if (!fd.ok()) return Error{fd.error()};
+  int raw = fd.value().get();
+  while (flock(raw, LOCK_EX) != 0) {
+    if (errno != EINTR) return Error{Errno("cannot lock spool")};
+  }
+  // The lock ends when the descriptor is closed.
+
+  auto last = ReadLastLine(raw);
+  if (!last.ok()) return Error{last.error()};
+  uint64_t seq = 1;
+  std::string prev = kGenesisHash;
+  if (!last.value().empty()) {
+    json previous = json::parse(last.value(), nullptr, false);
+    auto it = previous.is_object() ? previous.find("seq") : previous.end();
+    if (it == previous.end() || !it->is_number_unsigned()) {
+      return Error{"last spool record has no sequence number"};
+    }
+    seq = it->get<uint64_t>() + 1;
+    prev = Sha256Hex(last.value());
+  }
+
+  json record = json::object();
+  for (const auto& field : fields) {
+    size_t eq = field.find('=');
+    if (eq == std::string::npos) continue;
+    record[field.substr(0, eq)] = field.substr(eq + 1);
+  }
+  record["seq"] = seq;
+  record["prev"] = prev;
+  record["time"] = static_cast<int64_t>(std::time(nullptr));
+  std::string line =
+      record.dump(-1, ' ', false, json::error_handler_t::replace);
+  if (line.size() > kMaxSpoolLineBytes) {
+    return Error{"audit record is larger than the spool line limit"};
+  }
+  if (!WriteAll(raw, line + "\n")) return Error{Errno("cannot write spool")};
+  if (fsync(raw) != 0) return Error{Errno("cannot fsync spool")};
+  return SpoolPosition{seq, Sha256Hex(line)};
+}
+
+ChainCheck CheckChain(const std::vector<std::string>& lines,
+                      uint64_t expected_seq, const std::string& expected_prev) {
+  ChainCheck check;
+  check.first_seq = expected_seq;
+  check.last_hash = expected_prev;
+  std::string prev = expected_prev;
+  uint64_t seq = expected_seq;
+  for (const auto& line : lines) {
+    json record = json::parse(line, nullptr, false);
+    std::string where = "record " + std::to_string(seq) + ": ";
+    if (!record.is_object()) {
+      check.problem = where + "not a JSON object";
+      return check;
+    }
+    auto s = record.find("seq");
+    auto p = record.find("prev");
+    if (s == record.end() || !s->is_number_unsigned() || *s != seq) {
+      check.problem = where + "sequence number out of order";
+      return check;
+    }
+    if (p == record.end() || !p->is_string() || *p != prev) {
+      check.problem = where + "hash of the previous record does not match";
+      return check;
+    }
+    prev = Sha256Hex(line);
+    check.last_seq = seq;
+    ++seq;
+    ++check.records;
+  }
+  check.last_hash = prev;
+  check.intact = true;
+  return check;
+}
+
+Result<std::vector<std::string>> ReadSpoolLines(const std::string& path) {
+  FilePtr file(fopen(path.c_str(), "re"));
+  if (!file) return Error{Errno("cannot open " + path)};
+  std::vector<std::string> lines;
+  std::string line;
+  int c;
+  while ((c = fgetc(file.get())) != EOF) {
+    if (c == '\n') {
+      lines.push_back(std::move(line));
+      line.clear();
+    } else if (line.size() >= kMaxSpoolLineBytes) {
+      return Error{path + ": line " + std::to_string(lines.size() + 1) +
+                   " is longer than the limit"};
+    } else {
+      line += char(c);
+    }
+  }
+  if (!line.empty()) return Error{path + ": last line has no newline"};
+  return lines;
+}
+
+}  // namespace zsp
