@@ -1,0 +1,162 @@
+// Tests for common/audit_spool: appending, the hash chain, the checks on
+// ownership and mode, and one unbroken chain under concurrent writers.
+#include "common/audit_spool.h"
+
+#include <cppunit/TestFixture.h>
+#include <cppunit/extensions/HelperMacros.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+std::vector<std::string> Fields(const std::string& user) {
+  return {"ZSP_USER=" + user, "ZSP_DECISION=allow"};
+}
+
+}  // namespace
+
+class AuditSpoolTest : public CppUnit::TestFixture {
+  CPPUNIT_TEST_SUITE(AuditSpoolTest);
+  CPPUNIT_TEST(AppendBuildsChain);
+  CPPUNIT_TEST(AlteredRecordBreaksChain);
+  CPPUNIT_TEST(RemovedRecordBreaksChain);
+  CPPUNIT_TEST(OpenDirectoryRejected);
+  CPPUNIT_TEST(GroupReadableFileRejected);
+  CPPUNIT_TEST(TornLastLineRejected);
+  CPPUNIT_TEST(ConcurrentWritersOneChain);
+  CPPUNIT_TEST(Sha256KnownAnswer);
+  CPPUNIT_TEST_SUITE_END();
+
+ public:
+  void setUp() override {
+    char tmpl[] = "/tmp/zsp-spool-test.XXXXXX";
+    base_ = mkdtemp(tmpl);
+    dir_ = base_ + "/spool";
+  }
+  void tearDown() override { std::filesystem::remove_all(base_); }
+
+  void AppendBuildsChain() {
+    for (int i = 1; i <= 3; ++i) {
+      auto pos = zsp::AppendToSpool(dir_, Fields("alice"));
+      CPPUNIT_ASSERT_MESSAGE(pos.ok() ? "" : pos.error(), pos.ok());
+      CPPUNIT_ASSERT_EQUAL_MESSAGE("sequence", uint64_t(i), pos.value().seq);
+    }
+    auto lines = Lines();
+    zsp::ChainCheck check = zsp::CheckChain(lines);
+    CPPUNIT_ASSERT_MESSAGE(check.problem, check.intact);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("records", uint64_t(3), check.records);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("last hash", zsp::Sha256Hex(lines[2]),
+                                 check.last_hash);
+    struct stat st {};
+    stat(dir_.c_str(), &st);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("directory mode", 0700u,
+                                 unsigned(st.st_mode & 0777));
+    stat((dir_ + "/" + zsp::kSpoolFileName).c_str(), &st);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("file mode", 0600u,
+                                 unsigned(st.st_mode & 0777));
+  }
+
+  void AlteredRecordBreaksChain() {
+    for (int i = 0; i < 3; ++i) zsp::AppendToSpool(dir_, Fields("alice"));
+    auto lines = Lines();
+    size_t at = lines[1].find("alice");
+    lines[1].replace(at, 5, "mallo");
+    zsp::ChainCheck check = zsp::CheckChain(lines);
+    CPPUNIT_ASSERT_MESSAGE("altered record detected", !check.intact);
+    CPPUNIT_ASSERT_MESSAGE(check.problem,
+                           check.problem.find("record 3") == 0);
+  }
+
+  void RemovedRecordBreaksChain() {
+    for (int i = 0; i < 3; ++i) zsp::AppendToSpool(dir_, Fields("alice"));
+    auto lines = Lines();
+    lines.erase(lines.begin() + 1);
+    zsp::ChainCheck check = zsp::CheckChain(lines);
+    CPPUNIT_ASSERT_MESSAGE("removed record detected", !check.intact);
+    CPPUNIT_ASSERT_MESSAGE(check.problem,
+                           check.problem.find("out of order") !=
+                               std::string::npos);
+  }
+
+  void OpenDirectoryRejected() {
+    std::filesystem::create_directory(dir_);
+    chmod(dir_.c_str(), 0755);
+    auto pos = zsp::AppendToSpool(dir_, Fields("alice"));
+    CPPUNIT_ASSERT_MESSAGE("0755 directory rejected", !pos.ok());
+    CPPUNIT_ASSERT_MESSAGE(pos.error(), pos.error().find("group or others") !=
+                                            std::string::npos);
+  }
+
+  void GroupReadableFileRejected() {
+    zsp::AppendToSpool(dir_, Fields("alice"));
+    chmod((dir_ + "/" + zsp::kSpoolFileName).c_str(), 0640);
+    auto pos = zsp::AppendToSpool(dir_, Fields("alice"));
+    CPPUNIT_ASSERT_MESSAGE("0640 file rejected", !pos.ok());
+  }
+
+  void TornLastLineRejected() {
+    zsp::AppendToSpool(dir_, Fields("alice"));
+    std::ofstream(dir_ + "/" + zsp::kSpoolFileName, std::ios::app)
+        << "{\"seq\":2";
+    auto pos = zsp::AppendToSpool(dir_, Fields("alice"));
+    CPPUNIT_ASSERT_MESSAGE("append after a torn line fails", !pos.ok());
+    CPPUNIT_ASSERT_MESSAGE(pos.error(),
+                           pos.error().find("newline") != std::string::npos);
+  }
+
+  void ConcurrentWritersOneChain() {
+    constexpr int kWriters = 8;
+    constexpr int kEach = 25;
+    zsp::AppendToSpool(dir_, Fields("first"));  // creates the directory
+    std::vector<pid_t> children;
+    for (int w = 0; w < kWriters; ++w) {
+      pid_t pid = fork();
+      if (pid == 0) {
+        for (int i = 0; i < kEach; ++i) {
+          if (!zsp::AppendToSpool(dir_, Fields("w" + std::to_string(w))).ok()) {
+            _exit(1);
+          }
+        }
+        _exit(0);
+      }
+      children.push_back(pid);
+    }
+    for (pid_t pid : children) {
+      int status = 0;
+      waitpid(pid, &status, 0);
+      CPPUNIT_ASSERT_MESSAGE("writer succeeded",
+                             WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    zsp::ChainCheck check = zsp::CheckChain(Lines());
+    CPPUNIT_ASSERT_MESSAGE(check.problem, check.intact);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("all records present",
+                                 uint64_t(1 + kWriters * kEach), check.records);
+  }
+
+  void Sha256KnownAnswer() {
+    // FIPS 180-2 example: SHA-256("abc").
+    CPPUNIT_ASSERT_EQUAL(
+        std::string(
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+        zsp::Sha256Hex("abc"));
+  }
+
+ private:
+  std::vector<std::string> Lines() {
+    auto lines = zsp::ReadSpoolLines(dir_ + "/" + zsp::kSpoolFileName);
+    CPPUNIT_ASSERT_MESSAGE(lines.ok() ? "" : lines.error(), lines.ok());
+    return lines.value();
+  }
+
+  std::string base_;
+  std::string dir_;
+};
+
+CPPUNIT_TEST_SUITE_REGISTRATION(AuditSpoolTest);
