@@ -61,12 +61,34 @@ $(B)/pam_loop: tests/tools/pam_loop.cc
 	@mkdir -p $(B)
 	$(CXX) $(ZSP_CXXFLAGS) $(CXXFLAGS) -o $@ $< -lpam
 
+# libFuzzer targets, built with clang and sanitizers from the same sources.
+FUZZ_CXX ?= clang++
+FUZZ_FLAGS := -std=c++20 -I. -g -O1 -fsanitize=fuzzer-no-link,address,undefined
+FUZZ_SRCS := $(wildcard tests/fuzz/*_fuzz.cc)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.cc=$(B)/fuzz/%)
+FUZZ_COMMON_OBJS := $(COMMON_SRCS:%.cc=$(B)/fuzz/obj/%.o)
+
+$(B)/fuzz/obj/%.o: %.cc
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) $(FUZZ_FLAGS) -c $< -o $@
+
+$(B)/fuzz/%: tests/fuzz/%.cc $(FUZZ_COMMON_OBJS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_COMMON_OBJS) \
+	  $(COMMON_LIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+# A longer fuzz run than the short one in `make check`.
+fuzz: deps fuzz-build
+	tests/fuzz/run.sh 300
+
 # Installs the Debian packages that building and testing need.
 deps:
 	tests/install-deps.sh
 
 check: deps
-	$(MAKE) all
+	$(MAKE) all fuzz-build
 	tests/run-all.sh
 
 demo: deps
@@ -93,6 +115,6 @@ install: all
 clean:
 	rm -rf $(B)
 
-.PHONY: all deps check demo install clean
+.PHONY: all deps check demo install clean fuzz fuzz-build
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

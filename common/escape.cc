@@ -89,34 +89,41 @@ std::string EscapeForLog(std::string_view text, size_t max_bytes) {
 
 std::string JoinArgvForLog(const std::vector<std::string>& argv,
                            size_t max_bytes) {
+  auto more = [&](size_t left_out) {
+    return " ...[" + std::to_string(left_out) + " more arguments]";
+  };
   std::string joined;
   for (size_t i = 0; i < argv.size(); ++i) {
     const std::string& word = argv[i];
     bool quote = word.empty() || word.find(' ') != std::string::npos;
     std::string separator = i > 0 ? " " : "";
     size_t overhead = separator.size() + (quote ? 2 : 0);
-    size_t room = max_bytes > joined.size() + overhead
-                      ? max_bytes - joined.size() - overhead
-                      : 0;
-    // Keep room for a marker saying how many words were left out.
-    std::string marker = " ...[" + std::to_string(argv.size() - i - 1) +
-                         " more arguments]";
     bool last = i + 1 == argv.size();
+    // Room kept after this word for the marker of the words after it.
+    size_t reserve = last ? 0 : more(argv.size() - i - 1).size();
+
     std::string escaped;
-    bool whole = EscapeCapped(word, room, true, &escaped);
-    if (whole && !last && joined.size() + overhead + escaped.size() +
-                                  marker.size() > max_bytes) {
-      whole = EscapeCapped(word, room - std::min(room, marker.size()), true,
-                           &escaped);
+    bool whole = EscapeCapped(word, max_bytes, true, &escaped);
+    if (whole &&
+        joined.size() + overhead + escaped.size() + reserve <= max_bytes) {
+      joined += separator + (quote ? '"' + escaped + '"' : escaped);
+      continue;
     }
-    if (escaped.empty() && !word.empty()) break;  // no room at all
-    joined += separator + (quote ? '"' + escaped + '"' : escaped);
-    if (!whole) {
-      if (!last && joined.size() + marker.size() <= max_bytes) {
-        joined += marker;
-      }
-      break;
+
+    // This word does not fit: keep a cut part of it if there is room,
+    // then say how many words were left out.
+    size_t used = joined.size() + overhead + reserve;
+    size_t room = max_bytes > used ? max_bytes - used : 0;
+    EscapeCapped(word, room, true, &escaped);
+    size_t left_out = argv.size() - i;
+    if (!escaped.empty()) {
+      joined += separator + (quote ? '"' + escaped + '"' : escaped);
+      --left_out;
     }
+    if (left_out > 0 && joined.size() + more(left_out).size() <= max_bytes) {
+      joined += more(left_out);
+    }
+    break;
   }
   return joined;
 }

@@ -28,6 +28,7 @@ run_suite() {
 }
 
 run_suite unit build/unit_tests
+run_suite fuzz tests/fuzz/run.sh 10
 for suite in tests/integration/*_test.sh; do
   run_suite "$(basename "$suite" .sh)" bash "$suite"
 done

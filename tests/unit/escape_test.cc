@@ -46,6 +46,7 @@ class EscapeTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(JoinArgvEscapesWords);
   CPPUNIT_TEST(JoinArgvQuoteInWordStaysVisible);
   CPPUNIT_TEST(JoinArgvCapLongWord);
+  CPPUNIT_TEST(JoinArgvCapManyEmptyWords);
   CPPUNIT_TEST(JoinArgvCapManyWords);
   CPPUNIT_TEST_SUITE_END();
 
@@ -260,6 +261,18 @@ class EscapeTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_MESSAGE(
         "one word with quotes differs from two quoted words",
         JoinArgvForLog(one_word) != JoinArgvForLog(two_words));
+  }
+
+  // Empty words print as "" and used to slip past the cap (found by the
+  // escape fuzz target).
+  void JoinArgvCapManyEmptyWords() {
+    std::vector<std::string> argv(28, "");
+    argv.push_back("@/u");
+    std::string out = JoinArgvForLog(argv, 64);
+    CPPUNIT_ASSERT_MESSAGE("not longer than the cap: " + out,
+                           out.size() <= 64);
+    CPPUNIT_ASSERT_MESSAGE("says words were left out: " + out,
+                           EndsWith(out, "more arguments]"));
   }
 
   void JoinArgvCapLongWord() {

@@ -1,0 +1,452 @@
+// Tests for broker/api without a network: who may call what, input checks,
+// and the signed decisions, verified with the host's own JWS check.
+#include "broker/api.h"
+
+#include <cppunit/TestFixture.h>
+#include <cppunit/extensions/HelperMacros.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "broker/ids.h"
+#include "broker/pki.h"
+#include "common/jws.h"
+
+namespace {
+
+using nlohmann::json;
+using zsp::broker::Api;
+using zsp::broker::ApiRequest;
+using zsp::broker::ApiResponse;
+using zsp::broker::Store;
+
+constexpr int64_t kStart = 1'800'000'000;
+constexpr char kNonce[] = "mF3k2p0xq8Zr1YbVn7Qw2A";
+
+class BrokerApiTest : public CppUnit::TestFixture {
+  CPPUNIT_TEST_SUITE(BrokerApiTest);
+  CPPUNIT_TEST(HealthNeedsNoCredentials);
+  CPPUNIT_TEST(PeopleNeedKnownToken);
+  CPPUNIT_TEST(HostsMayNotCallPeopleEndpoints);
+  CPPUNIT_TEST(PeopleMayNotAskForDecisions);
+  CPPUNIT_TEST(HostAsksOnlyAboutItself);
+  CPPUNIT_TEST(DecisionInputChecked);
+  CPPUNIT_TEST(RequestInputChecked);
+  CPPUNIT_TEST(BodyOverLimitIsTooLarge);
+  CPPUNIT_TEST(OwnRequestCannotBeApproved);
+  CPPUNIT_TEST(ApprovalNeedsApproverRole);
+  CPPUNIT_TEST(SignedAllowThenRevokedDeny);
+  CPPUNIT_TEST(LoginDecisionAndExpiry);
+  CPPUNIT_TEST(VisibilityFollowsRoles);
+  CPPUNIT_TEST(RevokeByUserOrAdminOnly);
+  CPPUNIT_TEST(WhoamiListsRoles);
+  CPPUNIT_TEST_SUITE_END();
+
+ public:
+  void setUp() override {
+    char dir_template[] = "/tmp/zsp-api-test.XXXXXX";
+    char* dir = mkdtemp(dir_template);
+    CPPUNIT_ASSERT(dir != nullptr);
+    dir_ = dir;
+    auto store = Store::Open(dir_ + "/broker.db");
+    CPPUNIT_ASSERT(store.ok());
+    store_ = std::move(store).value();
+    auto key = zsp::broker::GenerateEd25519Key();
+    CPPUNIT_ASSERT(key.ok());
+    key_ = std::move(key).value();
+    now_ = kStart;
+    api_ = std::make_unique<Api>(store_.get(), key_.get(),
+                                 zsp::broker::Settings{}, [this] { return now_; });
+    AddPerson("alice", {});
+    AddPerson("bob", {"approver"});
+    AddPerson("carol", {"auditor"});
+    AddPerson("dave", {"admin"});
+  }
+
+  void tearDown() override {
+    api_.reset();
+    store_.reset();
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      unlink((dir_ + "/broker.db" + suffix).c_str());
+    }
+    rmdir(dir_.c_str());
+  }
+
+  void HealthNeedsNoCredentials() {
+    ApiRequest request{"GET", "/v1/health"};
+    ApiResponse response = api_->Handle(request);
+    CPPUNIT_ASSERT_EQUAL(200, response.status);
+    CPPUNIT_ASSERT_EQUAL(std::string("ok"), response.body.value("status", ""));
+    CPPUNIT_ASSERT_EQUAL(404, api_->Handle({"GET", "/v1/nothing"}).status);
+  }
+
+  void PeopleNeedKnownToken() {
+    ApiRequest request{"GET", "/v1/whoami"};
+    ExpectError(api_->Handle(request), 401, "unauthenticated");
+    request.authorization = "Bearer zsp_unknown";
+    ExpectError(api_->Handle(request), 401, "unauthenticated");
+    request.authorization = "Basic " + Token("alice");
+    ExpectError(api_->Handle(request), 401, "unauthenticated");
+  }
+
+  void HostsMayNotCallPeopleEndpoints() {
+    ApiRequest request = AsPerson("alice", "GET", "/v1/whoami");
+    request.has_client_cert = true;
+    request.client_host = "web-1";
+    ExpectError(api_->Handle(request), 403, "forbidden");
+  }
+
+  void PeopleMayNotAskForDecisions() {
+    ApiRequest request = AsPerson("alice", "POST", "/v1/decisions");
+    request.body = SudoQuestion("web-1", {"/usr/bin/id"}).dump();
+    ExpectError(api_->Handle(request), 403, "forbidden");
+    request.authorization.clear();
+    ExpectError(api_->Handle(request), 401, "unauthenticated");
+  }
+
+  void HostAsksOnlyAboutItself() {
+    ApiResponse response = AskAs("web-2", SudoQuestion("web-1", {"/usr/bin/id"}));
+    ExpectError(response, 403, "forbidden");
+  }
+
+  void DecisionInputChecked() {
+    json question = SudoQuestion("web-1", {"/usr/bin/id"});
+    auto expect_field = [&](json body, const std::string& field) {
+      ApiResponse response = AskAs("web-1", body);
+      ExpectError(response, 400, "invalid_request");
+      std::string message = response.body.value("message", "");
+      CPPUNIT_ASSERT_MESSAGE(message, message.rfind(field + ":", 0) == 0);
+    };
+    json body = question;
+    body["nonce"] = "short";
+    expect_field(body, "nonce");
+    body = question;
+    body["argv"] = {"id"};
+    expect_field(body, "argv");
+    body = question;
+    body["argv"] = json::array();
+    expect_field(body, "argv");
+    body = question;
+    body["argv"] = {"/usr/bin/id", 5};
+    expect_field(body, "argv");
+    body = question;
+    body["kind"] = "shell";
+    expect_field(body, "kind");
+    body = question;
+    body["user"] = "Alice";
+    expect_field(body, "user");
+    body = question;
+    body["runas"] = "";
+    expect_field(body, "runas");
+    body = question;
+    body["extra"] = true;
+    expect_field(body, "extra");
+    body = question;
+    body["argv"] = json::array();
+    body["argv"].push_back("/usr/bin/id");
+    body["argv"].push_back(std::string(4097, 'a'));
+    expect_field(body, "argv");
+
+    ApiRequest request{"POST", "/v1/decisions"};
+    request.has_client_cert = true;
+    request.client_host = "web-1";
+    request.body = "[1, 2]";
+    ExpectError(api_->Handle(request), 400, "invalid_request");
+    request.body = "{\"user\": ";
+    ExpectError(api_->Handle(request), 400, "invalid_request");
+    request.body = std::string(100, '[') + std::string(100, ']');
+    ExpectError(api_->Handle(request), 400, "invalid_request");
+  }
+
+  void RequestInputChecked() {
+    json good = {{"host", "web-1"},     {"kind", "sudo"},
+                 {"commands", {"/usr/bin/id"}}, {"duration", 3600},
+                 {"reason", "test"}};
+    auto expect_field = [&](json body, const std::string& field) {
+      ApiRequest request = AsPerson("alice", "POST", "/v1/requests");
+      request.body = body.dump();
+      ApiResponse response = api_->Handle(request);
+      ExpectError(response, 400, "invalid_request");
+      std::string message = response.body.value("message", "");
+      CPPUNIT_ASSERT_MESSAGE(message, message.rfind(field + ":", 0) == 0);
+    };
+    json body = good;
+    body["duration"] = 28801;
+    expect_field(body, "duration");
+    body["duration"] = 0;
+    expect_field(body, "duration");
+    body["duration"] = "1h";
+    expect_field(body, "duration");
+    body = good;
+    body["commands"] = json::array();
+    expect_field(body, "commands");
+    body["commands"] = {"usr/bin/id"};
+    expect_field(body, "commands");
+    body = good;
+    body["runas"] = {"Root"};
+    expect_field(body, "runas");
+    body = good;
+    body["reason"] = "";
+    expect_field(body, "reason");
+    body["reason"] = std::string(1025, 'x');
+    expect_field(body, "reason");
+    body = good;
+    body["host"] = "web 1";
+    expect_field(body, "host");
+    body = good;
+    body["kind"] = "login";
+    expect_field(body, "commands");
+
+    ApiResponse created = FileRequest("alice", good);
+    CPPUNIT_ASSERT_EQUAL(201, created.status);
+    CPPUNIT_ASSERT_EQUAL(json({"root"}), created.body["runas"]);
+    CPPUNIT_ASSERT_EQUAL(std::string("pending"),
+                         created.body.value("state", ""));
+    CPPUNIT_ASSERT(created.body["grant"].is_null());
+  }
+
+  void BodyOverLimitIsTooLarge() {
+    ApiRequest request = AsPerson("alice", "POST", "/v1/requests");
+    request.body = std::string(64 * 1024 + 1, ' ');
+    ExpectError(api_->Handle(request), 413, "too_large");
+  }
+
+  void OwnRequestCannotBeApproved() {
+    std::string id = FileSudoRequest("bob", "/usr/bin/id");
+    ApiResponse response = Post("bob", "/v1/requests/" + id + "/approve", {});
+    ExpectError(response, 403, "forbidden");
+    CPPUNIT_ASSERT_EQUAL(std::string("you may not approve your own request"),
+                         response.body.value("message", ""));
+    ExpectError(Post("bob", "/v1/requests/" + id + "/deny", {}), 403,
+                "forbidden");
+
+    // Without the approver role the own-request rule is still the answer.
+    std::string own = FileSudoRequest("alice", "/usr/bin/id");
+    response = Post("alice", "/v1/requests/" + own + "/approve", {});
+    CPPUNIT_ASSERT_EQUAL(std::string("you may not approve your own request"),
+                         response.body.value("message", ""));
+  }
+
+  void ApprovalNeedsApproverRole() {
+    std::string id = FileSudoRequest("alice", "/usr/bin/id");
+    ExpectError(Post("carol", "/v1/requests/" + id + "/approve", {}), 403,
+                "forbidden");
+    ExpectError(Post("dave", "/v1/requests/" + id + "/approve", {}), 403,
+                "forbidden");
+    ApiResponse approved =
+        Post("bob", "/v1/requests/" + id + "/approve", {{"comment", "ok"}});
+    CPPUNIT_ASSERT_EQUAL(200, approved.status);
+    CPPUNIT_ASSERT_EQUAL(std::string("approved"),
+                         approved.body.value("state", ""));
+    ExpectError(Post("bob", "/v1/requests/" + id + "/deny", {}), 409,
+                "conflict");
+    ExpectError(Post("bob", "/v1/requests/r-000000000000/approve", {}), 404,
+                "not_found");
+  }
+
+  void SignedAllowThenRevokedDeny() {
+    std::string id = FileSudoRequest("alice", "/usr/bin/id");
+    ApiResponse approved = Post("bob", "/v1/requests/" + id + "/approve", {});
+    std::string grant = approved.body.value("grant", "");
+    CPPUNIT_ASSERT_EQUAL(std::string("g-"), grant.substr(0, 2));
+
+    now_ += 5;
+    json claims = Decide(SudoQuestion("web-1", {"/usr/bin/id", "-u"}));
+    CPPUNIT_ASSERT_EQUAL(std::string("allow"), claims.value("decision", ""));
+    CPPUNIT_ASSERT_EQUAL(std::string("zsp-broker"), claims.value("iss", ""));
+    CPPUNIT_ASSERT_EQUAL(1, claims.value("ver", 0));
+    CPPUNIT_ASSERT_EQUAL(std::string("alice"), claims.value("sub", ""));
+    CPPUNIT_ASSERT_EQUAL(std::string("web-1"), claims.value("host", ""));
+    CPPUNIT_ASSERT_EQUAL(std::string("root"), claims.value("runas", ""));
+    CPPUNIT_ASSERT_EQUAL(json({"/usr/bin/id", "-u"}), claims["argv"]);
+    CPPUNIT_ASSERT_EQUAL(std::string(kNonce), claims.value("nonce", ""));
+    CPPUNIT_ASSERT_EQUAL(now_, claims.value("iat", int64_t{0}));
+    CPPUNIT_ASSERT_EQUAL(now_ + 60, claims.value("exp", int64_t{0}));
+    CPPUNIT_ASSERT_EQUAL(grant, claims.value("grant", ""));
+    CPPUNIT_ASSERT_EQUAL(id, claims.value("request", ""));
+    CPPUNIT_ASSERT_EQUAL(kStart + 3600, claims.value("grant_exp", int64_t{0}));
+    CPPUNIT_ASSERT(!claims.contains("code"));
+
+    json other = Decide(SudoQuestion("web-1", {"/usr/bin/whoami"}));
+    CPPUNIT_ASSERT_EQUAL(std::string("no_grant"), other.value("code", ""));
+
+    ApiResponse revoked =
+        Post("alice", "/v1/grants/" + grant + "/revoke", {{"reason", "done"}});
+    CPPUNIT_ASSERT_EQUAL(200, revoked.status);
+    CPPUNIT_ASSERT_EQUAL(std::string("revoked"),
+                         revoked.body.value("state", ""));
+    json denied = Decide(SudoQuestion("web-1", {"/usr/bin/id"}));
+    CPPUNIT_ASSERT_EQUAL(std::string("deny"), denied.value("decision", ""));
+    CPPUNIT_ASSERT_EQUAL(std::string("revoked"), denied.value("code", ""));
+    CPPUNIT_ASSERT(!denied.contains("grant"));
+    ExpectError(Post("alice", "/v1/grants/" + grant + "/revoke", {}), 409,
+                "conflict");
+  }
+
+  void LoginDecisionAndExpiry() {
+    ApiResponse created = FileRequest(
+        "alice", {{"host", "web-*"}, {"kind", "login"}, {"duration", 60},
+                  {"reason", "login"}});
+    std::string id = created.body.value("id", "");
+    CPPUNIT_ASSERT_EQUAL(200,
+                         Post("bob", "/v1/requests/" + id + "/approve", {})
+                             .status);
+    json question = {{"user", "alice"}, {"host", "web-7"},
+                     {"kind", "login"}, {"nonce", kNonce}};
+    json claims = Decide(question);
+    CPPUNIT_ASSERT_EQUAL(std::string("allow"), claims.value("decision", ""));
+    CPPUNIT_ASSERT_EQUAL(std::string(""), claims.value("runas", "x"));
+    CPPUNIT_ASSERT_EQUAL(json::array(), claims["argv"]);
+
+    now_ += 60;
+    claims = Decide(question);
+    CPPUNIT_ASSERT_EQUAL(std::string("expired"), claims.value("code", ""));
+    question["argv"] = {"/bin/sh"};
+    ExpectError(AskAs("web-7", question), 400, "invalid_request");
+  }
+
+  void VisibilityFollowsRoles() {
+    std::string id = FileSudoRequest("alice", "/usr/bin/id");
+    FileSudoRequest("bob", "/usr/bin/id");
+    CPPUNIT_ASSERT_EQUAL(size_t{1}, ListRequests("alice", "").size());
+    CPPUNIT_ASSERT_EQUAL(size_t{2}, ListRequests("bob", "").size());
+    CPPUNIT_ASSERT_EQUAL(size_t{1}, ListRequests("bob", "1").size());
+    CPPUNIT_ASSERT_EQUAL(size_t{2}, ListRequests("carol", "").size());
+    CPPUNIT_ASSERT_EQUAL(size_t{0}, ListRequests("dave", "").size());
+    ExpectError(api_->Handle(AsPerson("dave", "GET", "/v1/requests/" + id)),
+                404, "not_found");
+    CPPUNIT_ASSERT_EQUAL(
+        200, api_->Handle(AsPerson("carol", "GET", "/v1/requests/" + id))
+                 .status);
+
+    ApiRequest bad_state = AsPerson("bob", "GET", "/v1/requests");
+    bad_state.query["state"] = "open";
+    ExpectError(api_->Handle(bad_state), 400, "invalid_request");
+    ApiRequest others_grants = AsPerson("alice", "GET", "/v1/grants");
+    others_grants.query["user"] = "bob";
+    ExpectError(api_->Handle(others_grants), 403, "forbidden");
+    ExpectError(Post("bob", "/v1/requests/" + id + "/cancel", {}), 403,
+                "forbidden");
+    ExpectError(Post("dave", "/v1/requests/" + id + "/cancel", {}), 404,
+                "not_found");
+    CPPUNIT_ASSERT_EQUAL(
+        200, Post("alice", "/v1/requests/" + id + "/cancel", {}).status);
+  }
+
+  void RevokeByUserOrAdminOnly() {
+    std::string id = FileSudoRequest("alice", "/usr/bin/id");
+    std::string grant = Post("bob", "/v1/requests/" + id + "/approve", {})
+                            .body.value("grant", "");
+    ExpectError(Post("bob", "/v1/grants/" + grant + "/revoke", {}), 404,
+                "not_found");
+    ExpectError(Post("carol", "/v1/grants/" + grant + "/revoke", {}), 403,
+                "forbidden");
+    ApiResponse revoked = Post("dave", "/v1/grants/" + grant + "/revoke", {});
+    CPPUNIT_ASSERT_EQUAL(200, revoked.status);
+    CPPUNIT_ASSERT_EQUAL(std::string("dave"),
+                         revoked.body.value("revoked_by", ""));
+  }
+
+  void WhoamiListsRoles() {
+    ApiResponse response = api_->Handle(AsPerson("bob", "GET", "/v1/whoami"));
+    CPPUNIT_ASSERT_EQUAL(200, response.status);
+    CPPUNIT_ASSERT_EQUAL(std::string("bob"), response.body.value("user", ""));
+    CPPUNIT_ASSERT_EQUAL(json({"requester", "approver"}),
+                         response.body["roles"]);
+  }
+
+ private:
+  static std::string Token(const std::string& name) { return "zsp_" + name; }
+
+  void AddPerson(const std::string& name,
+                 const std::vector<std::string>& roles) {
+    CPPUNIT_ASSERT(store_
+                       ->AddPerson(name, roles,
+                                   zsp::broker::Sha256Hex(Token(name)), kStart)
+                       .ok());
+  }
+
+  static void ExpectError(const ApiResponse& response, int status,
+                          const std::string& code) {
+    std::string shown = response.body.dump();
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(shown, status, response.status);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(shown, code, response.body.value("error", ""));
+    CPPUNIT_ASSERT_MESSAGE(shown, !response.body.value("message", "").empty());
+  }
+
+  static ApiRequest AsPerson(const std::string& name, const std::string& method,
+                             const std::string& path) {
+    ApiRequest request{method, path};
+    request.authorization = "Bearer " + Token(name);
+    return request;
+  }
+
+  ApiResponse Post(const std::string& name, const std::string& path,
+                   const json& body) {
+    ApiRequest request = AsPerson(name, "POST", path);
+    request.body = body.dump();
+    return api_->Handle(request);
+  }
+
+  ApiResponse FileRequest(const std::string& name, const json& body) {
+    return Post(name, "/v1/requests", body);
+  }
+
+  std::string FileSudoRequest(const std::string& name,
+                              const std::string& command) {
+    ApiResponse response = FileRequest(
+        name, {{"host", "web-1"}, {"kind", "sudo"}, {"runas", {"root"}},
+               {"commands", {command}}, {"duration", 3600},
+               {"reason", "test"}});
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(response.body.dump(), 201, response.status);
+    return response.body.value("id", "");
+  }
+
+  json ListRequests(const std::string& name, const std::string& mine) {
+    ApiRequest request = AsPerson(name, "GET", "/v1/requests");
+    if (!mine.empty()) request.query["mine"] = mine;
+    ApiResponse response = api_->Handle(request);
+    CPPUNIT_ASSERT_EQUAL(200, response.status);
+    return response.body["requests"];
+  }
+
+  static json SudoQuestion(const std::string& host,
+                           const std::vector<std::string>& argv) {
+    return {{"user", "alice"}, {"host", host},  {"kind", "sudo"},
+            {"runas", "root"}, {"argv", argv}, {"nonce", kNonce}};
+  }
+
+  ApiResponse AskAs(const std::string& cert_host, const json& question) {
+    ApiRequest request{"POST", "/v1/decisions"};
+    request.has_client_cert = true;
+    request.client_host = cert_host;
+    request.body = question.dump();
+    return api_->Handle(request);
+  }
+
+  // Asks as the question's host and returns the verified claims.
+  json Decide(const json& question) {
+    ApiResponse response = AskAs(question.value("host", ""), question);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(response.body.dump(), 200, response.status);
+    EVP_PKEY_up_ref(key_.get());
+    std::vector<zsp::PinnedKey> keys;
+    keys.push_back({zsp::Ed25519KeyId(key_.get()), zsp::EvpPkeyPtr(key_.get())});
+    zsp::VerifiedJws verified = zsp::VerifyJws(
+        response.body.value("jws", ""), keys, zsp::kDecisionJwsType);
+    CPPUNIT_ASSERT_MESSAGE(verified.detail,
+                           verified.status == zsp::JwsStatus::kValid);
+    return json::parse(verified.payload);
+  }
+
+  std::string dir_;
+  std::unique_ptr<Store> store_;
+  zsp::EvpPkeyPtr key_;
+  int64_t now_ = kStart;
+  std::unique_ptr<Api> api_;
+};
+
+CPPUNIT_TEST_SUITE_REGISTRATION(BrokerApiTest);
+
+}  // namespace

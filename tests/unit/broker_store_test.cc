@@ -1,0 +1,249 @@
+// Tests for broker/store on a temporary SQLite file: people and tokens,
+// request state transitions, the own-request rule, grants and revocation.
+#include "broker/store.h"
+
+#include <cppunit/TestFixture.h>
+#include <cppunit/extensions/HelperMacros.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+namespace {
+
+using zsp::broker::AccessRequest;
+using zsp::broker::Store;
+using zsp::broker::StoreError;
+
+constexpr int64_t kNow = 1'800'000'000;
+
+AccessRequest SudoRequest(const std::string& requester) {
+  AccessRequest request;
+  request.requester = requester;
+  request.host = "web-1";
+  request.kind = "sudo";
+  request.runas = {"root"};
+  request.commands = {"/usr/bin/id", "/usr/bin/systemctl restart nginx"};
+  request.duration = 3600;
+  request.reason = "test";
+  return request;
+}
+
+class BrokerStoreTest : public CppUnit::TestFixture {
+  CPPUNIT_TEST_SUITE(BrokerStoreTest);
+  CPPUNIT_TEST(PersonTokenLookup);
+  CPPUNIT_TEST(DuplicatePersonIsConflict);
+  CPPUNIT_TEST(CreateRequestIsPending);
+  CPPUNIT_TEST(SelfApprovalRejected);
+  CPPUNIT_TEST(ApproveCreatesGrant);
+  CPPUNIT_TEST(DecidedRequestCannotChange);
+  CPPUNIT_TEST(CancelOnlyByRequester);
+  CPPUNIT_TEST(RevokeRecordsWhoAndWhy);
+  CPPUNIT_TEST(ExpiredGrantCannotBeRevoked);
+  CPPUNIT_TEST(ListFilters);
+  CPPUNIT_TEST(UnknownIdsAreNotFound);
+  CPPUNIT_TEST_SUITE_END();
+
+ public:
+  void setUp() override {
+    char dir_template[] = "/tmp/zsp-store-test.XXXXXX";
+    char* dir = mkdtemp(dir_template);
+    CPPUNIT_ASSERT(dir != nullptr);
+    dir_ = dir;
+    auto store = Store::Open(dir_ + "/broker.db");
+    CPPUNIT_ASSERT_MESSAGE(store.ok() ? "" : store.error(), store.ok());
+    store_ = std::move(store).value();
+  }
+
+  void tearDown() override {
+    store_.reset();
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      unlink((dir_ + "/broker.db" + suffix).c_str());
+    }
+    rmdir(dir_.c_str());
+  }
+
+  void PersonTokenLookup() {
+    CPPUNIT_ASSERT(store_->AddPerson("alice", {}, "hash-a", kNow).ok());
+    CPPUNIT_ASSERT(store_->AddPerson("bob", {"approver"}, "hash-b", kNow).ok());
+    auto bob = store_->FindPersonByTokenHash("hash-b");
+    CPPUNIT_ASSERT(bob.ok());
+    CPPUNIT_ASSERT_EQUAL(std::string("bob"), bob.value.name);
+    CPPUNIT_ASSERT(bob.value.HasRole("approver"));
+    CPPUNIT_ASSERT(!bob.value.HasRole("admin"));
+
+    CPPUNIT_ASSERT(store_->SetTokenHash("bob", "hash-b2").ok());
+    CPPUNIT_ASSERT(store_->FindPersonByTokenHash("hash-b").error ==
+                   StoreError::kNotFound);
+    CPPUNIT_ASSERT(store_->FindPersonByTokenHash("hash-b2").ok());
+    CPPUNIT_ASSERT(store_->SetTokenHash("carol", "x").error ==
+                   StoreError::kNotFound);
+    auto people = store_->ListPersons();
+    CPPUNIT_ASSERT(people.ok());
+    CPPUNIT_ASSERT_EQUAL(size_t{2}, people.value.size());
+  }
+
+  void DuplicatePersonIsConflict() {
+    CPPUNIT_ASSERT(store_->AddPerson("alice", {}, "hash-a", kNow).ok());
+    CPPUNIT_ASSERT(store_->AddPerson("alice", {}, "hash-x", kNow).error ==
+                   StoreError::kConflict);
+  }
+
+  void CreateRequestIsPending() {
+    auto created = store_->CreateRequest(SudoRequest("alice"), kNow);
+    CPPUNIT_ASSERT(created.ok());
+    CPPUNIT_ASSERT_EQUAL(size_t{14}, created.value.id.size());
+    CPPUNIT_ASSERT_EQUAL(std::string("r-"), created.value.id.substr(0, 2));
+    auto read = store_->GetRequest(created.value.id);
+    CPPUNIT_ASSERT(read.ok());
+    CPPUNIT_ASSERT_EQUAL(std::string("pending"), read.value.state);
+    CPPUNIT_ASSERT_EQUAL(kNow, read.value.created_at);
+    CPPUNIT_ASSERT_EQUAL(size_t{2}, read.value.commands.size());
+    CPPUNIT_ASSERT_EQUAL(std::string("/usr/bin/systemctl restart nginx"),
+                         read.value.commands[1]);
+    CPPUNIT_ASSERT(!read.value.grant.has_value());
+  }
+
+  void SelfApprovalRejected() {
+    auto created = store_->CreateRequest(SudoRequest("alice"), kNow);
+    auto approved =
+        store_->ApproveRequest(created.value.id, "alice", std::nullopt, kNow);
+    CPPUNIT_ASSERT(approved.error == StoreError::kForbidden);
+    CPPUNIT_ASSERT_EQUAL(std::string("you may not approve your own request"),
+                         approved.message);
+    auto denied =
+        store_->DenyRequest(created.value.id, "alice", std::nullopt, kNow);
+    CPPUNIT_ASSERT(denied.error == StoreError::kForbidden);
+    CPPUNIT_ASSERT_EQUAL(std::string("pending"),
+                         store_->GetRequest(created.value.id).value.state);
+  }
+
+  void ApproveCreatesGrant() {
+    auto created = store_->CreateRequest(SudoRequest("alice"), kNow);
+    auto approved = store_->ApproveRequest(created.value.id, "bob",
+                                           std::string("ok"), kNow + 10);
+    CPPUNIT_ASSERT(approved.ok());
+    CPPUNIT_ASSERT_EQUAL(std::string("approved"), approved.value.state);
+    CPPUNIT_ASSERT_EQUAL(std::string("bob"), *approved.value.decided_by);
+    CPPUNIT_ASSERT_EQUAL(std::string("ok"), *approved.value.decision_comment);
+    CPPUNIT_ASSERT(approved.value.grant.has_value());
+
+    auto grant = store_->GetGrant(*approved.value.grant);
+    CPPUNIT_ASSERT(grant.ok());
+    CPPUNIT_ASSERT_EQUAL(std::string("alice"), grant.value.user);
+    CPPUNIT_ASSERT_EQUAL(std::string("bob"), grant.value.approved_by);
+    CPPUNIT_ASSERT_EQUAL(created.value.id, grant.value.request);
+    CPPUNIT_ASSERT_EQUAL(kNow + 10, grant.value.starts_at);
+    CPPUNIT_ASSERT_EQUAL(kNow + 10 + 3600, grant.value.expires_at);
+    CPPUNIT_ASSERT_EQUAL(std::string("active"), grant.value.StateAt(kNow + 20));
+    CPPUNIT_ASSERT_EQUAL(std::string("expired"),
+                         grant.value.StateAt(kNow + 10 + 3600));
+    auto of_alice = store_->GrantsOf("alice", "sudo");
+    CPPUNIT_ASSERT_EQUAL(size_t{1}, of_alice.value.size());
+    CPPUNIT_ASSERT(store_->GrantsOf("alice", "login").value.empty());
+  }
+
+  void DecidedRequestCannotChange() {
+    auto created = store_->CreateRequest(SudoRequest("alice"), kNow);
+    const std::string id = created.value.id;
+    CPPUNIT_ASSERT(store_->DenyRequest(id, "bob", std::nullopt, kNow).ok());
+    CPPUNIT_ASSERT(store_->ApproveRequest(id, "bob", std::nullopt, kNow).error ==
+                   StoreError::kConflict);
+    CPPUNIT_ASSERT(store_->DenyRequest(id, "carol", std::nullopt, kNow).error ==
+                   StoreError::kConflict);
+    CPPUNIT_ASSERT(store_->CancelRequest(id, "alice", kNow).error ==
+                   StoreError::kConflict);
+    auto read = store_->GetRequest(id);
+    CPPUNIT_ASSERT_EQUAL(std::string("denied"), read.value.state);
+    CPPUNIT_ASSERT(!read.value.grant.has_value());
+  }
+
+  void CancelOnlyByRequester() {
+    auto created = store_->CreateRequest(SudoRequest("alice"), kNow);
+    const std::string id = created.value.id;
+    CPPUNIT_ASSERT(store_->CancelRequest(id, "bob", kNow).error ==
+                   StoreError::kForbidden);
+    auto cancelled = store_->CancelRequest(id, "alice", kNow);
+    CPPUNIT_ASSERT(cancelled.ok());
+    CPPUNIT_ASSERT_EQUAL(std::string("cancelled"), cancelled.value.state);
+    CPPUNIT_ASSERT(store_->ApproveRequest(id, "bob", std::nullopt, kNow).error ==
+                   StoreError::kConflict);
+  }
+
+  void RevokeRecordsWhoAndWhy() {
+    auto created = store_->CreateRequest(SudoRequest("alice"), kNow);
+    auto approved =
+        store_->ApproveRequest(created.value.id, "bob", std::nullopt, kNow);
+    const std::string grant_id = *approved.value.grant;
+    auto revoked = store_->RevokeGrant(grant_id, "carol",
+                                       std::string("done"), kNow + 5);
+    CPPUNIT_ASSERT(revoked.ok());
+    CPPUNIT_ASSERT_EQUAL(std::string("revoked"),
+                         revoked.value.StateAt(kNow + 6));
+    CPPUNIT_ASSERT_EQUAL(std::string("carol"), *revoked.value.revoked_by);
+    CPPUNIT_ASSERT_EQUAL(kNow + 5, *revoked.value.revoked_at);
+    CPPUNIT_ASSERT_EQUAL(std::string("done"), *revoked.value.revoke_reason);
+    CPPUNIT_ASSERT(store_->RevokeGrant(grant_id, "carol", std::nullopt,
+                                       kNow + 6)
+                       .error == StoreError::kConflict);
+  }
+
+  void ExpiredGrantCannotBeRevoked() {
+    auto created = store_->CreateRequest(SudoRequest("alice"), kNow);
+    auto approved =
+        store_->ApproveRequest(created.value.id, "bob", std::nullopt, kNow);
+    auto revoked = store_->RevokeGrant(*approved.value.grant, "alice",
+                                       std::nullopt, kNow + 3600);
+    CPPUNIT_ASSERT(revoked.error == StoreError::kConflict);
+    CPPUNIT_ASSERT(revoked.message.find("expired") != std::string::npos);
+  }
+
+  void ListFilters() {
+    auto first = store_->CreateRequest(SudoRequest("alice"), kNow);
+    auto second = store_->CreateRequest(SudoRequest("carol"), kNow + 1);
+    store_->ApproveRequest(first.value.id, "bob", std::nullopt, kNow + 2);
+
+    auto all = store_->ListRequests(std::nullopt, std::nullopt);
+    CPPUNIT_ASSERT_EQUAL(size_t{2}, all.value.size());
+    CPPUNIT_ASSERT_EQUAL(second.value.id, all.value[0].id);
+    auto pending = store_->ListRequests(std::string("pending"), std::nullopt);
+    CPPUNIT_ASSERT_EQUAL(size_t{1}, pending.value.size());
+    CPPUNIT_ASSERT_EQUAL(second.value.id, pending.value[0].id);
+    auto of_alice = store_->ListRequests(std::nullopt, std::string("alice"));
+    CPPUNIT_ASSERT_EQUAL(size_t{1}, of_alice.value.size());
+
+    CPPUNIT_ASSERT_EQUAL(
+        size_t{1}, store_->ListGrants(std::nullopt, true, kNow + 3).value.size());
+    CPPUNIT_ASSERT_EQUAL(
+        size_t{0},
+        store_->ListGrants(std::nullopt, true, kNow + 3602).value.size());
+    CPPUNIT_ASSERT_EQUAL(
+        size_t{1},
+        store_->ListGrants(std::nullopt, false, kNow + 3602).value.size());
+    CPPUNIT_ASSERT_EQUAL(
+        size_t{0},
+        store_->ListGrants(std::string("carol"), false, kNow).value.size());
+  }
+
+  void UnknownIdsAreNotFound() {
+    CPPUNIT_ASSERT(store_->GetRequest("r-000000000000").error ==
+                   StoreError::kNotFound);
+    CPPUNIT_ASSERT(store_->GetGrant("g-000000000000").error ==
+                   StoreError::kNotFound);
+    CPPUNIT_ASSERT(store_->ApproveRequest("r-000000000000", "bob",
+                                          std::nullopt, kNow)
+                       .error == StoreError::kNotFound);
+    CPPUNIT_ASSERT(store_->RevokeGrant("g-000000000000", "bob", std::nullopt,
+                                       kNow)
+                       .error == StoreError::kNotFound);
+  }
+
+ private:
+  std::string dir_;
+  std::unique_ptr<Store> store_;
+};
+
+CPPUNIT_TEST_SUITE_REGISTRATION(BrokerStoreTest);
+
+}  // namespace
