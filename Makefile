@@ -15,6 +15,8 @@ COMMON_SRCS := $(wildcard common/*.cc)
 COMMON_OBJS := $(COMMON_SRCS:%.cc=$(B)/%.o)
 BROKER_SRCS := $(filter-out broker/zspctl.cc,$(wildcard broker/*.cc))
 BROKER_OBJS := $(BROKER_SRCS:%.cc=$(B)/%.o)
+# The broker without its main(), for the unit tests.
+BROKER_LIB_OBJS := $(filter-out $(B)/broker/main.o,$(BROKER_OBJS))
 UNIT_SRCS := $(wildcard tests/unit/*.cc)
 UNIT_OBJS := $(UNIT_SRCS:%.cc=$(B)/%.o)
 
@@ -50,8 +52,9 @@ $(B)/zsp-broker: $(BROKER_OBJS) $(B)/libzsp.a
 $(B)/zspctl: $(B)/broker/zspctl.o $(B)/libzsp.a
 	$(CXX) $(LDHARDEN) -pie -o $@ $^ $(COMMON_LIBS)
 
-$(B)/unit_tests: $(UNIT_OBJS) $(B)/libzsp.a
-	$(CXX) $(LDHARDEN) -o $@ $^ -lcppunit $(COMMON_LIBS)
+$(B)/unit_tests: $(UNIT_OBJS) $(BROKER_LIB_OBJS) $(B)/libzsp.a
+	$(CXX) $(LDHARDEN) -o $@ $^ -lcppunit -lcpp-httplib -lsqlite3 \
+	  $(COMMON_LIBS) -pthread
 
 $(B)/tcp_blackhole: tests/tools/tcp_blackhole.cc
 	@mkdir -p $(B)

@@ -31,6 +31,15 @@ std::string CheckPrivate(const struct stat& st, const std::string& path) {
 }
 
 Result<UniqueFd> OpenSpoolFile(const std::string& dir) {
+  // Missing parents (such as /var/lib/zsp) are created 0755, the spool
+  // directory itself 0700.
+  for (size_t slash = dir.find('/', 1); slash != std::string::npos;
+       slash = dir.find('/', slash + 1)) {
+    std::string parent = dir.substr(0, slash);
+    if (mkdir(parent.c_str(), 0755) != 0 && errno != EEXIST) {
+      return Error{Errno("cannot create " + parent)};
+    }
+  }
   if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return Error{Errno("cannot create " + dir)};
   }

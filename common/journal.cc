@@ -1,16 +1,23 @@
 #include "common/journal.h"
 
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <syslog.h>
 #include <systemd/sd-journal.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include "common/audit_spool.h"
 #include "common/escape.h"
 
 namespace zsp {
+namespace {
+
+constexpr char kJournalSocket[] = "/run/systemd/journal/socket";
+
+}  // namespace
 
 const char* MessageId(AuditEvent event) {
   switch (event) {
@@ -100,6 +107,13 @@ void AuditRecord::CommitCorrection(const std::string& spool_dir,
 }
 
 int AuditRecord::Send() const {
+  // sd_journal_sendv() returns 0 when the socket does not exist (libsystemd
+  // 252 treats a missing journal as "fail silently"), so check for it
+  // first: a record that reached no journal must count as not written.
+  struct stat st {};
+  if (stat(kJournalSocket, &st) != 0) return -errno;
+  if (!S_ISSOCK(st.st_mode)) return -ENOTSOCK;
+
   std::vector<std::string> all;
   all.push_back("MESSAGE=" + EscapeForLog(message_, 4096));
   all.push_back(std::string("MESSAGE_ID=") + MessageId(event_));

@@ -39,8 +39,9 @@ class AuditRecord {
   // Changes the event type, keeping the fields added so far.
   AuditRecord& SetEvent(AuditEvent event, int priority);
 
-  // Sends the record to the journal only. Returns 0 or a negative errno
-  // (for example -ENOENT or -ECONNREFUSED when no journald listens).
+  // Sends the record to the journal only. Returns 0 or a negative errno:
+  // -ENOENT when the journal socket is missing, -ECONNREFUSED when no
+  // journald listens on it.
   int Send() const;
 
   // Records durably: appends to the audit spool in spool_dir, which adds

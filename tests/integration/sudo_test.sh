@@ -159,7 +159,7 @@ expect_faster "unreachable: denied within the configured timeout" 3500
 zsp_write_config "$ZSP_BROKER_URL" "no_such_setting = 1"
 run as_user alice sudo -n id
 expect_fail "config: invalid file denied"
-expect_output "config: error names the line" "zsp.conf:11: no_such_setting"
+expect_output "config: error names the line" "zsp.conf:10: no_such_setting"
 
 run as_user alice sudo -V
 expect_status "config: sudo -V works with invalid config" 0
@@ -201,15 +201,19 @@ expect_output "umask: at least 022" "0022"
 # --- auditing is part of the decision ---
 kill "$ZSP_JOURNALD_PID"
 wait "$ZSP_JOURNALD_PID" 2>/dev/null
+run as_user alice sudo -n id
+expect_fail "journal: allow with journald stopped becomes deny"
+expect_output "journal: user told the decision was not recorded" "journal"
 rm -f /run/systemd/journal/socket
 run as_user alice sudo -n id
-expect_fail "journal: allow without journal becomes deny"
-expect_output "journal: user told the decision was not recorded" "journal"
+expect_fail "journal: allow with no journal socket becomes deny"
 /lib/systemd/systemd-journald >>"$ZSP_TMP/journald.log" 2>&1 &
 ZSP_JOURNALD_PID=$!
 for _ in $(seq 100); do [ -S /run/systemd/journal/socket ] && break; sleep 0.05; done
 run as_user alice sudo -n id
 expect_status "journal: allowed again once journald is back" 0
+OUT=$(grep -c '"ZSP_REASON":"audit failure: journal' /var/lib/zsp/spool/audit.jsonl)
+expect_equal "journal: spool records the corrections" "$OUT" 2
 
 # --- plugin options ---
 cp /etc/sudo.conf "$ZSP_TMP/sudo.conf.real"
