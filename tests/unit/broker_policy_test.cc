@@ -1,12 +1,12 @@
 // Tests for broker/policy: command entries, host patterns, run-as users and
 // the choice between allow, no_grant, expired and revoked.
-#include "broker/policy.h"
-
 #include <cppunit/TestFixture.h>
 #include <cppunit/extensions/HelperMacros.h>
 
 #include <string>
 #include <vector>
+
+#include "broker/policy.h"
 
 namespace {
 
@@ -51,7 +51,7 @@ class BrokerPolicyTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(DecideAfterEndIsExpired);
   CPPUNIT_TEST(DecideAfterRevocationIsRevoked);
   CPPUNIT_TEST(DecideReportsMostRecentEnd);
-  CPPUNIT_TEST(DenyMessageTellsHowToRequest);
+  CPPUNIT_TEST(DenyMessageSuggestsRequestCommand);
   CPPUNIT_TEST(ShellQuoteQuotesUnsafeWords);
   CPPUNIT_TEST_SUITE_END();
 
@@ -66,25 +66,24 @@ class BrokerPolicyTest : public CppUnit::TestFixture {
 
   void EntryWithArgumentsMatchesExactly() {
     const std::string entry = "/usr/bin/systemctl restart nginx";
-    CPPUNIT_ASSERT(CommandEntryMatches(
-        entry, {"/usr/bin/systemctl", "restart", "nginx"}));
+    CPPUNIT_ASSERT(
+        CommandEntryMatches(entry, {"/usr/bin/systemctl", "restart", "nginx"}));
     CPPUNIT_ASSERT(!CommandEntryMatches(entry, {"/usr/bin/systemctl"}));
     CPPUNIT_ASSERT(
         !CommandEntryMatches(entry, {"/usr/bin/systemctl", "restart"}));
     CPPUNIT_ASSERT(!CommandEntryMatches(
         entry, {"/usr/bin/systemctl", "restart", "nginx", "sshd"}));
-    CPPUNIT_ASSERT(!CommandEntryMatches(
-        entry, {"/usr/bin/systemctl", "stop", "nginx"}));
-    CPPUNIT_ASSERT(!CommandEntryMatches(
-        entry, {"/usr/bin/systemctl", "restart nginx"}));
+    CPPUNIT_ASSERT(
+        !CommandEntryMatches(entry, {"/usr/bin/systemctl", "stop", "nginx"}));
+    CPPUNIT_ASSERT(
+        !CommandEntryMatches(entry, {"/usr/bin/systemctl", "restart nginx"}));
   }
 
   void EmptyQuotesEntryMatchesNoArguments() {
     const std::string entry = "/usr/bin/systemctl \"\"";
     CPPUNIT_ASSERT(CommandEntryMatches(entry, {"/usr/bin/systemctl"}));
     CPPUNIT_ASSERT(!CommandEntryMatches(entry, {"/usr/bin/systemctl", ""}));
-    CPPUNIT_ASSERT(
-        !CommandEntryMatches(entry, {"/usr/bin/systemctl", "\"\""}));
+    CPPUNIT_ASSERT(!CommandEntryMatches(entry, {"/usr/bin/systemctl", "\"\""}));
     CPPUNIT_ASSERT(
         !CommandEntryMatches(entry, {"/usr/bin/systemctl", "status"}));
   }
@@ -193,19 +192,19 @@ class BrokerPolicyTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(std::string("revoked"), outcome.code);
   }
 
-  void DenyMessageTellsHowToRequest() {
+  void DenyMessageSuggestsRequestCommand() {
     auto outcome = zsp::broker::Decide({}, SudoQuestion({"/usr/bin/id"}), kNow);
     CPPUNIT_ASSERT_EQUAL(
         std::string("no active grant for sudo as root on web-1; request one "
-                     "with: zspctl request --host web-1 --sudo --runas root "
-                     "--command /usr/bin/id --duration 1h --reason TEXT"),
+                    "with: zspctl request --host web-1 --sudo --runas root "
+                    "--command /usr/bin/id --duration 1h --reason TEXT"),
         outcome.message);
 
     outcome = zsp::broker::Decide(
         {}, SudoQuestion({"/usr/bin/systemctl", "restart", "nginx"}), kNow);
-    CPPUNIT_ASSERT(outcome.message.find(
-                       "--command '/usr/bin/systemctl restart nginx'") !=
-                   std::string::npos);
+    CPPUNIT_ASSERT(
+        outcome.message.find("--command '/usr/bin/systemctl restart nginx'") !=
+        std::string::npos);
 
     DecisionQuestion login = {"alice", "web-1", "login", "", {}};
     outcome = zsp::broker::Decide({}, login, kNow);

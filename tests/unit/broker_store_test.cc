@@ -1,7 +1,5 @@
 // Tests for broker/store on a temporary SQLite file: people and tokens,
 // request state transitions, the own-request rule, grants and revocation.
-#include "broker/store.h"
-
 #include <cppunit/TestFixture.h>
 #include <cppunit/extensions/HelperMacros.h>
 #include <unistd.h>
@@ -9,6 +7,8 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+
+#include "broker/store.h"
 
 namespace {
 
@@ -148,8 +148,9 @@ class BrokerStoreTest : public CppUnit::TestFixture {
     auto created = store_->CreateRequest(SudoRequest("alice"), kNow);
     const std::string id = created.value.id;
     CPPUNIT_ASSERT(store_->DenyRequest(id, "bob", std::nullopt, kNow).ok());
-    CPPUNIT_ASSERT(store_->ApproveRequest(id, "bob", std::nullopt, kNow).error ==
-                   StoreError::kConflict);
+    CPPUNIT_ASSERT(
+        store_->ApproveRequest(id, "bob", std::nullopt, kNow).error ==
+        StoreError::kConflict);
     CPPUNIT_ASSERT(store_->DenyRequest(id, "carol", std::nullopt, kNow).error ==
                    StoreError::kConflict);
     CPPUNIT_ASSERT(store_->CancelRequest(id, "alice", kNow).error ==
@@ -167,8 +168,9 @@ class BrokerStoreTest : public CppUnit::TestFixture {
     auto cancelled = store_->CancelRequest(id, "alice", kNow);
     CPPUNIT_ASSERT(cancelled.ok());
     CPPUNIT_ASSERT_EQUAL(std::string("cancelled"), cancelled.value.state);
-    CPPUNIT_ASSERT(store_->ApproveRequest(id, "bob", std::nullopt, kNow).error ==
-                   StoreError::kConflict);
+    CPPUNIT_ASSERT(
+        store_->ApproveRequest(id, "bob", std::nullopt, kNow).error ==
+        StoreError::kConflict);
   }
 
   void RevokeRecordsWhoAndWhy() {
@@ -176,17 +178,17 @@ class BrokerStoreTest : public CppUnit::TestFixture {
     auto approved =
         store_->ApproveRequest(created.value.id, "bob", std::nullopt, kNow);
     const std::string grant_id = *approved.value.grant;
-    auto revoked = store_->RevokeGrant(grant_id, "carol",
-                                       std::string("done"), kNow + 5);
+    auto revoked =
+        store_->RevokeGrant(grant_id, "carol", std::string("done"), kNow + 5);
     CPPUNIT_ASSERT(revoked.ok());
     CPPUNIT_ASSERT_EQUAL(std::string("revoked"),
                          revoked.value.StateAt(kNow + 6));
     CPPUNIT_ASSERT_EQUAL(std::string("carol"), *revoked.value.revoked_by);
     CPPUNIT_ASSERT_EQUAL(kNow + 5, *revoked.value.revoked_at);
     CPPUNIT_ASSERT_EQUAL(std::string("done"), *revoked.value.revoke_reason);
-    CPPUNIT_ASSERT(store_->RevokeGrant(grant_id, "carol", std::nullopt,
-                                       kNow + 6)
-                       .error == StoreError::kConflict);
+    CPPUNIT_ASSERT(
+        store_->RevokeGrant(grant_id, "carol", std::nullopt, kNow + 6).error ==
+        StoreError::kConflict);
   }
 
   void ExpiredGrantCannotBeRevoked() {
@@ -214,7 +216,8 @@ class BrokerStoreTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(size_t{1}, of_alice.value.size());
 
     CPPUNIT_ASSERT_EQUAL(
-        size_t{1}, store_->ListGrants(std::nullopt, true, kNow + 3).value.size());
+        size_t{1},
+        store_->ListGrants(std::nullopt, true, kNow + 3).value.size());
     CPPUNIT_ASSERT_EQUAL(
         size_t{0},
         store_->ListGrants(std::nullopt, true, kNow + 3602).value.size());
@@ -231,12 +234,12 @@ class BrokerStoreTest : public CppUnit::TestFixture {
                    StoreError::kNotFound);
     CPPUNIT_ASSERT(store_->GetGrant("g-000000000000").error ==
                    StoreError::kNotFound);
-    CPPUNIT_ASSERT(store_->ApproveRequest("r-000000000000", "bob",
-                                          std::nullopt, kNow)
-                       .error == StoreError::kNotFound);
-    CPPUNIT_ASSERT(store_->RevokeGrant("g-000000000000", "bob", std::nullopt,
-                                       kNow)
-                       .error == StoreError::kNotFound);
+    CPPUNIT_ASSERT(
+        store_->ApproveRequest("r-000000000000", "bob", std::nullopt, kNow)
+            .error == StoreError::kNotFound);
+    CPPUNIT_ASSERT(
+        store_->RevokeGrant("g-000000000000", "bob", std::nullopt, kNow)
+            .error == StoreError::kNotFound);
   }
 
  private:

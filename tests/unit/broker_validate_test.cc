@@ -8,13 +8,23 @@
 #include <utility>
 #include <vector>
 
+#include "broker/log.h"
 #include "broker/settings.h"
 #include "broker/validate.h"
 #include "common/text.h"
 
 namespace {
 
-using namespace zsp::broker;
+using zsp::broker::CheckCommandEntry;
+using zsp::broker::FormatLogLine;
+using zsp::broker::IsValidHostName;
+using zsp::broker::IsValidHostPattern;
+using zsp::broker::IsValidNonce;
+using zsp::broker::IsValidText;
+using zsp::broker::IsValidUserName;
+using zsp::broker::kMaxReasonChars;
+using zsp::broker::ParseListenAddress;
+using zsp::broker::ParseSettings;
 
 class BrokerValidateTest : public CppUnit::TestFixture {
   CPPUNIT_TEST_SUITE(BrokerValidateTest);
@@ -27,6 +37,7 @@ class BrokerValidateTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(SettingsDefaultsAndValues);
   CPPUNIT_TEST(SettingsErrorsNameLineAndKey);
   CPPUNIT_TEST(ListenAddresses);
+  CPPUNIT_TEST(LogLinesEscapeAndCap);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -68,9 +79,8 @@ class BrokerValidateTest : public CppUnit::TestFixture {
   }
 
   void CommandEntries() {
-    for (const char* entry :
-         {"/usr/bin/id", "/usr/bin/systemctl restart nginx",
-          "/usr/bin/systemctl \"\""}) {
+    for (const char* entry : {"/usr/bin/id", "/usr/bin/systemctl restart nginx",
+                              "/usr/bin/systemctl \"\""}) {
       CPPUNIT_ASSERT_EQUAL_MESSAGE(entry, std::string(),
                                    CheckCommandEntry(entry));
     }
@@ -95,9 +105,11 @@ class BrokerValidateTest : public CppUnit::TestFixture {
 
   // zspctl request --duration uses common ParseDurationSeconds.
   void DurationsForRequests() {
-    const std::vector<std::pair<std::string, int64_t>> cases = {
-        {"90s", 90}, {"15m", 900}, {"1h", 3600}, {"2h30m", 9000},
-        {"3600", 3600}};
+    const std::vector<std::pair<std::string, int64_t>> cases = {{"90s", 90},
+                                                                {"15m", 900},
+                                                                {"1h", 3600},
+                                                                {"2h30m", 9000},
+                                                                {"3600", 3600}};
     for (const auto& [text, seconds] : cases) {
       int64_t value = 0;
       CPPUNIT_ASSERT_MESSAGE(text, zsp::ParseDurationSeconds(text, &value));
@@ -152,6 +164,24 @@ class BrokerValidateTest : public CppUnit::TestFixture {
                             "[::1]8443", ":8443", "a b:1"}) {
       CPPUNIT_ASSERT_MESSAGE(bad, !ParseListenAddress(bad).ok());
     }
+  }
+
+  void LogLinesEscapeAndCap() {
+    CPPUNIT_ASSERT_EQUAL(
+        std::string("allow user=alice command=\"/usr/bin/id -u\" note=\"\""),
+        FormatLogLine(
+            "allow",
+            {{"user", "alice"}, {"command", "/usr/bin/id -u"}, {"note", ""}}));
+    std::string forged =
+        FormatLogLine("deny", {{"user", "x\nallow user=root"}});
+    CPPUNIT_ASSERT(forged.find('\n') == std::string::npos);
+    CPPUNIT_ASSERT_EQUAL(std::string("deny user=\"x\\x0aallow user=root\""),
+                         forged);
+    CPPUNIT_ASSERT_EQUAL(std::string("deny q=\"a\\x22b\""),
+                         FormatLogLine("deny", {{"q", "a\"b"}}));
+    std::string capped =
+        FormatLogLine("deny", {{"argv", std::string(10000, 'a')}});
+    CPPUNIT_ASSERT(capped.size() < 300);
   }
 };
 

@@ -1,0 +1,268 @@
+// Routing and authentication of broker API calls. The handlers are in
+// api_people.cc and api_decisions.cc.
+#include "broker/api.h"
+
+#include <exception>
+#include <utility>
+
+#include "broker/ids.h"
+#include "broker/log.h"
+#include "common/text.h"
+
+namespace zsp::broker {
+namespace {
+
+using nlohmann::json;
+
+constexpr int kMaxJsonDepth = 8;
+constexpr char kBearerPrefix[] = "Bearer ";
+
+// The longest Authorization header worth hashing; real tokens are 47 bytes.
+constexpr size_t kMaxAuthorizationBytes = 512;
+
+// Splits "/v1/requests/r-1/approve" and matches it against a pattern with
+// "{id}" segments; stores the id segment.
+bool MatchPath(const std::string& pattern, const std::string& path,
+               std::string* id) {
+  std::vector<std::string> want = SplitString(pattern, '/');
+  std::vector<std::string> have = SplitString(path, '/');
+  if (want.size() != have.size()) return false;
+  for (size_t i = 0; i < want.size(); ++i) {
+    if (want[i] == "{id}") {
+      if (have[i].empty()) return false;
+      *id = have[i];
+    } else if (want[i] != have[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// The caller as the log names it: the person, the host, or "unknown" when
+// authentication failed.
+std::string DescribeCaller(const ApiRequest& request, const Api::Call& call) {
+  if (!call.person.name.empty()) return call.person.name;
+  if (!request.client_host.empty()) return "host:" + request.client_host;
+  return "unknown";
+}
+
+void LogRejected(const ApiRequest& request, const ApiResponse& response,
+                 const std::string& who) {
+  LogEvent("reject", {{"status", std::to_string(response.status)},
+                      {"error", response.body.value("error", "")},
+                      {"method", request.method},
+                      {"path", request.path},
+                      {"caller", who},
+                      {"remote", request.remote},
+                      {"message", response.body.value("message", "")}});
+}
+
+}  // namespace
+
+const Api::Route Api::kRoutes[] = {
+    {"GET", "/v1/health", Caller::kAnyone, nullptr, &Api::Health},
+    {"POST", "/v1/decisions", Caller::kHost, nullptr, &Api::Decide},
+    {"GET", "/v1/whoami", Caller::kPerson, nullptr, &Api::Whoami},
+    {"POST", "/v1/requests", Caller::kPerson, nullptr, &Api::FileRequest},
+    {"GET", "/v1/requests", Caller::kPerson, nullptr, &Api::ListRequests},
+    {"GET", "/v1/requests/{id}", Caller::kPerson, nullptr, &Api::GetRequest},
+    // Approving and denying need the approver role too. The handler checks
+    // it after the own-request rule, so that a requester without the role
+    // is told the rule that binds everyone.
+    {"POST", "/v1/requests/{id}/approve", Caller::kPerson, nullptr,
+     &Api::ApproveRequest},
+    {"POST", "/v1/requests/{id}/deny", Caller::kPerson, nullptr,
+     &Api::DenyRequest},
+    {"POST", "/v1/requests/{id}/cancel", Caller::kPerson, nullptr,
+     &Api::CancelRequest},
+    {"GET", "/v1/grants", Caller::kPerson, nullptr, &Api::ListGrants},
+    {"GET", "/v1/grants/{id}", Caller::kPerson, nullptr, &Api::GetGrant},
+    {"POST", "/v1/grants/{id}/revoke", Caller::kPerson, nullptr,
+     &Api::RevokeGrant},
+};
+
+Api::Api(Store* store, EVP_PKEY* decision_key, Settings settings, Clock clock)
+    : store_(store),
+      decision_key_(decision_key),
+      settings_(std::move(settings)),
+      clock_(std::move(clock)) {}
+
+ApiResponse ErrorResponse(int status, const std::string& code,
+                          const std::string& message) {
+  ApiResponse response;
+  response.status = status;
+  response.body = {{"error", code}, {"message", message}};
+  return response;
+}
+
+ApiResponse Api::Handle(const ApiRequest& request) const noexcept {
+  try {
+    return Dispatch(request);
+  } catch (const std::exception& e) {
+    LogEvent("error", {{"method", request.method},
+                       {"path", request.path},
+                       {"detail", e.what()}});
+  } catch (...) {
+    LogEvent("error", {{"method", request.method},
+                       {"path", request.path},
+                       {"detail", "unknown exception"}});
+  }
+  return ErrorResponse(500, "internal", "the broker failed");
+}
+
+ApiResponse Api::Dispatch(const ApiRequest& request) const {
+  if (request.body.size() > kMaxBodyBytes) {
+    return ErrorResponse(413, "too_large", "request body is over 64 KiB");
+  }
+  for (const Route& route : kRoutes) {
+    Call call;
+    if (request.method != route.method ||
+        !MatchPath(route.pattern, request.path, &call.id)) {
+      continue;
+    }
+    ApiResponse response = Authorize(route, request, &call);
+    if (response.status == 200) response = (this->*route.handler)(call);
+    if (response.status >= 400) {
+      LogRejected(request, response, DescribeCaller(request, call));
+    }
+    return response;
+  }
+  return ErrorResponse(404, "not_found",
+                       "no such endpoint: " + request.method + " " +
+                           request.path.substr(0, 128));
+}
+
+// Fills call with the caller's identity and body; returns status 200 when
+// the caller may use the route, else the error to send.
+ApiResponse Api::Authorize(const Route& route, const ApiRequest& request,
+                           Call* call) const {
+  call->request = &request;
+  call->now = clock_();
+  call->body = json::object();
+  bool has_bearer = !request.authorization.empty();
+
+  if (route.caller == Caller::kHost) {
+    if (has_bearer) {
+      return ErrorResponse(403, "forbidden",
+                           "people may not ask for decisions");
+    }
+    if (request.client_host.empty()) {
+      return ErrorResponse(401, "unauthenticated",
+                           "a host client certificate is required");
+    }
+  }
+  if (route.caller == Caller::kPerson) {
+    if (request.has_client_cert) {
+      return ErrorResponse(403, "forbidden",
+                           "hosts may not call people endpoints");
+    }
+    const std::string& header = request.authorization;
+    if (header.size() > kMaxAuthorizationBytes ||
+        header.rfind(kBearerPrefix, 0) != 0) {
+      return ErrorResponse(401, "unauthenticated",
+                           "a bearer token is required");
+    }
+    auto person = store_->FindPersonByTokenHash(
+        Sha256Hex(header.substr(sizeof kBearerPrefix - 1)));
+    if (person.error == StoreError::kNotFound) {
+      return ErrorResponse(401, "unauthenticated", "unknown bearer token");
+    }
+    if (!person.ok()) throw std::runtime_error(person.message);
+    call->person = std::move(person.value);
+    if (route.role != nullptr && !call->person.HasRole(route.role)) {
+      return ErrorResponse(
+          403, "forbidden",
+          std::string("this requires the ") + route.role + " role");
+    }
+  }
+
+  if (request.method == "POST" && !request.body.empty()) {
+    if (JsonTooDeep(request.body, kMaxJsonDepth)) {
+      return ErrorResponse(400, "invalid_request", "body: nested too deeply");
+    }
+    call->body = json::parse(request.body, nullptr, false);
+    if (!call->body.is_object()) {
+      return ErrorResponse(400, "invalid_request",
+                           "body: must be a JSON object");
+    }
+  }
+  return ApiResponse{};
+}
+
+ApiResponse Api::Health(const Call&) const {
+  return ApiResponse{200, {{"status", "ok"}}};
+}
+
+ApiResponse Api::Whoami(const Call& call) const {
+  json roles = json::array({"requester"});
+  for (const auto& role : call.person.roles) roles.push_back(role);
+  return ApiResponse{200, {{"user", call.person.name}, {"roles", roles}}};
+}
+
+json RequestToJson(const AccessRequest& r) {
+  auto optional = [](const auto& value) -> json {
+    if (value.has_value()) return *value;
+    return nullptr;
+  };
+  return {{"id", r.id},
+          {"requester", r.requester},
+          {"host", r.host},
+          {"kind", r.kind},
+          {"runas", r.runas},
+          {"commands", r.commands},
+          {"duration", r.duration},
+          {"reason", r.reason},
+          {"state", r.state},
+          {"created_at", r.created_at},
+          {"decided_by", optional(r.decided_by)},
+          {"decided_at", optional(r.decided_at)},
+          {"decision_comment", optional(r.decision_comment)},
+          {"grant", optional(r.grant)}};
+}
+
+json GrantToJson(const Grant& g, int64_t now) {
+  auto optional = [](const auto& value) -> json {
+    if (value.has_value()) return *value;
+    return nullptr;
+  };
+  return {{"id", g.id},
+          {"request", g.request},
+          {"user", g.user},
+          {"host", g.host},
+          {"kind", g.kind},
+          {"runas", g.runas},
+          {"commands", g.commands},
+          {"approved_by", g.approved_by},
+          {"starts_at", g.starts_at},
+          {"expires_at", g.expires_at},
+          {"state", g.StateAt(now)},
+          {"revoked_by", optional(g.revoked_by)},
+          {"revoked_at", optional(g.revoked_at)},
+          {"revoke_reason", optional(g.revoke_reason)}};
+}
+
+bool JsonTooDeep(const std::string& text, int max_depth) {
+  int depth = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return true;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return false;
+}
+
+}  // namespace zsp::broker

@@ -1,0 +1,122 @@
+// The broker API (docs/broker-api.md) without the transport: the server
+// turns each HTTPS request into an ApiRequest, and Api::Handle authenticates
+// the caller, checks its rights through the route table and runs the
+// handler. Kept apart from httplib so that it can be tested without a
+// network.
+#ifndef ZSP_BROKER_API_H_
+#define ZSP_BROKER_API_H_
+
+#include <openssl/evp.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "broker/model.h"
+#include "broker/settings.h"
+#include "broker/store.h"
+
+namespace zsp::broker {
+
+inline constexpr size_t kMaxBodyBytes = 64 * 1024;
+
+struct ApiRequest {
+  std::string method;  // "GET" or "POST"
+  std::string path;    // without the query string
+  std::map<std::string, std::string> query;
+  std::string body;
+  std::string authorization;  // the Authorization header, or ""
+  // Whether the TLS client sent a certificate. Only a certificate that
+  // chains to the broker CA gets this far, because the TLS layer rejects
+  // any other.
+  bool has_client_cert = false;
+  // The common name of the verified client certificate, or "" when there
+  // is none or it is unusable as a host certificate.
+  std::string client_host;
+  std::string remote;  // "address:port" of the peer, for the log
+};
+
+struct ApiResponse {
+  int status = 200;
+  nlohmann::json body;
+};
+
+// Who may call a route.
+enum class Caller { kAnyone, kHost, kPerson };
+
+class Api {
+ public:
+  using Clock = std::function<int64_t()>;
+
+  // store and decision_key stay owned by the caller and must outlive the
+  // Api. clock returns Unix seconds.
+  Api(Store* store, EVP_PKEY* decision_key, Settings settings, Clock clock);
+
+  // Answers one call; never throws. Failures become an error object with
+  // the status and code of the API's error table.
+  ApiResponse Handle(const ApiRequest& request) const noexcept;
+
+  // Inputs of a handler once the route has matched and the caller passed.
+  struct Call {
+    const ApiRequest* request = nullptr;
+    std::string id;       // the {id} path segment, if the route has one
+    Person person;        // kPerson routes: the authenticated person
+    nlohmann::json body;  // POST: the parsed JSON object, else empty object
+    int64_t now = 0;
+  };
+  using Handler = ApiResponse (Api::*)(const Call&) const;
+
+  struct Route {
+    const char* method;
+    const char* pattern;  // "{id}" matches one path segment
+    Caller caller;
+    const char* role;  // kPerson routes: the role required, or nullptr
+    Handler handler;
+  };
+
+ private:
+  ApiResponse Dispatch(const ApiRequest& request) const;
+  ApiResponse Authorize(const Route& route, const ApiRequest& request,
+                        Call* call) const;
+
+  ApiResponse Health(const Call& call) const;
+  ApiResponse Whoami(const Call& call) const;
+  ApiResponse Decide(const Call& call) const;
+  ApiResponse FileRequest(const Call& call) const;
+  ApiResponse ListRequests(const Call& call) const;
+  ApiResponse GetRequest(const Call& call) const;
+  ApiResponse ApproveRequest(const Call& call) const;
+  ApiResponse DenyRequest(const Call& call) const;
+  ApiResponse CancelRequest(const Call& call) const;
+  ApiResponse ListGrants(const Call& call) const;
+  ApiResponse GetGrant(const Call& call) const;
+  ApiResponse RevokeGrant(const Call& call) const;
+
+  ApiResponse DecideRequest(const Call& call, bool approve) const;
+  bool MaySeeRequest(const Person& person, const AccessRequest& request) const;
+  bool MaySeeGrant(const Person& person, const Grant& grant) const;
+
+  static const Route kRoutes[];
+
+  Store* store_;
+  EVP_PKEY* decision_key_;
+  Settings settings_;
+  Clock clock_;
+};
+
+// An error response: {"error": code, "message": message}.
+ApiResponse ErrorResponse(int status, const std::string& code,
+                          const std::string& message);
+
+// The JSON objects of the API.
+nlohmann::json RequestToJson(const AccessRequest& request);
+nlohmann::json GrantToJson(const Grant& grant, int64_t now);
+
+// True when text nests JSON arrays and objects deeper than max_depth.
+bool JsonTooDeep(const std::string& text, int max_depth);
+
+}  // namespace zsp::broker
+
+#endif  // ZSP_BROKER_API_H_

@@ -1,0 +1,378 @@
+// Handlers of the people's endpoints: requests and grants.
+#include <stdexcept>
+
+#include "broker/api.h"
+#include "broker/fields.h"
+#include "broker/log.h"
+#include "broker/validate.h"
+#include "common/escape.h"
+
+namespace zsp::broker {
+namespace {
+
+using nlohmann::json;
+
+// "r-" or "g-" followed by 12 lowercase hex digits.
+bool IsValidId(const std::string& id, const char* prefix) {
+  if (id.size() != 14 || id.compare(0, 2, prefix) != 0) return false;
+  for (size_t i = 2; i < id.size(); ++i) {
+    char c = id[i];
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+ApiResponse Invalid(const std::string& message) {
+  return ErrorResponse(400, "invalid_request", message);
+}
+
+template <typename T>
+ApiResponse StoreFailure(const StoreResult<T>& result) {
+  switch (result.error) {
+    case StoreError::kNotFound:
+      return ErrorResponse(404, "not_found", result.message);
+    case StoreError::kConflict:
+      return ErrorResponse(409, "conflict", result.message);
+    case StoreError::kForbidden:
+      return ErrorResponse(403, "forbidden", result.message);
+    default:
+      throw std::runtime_error("store: " + result.message);
+  }
+}
+
+// Rejects query parameters other than known; returns "" or the message.
+std::string CheckQueryKeys(const std::map<std::string, std::string>& query,
+                           std::initializer_list<const char*> known) {
+  for (const auto& [key, value] : query) {
+    bool found = false;
+    for (const char* name : known) {
+      if (key == name) found = true;
+    }
+    if (!found) return "unknown query parameter " + EscapeForLog(key, 64);
+  }
+  return "";
+}
+
+// Reads a 0/1 query flag into *out; returns false when it is neither.
+bool QueryFlag(const std::map<std::string, std::string>& query,
+               const char* name, bool* out) {
+  auto it = query.find(name);
+  if (it == query.end()) return true;
+  if (it->second == "1" || it->second == "true") {
+    *out = true;
+  } else if (it->second == "0" || it->second == "false") {
+    *out = false;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// Reads an optional free-text field (comment, reason) of at most 1024
+// characters.
+std::optional<std::string> OptionalText(FieldReader* fields, const char* name) {
+  std::optional<std::string> text = fields->String(name);
+  if (text.has_value() && !IsValidText(*text, kMaxCommentChars)) {
+    fields->Fail(name,
+                 "must be 1 to 1024 characters without control characters");
+  }
+  return text;
+}
+
+void CheckSudoScope(FieldReader* fields, AccessRequest* request,
+                    const std::optional<std::vector<std::string>>& runas,
+                    const std::optional<std::vector<std::string>>& commands) {
+  request->runas = runas.value_or(std::vector<std::string>{"root"});
+  if (request->runas.empty()) fields->Fail("runas", "must not be empty");
+  for (const auto& user : request->runas) {
+    if (!IsValidUserName(user)) {
+      fields->Fail("runas", "\"" + EscapeForLog(user, 64) +
+                                "\" is not a valid user name");
+    }
+  }
+  if (!commands.has_value() || commands->empty()) {
+    fields->Fail("commands", "at least one command is required for sudo");
+    return;
+  }
+  request->commands = *commands;
+  for (const auto& entry : request->commands) {
+    std::string problem = CheckCommandEntry(entry);
+    if (!problem.empty()) {
+      fields->Fail("commands",
+                   "\"" + EscapeForLog(entry, 128) + "\" " + problem);
+    }
+  }
+}
+
+void CheckLoginScope(FieldReader* fields,
+                     const std::optional<std::vector<std::string>>& runas,
+                     const std::optional<std::vector<std::string>>& commands) {
+  if (runas.has_value() && !runas->empty()) {
+    fields->Fail("runas", "is not allowed for kind login");
+  }
+  if (commands.has_value() && !commands->empty()) {
+    fields->Fail("commands", "is not allowed for kind login");
+  }
+}
+
+// Reads the body of POST /v1/requests into *request.
+void ReadNewRequest(int64_t max_duration, FieldReader* fields,
+                    AccessRequest* request) {
+  fields->RejectUnknown(
+      {"host", "kind", "runas", "commands", "duration", "reason"});
+  auto host = fields->String("host");
+  auto kind = fields->String("kind");
+  auto runas = fields->StringArray("runas", kMaxRunasEntries);
+  auto commands = fields->StringArray("commands", kMaxCommandEntries);
+  auto duration = fields->Integer("duration");
+  auto reason = fields->String("reason");
+  if (!fields->ok()) return;
+
+  if (!host.has_value() || !IsValidHostPattern(*host)) {
+    fields->Fail("host",
+                 "must be a host name or pattern of at most 253 bytes "
+                 "(letters, digits, '.', '-' and the wildcards * ? [ ] !)");
+  }
+  request->host = host.value_or("");
+  request->kind = kind.value_or("");
+  if (request->kind == "sudo") {
+    CheckSudoScope(fields, request, runas, commands);
+  } else if (request->kind == "login") {
+    CheckLoginScope(fields, runas, commands);
+  } else {
+    fields->Fail("kind", "must be \"sudo\" or \"login\"");
+  }
+  if (!duration.has_value() || *duration < 1 || *duration > max_duration) {
+    fields->Fail("duration",
+                 "must be 1 to " + std::to_string(max_duration) + " seconds");
+  }
+  request->duration = duration.value_or(0);
+  if (!reason.has_value() || !IsValidText(*reason, kMaxReasonChars)) {
+    fields->Fail("reason",
+                 "must be 1 to 1024 characters without control characters");
+  }
+  request->reason = reason.value_or("");
+}
+
+std::string JoinList(const std::vector<std::string>& list) {
+  std::string joined;
+  for (const auto& item : list) {
+    if (!joined.empty()) joined += ",";
+    joined += item;
+  }
+  return joined;
+}
+
+}  // namespace
+
+bool Api::MaySeeRequest(const Person& person,
+                        const AccessRequest& request) const {
+  return request.requester == person.name || person.HasRole(kRoleApprover) ||
+         person.HasRole(kRoleAuditor);
+}
+
+bool Api::MaySeeGrant(const Person& person, const Grant& grant) const {
+  return grant.user == person.name || person.HasRole(kRoleAdmin) ||
+         person.HasRole(kRoleAuditor);
+}
+
+ApiResponse Api::FileRequest(const Call& call) const {
+  FieldReader fields(call.body);
+  AccessRequest request;
+  ReadNewRequest(settings_.max_duration, &fields, &request);
+  if (!fields.ok()) return Invalid(fields.error());
+  request.requester = call.person.name;
+
+  auto created = store_->CreateRequest(std::move(request), call.now);
+  if (!created.ok()) return StoreFailure(created);
+  const AccessRequest& r = created.value;
+  LogEvent("filed", {{"request", r.id},
+                     {"user", r.requester},
+                     {"host", r.host},
+                     {"kind", r.kind},
+                     {"runas", JoinList(r.runas)},
+                     {"commands", JoinList(r.commands)},
+                     {"duration", std::to_string(r.duration)},
+                     {"reason", r.reason}});
+  return ApiResponse{201, RequestToJson(r)};
+}
+
+ApiResponse Api::ListRequests(const Call& call) const {
+  const auto& query = call.request->query;
+  std::string problem = CheckQueryKeys(query, {"state", "mine"});
+  if (!problem.empty()) return Invalid(problem);
+  std::optional<std::string> state;
+  if (auto it = query.find("state"); it != query.end()) {
+    state = it->second;
+    if (*state != "pending" && *state != "approved" && *state != "denied" &&
+        *state != "cancelled") {
+      return Invalid("state: must be pending, approved, denied or cancelled");
+    }
+  }
+  bool mine = false;
+  if (!QueryFlag(query, "mine", &mine)) return Invalid("mine: must be 0 or 1");
+
+  const Person& person = call.person;
+  bool sees_all = person.HasRole(kRoleApprover) || person.HasRole(kRoleAuditor);
+  std::optional<std::string> requester;
+  if (mine || !sees_all) requester = person.name;
+  auto listed = store_->ListRequests(state, requester);
+  if (!listed.ok()) return StoreFailure(listed);
+  json requests = json::array();
+  for (const auto& r : listed.value) requests.push_back(RequestToJson(r));
+  return ApiResponse{200, {{"requests", requests}}};
+}
+
+ApiResponse Api::GetRequest(const Call& call) const {
+  if (!IsValidId(call.id, "r-")) {
+    return ErrorResponse(404, "not_found", "no such request");
+  }
+  auto found = store_->GetRequest(call.id);
+  if (!found.ok()) return StoreFailure(found);
+  if (!MaySeeRequest(call.person, found.value)) {
+    return ErrorResponse(404, "not_found", "no request " + call.id);
+  }
+  return ApiResponse{200, RequestToJson(found.value)};
+}
+
+ApiResponse Api::ApproveRequest(const Call& call) const {
+  return DecideRequest(call, true);
+}
+
+ApiResponse Api::DenyRequest(const Call& call) const {
+  return DecideRequest(call, false);
+}
+
+ApiResponse Api::DecideRequest(const Call& call, bool approve) const {
+  if (!IsValidId(call.id, "r-")) {
+    return ErrorResponse(404, "not_found", "no such request");
+  }
+  FieldReader fields(call.body);
+  fields.RejectUnknown({"comment"});
+  std::optional<std::string> comment = OptionalText(&fields, "comment");
+  if (!fields.ok()) return Invalid(fields.error());
+
+  const std::string& approver = call.person.name;
+  const char* verb = approve ? "approve" : "deny";
+  auto found = store_->GetRequest(call.id);
+  if (found.ok() && found.value.requester == approver) {
+    return ErrorResponse(
+        403, "forbidden",
+        std::string("you may not ") + verb + " your own request");
+  }
+  if (!call.person.HasRole(kRoleApprover)) {
+    return ErrorResponse(
+        403, "forbidden",
+        std::string("you need the approver role to ") + verb + " requests");
+  }
+  auto decided =
+      approve ? store_->ApproveRequest(call.id, approver, comment, call.now)
+              : store_->DenyRequest(call.id, approver, comment, call.now);
+  if (!decided.ok()) return StoreFailure(decided);
+  const AccessRequest& r = decided.value;
+  LogEvent(approve ? "approved" : "denied",
+           {{"request", r.id},
+            {"user", r.requester},
+            {"host", r.host},
+            {"kind", r.kind},
+            {"by", approver},
+            {"grant", r.grant.value_or("")},
+            {"duration", std::to_string(r.duration)},
+            {"comment", comment.value_or("")}});
+  return ApiResponse{200, RequestToJson(r)};
+}
+
+ApiResponse Api::CancelRequest(const Call& call) const {
+  if (!IsValidId(call.id, "r-")) {
+    return ErrorResponse(404, "not_found", "no such request");
+  }
+  FieldReader fields(call.body);
+  fields.RejectUnknown({});
+  if (!fields.ok()) return Invalid(fields.error());
+  auto found = store_->GetRequest(call.id);
+  if (!found.ok()) return StoreFailure(found);
+  if (!MaySeeRequest(call.person, found.value)) {
+    return ErrorResponse(404, "not_found", "no request " + call.id);
+  }
+
+  auto cancelled = store_->CancelRequest(call.id, call.person.name, call.now);
+  if (!cancelled.ok()) return StoreFailure(cancelled);
+  LogEvent("cancelled", {{"request", call.id}, {"by", call.person.name}});
+  return ApiResponse{200, RequestToJson(cancelled.value)};
+}
+
+ApiResponse Api::ListGrants(const Call& call) const {
+  const auto& query = call.request->query;
+  std::string problem = CheckQueryKeys(query, {"active", "user"});
+  if (!problem.empty()) return Invalid(problem);
+  bool active_only = false;
+  if (!QueryFlag(query, "active", &active_only)) {
+    return Invalid("active: must be 0 or 1");
+  }
+  std::optional<std::string> user;
+  if (auto it = query.find("user"); it != query.end()) {
+    if (!IsValidUserName(it->second)) {
+      return Invalid("user: is not a valid user name");
+    }
+    user = it->second;
+  }
+
+  const Person& person = call.person;
+  bool sees_all = person.HasRole(kRoleAdmin) || person.HasRole(kRoleAuditor);
+  if (!sees_all) {
+    if (user.has_value() && *user != person.name) {
+      return ErrorResponse(403, "forbidden",
+                           "listing other people's grants requires the "
+                           "admin or auditor role");
+    }
+    user = person.name;
+  }
+  auto listed = store_->ListGrants(user, active_only, call.now);
+  if (!listed.ok()) return StoreFailure(listed);
+  json grants = json::array();
+  for (const auto& g : listed.value) grants.push_back(GrantToJson(g, call.now));
+  return ApiResponse{200, {{"grants", grants}}};
+}
+
+ApiResponse Api::GetGrant(const Call& call) const {
+  if (!IsValidId(call.id, "g-")) {
+    return ErrorResponse(404, "not_found", "no such grant");
+  }
+  auto found = store_->GetGrant(call.id);
+  if (!found.ok()) return StoreFailure(found);
+  if (!MaySeeGrant(call.person, found.value)) {
+    return ErrorResponse(404, "not_found", "no grant " + call.id);
+  }
+  return ApiResponse{200, GrantToJson(found.value, call.now)};
+}
+
+ApiResponse Api::RevokeGrant(const Call& call) const {
+  if (!IsValidId(call.id, "g-")) {
+    return ErrorResponse(404, "not_found", "no such grant");
+  }
+  FieldReader fields(call.body);
+  fields.RejectUnknown({"reason"});
+  std::optional<std::string> reason = OptionalText(&fields, "reason");
+  if (!fields.ok()) return Invalid(fields.error());
+
+  const Person& person = call.person;
+  auto found = store_->GetGrant(call.id);
+  if (!found.ok()) return StoreFailure(found);
+  if (!MaySeeGrant(person, found.value)) {
+    return ErrorResponse(404, "not_found", "no grant " + call.id);
+  }
+  if (found.value.user != person.name && !person.HasRole(kRoleAdmin)) {
+    return ErrorResponse(403, "forbidden",
+                         "only the grant's user or an admin may revoke it");
+  }
+  auto revoked = store_->RevokeGrant(call.id, person.name, reason, call.now);
+  if (!revoked.ok()) return StoreFailure(revoked);
+  LogEvent("revoked", {{"grant", call.id},
+                       {"user", revoked.value.user},
+                       {"host", revoked.value.host},
+                       {"by", person.name},
+                       {"reason", reason.value_or("")}});
+  return ApiResponse{200, GrantToJson(revoked.value, call.now)};
+}
+
+}  // namespace zsp::broker

@@ -1,0 +1,75 @@
+// The records the broker keeps: people, access requests and grants. Field
+// names follow the JSON objects of the broker API (docs/broker-api.md).
+#ifndef ZSP_BROKER_MODEL_H_
+#define ZSP_BROKER_MODEL_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace zsp::broker {
+
+inline constexpr char kRoleApprover[] = "approver";
+inline constexpr char kRoleAdmin[] = "admin";
+inline constexpr char kRoleAuditor[] = "auditor";
+
+struct Person {
+  std::string name;
+  std::vector<std::string> roles;  // approver, admin, auditor; sorted
+  bool has_token = false;
+  int64_t created_at = 0;
+
+  bool HasRole(const std::string& role) const {
+    for (const auto& r : roles) {
+      if (r == role) return true;
+    }
+    return false;
+  }
+};
+
+// A request for access, filed by a person and decided by an approver.
+struct AccessRequest {
+  std::string id;  // "r-" and 12 hex digits
+  std::string requester;
+  std::string host;                   // host name or fnmatch(3) pattern
+  std::string kind;                   // "sudo" or "login"
+  std::vector<std::string> runas;     // sudo only
+  std::vector<std::string> commands;  // sudo only
+  int64_t duration = 0;               // seconds
+  std::string reason;
+  std::string state;  // pending, approved, denied, cancelled
+  int64_t created_at = 0;
+  std::optional<std::string> decided_by;
+  std::optional<int64_t> decided_at;
+  std::optional<std::string> decision_comment;
+  std::optional<std::string> grant;
+};
+
+// Access that an approved request gives, for a limited time.
+struct Grant {
+  std::string id;  // "g-" and 12 hex digits
+  std::string request;
+  std::string user;
+  std::string host;
+  std::string kind;
+  std::vector<std::string> runas;
+  std::vector<std::string> commands;
+  std::string approved_by;
+  int64_t starts_at = 0;
+  int64_t expires_at = 0;
+  std::optional<std::string> revoked_by;
+  std::optional<int64_t> revoked_at;
+  std::optional<std::string> revoke_reason;
+
+  // "revoked", "expired" once expires_at is reached, else "active".
+  std::string StateAt(int64_t now) const {
+    if (revoked_at.has_value()) return "revoked";
+    if (expires_at <= now) return "expired";
+    return "active";
+  }
+};
+
+}  // namespace zsp::broker
+
+#endif  // ZSP_BROKER_MODEL_H_

@@ -1,0 +1,268 @@
+// cpp-httplib 0.11.4 as packaged by Debian is a compiled library whose
+// Request has an `ssl` member only with OpenSSL support, so the macro must
+// be defined before the header, exactly as the library was built.
+#define CPPHTTPLIB_OPENSSL_SUPPORT
+#include "broker/server.h"
+
+#include <httplib.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <chrono>
+#include <ctime>
+#include <iostream>
+#include <thread>
+
+#include "broker/api.h"
+#include "broker/log.h"
+#include "broker/store.h"
+#include "broker/validate.h"
+#include "common/jws.h"
+
+namespace zsp::broker {
+namespace {
+
+using nlohmann::json;
+
+constexpr time_t kReadTimeoutSeconds = 10;
+constexpr time_t kWriteTimeoutSeconds = 10;
+constexpr time_t kKeepAliveSeconds = 5;
+constexpr size_t kKeepAliveMaxRequests = 100;
+constexpr char kSessionIdContext[] = "zsp-broker";
+
+bool SetupTls(SSL_CTX& ctx, const std::string& dir) {
+  std::string ca = dir + "/ca.pem";
+  std::string cert = dir + "/server.pem";
+  std::string key = dir + "/server.key";
+  if (SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION) != 1 ||
+      SSL_CTX_use_certificate_chain_file(&ctx, cert.c_str()) != 1 ||
+      SSL_CTX_use_PrivateKey_file(&ctx, key.c_str(), SSL_FILETYPE_PEM) != 1 ||
+      SSL_CTX_check_private_key(&ctx) != 1 ||
+      SSL_CTX_load_verify_locations(&ctx, ca.c_str(), nullptr) != 1) {
+    return false;
+  }
+  SSL_CTX_set_options(&ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+  STACK_OF(X509_NAME)* client_cas = SSL_load_client_CA_file(ca.c_str());
+  if (client_cas == nullptr) return false;
+  SSL_CTX_set_client_CA_list(&ctx, client_cas);
+  // Hosts must present a certificate from the broker CA; people connect
+  // without one, so a missing certificate is not a handshake failure.
+  SSL_CTX_set_verify(&ctx, SSL_VERIFY_PEER, nullptr);
+  SSL_CTX_set_verify_depth(&ctx, 2);
+  return SSL_CTX_set_session_id_context(
+             &ctx, reinterpret_cast<const unsigned char*>(kSessionIdContext),
+             sizeof kSessionIdContext - 1) == 1;
+}
+
+// The single common name of a certificate, or "".
+std::string CommonName(X509* cert) {
+  X509_NAME* name = X509_get_subject_name(cert);
+  int index = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+  if (index < 0 ||
+      X509_NAME_get_index_by_NID(name, NID_commonName, index) >= 0) {
+    return "";
+  }
+  ASN1_STRING* data =
+      X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, index));
+  unsigned char* utf8 = nullptr;
+  int size = ASN1_STRING_to_UTF8(&utf8, data);
+  if (size < 0) return "";
+  std::string text(reinterpret_cast<char*>(utf8), static_cast<size_t>(size));
+  OPENSSL_free(utf8);
+  return text;
+}
+
+// Sets the host name of a verified client certificate with the clientAuth
+// purpose; leaves it empty for anything else.
+void ReadPeerHost(const SSL* ssl, ApiRequest* request) {
+  if (ssl == nullptr) return;
+  X509* cert = SSL_get0_peer_certificate(ssl);
+  request->has_client_cert = cert != nullptr;
+  if (cert == nullptr || SSL_get_verify_result(ssl) != X509_V_OK) return;
+  if (X509_check_purpose(cert, X509_PURPOSE_SSL_CLIENT, 0) != 1) return;
+  std::string host = CommonName(cert);
+  if (IsValidHostName(host)) request->client_host = host;
+}
+
+void HandleHttp(const Api& api, const httplib::Request& req,
+                httplib::Response& res) {
+  ApiRequest request;
+  request.method = req.method;
+  request.path = req.path;
+  for (const auto& [key, value] : req.params) request.query.emplace(key, value);
+  request.body = req.body;
+  request.authorization = req.get_header_value("Authorization");
+  request.remote = req.remote_addr + ":" + std::to_string(req.remote_port);
+  ReadPeerHost(req.ssl, &request);
+
+  ApiResponse response = api.Handle(request);
+  res.status = response.status;
+  res.set_content(
+      response.body.dump(-1, ' ', false, json::error_handler_t::replace),
+      "application/json");
+}
+
+// Gives errors that httplib produces itself (unknown route or method, body
+// over the limit, malformed HTTP) the API's JSON shape.
+httplib::Server::HandlerResponse FillError(const httplib::Request&,
+                                           httplib::Response& res) {
+  if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+  ApiResponse error;
+  if (res.status == 413) {
+    error = ErrorResponse(413, "too_large", "request body is over 64 KiB");
+  } else if (res.status == 404 || res.status == 405) {
+    error = ErrorResponse(res.status, "not_found", "no such endpoint");
+  } else if (res.status < 500) {
+    error = ErrorResponse(res.status, "invalid_request", "malformed request");
+  } else {
+    error = ErrorResponse(res.status, "internal", "the broker failed");
+  }
+  res.set_content(error.body.dump(), "application/json");
+  return httplib::Server::HandlerResponse::Handled;
+}
+
+void ConfigureServer(httplib::SSLServer* server, const Api& api) {
+  server->set_payload_max_length(kMaxBodyBytes);
+  server->set_read_timeout(kReadTimeoutSeconds, 0);
+  server->set_write_timeout(kWriteTimeoutSeconds, 0);
+  server->set_keep_alive_timeout(kKeepAliveSeconds);
+  server->set_keep_alive_max_count(kKeepAliveMaxRequests);
+  auto handler = [&api](const httplib::Request& req, httplib::Response& res) {
+    HandleHttp(api, req, res);
+  };
+  server->Get(".*", handler);
+  server->Post(".*", handler);
+  server->set_error_handler(httplib::Server::HandlerWithResponse(FillError));
+  server->set_exception_handler(
+      [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+        LogEvent("error", {{"detail", "exception outside the API handler"}});
+        res.status = 500;
+        res.set_content(
+            ErrorResponse(500, "internal", "the broker failed").body.dump(),
+            "application/json");
+      });
+}
+
+// Refuses to run with a private key that others can read.
+Result<bool> CheckKeyMode(const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return Error{path + ": cannot be read"};
+  if ((st.st_mode & 077) != 0) {
+    return Error{path + " is accessible by group or others; run chmod 600 " +
+                 path};
+  }
+  return true;
+}
+
+sigset_t StopSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  return set;
+}
+
+// Stops the server on SIGTERM or SIGINT, which every thread blocks.
+class SignalWatcher {
+ public:
+  explicit SignalWatcher(httplib::Server* server) : server_(server) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~SignalWatcher() {
+    done_ = true;
+    if (!signalled_) pthread_kill(thread_.native_handle(), SIGTERM);
+    thread_.join();
+  }
+
+ private:
+  void Run() {
+    sigset_t set = StopSignals();
+    int signal_number = 0;
+    sigwait(&set, &signal_number);
+    if (done_) return;
+    signalled_ = true;
+    LogEvent("stop",
+             {{"signal", signal_number == SIGINT ? "SIGINT" : "SIGTERM"}});
+    // stop() does nothing before the listener runs, so repeat until the
+    // server has returned.
+    while (!done_) {
+      server_->stop();
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+
+  httplib::Server* server_;
+  std::thread thread_;
+  std::atomic<bool> done_{false};
+  std::atomic<bool> signalled_{false};
+};
+
+std::string UrlHost(const std::string& host) {
+  return host.find(':') != std::string::npos ? "[" + host + "]" : host;
+}
+
+int Listen(httplib::SSLServer* server, const ListenAddress& address) {
+  int port = address.port;
+  if (port == 0) {
+    port = server->bind_to_any_port(address.host);
+  } else if (!server->bind_to_port(address.host, port)) {
+    port = -1;
+  }
+  if (port <= 0) {
+    std::cerr << "zsp-broker: cannot listen on " << address.host << ":"
+              << address.port << "\n";
+    return 1;
+  }
+  std::cerr << "zsp-broker: listening on https://" << UrlHost(address.host)
+            << ":" << port << std::endl;
+  LogEvent("start",
+           {{"listen", UrlHost(address.host) + ":" + std::to_string(port)}});
+  bool clean = server->listen_after_bind();
+  return clean ? 0 : 1;
+}
+
+}  // namespace
+
+int Serve(const std::string& dir, const Settings& settings) {
+  auto address = ParseListenAddress(settings.listen);
+  if (!address.ok()) {
+    std::cerr << "zsp-broker: " << address.error() << "\n";
+    return 1;
+  }
+  for (const char* name : {"/decision.key", "/server.key"}) {
+    auto mode = CheckKeyMode(dir + name);
+    if (!mode.ok()) {
+      std::cerr << "zsp-broker: " << mode.error() << "\n";
+      return 1;
+    }
+  }
+  auto key = LoadEd25519PrivateKey(dir + "/decision.key");
+  auto store = Store::Open(dir + "/broker.db");
+  if (!key.ok() || !store.ok()) {
+    std::cerr << "zsp-broker: " << (key.ok() ? store.error() : key.error())
+              << "\n";
+    return 1;
+  }
+  Api api(store.value().get(), key.value().get(), settings,
+          [] { return static_cast<int64_t>(std::time(nullptr)); });
+
+  signal(SIGPIPE, SIG_IGN);
+  sigset_t stop_signals = StopSignals();
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  httplib::SSLServer server(
+      [&dir](SSL_CTX& ctx) { return SetupTls(ctx, dir); });
+  if (!server.is_valid()) {
+    std::cerr << "zsp-broker: TLS setup failed; check " << dir
+              << "/server.pem, server.key and ca.pem\n";
+    return 1;
+  }
+  ConfigureServer(&server, api);
+  SignalWatcher watcher(&server);
+  return Listen(&server, address.value());
+}
+
+}  // namespace zsp::broker

@@ -1,0 +1,59 @@
+// Syntax checks for the names and values that reach the broker from people,
+// hosts and the command line. Each check is strict: anything it does not
+// recognise is invalid.
+#ifndef ZSP_BROKER_VALIDATE_H_
+#define ZSP_BROKER_VALIDATE_H_
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace zsp::broker {
+
+inline constexpr size_t kMaxUserNameBytes = 32;
+inline constexpr size_t kMaxHostNameBytes = 253;
+inline constexpr size_t kMaxArgvEntries = 256;
+inline constexpr size_t kMaxArgBytes = 4096;
+inline constexpr size_t kMaxPathBytes = 4096;
+inline constexpr size_t kMinNonceChars = 16;
+inline constexpr size_t kMaxNonceChars = 128;
+inline constexpr size_t kMaxReasonChars = 1024;
+inline constexpr size_t kMaxCommentChars = 1024;
+inline constexpr size_t kMaxRunasEntries = 32;
+inline constexpr size_t kMaxCommandEntries = 64;
+
+// A POSIX-style user name as Debian's adduser accepts by default:
+// [a-z_][a-z0-9_-]*[$]?, 1 to 32 bytes.
+bool IsValidUserName(std::string_view name);
+
+// A host name: letters, digits, '.' and '-', 1 to 253 bytes, not starting
+// with '-' or '.'.
+bool IsValidHostName(std::string_view name);
+
+// A host pattern in a request: a host name that may also contain the
+// fnmatch(3) wildcards '*', '?', '[', ']' and '!'.
+bool IsValidHostPattern(std::string_view pattern);
+
+// 16 to 128 characters of the base64url alphabet, no padding.
+bool IsValidNonce(std::string_view nonce);
+
+// A sudo command entry: an absolute path of at most 4096 bytes, optionally
+// followed by arguments separated by single spaces. The argument "" means
+// "no arguments" and is valid only on its own. No control characters.
+// Returns "" when valid, or what is wrong.
+std::string CheckCommandEntry(std::string_view entry);
+
+// Free text from a person (reason, comment): valid UTF-8 without control
+// characters other than tab, 1 to max_chars Unicode characters.
+bool IsValidText(std::string_view text, size_t max_chars);
+
+// Number of Unicode code points in valid UTF-8 text.
+size_t CountUtf8Chars(std::string_view text);
+
+// A literal IPv4 or IPv6 address.
+bool IsIpAddress(const std::string& text);
+
+}  // namespace zsp::broker
+
+#endif  // ZSP_BROKER_VALIDATE_H_
