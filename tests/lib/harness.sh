@@ -53,6 +53,7 @@ zsp_private_system() {
 }
 
 zsp_cleanup() {
+  set +e  # cleanup runs to the end even under the caller's set -e
   [ -n "${ZSP_BROKER_PID:-}" ] && kill "$ZSP_BROKER_PID" 2>/dev/null
   [ -n "${ZSP_JOURNALD_PID:-}" ] && kill "$ZSP_JOURNALD_PID" 2>/dev/null
   [ -n "${ZSP_BLACKHOLE_PID:-}" ] && kill "$ZSP_BLACKHOLE_PID" 2>/dev/null
@@ -61,7 +62,7 @@ zsp_cleanup() {
     echo "harness: kept $ZSP_TMP" >&2
   else
     # The overlays are still mounted in this namespace; unmount first.
-    umount /etc /var 2>/dev/null
+    umount -l /etc /var 2>/dev/null
     rm -rf "$ZSP_TMP"
   fi
 }
@@ -102,7 +103,7 @@ zsp_start_broker() {
   ZSP_BROKER_PID=$!
   local i line
   for i in $(seq 100); do
-    line=$(grep -m1 'listening on' "$ZSP_TMP/broker.log" 2>/dev/null)
+    line=$(grep -m1 'listening on' "$ZSP_TMP/broker.log" 2>/dev/null || true)
     if [ -n "$line" ]; then
       ZSP_BROKER_URL=${line##* }
       return 0
