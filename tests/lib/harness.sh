@@ -8,7 +8,7 @@
 # connection stay inside it. Nothing on the real system changes.
 
 ZSP_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-ZSP_BUILD="$ZSP_ROOT/build"
+ZSP_BUILD=${ZSP_BUILD:-"$ZSP_ROOT/build"}
 ZSP_HOST=testhost
 
 # Re-runs the calling script inside new mount and network namespaces, once.
