@@ -79,6 +79,13 @@ const Api::Route Api::kRoutes[] = {
     {"GET", "/v1/grants/{id}", Caller::kPerson, nullptr, &Api::GetGrant},
     {"POST", "/v1/grants/{id}/revoke", Caller::kPerson, nullptr,
      &Api::RevokeGrant},
+    {"POST", "/v1/host/requests", Caller::kHost, nullptr,
+     &Api::HostFileRequest},
+    {"GET", "/v1/host/requests/{id}", Caller::kHost, nullptr,
+     &Api::HostGetRequest},
+    {"POST", "/v1/host/requests/{id}/cancel", Caller::kHost, nullptr,
+     &Api::HostCancelRequest},
+    {"POST", "/v1/host/grants", Caller::kHost, nullptr, &Api::HostListGrants},
 };
 
 Api::Api(Store* store, EVP_PKEY* decision_key, Settings settings, Clock clock)
@@ -144,7 +151,7 @@ ApiResponse Api::Authorize(const Route& route, const ApiRequest& request,
   if (route.caller == Caller::kHost) {
     if (has_bearer) {
       return ErrorResponse(403, "forbidden",
-                           "people may not ask for decisions");
+                           "people may not call host endpoints");
     }
     if (request.client_host.empty()) {
       return ErrorResponse(401, "unauthenticated",
@@ -217,7 +224,8 @@ json RequestToJson(const AccessRequest& r) {
           {"decided_by", optional(r.decided_by)},
           {"decided_at", optional(r.decided_at)},
           {"decision_comment", optional(r.decision_comment)},
-          {"grant", optional(r.grant)}};
+          {"grant", optional(r.grant)},
+          {"filed_by_host", optional(r.filed_by_host)}};
 }
 
 json GrantToJson(const Grant& g, int64_t now) {

@@ -93,6 +93,12 @@ class Api {
   ApiResponse ListGrants(const Call& call) const;
   ApiResponse GetGrant(const Call& call) const;
   ApiResponse RevokeGrant(const Call& call) const;
+  ApiResponse HostFileRequest(const Call& call) const;
+  ApiResponse HostGetRequest(const Call& call) const;
+  ApiResponse HostCancelRequest(const Call& call) const;
+  ApiResponse HostListGrants(const Call& call) const;
+  // The request with this id if this host filed it, or a 404 response.
+  StoreResult<AccessRequest> FindHostRequest(const Call& call) const;
 
   ApiResponse DecideRequest(const Call& call, bool approve) const;
   bool MaySeeRequest(const Person& person, const AccessRequest& request) const;
@@ -113,6 +119,11 @@ ApiResponse ErrorResponse(int status, const std::string& code,
 // The JSON objects of the API.
 nlohmann::json RequestToJson(const AccessRequest& request);
 nlohmann::json GrantToJson(const Grant& grant, int64_t now);
+
+// Reads the body of a new request (POST /v1/requests) into *request;
+// returns "" or a message that names the field.
+std::string ParseNewRequest(int64_t max_duration, const nlohmann::json& body,
+                            AccessRequest* request);
 
 // True when text nests JSON arrays and objects deeper than max_depth.
 bool JsonTooDeep(const std::string& text, int max_depth);

@@ -375,4 +375,11 @@ ApiResponse Api::RevokeGrant(const Call& call) const {
   return ApiResponse{200, GrantToJson(revoked.value, call.now)};
 }
 
+std::string ParseNewRequest(int64_t max_duration, const nlohmann::json& body,
+                            AccessRequest* request) {
+  FieldReader fields(body);
+  ReadNewRequest(max_duration, &fields, request);
+  return fields.ok() ? "" : fields.error();
+}
+
 }  // namespace zsp::broker

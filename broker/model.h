@@ -44,6 +44,9 @@ struct AccessRequest {
   std::optional<int64_t> decided_at;
   std::optional<std::string> decision_comment;
   std::optional<std::string> grant;
+  // Set when a host filed the request for the user (sudo_zsp, pam_zsp):
+  // the name on that host's certificate.
+  std::optional<std::string> filed_by_host;
 };
 
 // Access that an approved request gives, for a limited time.

@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS requests (
   decided_by TEXT,
   decided_at INTEGER,
   decision_comment TEXT,
-  grant_id TEXT
+  grant_id TEXT,
+  filed_by_host TEXT
 );
 CREATE INDEX IF NOT EXISTS requests_requester ON requests (requester);
 CREATE TABLE IF NOT EXISTS grants (
@@ -57,7 +58,8 @@ PRAGMA user_version = 1;
 
 constexpr char kRequestColumns[] =
     "id, requester, host, kind, runas, commands, duration, reason, state, "
-    "created_at, decided_by, decided_at, decision_comment, grant_id";
+    "created_at, decided_by, decided_at, decision_comment, grant_id, "
+    "filed_by_host";
 constexpr char kGrantColumns[] =
     "id, request_id, user, host, kind, runas, commands, approved_by, "
     "starts_at, expires_at, revoked_by, revoked_at, revoke_reason";
@@ -188,6 +190,7 @@ AccessRequest ReadRequest(const Statement& row) {
   r.decided_at = row.OptionalInt(11);
   r.decision_comment = row.OptionalText(12);
   r.grant = row.OptionalText(13);
+  r.filed_by_host = row.OptionalText(14);
   return r;
 }
 
@@ -245,6 +248,9 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
       !store->Exec("PRAGMA foreign_keys = ON") || !store->Exec(kSchema)) {
     return Error{path + ": " + sqlite3_errmsg(db)};
   }
+  // Stores created before hosts could file requests lack this column; the
+  // ALTER fails harmlessly where it exists.
+  store->Exec("ALTER TABLE requests ADD COLUMN filed_by_host TEXT");
   return store;
 }
 
@@ -324,8 +330,9 @@ StoreResult<AccessRequest> Store::CreateRequest(AccessRequest request,
   std::lock_guard<std::mutex> lock(mutex_);
   Statement stmt(db_,
                  "INSERT INTO requests (id, requester, host, kind, runas, "
-                 "commands, duration, reason, state, created_at) "
-                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+                 "commands, duration, reason, state, created_at, "
+                 "filed_by_host) "
+                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
   stmt.Bind(1, request.id);
   stmt.Bind(2, request.requester);
   stmt.Bind(3, request.host);
@@ -336,6 +343,7 @@ StoreResult<AccessRequest> Store::CreateRequest(AccessRequest request,
   stmt.Bind(8, request.reason);
   stmt.Bind(9, request.state);
   stmt.Bind(10, request.created_at);
+  stmt.Bind(11, request.filed_by_host);
   if (stmt.Step() != SQLITE_DONE) {
     return Fail<AccessRequest>(StoreError::kInternal, stmt.error());
   }

@@ -41,6 +41,9 @@ class BrokerApiTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(VisibilityFollowsRoles);
   CPPUNIT_TEST(RevokeByUserOrAdminOnly);
   CPPUNIT_TEST(WhoamiListsRoles);
+  CPPUNIT_TEST(HostFilesRequestForUser);
+  CPPUNIT_TEST(HostSeesOnlyItsOwnRequests);
+  CPPUNIT_TEST(HostListsActiveGrantsHere);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -362,7 +365,90 @@ class BrokerApiTest : public CppUnit::TestFixture {
                          response.body["roles"]);
   }
 
+  void HostFilesRequestForUser() {
+    json body = {{"user", "alice"},
+                 {"kind", "sudo"},
+                 {"commands", {"/usr/bin/id"}},
+                 {"duration", 600},
+                 {"reason", "filed by sudo"}};
+    ApiResponse response = AsHost("web-1", "POST", "/v1/host/requests", body);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(response.body.dump(), 201, response.status);
+    CPPUNIT_ASSERT_EQUAL(std::string("alice"),
+                         response.body.value("requester", ""));
+    CPPUNIT_ASSERT_EQUAL(std::string("web-1"), response.body.value("host", ""));
+    CPPUNIT_ASSERT_EQUAL(std::string("web-1"),
+                         response.body.value("filed_by_host", ""));
+
+    body["host"] = "web-2";
+    ExpectError(AsHost("web-1", "POST", "/v1/host/requests", body), 400,
+                "invalid_request");
+    body.erase("host");
+    body["user"] = "../root";
+    ExpectError(AsHost("web-1", "POST", "/v1/host/requests", body), 400,
+                "invalid_request");
+    ExpectError(Post("alice", "/v1/host/requests", body), 403, "forbidden");
+  }
+
+  void HostSeesOnlyItsOwnRequests() {
+    json body = {{"user", "alice"},
+                 {"kind", "login"},
+                 {"duration", 600},
+                 {"reason", "filed by pam"}};
+    ApiResponse filed = AsHost("web-1", "POST", "/v1/host/requests", body);
+    std::string id = filed.body.value("id", "");
+    CPPUNIT_ASSERT_EQUAL(
+        200, AsHost("web-1", "GET", "/v1/host/requests/" + id, {}).status);
+    ExpectError(AsHost("web-2", "GET", "/v1/host/requests/" + id, {}), 404,
+                "not_found");
+    ExpectError(AsHost("web-2", "POST", "/v1/host/requests/" + id + "/cancel",
+                       {}),
+                404, "not_found");
+    std::string person_id = FileSudoRequest("alice", "/usr/bin/id");
+    ExpectError(AsHost("web-1", "GET", "/v1/host/requests/" + person_id, {}),
+                404, "not_found");
+
+    ApiResponse cancelled =
+        AsHost("web-1", "POST", "/v1/host/requests/" + id + "/cancel", {});
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(cancelled.body.dump(), 200, cancelled.status);
+    CPPUNIT_ASSERT_EQUAL(std::string("cancelled"),
+                         cancelled.body.value("state", ""));
+    ExpectError(
+        AsHost("web-1", "POST", "/v1/host/requests/" + id + "/cancel", {}),
+        409, "conflict");
+    // Approval still needs a person who is not the requester.
+    ExpectError(Post("alice", "/v1/requests/" + id + "/approve", {}), 403,
+                "forbidden");
+  }
+
+  void HostListsActiveGrantsHere() {
+    std::string id = FileSudoRequest("alice", "/usr/bin/id");
+    CPPUNIT_ASSERT_EQUAL(
+        200, Post("bob", "/v1/requests/" + id + "/approve", {}).status);
+    json question = {{"user", "alice"}};
+    ApiResponse here = AsHost("web-1", "POST", "/v1/host/grants", question);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(here.body.dump(), 200, here.status);
+    CPPUNIT_ASSERT_EQUAL(size_t(1), here.body["grants"].size());
+    ApiResponse elsewhere =
+        AsHost("web-2", "POST", "/v1/host/grants", question);
+    CPPUNIT_ASSERT_EQUAL(size_t(0), elsewhere.body["grants"].size());
+    ApiResponse bob = AsHost("web-1", "POST", "/v1/host/grants",
+                             {{"user", "bob"}});
+    CPPUNIT_ASSERT_EQUAL(size_t(0), bob.body["grants"].size());
+    now_ += 3601;
+    ApiResponse later = AsHost("web-1", "POST", "/v1/host/grants", question);
+    CPPUNIT_ASSERT_EQUAL(size_t(0), later.body["grants"].size());
+  }
+
  private:
+  ApiResponse AsHost(const std::string& host, const std::string& method,
+                     const std::string& path, const json& body) {
+    ApiRequest request{method, path};
+    request.has_client_cert = true;
+    request.client_host = host;
+    if (!body.is_null()) request.body = body.dump();
+    return api_->Handle(request);
+  }
+
   static std::string Token(const std::string& name) { return "zsp_" + name; }
 
   void AddPerson(const std::string& name,
