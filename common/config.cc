@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "common/handles.h"
+#include "common/text.h"
 
 namespace zsp {
 namespace {
@@ -75,8 +76,13 @@ std::string ApplySetting(HostConfig* c, std::string_view key,
     if (!IsBrokerUrl(value)) {
       return "value must be an https://HOST[:PORT] URL with no path";
     }
+    if (c->broker_urls.size() >= kMaxBrokerUrls) {
+      return "more than " + std::to_string(kMaxBrokerUrls) +
+             " broker_url settings";
+    }
     while (value.back() == '/') value.remove_suffix(1);
-    c->broker_url = value;
+    c->broker_urls.emplace_back(value);
+    if (c->broker_url.empty()) c->broker_url = value;
     return "";
   }
   if (key == "ca_file") return path_setting(&c->ca_file);
@@ -121,6 +127,24 @@ std::string ApplySetting(HostConfig* c, std::string_view key,
     return "";
   }
   if (key == "spool_dir") return path_setting(&c->spool_dir);
+  if (key == "request_duration") {
+    int64_t seconds = 0;
+    if (!ParseDurationSeconds(value, &seconds) || seconds < 60 ||
+        seconds > 7 * 86400) {
+      return "value must be a duration from 1m to 7d (for example 1h)";
+    }
+    c->request_duration_sec = static_cast<long>(seconds);
+    return "";
+  }
+  if (key == "request_wait") {
+    int64_t seconds = 0;
+    if (!ParseDurationSeconds(value, &seconds) || seconds < 5 ||
+        seconds > 3600) {
+      return "value must be a duration from 5s to 1h (for example 5m)";
+    }
+    c->request_wait_sec = static_cast<long>(seconds);
+    return "";
+  }
   if (key == "debug") {
     if (value != "true" && value != "false") return "value must be true or false";
     c->debug = value == "true";

@@ -14,12 +14,16 @@
 namespace zsp {
 
 inline constexpr char kDefaultConfigPath[] = "/etc/zsp/zsp.conf";
+inline constexpr size_t kMaxBrokerUrls = 8;
 inline constexpr char kDefaultSecurePath[] =
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 struct HostConfig {
   std::string path;                   // the file this came from
-  std::string broker_url;             // https://host:port, no trailing slash
+  std::string broker_url;             // first of broker_urls
+  // Every broker_url setting in file order, each https://host[:port] with
+  // no trailing slash. AskBroker tries them in order within timeout_ms.
+  std::vector<std::string> broker_urls;
   std::string ca_file;                // CA that issued the broker's cert
   std::string client_cert;            // this host's mutual TLS certificate
   std::string client_key;             // its private key, root-only
@@ -30,6 +34,8 @@ struct HostConfig {
   long clock_skew_sec = 30;
   std::string secure_path = kDefaultSecurePath;
   std::string spool_dir = kDefaultSpoolDir;  // local audit spool
+  long request_duration_sec = 3600;  // duration asked for from a terminal
+  long request_wait_sec = 300;       // how long a terminal waits for approval
   bool debug = false;
 };
 

@@ -17,6 +17,7 @@
 #include "common/audit_spool.h"
 #include "common/decision.h"
 #include "common/escape.h"
+#include "common/host_requests.h"
 #include "common/journal.h"
 #include "common/text.h"
 
@@ -254,18 +255,97 @@ SudoOutcome SudoPolicy::Check(const std::vector<std::string>& argv,
   return Decide(argv, env_add, false);
 }
 
-SudoOutcome SudoPolicy::List(const std::vector<std::string>& argv) {
-  if (argv.empty()) {
-    SudoOutcome out;
-    out.result = SudoOutcome::kAllow;
-    out.messages.push_back(
-        std::string(kPrefix) +
-        "sudo rights on this host come only from zsp grants.");
+bool SudoPolicy::CanPrompt() const {
+  auto tty = user_info_.find("tty");
+  return terminal_ != nullptr &&
+         Lookup(settings_, "noninteractive") != "true" &&
+         tty != user_info_.end() && !tty->second.empty();
+}
+
+std::optional<HostConfig> SudoPolicy::ConfigForListing(
+    SudoOutcome* out) const {
+  auto config = LoadHostConfig(options_.config_path);
+  if (!config.ok()) {
+    out->result = SudoOutcome::kDeny;
+    out->messages.push_back(std::string(kPrefix) +
+                            "the zsp configuration is invalid (" +
+                            EscapeForLog(config.error(), 256) + ")");
+    return std::nullopt;
+  }
+  if (config.value().host.empty()) {
+    config.value().host = Lookup(user_info_, "host");
+  }
+  return config.value();
+}
+
+SudoOutcome SudoPolicy::List(const std::vector<std::string>& argv,
+                             bool verbose) {
+  if (!argv.empty()) return Decide(argv, {}, true);
+  SudoOutcome out;
+  auto config = ConfigForListing(&out);
+  if (!config) return out;
+  std::string user = Lookup(user_info_, "user");
+  auto grants = ListHostGrants(*config, user, "sudo");
+  if (!grants.ok()) {
+    out.result = SudoOutcome::kDeny;
     out.messages.push_back(std::string(kPrefix) +
-                           "list your grants with: zspctl grants --active");
+                           "cannot list grants: " +
+                           EscapeForLog(grants.error(), 256));
     return out;
   }
-  return Decide(argv, {}, true);
+  out.result = SudoOutcome::kAllow;
+  std::string host = EscapeForLog(config->host, 64);
+  if (grants.value().empty()) {
+    out.messages.push_back("User " + EscapeForLog(user, 64) +
+                           " has no active zsp grant for sudo on " + host +
+                           "; request one with: zspctl request");
+    return out;
+  }
+  out.messages.push_back("User " + EscapeForLog(user, 64) +
+                         " may run the following commands on " + host +
+                         " under zsp grants:");
+  int64_t now = static_cast<int64_t>(std::time(nullptr));
+  for (const auto& g : grants.value()) {
+    std::string runas;
+    for (const auto& r : g.runas) runas += (runas.empty() ? "" : ",") + r;
+    std::string commands;
+    for (const auto& c : g.commands) {
+      commands += (commands.empty() ? "" : ", ") + EscapeForLog(c, 256);
+    }
+    long minutes = static_cast<long>((g.expires_at - now + 59) / 60);
+    std::string line = "    (" + EscapeForLog(runas, 256) + ") " + commands +
+                       "  [grant " + g.id + ", ends in " +
+                       std::to_string(minutes) + " min]";
+    out.messages.push_back(line);
+    if (verbose) {
+      out.messages.push_back("        approved by " +
+                             EscapeForLog(g.approved_by, 64) +
+                             ", ends at Unix time " +
+                             std::to_string(g.expires_at));
+    }
+  }
+  return out;
+}
+
+SudoOutcome SudoPolicy::Validate() {
+  SudoOutcome out;
+  auto config = ConfigForListing(&out);
+  if (!config) return out;
+  auto grants = ListHostGrants(*config, Lookup(user_info_, "user"), "sudo");
+  if (!grants.ok()) {
+    out.result = SudoOutcome::kDeny;
+    out.messages.push_back(std::string(kPrefix) + "cannot check grants: " +
+                           EscapeForLog(grants.error(), 256));
+    return out;
+  }
+  if (grants.value().empty()) {
+    out.result = SudoOutcome::kDeny;
+    out.messages.push_back(std::string(kPrefix) +
+                           "you have no active grant for sudo on this host");
+    return out;
+  }
+  out.result = SudoOutcome::kAllow;
+  return out;
 }
 
 // Names a sudo mode that zsp does not allow yet, or returns "".
@@ -373,6 +453,15 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
   record.Add("ZSP_HOST", query.host).Add("ZSP_BROKER", config.value().broker_url);
 
   Decision decision = AskBroker(config.value(), keys.value(), query);
+  bool denial_shown = false;
+  if (decision.verdict == Verdict::kDeny && !listing && CanPrompt()) {
+    InteractiveOutcome flow = RequestAndWait(config.value(), keys.value(),
+                                             query, decision, terminal_);
+    record.Add("ZSP_FILED_REQUEST", flow.request_id)
+        .Add("ZSP_PROMPT_RESULT", flow.why);
+    decision = flow.decision;
+    denial_shown = true;
+  }
   record.Add("ZSP_VERDICT", VerdictName(decision.verdict));
   switch (decision.verdict) {
     case Verdict::kAllow:
@@ -381,6 +470,7 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
       std::string text = decision.message.empty()
                              ? "no active grant covers this command"
                              : EscapeForLog(decision.message, 1024);
+      if (denial_shown) text = "no grant";
       record.Add("ZSP_DENY_CODE", decision.code);
       return deny_recorded(decision.code.empty() ? "denied" : decision.code,
                            text);

@@ -7,10 +7,12 @@
 #include <sys/types.h>
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/config.h"
+#include "common/interactive_request.h"
 
 namespace zsp {
 
@@ -58,9 +60,17 @@ class SudoPolicy {
   SudoOutcome Check(const std::vector<std::string>& argv,
                     const std::vector<std::string>& env_add);
 
-  // Implements `sudo -l` (no argv) and `sudo -l CMD` (argv given).
-  SudoOutcome List(const std::vector<std::string>& argv);
+  // Implements `sudo -l` (no argv: the user's active grants on this host;
+  // verbose adds request and approver) and `sudo -l CMD` (argv given).
+  SudoOutcome List(const std::vector<std::string>& argv, bool verbose);
 
+  // Implements `sudo -v`: allowed when the user has an active sudo grant
+  // on this host. Never prompts.
+  SudoOutcome Validate();
+
+  // Lends the user's terminal for the request-and-wait flow; nullptr (the
+  // default) means never prompt. Not owned.
+  void SetTerminal(UserTerminal* terminal) { terminal_ = terminal; }
 
  private:
   SudoOutcome Decide(const std::vector<std::string>& argv,
@@ -68,6 +78,9 @@ class SudoPolicy {
   Result<SudoCommand> BuildCommand(const std::vector<std::string>& argv_in,
                                    const RunAsUser& target,
                                    const std::string& secure_path) const;
+  bool CanPrompt() const;
+  // Loads the configuration for -l and -v; on failure fills *out.
+  std::optional<HostConfig> ConfigForListing(SudoOutcome* out) const;
   std::string UnsupportedMode(const std::vector<std::string>& env_add) const;
   std::vector<std::string> BuildEnv(const RunAsUser& target,
                                     const std::vector<std::string>& argv,
@@ -79,6 +92,7 @@ class SudoPolicy {
   KeyValues user_info_;
   std::vector<std::string> user_env_;
   ModuleOptions options_;
+  UserTerminal* terminal_ = nullptr;
 };
 
 // Finds the command to run: argv0 with a '/' is taken relative to cwd,

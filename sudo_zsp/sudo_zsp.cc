@@ -3,6 +3,10 @@
 #include <sudo_plugin.h>
 
 #include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,8 +35,50 @@ class CStringArray {
   std::vector<char*> pointers_;
 };
 
+// The user's terminal through sudo's conversation function. sudo catches
+// SIGINT before exec and only records it, so a Ctrl-C shows up here as an
+// interrupted wait.
+class SudoTerminal : public zsp::UserTerminal {
+ public:
+  SudoTerminal(sudo_conv_t conversation, sudo_printf_t printf_fn)
+      : conversation_(conversation), printf_fn_(printf_fn) {}
+
+  void Show(const std::string& line) override {
+    printf_fn_(SUDO_CONV_ERROR_MSG, "%s\n", line.c_str());
+  }
+
+  void Status(const std::string& text) override {
+    // \r returns to the line start; ESC [ K clears what an older, longer
+    // status left behind.
+    printf_fn_(SUDO_CONV_ERROR_MSG, "\r%s\033[K", text.c_str());
+  }
+
+  std::optional<std::string> Ask(const std::string& prompt) override {
+    sudo_conv_message message{};
+    message.msg_type = SUDO_CONV_PROMPT_ECHO_ON;
+    message.msg = prompt.c_str();
+    sudo_conv_reply reply{};
+    int rc = conversation_(1, &message, &reply, nullptr);
+    if (rc != 0 || reply.reply == nullptr) return std::nullopt;
+    std::string answer = reply.reply;
+    explicit_bzero(reply.reply, answer.size());
+    std::free(reply.reply);
+    return answer;
+  }
+
+  bool Wait(int milliseconds) override {
+    timespec delay{milliseconds / 1000, (milliseconds % 1000) * 1000000L};
+    return nanosleep(&delay, nullptr) == 0;
+  }
+
+ private:
+  sudo_conv_t conversation_;
+  sudo_printf_t printf_fn_;
+};
+
 struct PluginState {
   std::unique_ptr<zsp::SudoPolicy> policy;
+  std::unique_ptr<SudoTerminal> terminal;
   sudo_printf_t printf_fn = nullptr;
   unsigned int api_version = 0;
   CStringArray command_info;
@@ -61,7 +107,7 @@ void SetErrstr(const char** errstr, const char* text) {
   }
 }
 
-int PolicyOpen(unsigned int version, sudo_conv_t /*conversation*/,
+int PolicyOpen(unsigned int version, sudo_conv_t conversation,
                sudo_printf_t plugin_printf, char* const settings[],
                char* const user_info[], char* const user_env[],
                char* const plugin_options[], const char** errstr) noexcept {
@@ -87,6 +133,11 @@ int PolicyOpen(unsigned int version, sudo_conv_t /*conversation*/,
     State().policy = std::make_unique<zsp::SudoPolicy>(
         zsp::ParseKeyValues(settings), zsp::ParseKeyValues(user_info),
         zsp::CopyStrings(user_env), std::move(parsed).value());
+    if (conversation != nullptr && plugin_printf != nullptr) {
+      State().terminal =
+          std::make_unique<SudoTerminal>(conversation, plugin_printf);
+      State().policy->SetTerminal(State().terminal.get());
+    }
     return 1;
   } catch (...) {
     SetErrstr(errstr, "zsp: out of memory");
@@ -96,6 +147,7 @@ int PolicyOpen(unsigned int version, sudo_conv_t /*conversation*/,
 
 void PolicyClose(int /*exit_status*/, int /*error*/) noexcept {
   State().policy.reset();
+  State().terminal.reset();
 }
 
 int PolicyShowVersion(int /*verbose*/) noexcept {
@@ -134,7 +186,7 @@ int PolicyCheck(int argc, char* const argv[], char* env_add[],
   }
 }
 
-int PolicyList(int argc, char* const argv[], int /*verbose*/,
+int PolicyList(int argc, char* const argv[], int verbose,
                const char* list_user, const char** errstr) noexcept {
   try {
     if (!State().policy) return -1;
@@ -143,9 +195,9 @@ int PolicyList(int argc, char* const argv[], int /*verbose*/,
       return 0;
     }
     std::vector<std::string> args(argv, argv + (argc > 0 ? argc : 0));
-    zsp::SudoOutcome outcome = State().policy->List(args);
-    if (outcome.result == zsp::SudoOutcome::kAllow && !args.empty()) {
-      // `sudo -l CMD` prints the allowed command on stdout, as sudoers does.
+    zsp::SudoOutcome outcome = State().policy->List(args, verbose > 1);
+    if (outcome.result == zsp::SudoOutcome::kAllow) {
+      // Listings go to stdout, as sudoers prints them.
       for (const auto& line : outcome.messages) {
         State().printf_fn(SUDO_CONV_INFO_MSG, "%s\n", line.c_str());
       }
@@ -159,9 +211,21 @@ int PolicyList(int argc, char* const argv[], int /*verbose*/,
   }
 }
 
-// No credentials are cached, so -v has nothing to refresh and -k/-K
-// nothing to drop; both must exist or sudo -v and -k fail.
-int PolicyValidate(const char** /*errstr*/) noexcept { return 1; }
+// sudo -v checks that the user has an active grant here; it never
+// prompts. No decision is cached, so -k and -K have nothing to drop, but
+// the callback must exist or they fail.
+int PolicyValidate(const char** errstr) noexcept {
+  try {
+    if (!State().policy) return -1;
+    zsp::SudoOutcome outcome = State().policy->Validate();
+    PrintLines(outcome.messages);
+    return outcome.result == zsp::SudoOutcome::kAllow ? 1 : 0;
+  } catch (...) {
+    SetErrstr(errstr, "zsp: internal error");
+    return -1;
+  }
+}
+
 void PolicyInvalidate(int /*remove*/) noexcept {}
 
 int PolicyInitSession(struct passwd* /*pwd*/, char** /*user_env_out*/[],

@@ -79,7 +79,21 @@ expect_fail "env: -E denied"
 
 run as_user alice sudo -l
 expect_status "list: sudo -l succeeds" 0
-expect_output "list: points to zspctl" "zspctl grants"
+expect_output "list: shows the granted command" "(root) /usr/bin/id"
+expect_output "list: names the grant" "[grant g-"
+stdout=$(as_user alice sudo -l 2>/dev/null)
+OUT=$stdout
+expect_output "list: listing is on stdout" "/usr/bin/id"
+
+run as_user bob sudo -l
+expect_status "list: user without grants gets an answer" 0
+expect_output "list: user told there is no grant" "no active zsp grant"
+
+run as_user alice sudo -v
+expect_status "validate: sudo -v with a grant" 0
+run as_user bob sudo -v
+expect_fail "validate: sudo -v without a grant"
+expect_output "validate: user told why" "no active grant"
 
 run as_user alice sudo -l id
 expect_status "list: granted command listed" 0

@@ -242,13 +242,20 @@ class SudoPolicyTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_MESSAGE("rejected", !result.ok());
   }
 
+  // Listing needs the broker, so without a readable configuration it
+  // fails closed with a message instead of printing nothing.
   void PolicyListWithoutCommand() {
-    zsp::SudoPolicy policy({}, {{"user", "alice"}}, {}, {});
-    zsp::SudoOutcome outcome = policy.List({});
-    CPPUNIT_ASSERT_EQUAL_MESSAGE("allowed",
-                                 static_cast<int>(zsp::SudoOutcome::kAllow),
+    zsp::ModuleOptions options;
+    options.config_path = "/nonexistent/zsp.conf";
+    zsp::SudoPolicy policy({}, {{"user", "alice"}}, {}, options);
+    zsp::SudoOutcome outcome = policy.List({}, false);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("denied",
+                                 static_cast<int>(zsp::SudoOutcome::kDeny),
                                  static_cast<int>(outcome.result));
-    CPPUNIT_ASSERT_MESSAGE("prints a message", !outcome.messages.empty());
+    CPPUNIT_ASSERT_MESSAGE("names the configuration",
+                           !outcome.messages.empty() &&
+                               outcome.messages[0].find("configuration") !=
+                                   std::string::npos);
     CPPUNIT_ASSERT_MESSAGE("no command", outcome.argv.empty());
   }
 

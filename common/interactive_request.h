@@ -1,0 +1,49 @@
+// After a denial, with a person at a terminal: ask for a reason, file a
+// request for exactly what was denied, and wait, with a visible countdown,
+// until someone else approves or denies it. Shared by sudo_zsp and the
+// optional auth phase of pam_zsp. sudo -n, a missing terminal and a failed
+// conversation never get here.
+#ifndef ZSP_COMMON_INTERACTIVE_REQUEST_H_
+#define ZSP_COMMON_INTERACTIVE_REQUEST_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "common/decision.h"
+
+namespace zsp {
+
+// The user's terminal, as the host program lends it.
+class UserTerminal {
+ public:
+  virtual ~UserTerminal() = default;
+  // Shows one line.
+  virtual void Show(const std::string& line) = 0;
+  // Overwrites the current status line (no newline); "" ends it.
+  virtual void Status(const std::string& text) = 0;
+  // Asks with echo on; nullopt when the conversation failed or the user
+  // interrupted it.
+  virtual std::optional<std::string> Ask(const std::string& prompt) = 0;
+  // Waits; false when a signal (Ctrl-C) interrupted the wait.
+  virtual bool Wait(int milliseconds) = 0;
+};
+
+struct InteractiveOutcome {
+  Decision decision;       // allow after approval, else a denial
+  std::string request_id;  // "" when no request was filed
+  std::string why;         // for the log, when no allow came of it
+};
+
+// Runs the request-and-wait flow for query after `denial`. Every outcome
+// except a fresh signed allow is a denial.
+InteractiveOutcome RequestAndWait(const HostConfig& config,
+                                  const std::vector<PinnedKey>& keys,
+                                  const DecisionQuery& query,
+                                  const Decision& denial,
+                                  UserTerminal* terminal);
+
+}  // namespace zsp
+
+#endif  // ZSP_COMMON_INTERACTIVE_REQUEST_H_

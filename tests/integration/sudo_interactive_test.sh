@@ -1,0 +1,103 @@
+#!/bin/bash
+# sudo_zsp's request-and-wait flow on a real terminal: the user gives a
+# reason, the plugin files the request, a second person approves, and the
+# command runs; Ctrl-C cancels; sudo -n and a missing terminal never prompt.
+# The terminal is a pty from script(1).
+. "$(dirname "$0")/../lib/harness.sh"
+. "$(dirname "$0")/../lib/assert.sh"
+zsp_enter_namespace "$@"
+
+zsp_private_system || exit 1
+zsp_add_users alice bob
+zsp_start_broker alice bob:approver || exit 1
+zsp_install_host
+echo "request_wait = 20s" >>/etc/zsp/zsp.conf
+
+pending_ids() {
+  zspctl_as bob --json list --state pending | grep -o '"id": *"r-[0-9a-f]*"' |
+    grep -o 'r-[0-9a-f]*'
+}
+
+# Waits up to 10 s for one pending request and prints its id.
+wait_for_pending() {
+  local id
+  for _ in $(seq 100); do
+    id=$(pending_ids | head -1)
+    [ -n "$id" ] && { echo "$id"; return 0; }
+    sleep 0.1
+  done
+  return 1
+}
+
+# Runs sudo in a pty; $1 is what the user types, $2 the command line.
+sudo_on_tty() {
+  local input=$1
+  shift
+  { printf '%s' "$input"; sleep 30; } |
+    as_user alice script -qfec "$*" /dev/null
+}
+
+# --- no terminal, -n: never prompt, never file ---
+run as_user alice sudo id </dev/null
+expect_fail "no tty: denied"
+expect_no_output "no tty: no prompt" "reason for access"
+run as_user alice sudo -n id
+expect_fail "-n: denied"
+expect_equal "no tty and -n: nothing filed" "$(pending_ids | wc -l)" 0
+
+# --- request, approval, run ---
+sudo_on_tty $'need root id for the test\n' "sudo id" >"$ZSP_TMP/tty1.out" 2>&1 &
+tty_pid=$!
+id=$(wait_for_pending) || fail "flow: request filed" "no pending request"
+[ -n "$id" ] && pass "flow: request filed from the terminal"
+OUT=$(zspctl_as bob --json status "$id")
+expect_output "flow: reason recorded" "need root id for the test"
+expect_output "flow: host filed it" '"filed_by_host": "testhost"'
+expect_output "flow: exact command requested" '"/usr/bin/id"'
+zspctl_as bob approve "$id" >/dev/null
+for _ in $(seq 100); do grep -q "uid=0" "$ZSP_TMP/tty1.out" && break; sleep 0.1; done
+pkill -P "$tty_pid" 2>/dev/null; kill "$tty_pid" 2>/dev/null; wait "$tty_pid" 2>/dev/null
+OUT=$(cat "$ZSP_TMP/tty1.out")
+expect_output "flow: user sees the request id" "request $id filed"
+expect_output "flow: user sees the approve command" "zspctl approve $id"
+expect_output "flow: countdown shown" "left, Ctrl-C cancels"
+expect_output "flow: command ran after approval" "uid=0(root)"
+
+# --- denial by the approver ---
+sudo_on_tty $'want whoami\n' "sudo whoami" >"$ZSP_TMP/tty2.out" 2>&1 &
+tty_pid=$!
+id=$(wait_for_pending)
+zspctl_as bob deny "$id" --comment "not today" >/dev/null
+for _ in $(seq 100); do grep -q "was denied" "$ZSP_TMP/tty2.out" && break; sleep 0.1; done
+pkill -P "$tty_pid" 2>/dev/null; kill "$tty_pid" 2>/dev/null; wait "$tty_pid" 2>/dev/null
+OUT=$(cat "$ZSP_TMP/tty2.out")
+expect_output "deny: user told who denied and why" "was denied by bob: not today"
+if tr -d '\r' <"$ZSP_TMP/tty2.out" | grep -qx root; then
+  fail "deny: command did not run" "whoami printed root"
+else
+  pass "deny: command did not run"
+fi
+
+# --- Ctrl-C cancels ---
+{ printf 'want a shell\n'; sleep 2; printf '\003'; sleep 5; } |
+  as_user alice script -qfec "sudo whoami" /dev/null >"$ZSP_TMP/tty3.out" 2>&1 &
+tty_pid=$!
+id=$(wait_for_pending)
+for _ in $(seq 60); do grep -q "cancelled" "$ZSP_TMP/tty3.out" && break; sleep 0.1; done
+kill "$tty_pid" 2>/dev/null; wait "$tty_pid" 2>/dev/null
+OUT=$(cat "$ZSP_TMP/tty3.out")
+expect_output "ctrl-c: user told the request was cancelled" "request $id cancelled"
+OUT=$(zspctl_as bob --json status "$id")
+expect_output "ctrl-c: request cancelled at the broker" '"state": "cancelled"'
+
+# --- an empty reason files nothing ---
+sudo_on_tty $'\n' "sudo whoami" >"$ZSP_TMP/tty4.out" 2>&1 &
+tty_pid=$!
+sleep 2
+kill "$tty_pid" 2>/dev/null; wait "$tty_pid" 2>/dev/null
+expect_equal "empty reason: nothing filed" "$(pending_ids | wc -l)" 0
+
+OUT=$(zsp_journal_json -t sudo_zsp ZSP_PROMPT_RESULT="cancelled by the user")
+expect_output "journal: cancelled flow recorded" '"ZSP_FILED_REQUEST":"r-'
+
+zsp_finish
