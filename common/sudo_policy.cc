@@ -2,6 +2,7 @@
 
 #include <grp.h>
 #include <pwd.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -376,7 +377,7 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
   auto deny = [&](const std::string& why) {
     out.result = SudoOutcome::kDeny;
     out.messages.push_back(std::string(kPrefix) + "access denied: " + why);
-    return out;
+    return std::move(out);
   };
   std::string user = Lookup(user_info_, "user");
   std::string runas_spec = Lookup(settings_, "runas_user");
@@ -518,6 +519,18 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
     return out;
   }
 
+  // Pin the approved file before recording the allow. O_PATH without
+  // O_CLOEXEC: sudo needs the descriptor until it calls fexecve, and a
+  // script's interpreter opens it again through /dev/fd.
+  UniqueFd exec_fd(open(argv[0].c_str(), O_PATH | O_NOFOLLOW));
+  struct stat exec_st {};
+  if (exec_fd.get() < 0 || fstat(exec_fd.get(), &exec_st) != 0 ||
+      !S_ISREG(exec_st.st_mode) || (exec_st.st_mode & 0111) == 0) {
+    return deny_recorded("command changed after resolution",
+                         "the command file changed while it was checked");
+  }
+  record.Add("ZSP_EXEC_INODE", std::to_string(exec_st.st_ino));
+
   record.SetEvent(AuditEvent::kSudoAllow, LOG_INFO);
   record.Add("ZSP_DECISION", "allow");
   record.SetMessage("allow user=" + EscapeForLog(user, 64) + " runas=" +
@@ -547,9 +560,13 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
       "timeout=" + std::to_string(timeout),
       "use_pty=true",
       "umask=" + CommandUmask(Lookup(user_info_, "umask")),
+      "execfd=" + std::to_string(exec_fd.get()),
   };
+  out.exec_fd = std::move(exec_fd);
   if (command.value().login_shell) {
     out.command_info.push_back("cwd=" + t.home);
+  } else if (!Lookup(user_info_, "cwd").empty()) {
+    out.command_info.push_back("cwd=" + Lookup(user_info_, "cwd"));
   }
   out.env = BuildEnv(t, argv, config.value().secure_path, decision.grant,
                      decision.grant_expires);

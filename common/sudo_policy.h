@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/config.h"
+#include "common/handles.h"
 #include "common/interactive_request.h"
 
 namespace zsp {
@@ -31,6 +32,10 @@ struct SudoOutcome {
   std::vector<std::string> argv;          // allow only
   std::vector<std::string> env;           // allow only
   std::vector<std::string> messages;      // lines for the user's terminal
+  // allow only: the approved binary, opened before the decision was
+  // recorded; sudo runs it with fexecve (command_info execfd), so a file
+  // swapped in at the path afterwards is not what runs.
+  UniqueFd exec_fd;
 };
 
 // The resolved run-as user.

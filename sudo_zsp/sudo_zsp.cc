@@ -81,6 +81,7 @@ struct PluginState {
   std::unique_ptr<SudoTerminal> terminal;
   sudo_printf_t printf_fn = nullptr;
   unsigned int api_version = 0;
+  zsp::UniqueFd exec_fd;  // kept open until sudo has run the command
   CStringArray command_info;
   CStringArray argv;
   CStringArray env;
@@ -148,6 +149,7 @@ int PolicyOpen(unsigned int version, sudo_conv_t conversation,
 void PolicyClose(int /*exit_status*/, int /*error*/) noexcept {
   State().policy.reset();
   State().terminal.reset();
+  State().exec_fd.Reset();
 }
 
 int PolicyShowVersion(int /*verbose*/) noexcept {
@@ -172,6 +174,7 @@ int PolicyCheck(int argc, char* const argv[], char* env_add[],
       SetErrstr(errstr, "zsp: access denied");
       return outcome.result == zsp::SudoOutcome::kDeny ? 0 : -1;
     }
+    s.exec_fd = std::move(outcome.exec_fd);
     s.command_info.Assign(std::move(outcome.command_info));
     s.argv.Assign(std::move(outcome.argv));
     s.env.Assign(std::move(outcome.env));

@@ -237,4 +237,22 @@ expect_fail "options: unknown plugin option fails"
 expect_output "options: message names the option" "confi=/x"
 cp "$ZSP_TMP/sudo.conf.real" /etc/sudo.conf
 
+# --- the approved file is what runs; working directory ---
+mkdir -p /etc/zsp-test-bin
+printf '#!/bin/sh\necho "script ran as $(id -un)"\n' >/etc/zsp-test-bin/hello.sh
+chmod 755 /etc/zsp-test-bin/hello.sh
+zsp_grant_sudo alice bob /etc/zsp-test-bin/hello.sh >/dev/null
+run as_user alice sudo -n /etc/zsp-test-bin/hello.sh
+expect_status "execfd: script runs through fexecve" 0
+expect_output "execfd: script ran as root" "script ran as root"
+OUT=$(zsp_journal_json -t sudo_zsp ZSP_COMMAND=/etc/zsp-test-bin/hello.sh ZSP_DECISION=allow)
+expect_output "execfd: journal records the inode that ran" "\"ZSP_EXEC_INODE\":\"$(stat -c %i /etc/zsp-test-bin/hello.sh)\""
+
+zsp_grant_sudo alice bob /usr/bin/pwd >/dev/null
+cd /tmp
+run as_user alice sudo -n pwd
+cd "$ZSP_ROOT"
+expect_status "cwd: command allowed" 0
+expect_output "cwd: runs in the user's directory" "/tmp"
+
 zsp_finish
