@@ -1,21 +1,43 @@
 // pam_zsp.so: the PAM ABI. Each pam_sm_* function is a noexcept shim around
 // zsp::CheckLogin; every error path ends in a denial, never PAM_SUCCESS or
-// PAM_IGNORE.
+// PAM_IGNORE. PAM_IGNORE is returned only for a user or service that the
+// module arguments explicitly place out of scope (skip_users=,
+// skip_services=).
 //
-// Arguments: conf=PATH (default /etc/zsp/zsp.conf), debug.
+// Whose grant: always PAM_USER, the account being entered (the target user
+// in su, the invoking user in sudo, the job's owner in cron). PAM_RHOST,
+// PAM_RUSER and PAM_TTY are recorded as given and never resolved or
+// trusted.
+//
+// Arguments (docs/pam_zsp.md, pam_zsp(8)): conf=PATH, debug,
+// skip_users=A,B, skip_services=A,B, request. Any other argument is
+// PAM_SERVICE_ERR. The auth phase's wait and the duration it asks for are
+// request_wait and request_duration in zsp.conf.
+//
+// Host-process rules: no exception leaves these functions, nothing calls
+// exit, abort, openlog or closelog (pam_syslog only), and no signal
+// disposition, alarm or timer changes. The wait in the auth phase sleeps
+// with clock_nanosleep on CLOCK_MONOTONIC.
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
 #include <syslog.h>
+#include <unistd.h>
+
+#include <climits>
 
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/audit_spool.h"
 #include "common/config.h"
 #include "common/escape.h"
+#include "common/decision.h"
+#include "common/interactive_request.h"
 #include "common/login_check.h"
 
 namespace {
@@ -23,6 +45,15 @@ namespace {
 constexpr char kGrantData[] = "zsp.grant";
 // pam_systemd(8) applies this PAM data as the session scope's RuntimeMaxSec.
 constexpr char kRuntimeMaxData[] = "systemd.runtime_max_sec";
+
+constexpr size_t kMaxListEntries = 64;
+
+struct PamOptions {
+  zsp::ModuleOptions common;               // conf=, debug
+  std::vector<std::string> skip_users;     // skip_users=
+  std::vector<std::string> skip_services;  // skip_services=
+  bool request = false;                    // request
+};
 
 std::string GetItem(pam_handle_t* pamh, int item) {
   const void* value = nullptr;
@@ -32,35 +63,104 @@ std::string GetItem(pam_handle_t* pamh, int item) {
   return static_cast<const char*>(value);
 }
 
-// Parses module arguments; returns false (and logs) on an unknown one.
+// Parses "a,b,c": names of users or services, no empty entries, no
+// whitespace or control characters.
+bool ParseList(std::string_view text, std::vector<std::string>* out) {
+  out->clear();
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find(',', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view item = text.substr(start, end - start);
+    if (item.empty() || item.size() > 256) return false;
+    for (unsigned char c : item) {
+      if (c <= ' ' || c == 0x7f) return false;
+    }
+    out->emplace_back(item);
+    if (out->size() > kMaxListEntries) return false;
+    start = end + 1;
+  }
+  return !out->empty();
+}
+
+// Parses module arguments. On failure logs one line that names the
+// argument and returns false.
 bool ParseArgs(pam_handle_t* pamh, int argc, const char** argv,
-               zsp::LoginContext* context, bool* debug) {
-  std::vector<std::string> args(argv, argv + (argc > 0 ? argc : 0));
-  auto options = zsp::ParseModuleOptions(args);
-  if (!options.ok()) {
+               PamOptions* options) {
+  std::vector<std::string> rest;
+  for (int i = 0; i < argc && argv != nullptr; ++i) {
+    if (argv[i] == nullptr) continue;
+    std::string arg = argv[i];
+    std::string problem;
+    auto value_of = [&](std::string_view key) -> std::string_view {
+      return std::string_view(arg).substr(key.size());
+    };
+    if (arg.rfind("skip_users=", 0) == 0) {
+      if (!ParseList(value_of("skip_users="), &options->skip_users)) {
+        problem = "skip_users= needs a comma-separated list of user names";
+      }
+    } else if (arg.rfind("skip_services=", 0) == 0) {
+      if (!ParseList(value_of("skip_services="), &options->skip_services)) {
+        problem = "skip_services= needs a comma-separated list of services";
+      }
+    } else if (arg == "request") {
+      options->request = true;
+    } else {
+      rest.push_back(arg);
+      continue;
+    }
+    if (!problem.empty()) {
+      pam_syslog(pamh, LOG_ERR, "invalid module argument \"%s\": %s",
+                 zsp::EscapeForLog(arg, 256).c_str(), problem.c_str());
+      return false;
+    }
+  }
+  auto common = zsp::ParseModuleOptions(rest);
+  if (!common.ok()) {
     pam_syslog(pamh, LOG_ERR, "invalid module arguments: %s",
-               zsp::EscapeForLog(options.error(), 256).c_str());
+               zsp::EscapeForLog(common.error(), 512).c_str());
     return false;
   }
-  context->config_path = options.value().config_path;
-  *debug = options.value().debug;
+  options->common = common.value();
   return true;
+}
+
+bool Contains(const std::vector<std::string>& list, const std::string& item) {
+  for (const auto& entry : list) {
+    if (entry == item) return true;
+  }
+  return false;
 }
 
 void FreeString(pam_handle_t* /*pamh*/, void* data, int /*error_status*/) {
   std::free(data);
 }
 
-// Builds the context for this call; returns a PAM error code or PAM_SUCCESS.
-int LoadContext(pam_handle_t* pamh, int argc, const char** argv,
-                const char* phase, zsp::LoginContext* context) {
-  bool debug = false;
-  if (!ParseArgs(pamh, argc, argv, context, &debug)) return PAM_SERVICE_ERR;
+// Stores a copy of value as PAM data under name; false on failure.
+bool SetStringData(pam_handle_t* pamh, const char* name,
+                   const std::string& value) {
+  char* copy = strdup(value.c_str());
+  if (copy == nullptr) return false;
+  if (pam_set_data(pamh, name, copy, FreeString) != PAM_SUCCESS) {
+    std::free(copy);
+    return false;
+  }
+  return true;
+}
+
+enum class Setup { kCheck, kSkip, kError, kNoUser };
+
+// Parses the arguments, finds the user and builds the context for this
+// call. kSkip means the arguments place this user or service out of scope.
+Setup LoadContext(pam_handle_t* pamh, int argc, const char** argv,
+                  const char* phase, PamOptions* options,
+                  zsp::LoginContext* context) {
+  if (!ParseArgs(pamh, argc, argv, options)) return Setup::kError;
   const char* user = nullptr;
   if (pam_get_user(pamh, &user, nullptr) != PAM_SUCCESS || user == nullptr ||
       user[0] == '\0') {
-    pam_syslog(pamh, LOG_ERR, "cannot determine the user name");
-    return PAM_USER_UNKNOWN;
+    pam_syslog(pamh, LOG_ERR, "%s: cannot determine the user name", phase);
+    return Setup::kNoUser;
   }
   context->user = user;
   context->service = GetItem(pamh, PAM_SERVICE);
@@ -68,66 +168,100 @@ int LoadContext(pam_handle_t* pamh, int argc, const char** argv,
   context->ruser = GetItem(pamh, PAM_RUSER);
   context->tty = GetItem(pamh, PAM_TTY);
   context->phase = phase;
-  if (debug) {
-    pam_syslog(pamh, LOG_DEBUG, "%s: checking user=%s conf=%s", phase,
-               zsp::EscapeForLog(user, 64).c_str(),
-               context->config_path.c_str());
+  context->config_path = options->common.config_path;
+  std::string who = "user=" + zsp::EscapeForLog(context->user, 64) +
+                    " service=" + zsp::EscapeForLog(context->service, 64);
+  if (Contains(options->skip_users, context->user) ||
+      Contains(options->skip_services, context->service)) {
+    pam_syslog(pamh, LOG_NOTICE, "%s: skip %s: out of scope by module arguments",
+               phase, who.c_str());
+    return Setup::kSkip;
   }
-  return PAM_SUCCESS;
+  if (options->common.debug) {
+    pam_syslog(pamh, LOG_DEBUG, "%s: checking %s rhost=%s tty=%s conf=%s",
+               phase, who.c_str(), zsp::EscapeForLog(context->rhost, 128).c_str(),
+               zsp::EscapeForLog(context->tty, 64).c_str(),
+               zsp::EscapeForLog(context->config_path, 256).c_str());
+  }
+  return Setup::kCheck;
 }
 
-// Logs the outcome once and shows the user why, then maps it to PAM.
-int Report(pam_handle_t* pamh, const zsp::LoginOutcome& outcome,
-           int deny_code_for_no_grant) {
-  int priority = outcome.result == zsp::LoginResult::kAllow ? LOG_INFO
-                                                            : LOG_NOTICE;
-  pam_syslog(pamh, priority, "%s", outcome.log_line.c_str());
-  if (outcome.result != zsp::LoginResult::kAllow &&
-      !outcome.user_message.empty()) {
+// Logs the outcome once and, unless PAM_SILENT, shows the user why.
+void Report(pam_handle_t* pamh, int flags, const zsp::LoginOutcome& outcome) {
+  bool allowed = outcome.result == zsp::LoginResult::kAllow;
+  pam_syslog(pamh, allowed ? LOG_INFO : LOG_NOTICE, "%s",
+             outcome.log_line.c_str());
+  if (!allowed && !outcome.user_message.empty() && !(flags & PAM_SILENT)) {
     // The conversation may be unable to show it (sshd account phase); the
     // decision does not depend on it.
     pam_error(pamh, "%s", outcome.user_message.c_str());
   }
-  switch (outcome.result) {
+}
+
+// The account phase's mapping, also used by auth for everything but a
+// missing grant.
+int AccountCode(zsp::LoginResult result) {
+  switch (result) {
     case zsp::LoginResult::kAllow:
       return PAM_SUCCESS;
     case zsp::LoginResult::kNoGrant:
-      return deny_code_for_no_grant;
+      return PAM_PERM_DENIED;
     case zsp::LoginResult::kExpired:
-      return deny_code_for_no_grant == PAM_SESSION_ERR ? PAM_SESSION_ERR
-                                                       : PAM_ACCT_EXPIRED;
+      return PAM_ACCT_EXPIRED;
     case zsp::LoginResult::kUnavailable:
-      return deny_code_for_no_grant == PAM_SESSION_ERR ? PAM_SESSION_ERR
-                                                       : PAM_AUTHINFO_UNAVAIL;
+      return PAM_AUTHINFO_UNAVAIL;
     case zsp::LoginResult::kConfigError:
     case zsp::LoginResult::kAuditError:
-      return deny_code_for_no_grant == PAM_SESSION_ERR ? PAM_SESSION_ERR
-                                                       : PAM_SERVICE_ERR;
+      return PAM_SERVICE_ERR;
   }
   return PAM_SERVICE_ERR;
 }
 
-int OpenSession(pam_handle_t* pamh, int argc, const char** argv) {
+int Account(pam_handle_t* pamh, int flags, int argc, const char** argv) {
+  PamOptions options;
   zsp::LoginContext context;
-  int rc = LoadContext(pamh, argc, argv, "session", &context);
-  if (rc != PAM_SUCCESS) return PAM_SESSION_ERR;
+  switch (LoadContext(pamh, argc, argv, "account", &options, &context)) {
+    case Setup::kError:
+      return PAM_SERVICE_ERR;
+    case Setup::kNoUser:
+      return PAM_USER_UNKNOWN;
+    case Setup::kSkip:
+      return PAM_IGNORE;
+    case Setup::kCheck:
+      break;
+  }
+  zsp::LoginOutcome outcome = zsp::CheckLogin(context);
+  Report(pamh, flags, outcome);
+  return AccountCode(outcome.result);
+}
+
+int OpenSession(pam_handle_t* pamh, int flags, int argc, const char** argv) {
+  PamOptions options;
+  zsp::LoginContext context;
+  switch (LoadContext(pamh, argc, argv, "session", &options, &context)) {
+    case Setup::kError:
+      return PAM_SERVICE_ERR;
+    case Setup::kNoUser:
+      return PAM_SESSION_ERR;
+    case Setup::kSkip:
+      return PAM_IGNORE;
+    case Setup::kCheck:
+      break;
+  }
   // Applications that never run the account phase are caught here.
   zsp::LoginOutcome outcome = zsp::CheckLogin(context);
-  rc = Report(pamh, outcome, PAM_SESSION_ERR);
-  if (rc != PAM_SUCCESS) return rc;
+  Report(pamh, flags, outcome);
+  if (outcome.result == zsp::LoginResult::kConfigError ||
+      outcome.result == zsp::LoginResult::kAuditError) {
+    return PAM_SERVICE_ERR;
+  }
+  if (outcome.result != zsp::LoginResult::kAllow) return PAM_SESSION_ERR;
 
   long remaining = static_cast<long>(outcome.grant_expires - time(nullptr));
   if (remaining < 1) return PAM_SESSION_ERR;
-  std::string seconds = std::to_string(remaining);
-  char* limit = strdup(seconds.c_str());
-  char* grant = strdup(outcome.grant.c_str());
-  if (limit == nullptr || grant == nullptr) {
-    std::free(limit);
-    std::free(grant);
-    return PAM_SESSION_ERR;
-  }
-  if (pam_set_data(pamh, kRuntimeMaxData, limit, FreeString) != PAM_SUCCESS ||
-      pam_set_data(pamh, kGrantData, grant, FreeString) != PAM_SUCCESS) {
+  if (!SetStringData(pamh, kRuntimeMaxData, std::to_string(remaining)) ||
+      !SetStringData(pamh, kGrantData, outcome.grant)) {
+    pam_syslog(pamh, LOG_ERR, "session: cannot store PAM data");
     return PAM_SESSION_ERR;
   }
   std::string id_var = "ZSP_GRANT_ID=" + outcome.grant;
@@ -135,6 +269,7 @@ int OpenSession(pam_handle_t* pamh, int argc, const char** argv) {
       "ZSP_GRANT_EXPIRES=" + std::to_string(outcome.grant_expires);
   if (pam_putenv(pamh, id_var.c_str()) != PAM_SUCCESS ||
       pam_putenv(pamh, expires_var.c_str()) != PAM_SUCCESS) {
+    pam_syslog(pamh, LOG_ERR, "session: cannot set the environment");
     return PAM_SESSION_ERR;
   }
   std::string failure =
@@ -148,17 +283,220 @@ int OpenSession(pam_handle_t* pamh, int argc, const char** argv) {
   return PAM_SUCCESS;
 }
 
+int CloseSession(pam_handle_t* pamh, int argc, const char** argv) {
+  PamOptions options;
+  zsp::LoginContext context;
+  switch (LoadContext(pamh, argc, argv, "session", &options, &context)) {
+    case Setup::kError:
+      return PAM_SERVICE_ERR;
+    case Setup::kNoUser:
+      return PAM_SESSION_ERR;
+    case Setup::kSkip:
+      return PAM_IGNORE;
+    case Setup::kCheck:
+      break;
+  }
+  const void* grant = nullptr;
+  if (pam_get_data(pamh, kGrantData, &grant) != PAM_SUCCESS) grant = nullptr;
+  std::string grant_id = grant ? static_cast<const char*>(grant) : "";
+  // The spool is the default one unless the configuration sets spool_dir.
+  auto config = zsp::LoadHostConfig(context.config_path);
+  std::string spool_dir =
+      config.ok() ? config.value().spool_dir : zsp::kDefaultSpoolDir;
+  std::string failure = zsp::RecordSession(
+      context, zsp::AuditEvent::kSessionClose, grant_id, 0, spool_dir);
+  if (!failure.empty()) {
+    pam_syslog(pamh, LOG_ERR, "session close could not be recorded: %s",
+               zsp::EscapeForLog(failure, 256).c_str());
+  }
+  // Closing cannot be refused; a failed record is logged above.
+  return PAM_SUCCESS;
+}
+
+// The user's terminal through the PAM conversation, for the shared
+// request-and-wait flow (common/interactive_request.h). A conversation
+// cannot overwrite a status line, so the countdown is shown only now and
+// then.
+class PamTerminal : public zsp::UserTerminal {
+ public:
+  explicit PamTerminal(pam_handle_t* pamh) : pamh_(pamh) {}
+
+  void Show(const std::string& line) override {
+    pam_info(pamh_, "%s", line.c_str());
+  }
+  void Status(const std::string& text) override {
+    if (text.empty()) return;
+    timespec now = Now();
+    if (shown_ && now.tv_sec - last_status_ < kStatusEverySeconds) return;
+    shown_ = true;
+    last_status_ = now.tv_sec;
+    pam_info(pamh_, "%s", text.c_str());
+  }
+  std::optional<std::string> Ask(const std::string& prompt) override {
+    char* answer = nullptr;
+    int rc = pam_prompt(pamh_, PAM_PROMPT_ECHO_ON, &answer, "%s",
+                        prompt.c_str());
+    if (rc != PAM_SUCCESS || answer == nullptr) {
+      std::free(answer);
+      conversation_failed_ = true;
+      return std::nullopt;
+    }
+    std::string text = answer;
+    std::free(answer);
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r' ||
+                             text.back() == ' ' || text.back() == '\t')) {
+      text.pop_back();
+    }
+    size_t first = text.find_first_not_of(" \t");
+    return first == std::string::npos ? "" : text.substr(first);
+  }
+  // Sleeps on the monotonic clock, without signals or timers; a signal
+  // delivered to the host interrupts the wait, and that denies.
+  bool Wait(int milliseconds) override {
+    timespec delay{milliseconds / 1000, (milliseconds % 1000) * 1000000L};
+    return clock_nanosleep(CLOCK_MONOTONIC, 0, &delay, nullptr) == 0;
+  }
+
+  bool conversation_failed() const { return conversation_failed_; }
+
+ private:
+  static constexpr long kStatusEverySeconds = 30;
+  static timespec Now() {
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now;
+  }
+
+  pam_handle_t* pamh_;
+  bool shown_ = false;
+  long last_status_ = 0;
+  bool conversation_failed_ = false;
+};
+
+std::string LocalHostName() {
+  char name[HOST_NAME_MAX + 1] = "";
+  if (gethostname(name, sizeof name) != 0) return "";
+  name[HOST_NAME_MAX] = '\0';
+  return name;
+}
+
+// The optional auth phase (argument "request"). With a login grant,
+// PAM_SUCCESS. Without one, and only when the conversation can prompt,
+// asks for a reason, files a login request and waits for approval for at
+// most request_wait (zsp.conf); the answer is then a fresh signed decision,
+// recorded like the account phase's.
+int Authenticate(pam_handle_t* pamh, int flags, int argc, const char** argv) {
+  PamOptions options;
+  zsp::LoginContext context;
+  switch (LoadContext(pamh, argc, argv, "auth", &options, &context)) {
+    case Setup::kError:
+      return PAM_SERVICE_ERR;
+    case Setup::kNoUser:
+      return PAM_USER_UNKNOWN;
+    case Setup::kSkip:
+      return PAM_IGNORE;
+    case Setup::kCheck:
+      break;
+  }
+  if (!options.request) {
+    pam_syslog(pamh, LOG_ERR,
+               "auth: pam_zsp is in the auth stack without the \"request\" "
+               "argument; the auth phase is off unless configured");
+    return PAM_SERVICE_ERR;
+  }
+  zsp::LoginOutcome outcome = zsp::CheckLogin(context);
+  if (outcome.result != zsp::LoginResult::kNoGrant &&
+      outcome.result != zsp::LoginResult::kExpired) {
+    Report(pamh, flags, outcome);
+    return AccountCode(outcome.result);
+  }
+  pam_syslog(pamh, LOG_NOTICE, "%s", outcome.log_line.c_str());
+  std::string who = "user=" + zsp::EscapeForLog(context.user, 64) +
+                    " service=" + zsp::EscapeForLog(context.service, 64);
+
+  const void* conv = nullptr;
+  if ((flags & PAM_SILENT) ||
+      pam_get_item(pamh, PAM_CONV, &conv) != PAM_SUCCESS || conv == nullptr ||
+      static_cast<const pam_conv*>(conv)->conv == nullptr) {
+    pam_syslog(pamh, LOG_NOTICE, "auth: deny %s: no grant and cannot prompt",
+               who.c_str());
+    return PAM_AUTH_ERR;
+  }
+
+  auto config = zsp::LoadHostConfig(context.config_path);
+  if (!config.ok()) {
+    pam_syslog(pamh, LOG_ERR, "auth: configuration: %s",
+               zsp::EscapeForLog(config.error(), 256).c_str());
+    return PAM_SERVICE_ERR;
+  }
+  auto keys = zsp::LoadPinnedKeys(config.value());
+  if (!keys.ok()) {
+    pam_syslog(pamh, LOG_ERR, "auth: configuration: %s",
+               zsp::EscapeForLog(keys.error(), 256).c_str());
+    return PAM_SERVICE_ERR;
+  }
+  zsp::DecisionQuery query;
+  query.user = context.user;
+  query.host =
+      config.value().host.empty() ? LocalHostName() : config.value().host;
+  query.kind = "login";
+  zsp::Decision denial;
+  denial.verdict = zsp::Verdict::kDeny;
+
+  PamTerminal terminal(pamh);
+  zsp::InteractiveOutcome waited = zsp::RequestAndWait(
+      config.value(), keys.value(), query, denial, &terminal);
+  if (waited.decision.verdict != zsp::Verdict::kAllow) {
+    pam_syslog(pamh, LOG_NOTICE, "auth: deny %s: request=%s: %s", who.c_str(),
+               waited.request_id.empty() ? "none" : waited.request_id.c_str(),
+               zsp::EscapeForLog(waited.why, 256).c_str());
+    if (waited.why.rfind("filing failed", 0) == 0) return PAM_AUTHINFO_UNAVAIL;
+    return PAM_AUTH_ERR;
+  }
+  // Approved: ask once more so that the allow is checked and recorded
+  // exactly like an account-phase allow.
+  context.phase = "auth";
+  zsp::LoginOutcome after = zsp::CheckLogin(context);
+  Report(pamh, flags, after);
+  if (after.result == zsp::LoginResult::kNoGrant) return PAM_AUTH_ERR;
+  return AccountCode(after.result);
+}
+
+int SetCred(pam_handle_t* pamh, int argc, const char** argv) {
+  PamOptions options;
+  if (!ParseArgs(pamh, argc, argv, &options)) return PAM_SERVICE_ERR;
+  // pam_zsp sets no credentials, because access is decided in auth or account.
+  return PAM_SUCCESS;
+}
+
 }  // namespace
 
 extern "C" {
 
-__attribute__((visibility("default"))) int pam_sm_acct_mgmt(
+__attribute__((visibility("default"))) int pam_sm_authenticate(
+    pam_handle_t* pamh, int flags, int argc, const char** argv) noexcept {
+  try {
+    return Authenticate(pamh, flags, argc, argv);
+  } catch (...) {
+    pam_syslog(pamh, LOG_ERR, "internal error in auth phase");
+    return PAM_SERVICE_ERR;
+  }
+}
+
+__attribute__((visibility("default"))) int pam_sm_setcred(
     pam_handle_t* pamh, int /*flags*/, int argc, const char** argv) noexcept {
   try {
-    zsp::LoginContext context;
-    int rc = LoadContext(pamh, argc, argv, "account", &context);
-    if (rc != PAM_SUCCESS) return rc;
-    return Report(pamh, zsp::CheckLogin(context), PAM_PERM_DENIED);
+    return SetCred(pamh, argc, argv);
+  } catch (...) {
+    pam_syslog(pamh, LOG_ERR, "internal error in setcred");
+    return PAM_SERVICE_ERR;
+  }
+}
+
+__attribute__((visibility("default"))) int pam_sm_acct_mgmt(
+    pam_handle_t* pamh, int flags, int argc, const char** argv) noexcept {
+  try {
+    return Account(pamh, flags, argc, argv);
   } catch (...) {
     pam_syslog(pamh, LOG_ERR, "internal error in account phase");
     return PAM_SERVICE_ERR;
@@ -166,9 +504,9 @@ __attribute__((visibility("default"))) int pam_sm_acct_mgmt(
 }
 
 __attribute__((visibility("default"))) int pam_sm_open_session(
-    pam_handle_t* pamh, int /*flags*/, int argc, const char** argv) noexcept {
+    pam_handle_t* pamh, int flags, int argc, const char** argv) noexcept {
   try {
-    return OpenSession(pamh, argc, argv);
+    return OpenSession(pamh, flags, argc, argv);
   } catch (...) {
     pam_syslog(pamh, LOG_ERR, "internal error in session phase");
     return PAM_SESSION_ERR;
@@ -178,25 +516,9 @@ __attribute__((visibility("default"))) int pam_sm_open_session(
 __attribute__((visibility("default"))) int pam_sm_close_session(
     pam_handle_t* pamh, int /*flags*/, int argc, const char** argv) noexcept {
   try {
-    zsp::LoginContext context;
-    if (LoadContext(pamh, argc, argv, "session", &context) != PAM_SUCCESS) {
-      return PAM_SESSION_ERR;
-    }
-    const void* grant = nullptr;
-    pam_get_data(pamh, kGrantData, &grant);
-    std::string grant_id = grant ? static_cast<const char*>(grant) : "";
-    // The spool is the default one unless the configuration says otherwise.
-    auto config = zsp::LoadHostConfig(context.config_path);
-    std::string spool_dir =
-        config.ok() ? config.value().spool_dir : zsp::kDefaultSpoolDir;
-    std::string failure = zsp::RecordSession(
-        context, zsp::AuditEvent::kSessionClose, grant_id, 0, spool_dir);
-    if (!failure.empty()) {
-      pam_syslog(pamh, LOG_ERR, "session close could not be recorded: %s",
-                 zsp::EscapeForLog(failure, 256).c_str());
-    }
-    return PAM_SUCCESS;
+    return CloseSession(pamh, argc, argv);
   } catch (...) {
+    pam_syslog(pamh, LOG_ERR, "internal error in session phase");
     return PAM_SESSION_ERR;
   }
 }
