@@ -1,5 +1,5 @@
 // Routing and authentication of broker API calls. The handlers are in
-// api_people.cc and api_decisions.cc.
+// api_people.cc, api_decisions.cc, api_host.cc and api_audit.cc.
 #include "broker/api.h"
 
 #include <exception>
@@ -86,6 +86,13 @@ const Api::Route Api::kRoutes[] = {
     {"POST", "/v1/host/requests/{id}/cancel", Caller::kHost, nullptr,
      &Api::HostCancelRequest},
     {"POST", "/v1/host/grants", Caller::kHost, nullptr, &Api::HostListGrants},
+    {"POST", "/v1/audit/records", Caller::kHost, nullptr, &Api::AuditAppend},
+    // The audit reads need the auditor or admin role; the handlers check
+    // it, because a route names only one role.
+    {"GET", "/v1/audit/records", Caller::kPerson, nullptr, &Api::AuditRecords},
+    {"GET", "/v1/audit/checkpoints", Caller::kPerson, nullptr,
+     &Api::AuditCheckpoints},
+    {"GET", "/v1/audit/alerts", Caller::kPerson, nullptr, &Api::AuditAlerts},
 };
 
 Api::Api(Store* store, EVP_PKEY* decision_key, Settings settings, Clock clock)

@@ -20,6 +20,8 @@
 
 namespace zsp::broker {
 
+class AuditStore;
+
 inline constexpr size_t kMaxBodyBytes = 64 * 1024;
 
 struct ApiRequest {
@@ -57,6 +59,10 @@ class Api {
   // Answers one call; never throws. Failures become an error object with
   // the status and code of the API's error table.
   ApiResponse Handle(const ApiRequest& request) const noexcept;
+
+  // Sets the audit store, owned by the caller; until then the audit
+  // routes fail with 503.
+  void SetAuditStore(AuditStore* audit) { audit_ = audit; }
 
   // Inputs of a handler once the route has matched and the caller passed.
   struct Call {
@@ -100,6 +106,11 @@ class Api {
   // The request with this id if this host filed it, or a 404 response.
   StoreResult<AccessRequest> FindHostRequest(const Call& call) const;
 
+  ApiResponse AuditAppend(const Call& call) const;
+  ApiResponse AuditRecords(const Call& call) const;
+  ApiResponse AuditCheckpoints(const Call& call) const;
+  ApiResponse AuditAlerts(const Call& call) const;
+
   ApiResponse DecideRequest(const Call& call, bool approve) const;
   bool MaySeeRequest(const Person& person, const AccessRequest& request) const;
   bool MaySeeGrant(const Person& person, const Grant& grant) const;
@@ -110,6 +121,7 @@ class Api {
   EVP_PKEY* decision_key_;
   Settings settings_;
   Clock clock_;
+  AuditStore* audit_ = nullptr;
 };
 
 // An error response: {"error": code, "message": message}.

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "broker/audit_store.h"
 #include "broker/ids.h"
 #include "broker/pki.h"
 #include "broker/server.h"
@@ -40,7 +41,9 @@ constexpr char kHelp[] =
     "           127.0.0.1, ::1 and each --server-name (DNS name or IP\n"
     "           address), a client certificate in DIR/hosts/ for each\n"
     "           --host, the Ed25519 decision key (decision.pub goes to\n"
-    "           every host), broker.conf and the database broker.db\n"
+    "           every host), the Ed25519 audit key that signs audit\n"
+    "           checkpoints (audit.pub goes to auditors), broker.conf and\n"
+    "           the database broker.db\n"
     "host-cert  issues a client certificate for one more host\n"
     "user add   adds a person and prints their bearer token once; every\n"
     "           person may request access, --role adds approver, admin or\n"
@@ -235,6 +238,8 @@ Result<bool> InitDirectory(const std::string& dir, const Arguments& args,
   if (!written.ok()) return written;
   auto store = Store::Open(dir + "/broker.db");
   if (!store.ok()) return Error{store.error()};
+  auto audit_key = LoadOrCreateAuditKey(dir);
+  if (!audit_key.ok()) return Error{audit_key.error()};
 
   auto listens = args.All("--listen");
   std::string listen = listens.empty() ? kDefaultListen : listens.back();

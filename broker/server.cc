@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "broker/api.h"
+#include "broker/audit_store.h"
 #include "broker/log.h"
 #include "broker/store.h"
 #include "broker/validate.h"
@@ -247,8 +248,20 @@ int Serve(const std::string& dir, const Settings& settings) {
               << "\n";
     return 1;
   }
+  auto audit_key = LoadOrCreateAuditKey(dir);
+  if (!audit_key.ok()) {
+    std::cerr << "zsp-broker: " << audit_key.error() << "\n";
+    return 1;
+  }
+  auto audit =
+      AuditStore::Open(dir + "/audit.db", std::move(audit_key.value()));
+  if (!audit.ok()) {
+    std::cerr << "zsp-broker: " << audit.error() << "\n";
+    return 1;
+  }
   Api api(store.value().get(), key.value().get(), settings,
           [] { return static_cast<int64_t>(std::time(nullptr)); });
+  api.SetAuditStore(audit.value().get());
 
   signal(SIGPIPE, SIG_IGN);
   sigset_t stop_signals = StopSignals();

@@ -1,6 +1,6 @@
 // zspctl: the people's client of the zsp broker. Files, reads, approves,
 // denies and cancels access requests, and lists and revokes grants, over
-// HTTPS with a bearer token.
+// HTTPS with a bearer token. The audit commands are in zspctl_audit.cc.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "broker/zspctl_audit.h"
 #include "common/escape.h"
 #include "common/https_client.h"
 #include "common/text.h"
@@ -53,6 +54,7 @@ constexpr char kHelp[] =
     "  grants [--active] [--user U]  list grants\n"
     "  revoke GRANT_ID [--reason TEXT]  end a grant now\n"
     "  whoami                 show your user name and roles\n"
+    "%AUDIT%"
     "  help                   show this text\n"
     "settings: flags, else ZSP_BROKER_URL, ZSP_CA_FILE, ZSP_TOKEN_FILE or "
     "ZSP_TOKEN,\n"
@@ -88,11 +90,6 @@ struct Words {
     return values;
   }
   bool Flag(const std::string& name) const { return flags.count(name) > 0; }
-};
-
-class UsageException : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
 };
 
 std::string Show(const std::string& text) {
@@ -613,6 +610,15 @@ int RunCommand(Options options, const std::string& command,
       {"request", RunRequest}, {"status", RunStatus}, {"list", RunList},
       {"grants", RunGrants},   {"revoke", RunRevoke}, {"whoami", RunWhoami},
   };
+  if (command == "audit") {
+    // flush and verify --spool work without broker settings.
+    return RunAudit(args, options.json_output, [&options]() -> BrokerGet {
+      ResolveSettings(&options);
+      return [&options](const std::string& path) {
+        return Call(options, "GET", path);
+      };
+    });
+  }
   auto runner = kRunners.find(command);
   bool decide =
       command == "approve" || command == "deny" || command == "cancel";
@@ -647,7 +653,9 @@ int Main(int argc, char** argv) {
   if (i >= words.size()) throw UsageException("missing command");
   std::string command = words[i];
   if (command == "help" || command == "--help" || command == "-h") {
-    std::cout << kUsage << kHelp;
+    std::string help = kHelp;
+    help.replace(help.find("%AUDIT%"), 7, kAuditHelp);
+    std::cout << kUsage << help;
     return 0;
   }
   std::vector<std::string> args(words.begin() + i + 1, words.end());

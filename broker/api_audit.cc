@@ -1,0 +1,216 @@
+// Handlers of the audit endpoints: hosts deliver their spool records, and
+// auditors read records, checkpoints and alerts.
+#include <stdexcept>
+
+#include "broker/api.h"
+#include "broker/audit_store.h"
+#include "broker/log.h"
+#include "broker/validate.h"
+#include "common/audit_spool.h"
+#include "common/escape.h"
+
+namespace zsp::broker {
+namespace {
+
+using nlohmann::json;
+
+// Longest value of a text filter (user, decision, grant).
+constexpr size_t kMaxFilterBytes = 256;
+
+ApiResponse Invalid(const std::string& message) {
+  return ErrorResponse(400, "invalid_request", message);
+}
+
+ApiResponse NoAuditStore() {
+  return ErrorResponse(503, "unavailable", "the audit store is not open");
+}
+
+bool MayAudit(const Person& person) {
+  return person.HasRole(kRoleAuditor) || person.HasRole(kRoleAdmin);
+}
+
+ApiResponse NotAuditor() {
+  return ErrorResponse(403, "forbidden",
+                       "this requires the auditor or admin role");
+}
+
+// Reads the unsigned decimal query value name into *out; returns "" or
+// the message.
+std::string QueryInteger(const std::map<std::string, std::string>& query,
+                         const char* name, std::optional<int64_t>* out) {
+  auto it = query.find(name);
+  if (it == query.end()) return "";
+  const std::string& text = it->second;
+  if (text.empty() || text.size() > 18 ||
+      text.find_first_not_of("0123456789") != std::string::npos) {
+    return std::string(name) + ": expected Unix seconds or a count";
+  }
+  *out = std::stoll(text);
+  return "";
+}
+
+std::string QueryText(const std::map<std::string, std::string>& query,
+                      const char* name, std::optional<std::string>* out) {
+  auto it = query.find(name);
+  if (it == query.end()) return "";
+  if (it->second.empty() || it->second.size() > kMaxFilterBytes) {
+    return std::string(name) + ": must be 1 to 256 bytes";
+  }
+  *out = it->second;
+  return "";
+}
+
+std::string CheckQueryKeys(const std::map<std::string, std::string>& query,
+                           std::initializer_list<const char*> known) {
+  for (const auto& [key, value] : query) {
+    bool found = false;
+    for (const char* name : known) {
+      if (key == name) found = true;
+    }
+    if (!found) return "unknown query parameter " + EscapeForLog(key, 64);
+  }
+  return "";
+}
+
+// Parses the query of GET /v1/audit/records; returns "" or the message.
+std::string ParseAuditFilter(const std::map<std::string, std::string>& query,
+                             AuditFilter* filter) {
+  std::string problem =
+      CheckQueryKeys(query, {"host", "user", "decision", "grant", "since",
+                             "until", "after", "limit"});
+  if (problem.empty()) problem = QueryText(query, "host", &filter->host);
+  if (problem.empty() && filter->host && !IsValidHostName(*filter->host)) {
+    problem = "host: invalid host name";
+  }
+  if (problem.empty()) problem = QueryText(query, "user", &filter->user);
+  if (problem.empty()) {
+    problem = QueryText(query, "decision", &filter->decision);
+  }
+  if (problem.empty()) problem = QueryText(query, "grant", &filter->grant);
+  if (problem.empty()) problem = QueryInteger(query, "since", &filter->since);
+  if (problem.empty()) problem = QueryInteger(query, "until", &filter->until);
+  std::optional<int64_t> after;
+  std::optional<int64_t> limit;
+  if (problem.empty()) problem = QueryInteger(query, "after", &after);
+  if (problem.empty()) problem = QueryInteger(query, "limit", &limit);
+  if (!problem.empty()) return problem;
+  if (after) {
+    if (!filter->host) return "after: only together with host";
+    filter->after_seq = static_cast<uint64_t>(*after);
+  }
+  if (limit) {
+    if (*limit < 1 || *limit > kMaxAuditListedRows) {
+      return "limit: must be 1 to " + std::to_string(kMaxAuditListedRows);
+    }
+    filter->limit = static_cast<int>(*limit);
+  }
+  return "";
+}
+
+json AlertToJson(const AuditAlert& alert) {
+  return {{"id", alert.id},     {"host", alert.host},
+          {"kind", alert.kind}, {"seq", alert.seq},
+          {"detail", alert.detail}, {"time", alert.time}};
+}
+
+}  // namespace
+
+// Body: {"records": [LINE, ...]} with the host's spool lines in order.
+ApiResponse Api::AuditAppend(const Call& call) const {
+  if (audit_ == nullptr) return NoAuditStore();
+  auto records = call.body.find("records");
+  if (records == call.body.end() || !records->is_array() ||
+      records->empty() || records->size() > kMaxAuditBatchRecords) {
+    return Invalid("records: must be an array of 1 to " +
+                   std::to_string(kMaxAuditBatchRecords) + " spool lines");
+  }
+  std::vector<std::string> lines;
+  for (const auto& record : *records) {
+    if (!record.is_string() || record.get<std::string>().empty() ||
+        record.get<std::string>().size() > kMaxSpoolLineBytes) {
+      return Invalid("records: each must be a spool line of at most " +
+                     std::to_string(kMaxSpoolLineBytes) + " bytes");
+    }
+    lines.push_back(record.get<std::string>());
+  }
+
+  const std::string& host = call.request->client_host;
+  auto outcome = audit_->Append(host, lines, call.now);
+  if (!outcome.ok()) throw std::runtime_error("audit store: " + outcome.message);
+  const AppendOutcome& done = outcome.value;
+  if (done.stored > 0) {
+    LogEvent("audit", {{"host", host},
+                       {"stored", std::to_string(done.stored)},
+                       {"through", std::to_string(done.accepted_through)}});
+  }
+  if (done.rejected) {
+    // The host resends from expected_seq; a host whose spool really
+    // differs keeps failing here, and the alert stays for the auditors.
+    ApiResponse response = ErrorResponse(409, "conflict",
+                                         done.rejected->kind + ": " +
+                                             done.rejected->detail);
+    response.body["expected_seq"] = done.accepted_through + 1;
+    response.body["accepted_through"] = done.accepted_through;
+    return response;
+  }
+  return ApiResponse{200,
+                     {{"accepted_through", done.accepted_through},
+                      {"stored", done.stored},
+                      {"duplicates", done.duplicates}}};
+}
+
+ApiResponse Api::AuditRecords(const Call& call) const {
+  if (!MayAudit(call.person)) return NotAuditor();
+  if (audit_ == nullptr) return NoAuditStore();
+  AuditFilter filter;
+  std::string problem = ParseAuditFilter(call.request->query, &filter);
+  if (!problem.empty()) return Invalid(problem);
+  auto rows = audit_->ListRecords(filter);
+  if (!rows.ok()) throw std::runtime_error("audit store: " + rows.message);
+  json list = json::array();
+  for (const auto& row : rows.value) {
+    list.push_back({{"host", row.host},
+                    {"seq", row.seq},
+                    {"hash", row.hash},
+                    {"received_at", row.received_at},
+                    {"line", row.line}});
+  }
+  bool more = rows.value.size() == static_cast<size_t>(filter.limit);
+  return ApiResponse{200, {{"records", list}, {"more", more}}};
+}
+
+ApiResponse Api::AuditCheckpoints(const Call& call) const {
+  if (!MayAudit(call.person)) return NotAuditor();
+  if (audit_ == nullptr) return NoAuditStore();
+  std::optional<std::string> host;
+  std::string problem = CheckQueryKeys(call.request->query, {"host"});
+  if (problem.empty()) problem = QueryText(call.request->query, "host", &host);
+  if (!problem.empty()) return Invalid(problem);
+  auto rows = audit_->ListCheckpoints(host);
+  if (!rows.ok()) throw std::runtime_error("audit store: " + rows.message);
+  json list = json::array();
+  for (const auto& row : rows.value) {
+    list.push_back({{"host", row.host},
+                    {"seq", row.seq},
+                    {"hash", row.hash},
+                    {"time", row.time},
+                    {"jws", row.jws}});
+  }
+  return ApiResponse{200, {{"checkpoints", list}}};
+}
+
+ApiResponse Api::AuditAlerts(const Call& call) const {
+  if (!MayAudit(call.person)) return NotAuditor();
+  if (audit_ == nullptr) return NoAuditStore();
+  std::optional<std::string> host;
+  std::string problem = CheckQueryKeys(call.request->query, {"host"});
+  if (problem.empty()) problem = QueryText(call.request->query, "host", &host);
+  if (!problem.empty()) return Invalid(problem);
+  auto rows = audit_->ListAlerts(host);
+  if (!rows.ok()) throw std::runtime_error("audit store: " + rows.message);
+  json list = json::array();
+  for (const auto& row : rows.value) list.push_back(AlertToJson(row));
+  return ApiResponse{200, {{"alerts", list}}};
+}
+
+}  // namespace zsp::broker

@@ -1,0 +1,129 @@
+// The remote audit store: each host's chain of spool records, kept
+// append-only in its own SQLite file (DIR/audit.db), with alerts for
+// records that do not continue the chain and checkpoints signed by the
+// audit key (DIR/audit.key), which is separate from the decision key.
+#ifndef ZSP_BROKER_AUDIT_STORE_H_
+#define ZSP_BROKER_AUDIT_STORE_H_
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "broker/store.h"
+#include "common/handles.h"
+#include "common/result.h"
+
+namespace zsp::broker {
+
+// The header "typ" of a signed checkpoint.
+inline constexpr char kCheckpointJwsType[] = "zsp-audit-checkpoint+jwt";
+
+// A new checkpoint is signed at the end of an accepted batch once this
+// many records or seconds have passed since the host's last checkpoint.
+inline constexpr uint64_t kCheckpointEveryRecords = 100;
+inline constexpr int64_t kCheckpointEverySeconds = 60;
+
+// Most records one host may send in one batch.
+inline constexpr size_t kMaxAuditBatchRecords = 1000;
+// Most rows one list call returns.
+inline constexpr int kMaxAuditListedRows = 5000;
+
+struct AuditRow {
+  std::string host;
+  uint64_t seq = 0;
+  std::string hash;  // SHA-256 (hex) of line, computed on arrival
+  std::string line;  // the spool line exactly as the host sent it
+  int64_t received_at = 0;
+};
+
+struct AuditCheckpoint {
+  std::string host;
+  uint64_t seq = 0;
+  std::string hash;
+  int64_t time = 0;
+  std::string jws;  // compact JWS over {"host","seq","hash","time"}
+};
+
+struct AuditAlert {
+  int64_t id = 0;
+  std::string host;
+  std::string kind;  // gap, hash_mismatch, conflict, invalid_record
+  uint64_t seq = 0;  // the record that caused it
+  std::string detail;
+  int64_t time = 0;
+};
+
+// Filters of ListRecords; unset fields match everything.
+struct AuditFilter {
+  std::optional<std::string> host;
+  std::optional<std::string> user;
+  std::optional<std::string> decision;
+  std::optional<std::string> grant;
+  std::optional<int64_t> since;  // record time, Unix seconds, inclusive
+  std::optional<int64_t> until;  // exclusive
+  uint64_t after_seq = 0;        // with host: records after this one
+  int limit = kMaxAuditListedRows;
+};
+
+// What Append did with one batch.
+struct AppendOutcome {
+  uint64_t accepted_through = 0;  // the host's last stored record
+  uint64_t stored = 0;            // new records in this batch
+  uint64_t duplicates = 0;        // records that were stored already
+  // Set when a record does not continue the chain; it and the rest of the
+  // batch were not stored, and an alert was recorded.
+  std::optional<AuditAlert> rejected;
+};
+
+class AuditStore {
+ public:
+  // Opens or creates the database at path. signing_key (Ed25519) signs
+  // checkpoints; the store keeps it.
+  static Result<std::unique_ptr<AuditStore>> Open(const std::string& path,
+                                                  EvpPkeyPtr signing_key);
+
+  AuditStore(const AuditStore&) = delete;
+  AuditStore& operator=(const AuditStore&) = delete;
+  ~AuditStore();
+
+  // Appends host's records in order. A record whose seq is already stored
+  // counts as a duplicate when its line is byte-identical; otherwise, and
+  // for a gap or a prev that is not the hash of the last stored record,
+  // the batch stops there with an alert.
+  StoreResult<AppendOutcome> Append(const std::string& host,
+                                    const std::vector<std::string>& lines,
+                                    int64_t now);
+
+  // Records by host and seq, oldest first.
+  StoreResult<std::vector<AuditRow>> ListRecords(const AuditFilter& filter);
+  StoreResult<std::vector<AuditCheckpoint>> ListCheckpoints(
+      const std::optional<std::string>& host);
+  StoreResult<std::vector<AuditAlert>> ListAlerts(
+      const std::optional<std::string>& host);
+
+ private:
+  AuditStore(sqlite3* db, EvpPkeyPtr key) : db_(db), key_(std::move(key)) {}
+
+  bool Exec(const char* sql);
+  StoreResult<AuditAlert> RecordAlert(AuditAlert alert);
+  StoreResult<bool> MaybeCheckpoint(const std::string& host, uint64_t seq,
+                                    const std::string& hash, int64_t now);
+
+  std::mutex mutex_;
+  sqlite3* db_;
+  EvpPkeyPtr key_;
+};
+
+// Loads DIR/audit.key, creating it and DIR/audit.pub first if the broker
+// directory does not have them yet (directories made before the audit
+// store existed).
+Result<EvpPkeyPtr> LoadOrCreateAuditKey(const std::string& dir);
+
+}  // namespace zsp::broker
+
+#endif  // ZSP_BROKER_AUDIT_STORE_H_

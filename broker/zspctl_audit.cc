@@ -1,0 +1,494 @@
+#include "broker/zspctl_audit.h"
+
+#include <libgen.h>
+
+#include <ctime>
+#include <iostream>
+#include <map>
+#include <optional>
+
+#include "common/audit_delivery.h"
+#include "common/audit_spool.h"
+#include "common/audit_verify.h"
+#include "common/config.h"
+#include "common/escape.h"
+#include "common/journal.h"
+#include "common/jws.h"
+
+namespace zsp::zspctl {
+
+const char kAuditHelp[] =
+    "  audit flush [--conf FILE]\n"
+    "                         as root on a host: deliver the audit spool to "
+    "the store\n"
+    "                         (FILE defaults to /etc/zsp/zsp.conf)\n"
+    "  audit verify --spool FILE\n"
+    "                         check a local spool's chain\n"
+    "  audit verify --host H --audit-key FILE\n"
+    "                         check host H's chain in the store against the\n"
+    "                         checkpoints signed with the key in FILE "
+    "(audit.pub)\n"
+    "  audit query [--host H] [--user U] [--decision allow|deny] "
+    "[--grant G]\n"
+    "              [--since T] [--until T] [--limit N] "
+    "[--format table|json|csv]\n"
+    "                         list stored records; T is Unix seconds or\n"
+    "                         YYYY-MM-DD[THH:MM[:SS]] in UTC\n"
+    "  audit alerts [--host H]  list the store's alerts (gaps, hash "
+    "mismatches)\n";
+
+namespace {
+
+using nlohmann::json;
+
+constexpr int kFailed = 1;
+constexpr size_t kMaxShownBytes = 256;
+constexpr int kPageRows = 5000;
+
+std::string Show(const std::string& text) {
+  return EscapeForLog(text, kMaxShownBytes);
+}
+
+struct AuditWords {
+  std::vector<std::string> positional;
+  std::map<std::string, std::string> options;
+
+  std::optional<std::string> One(const std::string& name) const {
+    auto it = options.find(name);
+    if (it == options.end()) return std::nullopt;
+    return it->second;
+  }
+};
+
+AuditWords Parse(const std::vector<std::string>& args, size_t first,
+                 const std::vector<std::string>& value_options) {
+  AuditWords words;
+  for (size_t i = first; i < args.size(); ++i) {
+    const std::string& word = args[i];
+    bool known = false;
+    for (const auto& name : value_options) known = known || name == word;
+    if (known) {
+      if (i + 1 >= args.size()) {
+        throw UsageException("option " + word + " needs a value");
+      }
+      if (!words.options.emplace(word, args[++i]).second) {
+        throw UsageException("option " + word + " given twice");
+      }
+    } else if (word.size() > 1 && word[0] == '-') {
+      throw UsageException("unknown option " + Show(word));
+    } else {
+      throw UsageException("unexpected argument " + Show(word));
+    }
+  }
+  return words;
+}
+
+// Percent-encodes a query value.
+std::string UrlEncode(const std::string& text) {
+  static constexpr char kDigits[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+        (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' ||
+        c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kDigits[c >> 4];
+      out += kDigits[c & 15];
+    }
+  }
+  return out;
+}
+
+// Unix seconds, or YYYY-MM-DD with an optional THH:MM[:SS], in UTC.
+int64_t ParseTime(const std::string& option, const std::string& text) {
+  if (!text.empty() && text.size() <= 18 &&
+      text.find_first_not_of("0123456789") == std::string::npos) {
+    return std::stoll(text);
+  }
+  for (const char* format : {"%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M",
+                             "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M",
+                             "%Y-%m-%d"}) {
+    struct tm parts {};
+    const char* end = strptime(text.c_str(), format, &parts);
+    if (end != nullptr && (*end == '\0' || (end[0] == 'Z' && end[1] == '\0'))) {
+      return static_cast<int64_t>(timegm(&parts));
+    }
+  }
+  throw UsageException("invalid time for " + option + ": " + Show(text) +
+                       " (use Unix seconds or YYYY-MM-DD[THH:MM[:SS]])");
+}
+
+std::string FormatUtc(int64_t when) {
+  time_t t = static_cast<time_t>(when);
+  struct tm parts {};
+  char text[32] = "?";
+  if (gmtime_r(&t, &parts) != nullptr) {
+    strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &parts);
+  }
+  return text;
+}
+
+std::string EventName(const std::string& message_id) {
+  static const std::pair<AuditEvent, const char*> kEvents[] = {
+      {AuditEvent::kSudoAllow, "sudo-allow"},
+      {AuditEvent::kSudoDeny, "sudo-deny"},
+      {AuditEvent::kLoginAllow, "login-allow"},
+      {AuditEvent::kLoginDeny, "login-deny"},
+      {AuditEvent::kSessionOpen, "session-open"},
+      {AuditEvent::kSessionClose, "session-close"},
+  };
+  for (const auto& [event, name] : kEvents) {
+    if (message_id == MessageId(event)) return name;
+  }
+  return message_id.empty() ? "-" : Show(message_id);
+}
+
+// --- flush ----------------------------------------------------------------
+
+int RunFlush(const std::vector<std::string>& args) {
+  AuditWords words = Parse(args, 1, {"--conf"});
+  std::string path = words.One("--conf").value_or(kDefaultConfigPath);
+  auto config = LoadHostConfig(path);
+  if (!config.ok()) throw std::runtime_error(config.error());
+  auto report = DeliverSpool(config.value(), DeliveryOptions{});
+  if (!report.ok()) throw std::runtime_error(report.error());
+  const DeliveryReport& done = report.value();
+  if (done.first_sent == 0) {
+    std::cout << "nothing to deliver: the store holds records 1 to "
+              << done.delivered_through << "\n";
+  } else {
+    std::cout << "delivered records " << done.first_sent << " to "
+              << done.delivered_through << " in " << done.batches
+              << " batches";
+    if (done.retries > 0) std::cout << " after " << done.retries << " retries";
+    std::cout << "\n";
+  }
+  return 0;
+}
+
+// --- verify ---------------------------------------------------------------
+
+int PrintReport(const std::string& what, const ChainReport& report,
+                const std::vector<std::string>& other_problems,
+                bool json_output) {
+  size_t problems = report.findings.size() + other_problems.size();
+  if (json_output) {
+    json findings = json::array();
+    for (const auto& f : report.findings) {
+      findings.push_back({{"seq", f.seq}, {"problem", f.problem}});
+    }
+    std::cout << json{{"chain", what},
+                      {"records", report.records},
+                      {"last_seq", report.last_seq},
+                      {"intact", problems == 0},
+                      {"findings", findings},
+                      {"other_problems", other_problems}}
+                     .dump(2)
+              << "\n";
+    return problems == 0 ? 0 : kFailed;
+  }
+  for (const auto& problem : other_problems) std::cout << problem << "\n";
+  for (const auto& f : report.findings) {
+    std::cout << "record " << f.seq << ": " << f.problem << "\n";
+  }
+  std::cout << what << ": " << report.records << " records, last "
+            << report.last_seq << ", "
+            << (problems == 0 ? "chain intact"
+                              : "chain broken (" + std::to_string(problems) +
+                                    " problems)")
+            << "\n";
+  return problems == 0 ? 0 : kFailed;
+}
+
+int VerifySpool(const std::string& path, bool json_output) {
+  auto lines = ReadSpoolLines(path);
+  if (!lines.ok()) throw std::runtime_error(lines.error());
+  // The delivery state, when it sits next to the spool, vouches for the
+  // length of the chain and the hash of the last delivered record.
+  std::vector<ChainAnchor> anchors;
+  std::vector<char> copy(path.begin(), path.end());
+  copy.push_back('\0');
+  std::string dir = dirname(copy.data());
+  auto state = ReadDeliveryState(dir);
+  if (state.ok() && state.value().seq > 0) {
+    anchors.push_back({state.value().seq, state.value().hash,
+                       "the delivery state file " + dir + "/" +
+                           kDeliveryStateFileName});
+  }
+  ChainReport report = VerifyAuditChain(lines.value(), anchors);
+  return PrintReport(Show(path), report, {}, json_output);
+}
+
+// Fetches every record of host from the store, oldest first.
+std::vector<std::string> FetchHostLines(const BrokerGet& get,
+                                        const std::string& host) {
+  std::vector<std::string> lines;
+  uint64_t after = 0;
+  for (;;) {
+    json page = get("/v1/audit/records?host=" + UrlEncode(host) +
+                    "&after=" + std::to_string(after) +
+                    "&limit=" + std::to_string(kPageRows));
+    const json& records = page.value("records", json::array());
+    for (const auto& row : records) {
+      if (!row.is_object() || !row.value("line", json()).is_string() ||
+          !row.value("seq", json()).is_number_unsigned()) {
+        throw std::runtime_error("the store returned a malformed record");
+      }
+      lines.push_back(row["line"].get<std::string>());
+      after = row["seq"].get<uint64_t>();
+    }
+    if (records.empty() || !page.value("more", false)) return lines;
+  }
+}
+
+// Verifies each checkpoint's signature; the anchors come only from the
+// signed payloads, never from the unsigned fields next to them.
+std::vector<ChainAnchor> VerifiedCheckpoints(
+    const json& list, const std::string& host,
+    const std::vector<PinnedKey>& keys, std::vector<std::string>* problems) {
+  std::vector<ChainAnchor> anchors;
+  for (const auto& row : list) {
+    std::string jws = row.is_object() ? row.value("jws", "") : "";
+    std::string where = "checkpoint " + Show(row.is_object()
+                                                 ? row.value("seq", json())
+                                                       .dump()
+                                                 : "?");
+    VerifiedJws verified = VerifyJws(jws, keys, "zsp-audit-checkpoint+jwt");
+    if (verified.status != JwsStatus::kValid) {
+      problems->push_back(where + ": signature does not verify (" +
+                          Show(verified.detail) + ")");
+      continue;
+    }
+    json payload = json::parse(verified.payload, nullptr, false);
+    if (!payload.is_object() || payload.value("host", "") != host ||
+        !payload.value("seq", json()).is_number_unsigned() ||
+        !payload.value("hash", json()).is_string() ||
+        !payload.value("time", json()).is_number_integer()) {
+      problems->push_back(where + ": signed payload is not for host " +
+                          Show(host));
+      continue;
+    }
+    anchors.push_back({payload["seq"].get<uint64_t>(),
+                       payload["hash"].get<std::string>(),
+                       "the checkpoint signed at " +
+                           FormatUtc(payload["time"].get<int64_t>())});
+  }
+  return anchors;
+}
+
+int VerifyHost(const BrokerGet& get, const std::string& host,
+               const std::string& key_path, bool json_output) {
+  auto key = LoadEd25519PublicKey(key_path);
+  if (!key.ok()) throw std::runtime_error(key.error());
+  std::vector<PinnedKey> keys;
+  keys.push_back({Ed25519KeyId(key.value().get()), std::move(key.value())});
+
+  std::vector<std::string> lines = FetchHostLines(get, host);
+  json checkpoints = get("/v1/audit/checkpoints?host=" + UrlEncode(host))
+                         .value("checkpoints", json::array());
+  std::vector<std::string> problems;
+  std::vector<ChainAnchor> anchors =
+      VerifiedCheckpoints(checkpoints, host, keys, &problems);
+  if (anchors.empty() && !lines.empty()) {
+    problems.push_back("no valid signed checkpoint: truncation of the newest "
+                       "records cannot be ruled out");
+  }
+  ChainReport report = VerifyAuditChain(lines, anchors);
+  return PrintReport("host " + Show(host) + " (" +
+                         std::to_string(anchors.size()) +
+                         " signed checkpoints)",
+                     report, problems, json_output);
+}
+
+int RunVerify(const std::vector<std::string>& args, bool json_output,
+              const std::function<BrokerGet()>& connect) {
+  AuditWords words = Parse(args, 1, {"--spool", "--host", "--audit-key"});
+  auto spool = words.One("--spool");
+  auto host = words.One("--host");
+  if (spool.has_value() == host.has_value()) {
+    throw UsageException("audit verify needs exactly one of --spool, --host");
+  }
+  if (spool) {
+    if (words.One("--audit-key")) {
+      throw UsageException("--audit-key is only for --host");
+    }
+    return VerifySpool(*spool, json_output);
+  }
+  auto key = words.One("--audit-key");
+  if (!key) {
+    throw UsageException(
+        "audit verify --host needs --audit-key FILE (the broker's audit.pub)");
+  }
+  return VerifyHost(connect(), *host, *key, json_output);
+}
+
+// --- query ----------------------------------------------------------------
+
+std::string Field(const json& record, const char* name) {
+  auto it = record.find(name);
+  if (it == record.end()) return "";
+  if (it->is_string()) return Show(it->get<std::string>());
+  return Show(it->dump());
+}
+
+// Quotes a CSV cell (RFC 4180) and defuses spreadsheet formulas.
+std::string CsvCell(std::string text) {
+  if (!text.empty() && std::string("=+-@").find(text[0]) != std::string::npos) {
+    text = "'" + text;
+  }
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+void PrintTableRows(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths;
+  for (const auto& row : rows) {
+    widths.resize(std::max(widths.size(), row.size()));
+    for (size_t i = 0; i < row.size(); ++i) {
+      widths[i] = std::max(widths[i], row[i].size());
+    }
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) {
+        line += std::string(widths[i] - row[i].size() + 2, ' ');
+      }
+    }
+    std::cout << line << "\n";
+  }
+}
+
+std::string BuildQuery(const AuditWords& words) {
+  std::string query;
+  for (const char* name : {"host", "user", "decision", "grant"}) {
+    if (auto value = words.One(std::string("--") + name)) {
+      query += std::string("&") + name + "=" + UrlEncode(*value);
+    }
+  }
+  for (const char* name : {"since", "until"}) {
+    std::string option = std::string("--") + name;
+    if (auto value = words.One(option)) {
+      query += std::string("&") + name + "=" +
+               std::to_string(ParseTime(option, *value));
+    }
+  }
+  if (auto limit = words.One("--limit")) query += "&limit=" + UrlEncode(*limit);
+  if (!query.empty()) query[0] = '?';
+  return query;
+}
+
+int RunQuery(const std::vector<std::string>& args, bool json_output,
+             const std::function<BrokerGet()>& connect) {
+  AuditWords words =
+      Parse(args, 1, {"--host", "--user", "--decision", "--grant", "--since",
+                      "--until", "--limit", "--format"});
+  std::string format =
+      words.One("--format").value_or(json_output ? "json" : "table");
+  if (format != "table" && format != "json" && format != "csv") {
+    throw UsageException("--format must be table, json or csv");
+  }
+  std::string query = BuildQuery(words);
+  json answer = connect()("/v1/audit/records" + query);
+  const json& rows = answer.value("records", json::array());
+
+  static const char* kColumns[] = {"TIME",  "HOST",     "SEQ",
+                                   "EVENT", "USER",     "RUNAS",
+                                   "DECISION", "GRANT", "COMMAND",
+                                   "REASON"};
+  if (format == "json") {
+    json list = json::array();
+    for (const auto& row : rows) {
+      json record = json::parse(row.value("line", ""), nullptr, false);
+      list.push_back({{"host", row.value("host", "")},
+                      {"seq", row.value("seq", json())},
+                      {"record", record}});
+    }
+    std::cout << list.dump(2, ' ', false, json::error_handler_t::replace)
+              << "\n";
+    return 0;
+  }
+  std::vector<std::vector<std::string>> table;
+  table.emplace_back();
+  for (const char* column : kColumns) table.back().push_back(column);
+  for (const auto& row : rows) {
+    json record = json::parse(row.value("line", ""), nullptr, false);
+    if (!record.is_object()) record = json::object();
+    auto time = record.find("time");
+    table.push_back(
+        {time != record.end() && time->is_number_integer()
+             ? FormatUtc(time->get<int64_t>())
+             : "-",
+         Show(row.value("host", "")), Show(row.value("seq", json()).dump()),
+         EventName(record.value("MESSAGE_ID", "")), Field(record, "ZSP_USER"),
+         Field(record, "ZSP_RUNAS"), Field(record, "ZSP_DECISION"),
+         Field(record, "ZSP_GRANT"), Field(record, "ZSP_COMMAND"),
+         Field(record, "ZSP_REASON")});
+  }
+  if (format == "csv") {
+    for (const auto& row : table) {
+      std::string line;
+      for (size_t i = 0; i < row.size(); ++i) {
+        line += (i > 0 ? "," : "") + CsvCell(row[i]);
+      }
+      std::cout << line << "\r\n";
+    }
+    return 0;
+  }
+  if (rows.empty()) {
+    std::cout << "no records\n";
+    return 0;
+  }
+  PrintTableRows(table);
+  return 0;
+}
+
+int RunAlerts(const std::vector<std::string>& args, bool json_output,
+              const std::function<BrokerGet()>& connect) {
+  AuditWords words = Parse(args, 1, {"--host"});
+  std::string query;
+  if (auto host = words.One("--host")) query = "?host=" + UrlEncode(*host);
+  json answer = connect()("/v1/audit/alerts" + query);
+  const json& alerts = answer.value("alerts", json::array());
+  if (json_output) {
+    std::cout << alerts.dump(2) << "\n";
+    return 0;
+  }
+  if (alerts.empty()) {
+    std::cout << "no alerts\n";
+    return 0;
+  }
+  std::vector<std::vector<std::string>> table = {
+      {"TIME", "HOST", "KIND", "SEQ", "DETAIL"}};
+  for (const auto& alert : alerts) {
+    table.push_back({FormatUtc(alert.value("time", int64_t{0})),
+                     Field(alert, "host"), Field(alert, "kind"),
+                     Field(alert, "seq"), Field(alert, "detail")});
+  }
+  PrintTableRows(table);
+  return 0;
+}
+
+}  // namespace
+
+int RunAudit(const std::vector<std::string>& args, bool json_output,
+             const std::function<BrokerGet()>& connect) {
+  if (args.empty()) {
+    throw UsageException("audit needs flush, verify, query or alerts");
+  }
+  const std::string& action = args[0];
+  if (action == "flush") return RunFlush(args);
+  if (action == "verify") return RunVerify(args, json_output, connect);
+  if (action == "query") return RunQuery(args, json_output, connect);
+  if (action == "alerts") return RunAlerts(args, json_output, connect);
+  throw UsageException("unknown audit command " + Show(action));
+}
+
+}  // namespace zsp::zspctl

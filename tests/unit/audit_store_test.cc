@@ -1,0 +1,313 @@
+// Tests for broker/audit_store and the audit routes of broker/api: chain
+// checks on arrival, idempotent resends, alerts, append-only tables and
+// signed checkpoints.
+#include "broker/audit_store.h"
+
+#include <cppunit/TestFixture.h>
+#include <cppunit/extensions/HelperMacros.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "broker/api.h"
+#include "broker/pki.h"
+#include "common/audit_spool.h"
+#include "common/jws.h"
+
+namespace {
+
+using nlohmann::json;
+using zsp::broker::AuditStore;
+
+constexpr int64_t kNow = 1'800'000'000;
+
+std::vector<std::string> MakeChain(int n, const std::string& user = "alice") {
+  std::vector<std::string> lines;
+  std::string prev = zsp::kGenesisHash;
+  for (int i = 1; i <= n; ++i) {
+    json record = {{"ZSP_USER", user},
+                   {"ZSP_DECISION", i % 2 ? "deny" : "allow"},
+                   {"seq", i},
+                   {"prev", prev},
+                   {"time", kNow + i}};
+    lines.push_back(record.dump());
+    prev = zsp::Sha256Hex(lines.back());
+  }
+  return lines;
+}
+
+std::vector<std::string> Slice(const std::vector<std::string>& lines,
+                               size_t first, size_t count) {
+  return std::vector<std::string>(lines.begin() + first,
+                                  lines.begin() + first + count);
+}
+
+}  // namespace
+
+class AuditStoreTest : public CppUnit::TestFixture {
+  CPPUNIT_TEST_SUITE(AuditStoreTest);
+  CPPUNIT_TEST(AppendsInOrder);
+  CPPUNIT_TEST(ResendIsIdempotent);
+  CPPUNIT_TEST(DifferentResendIsConflict);
+  CPPUNIT_TEST(GapRaisesAlert);
+  CPPUNIT_TEST(HashMismatchRaisesAlert);
+  CPPUNIT_TEST(HostsHaveSeparateChains);
+  CPPUNIT_TEST(TablesAreAppendOnly);
+  CPPUNIT_TEST(CheckpointsSignedWithAuditKey);
+  CPPUNIT_TEST(FiltersSelectRecords);
+  CPPUNIT_TEST(ApiNeedsHostCertToAppend);
+  CPPUNIT_TEST(ApiReadsNeedAuditorRole);
+  CPPUNIT_TEST(ApiConflictNamesExpectedSeq);
+  CPPUNIT_TEST_SUITE_END();
+
+ public:
+  void setUp() override {
+    char dir_template[] = "/tmp/zsp-audit-store-test.XXXXXX";
+    dir_ = mkdtemp(dir_template);
+    auto key = zsp::broker::LoadOrCreateAuditKey(dir_);
+    CPPUNIT_ASSERT_MESSAGE(key.ok() ? "" : key.error(), key.ok());
+    auto store = AuditStore::Open(dir_ + "/audit.db", std::move(key.value()));
+    CPPUNIT_ASSERT_MESSAGE(store.ok() ? "" : store.error(), store.ok());
+    audit_ = std::move(store.value());
+  }
+
+  void tearDown() override {
+    audit_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  void AppendsInOrder() {
+    auto lines = MakeChain(5);
+    auto first = audit_->Append("web-1", Slice(lines, 0, 3), kNow);
+    CPPUNIT_ASSERT(first.ok());
+    CPPUNIT_ASSERT_EQUAL(uint64_t(3), first.value.accepted_through);
+    CPPUNIT_ASSERT_EQUAL(uint64_t(3), first.value.stored);
+    auto second = audit_->Append("web-1", Slice(lines, 3, 2), kNow);
+    CPPUNIT_ASSERT_EQUAL(uint64_t(5), second.value.accepted_through);
+    CPPUNIT_ASSERT(!second.value.rejected.has_value());
+    auto rows = audit_->ListRecords({});
+    CPPUNIT_ASSERT_EQUAL(size_t(5), rows.value.size());
+    CPPUNIT_ASSERT_EQUAL(lines[4], rows.value[4].line);
+    CPPUNIT_ASSERT_EQUAL(zsp::Sha256Hex(lines[4]), rows.value[4].hash);
+  }
+
+  void ResendIsIdempotent() {
+    auto lines = MakeChain(4);
+    audit_->Append("web-1", Slice(lines, 0, 2), kNow);
+    auto again = audit_->Append("web-1", lines, kNow);
+    CPPUNIT_ASSERT(again.ok());
+    CPPUNIT_ASSERT_EQUAL(uint64_t(2), again.value.duplicates);
+    CPPUNIT_ASSERT_EQUAL(uint64_t(2), again.value.stored);
+    CPPUNIT_ASSERT_EQUAL(uint64_t(4), again.value.accepted_through);
+    CPPUNIT_ASSERT_EQUAL(size_t(4), audit_->ListRecords({}).value.size());
+    CPPUNIT_ASSERT(audit_->ListAlerts(std::nullopt).value.empty());
+  }
+
+  void DifferentResendIsConflict() {
+    auto lines = MakeChain(3);
+    audit_->Append("web-1", lines, kNow);
+    auto other = MakeChain(3, "mallory");
+    auto outcome = audit_->Append("web-1", Slice(other, 1, 1), kNow);
+    CPPUNIT_ASSERT(outcome.value.rejected.has_value());
+    CPPUNIT_ASSERT_EQUAL(std::string("conflict"), outcome.value.rejected->kind);
+    CPPUNIT_ASSERT_EQUAL(uint64_t(2), outcome.value.rejected->seq);
+    CPPUNIT_ASSERT_EQUAL(lines[1], audit_->ListRecords({}).value[1].line);
+  }
+
+  void GapRaisesAlert() {
+    auto lines = MakeChain(5);
+    audit_->Append("web-1", Slice(lines, 0, 2), kNow);
+    auto outcome = audit_->Append("web-1", Slice(lines, 3, 2), kNow);
+    CPPUNIT_ASSERT(outcome.value.rejected.has_value());
+    CPPUNIT_ASSERT_EQUAL(std::string("gap"), outcome.value.rejected->kind);
+    CPPUNIT_ASSERT_EQUAL(uint64_t(2), outcome.value.accepted_through);
+    // A retry of the same batch does not add a second alert.
+    audit_->Append("web-1", Slice(lines, 3, 2), kNow + 5);
+    auto alerts = audit_->ListAlerts(std::string("web-1"));
+    CPPUNIT_ASSERT_EQUAL(size_t(1), alerts.value.size());
+    CPPUNIT_ASSERT_EQUAL(uint64_t(4), alerts.value[0].seq);
+  }
+
+  void HashMismatchRaisesAlert() {
+    auto lines = MakeChain(3);
+    audit_->Append("web-1", Slice(lines, 0, 1), kNow);
+    json edited = json::parse(lines[1]);
+    edited["prev"] = std::string(64, 'b');
+    auto outcome = audit_->Append("web-1", {edited.dump()}, kNow);
+    CPPUNIT_ASSERT(outcome.value.rejected.has_value());
+    CPPUNIT_ASSERT_EQUAL(std::string("hash_mismatch"),
+                         outcome.value.rejected->kind);
+    CPPUNIT_ASSERT_EQUAL(uint64_t(1), outcome.value.accepted_through);
+  }
+
+  void HostsHaveSeparateChains() {
+    auto lines = MakeChain(2);
+    CPPUNIT_ASSERT_EQUAL(uint64_t(2),
+                         audit_->Append("web-1", lines, kNow)
+                             .value.accepted_through);
+    CPPUNIT_ASSERT_EQUAL(uint64_t(2),
+                         audit_->Append("web-2", lines, kNow)
+                             .value.accepted_through);
+  }
+
+  void TablesAreAppendOnly() {
+    auto lines = MakeChain(4);
+    audit_->Append("web-1", Slice(lines, 0, 2), kNow);
+    audit_->Append("web-1", Slice(lines, 3, 1), kNow);  // an alert row
+    audit_.reset();
+    sqlite3* db = nullptr;
+    CPPUNIT_ASSERT_EQUAL(SQLITE_OK,
+                         sqlite3_open((dir_ + "/audit.db").c_str(), &db));
+    for (const char* sql :
+         {"UPDATE audit_records SET line = 'x'", "DELETE FROM audit_records",
+          "DELETE FROM audit_checkpoints", "UPDATE audit_alerts SET kind = 'x'"}) {
+      CPPUNIT_ASSERT_MESSAGE(
+          sql, sqlite3_exec(db, sql, nullptr, nullptr, nullptr) != SQLITE_OK);
+    }
+    sqlite3_close(db);
+  }
+
+  void CheckpointsSignedWithAuditKey() {
+    auto lines = MakeChain(3);
+    audit_->Append("web-1", lines, kNow);
+    auto checkpoints = audit_->ListCheckpoints(std::string("web-1"));
+    CPPUNIT_ASSERT_EQUAL(size_t(1), checkpoints.value.size());
+    auto pub = zsp::LoadEd25519PublicKey(dir_ + "/audit.pub");
+    CPPUNIT_ASSERT(pub.ok());
+    std::vector<zsp::PinnedKey> keys;
+    keys.push_back({zsp::Ed25519KeyId(pub.value().get()),
+                    std::move(pub.value())});
+    auto verified = zsp::VerifyJws(checkpoints.value[0].jws, keys,
+                                   zsp::broker::kCheckpointJwsType);
+    CPPUNIT_ASSERT_MESSAGE(verified.detail,
+                           verified.status == zsp::JwsStatus::kValid);
+    json payload = json::parse(verified.payload);
+    CPPUNIT_ASSERT_EQUAL(std::string("web-1"), payload["host"].get<std::string>());
+    CPPUNIT_ASSERT_EQUAL(uint64_t(3), payload["seq"].get<uint64_t>());
+    CPPUNIT_ASSERT_EQUAL(zsp::Sha256Hex(lines[2]),
+                         payload["hash"].get<std::string>());
+    // The decision JWS type must not pass for a checkpoint.
+    auto wrong_type = zsp::VerifyJws(checkpoints.value[0].jws, keys,
+                                     zsp::kDecisionJwsType);
+    CPPUNIT_ASSERT(wrong_type.status != zsp::JwsStatus::kValid);
+
+    // Two more records soon after: too few and too early for another.
+    auto more = MakeChain(5);
+    audit_->Append("web-1", Slice(more, 3, 2), kNow + 1);
+    CPPUNIT_ASSERT_EQUAL(size_t(1),
+                         audit_->ListCheckpoints(std::nullopt).value.size());
+    auto later = MakeChain(6);
+    audit_->Append("web-1", Slice(later, 5, 1),
+                   kNow + zsp::broker::kCheckpointEverySeconds);
+    CPPUNIT_ASSERT_EQUAL(size_t(2),
+                         audit_->ListCheckpoints(std::nullopt).value.size());
+  }
+
+  void FiltersSelectRecords() {
+    audit_->Append("web-1", MakeChain(6), kNow);
+    audit_->Append("web-2", MakeChain(2, "bob"), kNow);
+    zsp::broker::AuditFilter filter;
+    filter.decision = "allow";
+    filter.host = "web-1";
+    CPPUNIT_ASSERT_EQUAL(size_t(3), audit_->ListRecords(filter).value.size());
+    zsp::broker::AuditFilter by_user;
+    by_user.user = "bob";
+    CPPUNIT_ASSERT_EQUAL(size_t(2), audit_->ListRecords(by_user).value.size());
+    zsp::broker::AuditFilter by_time;
+    by_time.since = kNow + 2;
+    by_time.until = kNow + 4;
+    by_time.host = "web-1";
+    CPPUNIT_ASSERT_EQUAL(size_t(2), audit_->ListRecords(by_time).value.size());
+    zsp::broker::AuditFilter page;
+    page.host = "web-1";
+    page.after_seq = 4;
+    auto rows = audit_->ListRecords(page);
+    CPPUNIT_ASSERT_EQUAL(size_t(2), rows.value.size());
+    CPPUNIT_ASSERT_EQUAL(uint64_t(5), rows.value[0].seq);
+  }
+
+  void ApiNeedsHostCertToAppend() {
+    Fixture api(this);
+    zsp::broker::ApiRequest request = AppendRequest(MakeChain(2));
+    request.client_host.clear();
+    CPPUNIT_ASSERT_EQUAL(401, api.api->Handle(request).status);
+    request = AppendRequest(MakeChain(2));
+    auto response = api.api->Handle(request);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(response.body.dump(), 200, response.status);
+    CPPUNIT_ASSERT_EQUAL(uint64_t(2),
+                         response.body["accepted_through"].get<uint64_t>());
+  }
+
+  void ApiReadsNeedAuditorRole() {
+    Fixture api(this);
+    api.api->Handle(AppendRequest(MakeChain(2)));
+    zsp::broker::ApiRequest read;
+    read.method = "GET";
+    read.path = "/v1/audit/records";
+    read.authorization = "Bearer " + api.alice_token;
+    CPPUNIT_ASSERT_EQUAL(403, api.api->Handle(read).status);
+    read.authorization = "Bearer " + api.carol_token;
+    auto response = api.api->Handle(read);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(response.body.dump(), 200, response.status);
+    CPPUNIT_ASSERT_EQUAL(size_t(2), response.body["records"].size());
+    read.query["host"] = "web-1;drop";
+    CPPUNIT_ASSERT_EQUAL(400, api.api->Handle(read).status);
+  }
+
+  void ApiConflictNamesExpectedSeq() {
+    Fixture api(this);
+    auto lines = MakeChain(5);
+    api.api->Handle(AppendRequest(Slice(lines, 0, 2)));
+    auto response = api.api->Handle(AppendRequest(Slice(lines, 3, 2)));
+    CPPUNIT_ASSERT_EQUAL(409, response.status);
+    CPPUNIT_ASSERT_EQUAL(uint64_t(3),
+                         response.body["expected_seq"].get<uint64_t>());
+  }
+
+ private:
+  // An Api with a people store, wired to this test's audit store.
+  struct Fixture {
+    explicit Fixture(AuditStoreTest* test) {
+      auto opened = zsp::broker::Store::Open(test->dir_ + "/broker.db");
+      CPPUNIT_ASSERT(opened.ok());
+      store = std::move(opened.value());
+      auto generated = zsp::broker::GenerateEd25519Key();
+      CPPUNIT_ASSERT(generated.ok());
+      key = std::move(generated.value());
+      api = std::make_unique<zsp::broker::Api>(
+          store.get(), key.get(), zsp::broker::Settings{},
+          [] { return kNow; });
+      api->SetAuditStore(test->audit_.get());
+      alice_token = "alice-token-0123456789";
+      carol_token = "carol-token-0123456789";
+      store->AddPerson("alice", {}, zsp::Sha256Hex(alice_token), kNow);
+      store->AddPerson("carol", {"auditor"}, zsp::Sha256Hex(carol_token),
+                       kNow);
+    }
+    std::unique_ptr<zsp::broker::Store> store;
+    zsp::EvpPkeyPtr key;
+    std::unique_ptr<zsp::broker::Api> api;
+    std::string alice_token;
+    std::string carol_token;
+  };
+
+  static zsp::broker::ApiRequest AppendRequest(
+      const std::vector<std::string>& lines) {
+    zsp::broker::ApiRequest request;
+    request.method = "POST";
+    request.path = "/v1/audit/records";
+    request.body = json{{"records", lines}}.dump();
+    request.has_client_cert = true;
+    request.client_host = "web-1";
+    return request;
+  }
+
+  std::string dir_;
+  std::unique_ptr<AuditStore> audit_;
+};
+
+CPPUNIT_TEST_SUITE_REGISTRATION(AuditStoreTest);
