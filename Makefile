@@ -13,7 +13,7 @@ B := build
 
 COMMON_SRCS := $(wildcard common/*.cc)
 COMMON_OBJS := $(COMMON_SRCS:%.cc=$(B)/%.o)
-BROKER_SRCS := $(filter-out broker/zspctl.cc,$(wildcard broker/*.cc))
+BROKER_SRCS := $(filter-out broker/zspctl%.cc,$(wildcard broker/*.cc))
 BROKER_OBJS := $(BROKER_SRCS:%.cc=$(B)/%.o)
 # The broker without its main(), for the unit tests.
 BROKER_LIB_OBJS := $(filter-out $(B)/broker/main.o,$(BROKER_OBJS))
@@ -23,7 +23,8 @@ UNIT_OBJS := $(UNIT_SRCS:%.cc=$(B)/%.o)
 COMMON_LIBS := -lcurl -lssl -lcrypto -lsystemd
 
 all: $(B)/libzsp.a $(B)/sudo_zsp.so $(B)/pam_zsp.so $(B)/zsp-broker \
-     $(B)/zspctl $(B)/unit_tests $(B)/tcp_blackhole $(B)/pam_loop
+     $(B)/zspctl $(B)/unit_tests $(B)/tcp_blackhole $(B)/pam_loop \
+     $(B)/hostile_broker
 
 $(B)/%.o: %.cc
 	@mkdir -p $(dir $@)
@@ -49,7 +50,7 @@ $(B)/zsp-broker: $(BROKER_OBJS) $(B)/libzsp.a
 	$(CXX) $(LDHARDEN) -pie -o $@ $^ -lcpp-httplib -lsqlite3 $(COMMON_LIBS) \
 	  -pthread
 
-$(B)/zspctl: $(B)/broker/zspctl.o $(B)/libzsp.a
+$(B)/zspctl: $(B)/broker/zspctl.o $(B)/broker/zspctl_audit.o $(B)/libzsp.a
 	$(CXX) $(LDHARDEN) -pie -o $@ $^ $(COMMON_LIBS)
 
 $(B)/unit_tests: $(UNIT_OBJS) $(BROKER_LIB_OBJS) $(B)/libzsp.a
@@ -59,6 +60,11 @@ $(B)/unit_tests: $(UNIT_OBJS) $(BROKER_LIB_OBJS) $(B)/libzsp.a
 $(B)/tcp_blackhole: tests/tools/tcp_blackhole.cc
 	@mkdir -p $(B)
 	$(CXX) $(ZSP_CXXFLAGS) $(CXXFLAGS) -o $@ $<
+
+# A TLS broker that misbehaves on purpose, for tests/integration/fault_test.sh.
+$(B)/hostile_broker: $(B)/tests/tools/hostile_broker.o $(B)/broker/pki.o \
+    $(B)/libzsp.a
+	$(CXX) $(LDHARDEN) -o $@ $^ $(COMMON_LIBS) -pthread
 
 $(B)/pam_loop: tests/tools/pam_loop.cc
 	@mkdir -p $(B)

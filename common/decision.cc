@@ -2,8 +2,11 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
+#include <chrono>
 #include <ctime>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "common/base64url.h"
 #include "common/https_client.h"
@@ -13,13 +16,41 @@ namespace {
 
 using nlohmann::json;
 
-constexpr size_t kMaxBrokerResponseBytes = 128 * 1024;
+// The response and the claims are flat objects; deeper nesting or a key
+// given twice is never produced by the broker and is rejected.
+constexpr int kMaxJsonDepth = 8;
 
 Decision Invalid(std::string detail) {
   Decision d;
   d.verdict = Verdict::kInvalid;
   d.detail = std::move(detail);
   return d;
+}
+
+// Parses text as JSON, rejecting nesting deeper than kMaxJsonDepth and
+// objects that repeat a key (nlohmann keeps the last value, but another
+// reader might keep the first). Returns a discarded value on any problem.
+json ParseStrictJson(std::string_view text) {
+  bool rejected = false;
+  std::vector<std::set<std::string>> open_objects;
+  json::parser_callback_t check = [&](int depth, json::parse_event_t event,
+                                      json& parsed) {
+    if (depth > kMaxJsonDepth) rejected = true;
+    if (event == json::parse_event_t::object_start) {
+      open_objects.emplace_back();
+    } else if (event == json::parse_event_t::object_end &&
+               !open_objects.empty()) {
+      open_objects.pop_back();
+    } else if (event == json::parse_event_t::key && !open_objects.empty() &&
+               parsed.is_string() &&
+               !open_objects.back().insert(parsed.get<std::string>()).second) {
+      rejected = true;
+    }
+    return !rejected;
+  };
+  json value = json::parse(text, check, false);
+  if (rejected) return json(json::value_t::discarded);
+  return value;
 }
 
 bool StringClaimIs(const json& claims, const char* name,
@@ -117,7 +148,7 @@ Decision CheckSignedDecision(std::string_view jws,
   if (verified.status != JwsStatus::kValid) {
     return Invalid("decision rejected: " + verified.detail);
   }
-  json claims = json::parse(verified.payload, nullptr, false);
+  json claims = ParseStrictJson(verified.payload);
   if (!claims.is_object()) return Invalid("signed payload is not an object");
   std::string mismatch = MatchQuestion(claims, query, nonce);
   if (!mismatch.empty()) return Invalid("decision rejected: " + mismatch);
@@ -150,9 +181,41 @@ Decision CheckSignedDecision(std::string_view jws,
   return d;
 }
 
-Decision AskBroker(const HostConfig& config,
-                   const std::vector<PinnedKey>& keys,
-                   const DecisionQuery& query) {
+Decision CheckBrokerResponse(long status, std::string_view body,
+                             const std::vector<PinnedKey>& keys,
+                             const DecisionQuery& query,
+                             const std::string& nonce, int64_t now,
+                             int64_t clock_skew) {
+  if (status != 200) {
+    Decision d;
+    d.verdict = Verdict::kUnavailable;
+    d.detail = "broker answered HTTP " + std::to_string(status);
+    return d;
+  }
+  if (body.size() > kMaxBrokerResponseBytes) {
+    return Invalid("broker answer is larger than " +
+                   std::to_string(kMaxBrokerResponseBytes) + " bytes");
+  }
+  json answer = ParseStrictJson(body);
+  if (!answer.is_object()) {
+    return Invalid("broker answer is not a JSON object with unique keys");
+  }
+  auto token = answer.find("jws");
+  if (token == answer.end() || !token->is_string()) {
+    return Invalid("broker answer has no jws string");
+  }
+  return CheckSignedDecision(token->get_ref<const std::string&>(), keys,
+                             query, nonce, now, clock_skew);
+}
+
+namespace {
+
+// Asks the broker at base_url once, with at most time_left_ms for the
+// whole exchange.
+Decision AskOneBroker(const HostConfig& config,
+                      const std::vector<PinnedKey>& keys,
+                      const DecisionQuery& query, const std::string& base_url,
+                      long time_left_ms) {
   Decision d;
   std::string nonce = NewNonce();
   if (nonce.empty()) {
@@ -167,11 +230,11 @@ Decision AskBroker(const HostConfig& config,
   options.ca_file = config.ca_file;
   options.client_cert = config.client_cert;
   options.client_key = config.client_key;
-  options.connect_timeout_ms = config.connect_timeout_ms;
-  options.total_timeout_ms = config.timeout_ms;
+  options.connect_timeout_ms = std::min(config.connect_timeout_ms,
+                                        time_left_ms);
+  options.total_timeout_ms = time_left_ms;
   options.max_response_bytes = kMaxBrokerResponseBytes;
-  std::string url = config.broker_url + "/v1/decisions";
-  auto response = HttpsRequest(options, "POST", url,
+  auto response = HttpsRequest(options, "POST", base_url + "/v1/decisions",
                                body.dump(-1, ' ', false,
                                          json::error_handler_t::replace));
   if (!response.ok()) {
@@ -179,19 +242,40 @@ Decision AskBroker(const HostConfig& config,
     d.detail = response.error();
     return d;
   }
-  if (response.value().status != 200) {
-    d.verdict = Verdict::kUnavailable;
-    d.detail = "broker answered HTTP " + std::to_string(response.value().status);
-    return d;
-  }
-  json answer = json::parse(response.value().body, nullptr, false);
-  auto token = answer.is_object() ? answer.find("jws") : answer.end();
-  if (!answer.is_object() || token == answer.end() || !token->is_string()) {
-    return Invalid("broker answer has no jws field");
-  }
-  return CheckSignedDecision(token->get<std::string>(), keys, query, nonce,
+  return CheckBrokerResponse(response.value().status, response.value().body,
+                             keys, query, nonce,
                              static_cast<int64_t>(std::time(nullptr)),
                              config.clock_skew_sec);
+}
+
+}  // namespace
+
+Decision AskBroker(const HostConfig& config,
+                   const std::vector<PinnedKey>& keys,
+                   const DecisionQuery& query) {
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point deadline =
+      Clock::now() + std::chrono::milliseconds(config.timeout_ms);
+  Decision d;
+  d.verdict = Verdict::kUnavailable;
+  d.detail = "no broker_url configured";
+  std::string failures;
+  for (const auto& url : config.broker_urls) {
+    long time_left_ms = static_cast<long>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
+                                                              Clock::now())
+            .count());
+    if (!failures.empty()) failures += "; ";
+    if (time_left_ms <= 0) {
+      failures += url + ": not tried, timeout_ms used up";
+      continue;
+    }
+    Decision one = AskOneBroker(config, keys, query, url, time_left_ms);
+    if (one.verdict != Verdict::kUnavailable) return one;
+    failures += url + ": " + one.detail;
+  }
+  if (!failures.empty()) d.detail = failures;
+  return d;
 }
 
 }  // namespace zsp

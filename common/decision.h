@@ -55,7 +55,24 @@ Decision CheckSignedDecision(std::string_view jws,
                              const std::string& nonce, int64_t now,
                              int64_t clock_skew);
 
-// Sends the query to the broker over mutual TLS and checks the answer.
+// Largest broker response body that AskBroker reads.
+inline constexpr size_t kMaxBrokerResponseBytes = 128 * 1024;
+
+// Turns one HTTP response from the broker into a decision. A status other
+// than 200 is kUnavailable. A 200 body must be a JSON object whose "jws"
+// member is a string, with no duplicate keys and nesting depth of at most
+// 8; otherwise the answer is kInvalid. The token is then checked as in
+// CheckSignedDecision.
+Decision CheckBrokerResponse(long status, std::string_view body,
+                             const std::vector<PinnedKey>& keys,
+                             const DecisionQuery& query,
+                             const std::string& nonce, int64_t now,
+                             int64_t clock_skew);
+
+// Sends the query over mutual TLS to each configured broker URL in turn,
+// within one deadline of config.timeout_ms for all of them. Only kUnavailable
+// (transport failure, timeout, HTTP error status) moves on to the next URL;
+// any other verdict, a signed denial included, is final.
 Decision AskBroker(const HostConfig& config,
                    const std::vector<PinnedKey>& keys,
                    const DecisionQuery& query);

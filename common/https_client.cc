@@ -91,6 +91,11 @@ bool ApplyOptions(CURL* curl, const HttpsOptions& options,
   set(CURLOPT_REDIR_PROTOCOLS_STR, "https");
   set(CURLOPT_FOLLOWLOCATION, 0L);
   set(CURLOPT_NOSIGNAL, 1L);
+  // With the threaded resolver, curl_easy_cleanup otherwise joins a
+  // getaddrinfo thread that may wait for a silent DNS server long after
+  // the transfer timed out (resolv.conf default: 5 s per try). The thread
+  // is left to finish on its own instead.
+  set(CURLOPT_QUICK_EXIT, 1L);
   set(CURLOPT_PROXY, "");
   set(CURLOPT_NOPROXY, "*");
   set(CURLOPT_NETRC, static_cast<long>(CURL_NETRC_IGNORED));
@@ -159,12 +164,17 @@ Result<HttpsResponse> HttpsRequest(const HttpsOptions& options,
     SigpipeBlock block;
     rc = curl_easy_perform(curl.get());
   }
-  if (response_body.overflow) {
+  // CURLOPT_MAXFILESIZE stops a body whose Content-Length is too large
+  // before it arrives; the write callback stops one without it.
+  if (response_body.overflow || rc == CURLE_FILESIZE_EXCEEDED) {
     return Error{"response from " + url + " is larger than " +
                  std::to_string(options.max_response_bytes) + " bytes"};
   }
   if (rc != CURLE_OK) {
     std::string why = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc);
+    // curl words a timeout differently in each phase ("Timeout was
+    // reached", "SSL connection timeout"), so one prefix marks them all.
+    if (rc == CURLE_OPERATION_TIMEDOUT) why = "timed out: " + why;
     return Error{why};
   }
   HttpsResponse out;

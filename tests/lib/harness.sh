@@ -136,6 +136,9 @@ EOF
 
 # Writes /etc/zsp/zsp.conf for broker URL $1; extra lines come from $2.
 zsp_write_config() {
+  # Replaces whatever is there, which may be a FIFO or a directory that a
+  # test left in its place.
+  rm -rf /etc/zsp/zsp.conf
   cat >/etc/zsp/zsp.conf <<EOF
 # zsp host configuration written by the test harness
 broker_url = $1
