@@ -48,7 +48,7 @@ void AppendHex(std::string* out, unsigned char c) {
 // The result never exceeds max_bytes: the "...[N bytes]" marker is added
 // only where it fits.
 bool EscapeCapped(std::string_view text, size_t max_bytes, bool escape_quotes,
-                  std::string* result) {
+                  std::string* result, bool escape_backslashes = true) {
   std::string& out = *result;
   out.clear();
   std::string suffix = "...[" + std::to_string(text.size()) + " bytes]";
@@ -58,7 +58,7 @@ bool EscapeCapped(std::string_view text, size_t max_bytes, bool escape_quotes,
   for (size_t i = 0; i < text.size();) {
     unsigned char c = static_cast<unsigned char>(text[i]);
     size_t len = Utf8SequenceLength(text, i);
-    if (c == '\\') {
+    if (c == '\\' && escape_backslashes) {
       out += "\\\\";
       len = 1;
     } else if (len == 0 || c < 0x20 || c == 0x7f ||
@@ -84,6 +84,12 @@ bool EscapeCapped(std::string_view text, size_t max_bytes, bool escape_quotes,
 std::string EscapeForLog(std::string_view text, size_t max_bytes) {
   std::string out;
   EscapeCapped(text, max_bytes, false, &out);
+  return out;
+}
+
+std::string EscapeControlsForLog(std::string_view text, size_t max_bytes) {
+  std::string out;
+  EscapeCapped(text, max_bytes, false, &out, false);
   return out;
 }
 

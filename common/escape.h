@@ -21,6 +21,12 @@ inline constexpr size_t kMaxLoggedValueBytes = 1024;
 std::string EscapeForLog(std::string_view text,
                          size_t max_bytes = kMaxLoggedValueBytes);
 
+// Escapes like EscapeForLog but leaves backslashes as they are, for text
+// assembled from parts that were escaped already, whose \xNN sequences
+// would otherwise turn into \\xNN. The result still has no control
+// characters or invalid UTF-8.
+std::string EscapeControlsForLog(std::string_view text, size_t max_bytes);
+
 // Joins argv with spaces after escaping each word ('"' too, as \x22); a
 // word that is empty or holds a space is shown in double quotes so the
 // boundaries stay visible. Words that do not fit in max_bytes are replaced

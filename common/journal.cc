@@ -47,6 +47,12 @@ AuditRecord& AuditRecord::Add(const std::string& name,
   return *this;
 }
 
+AuditRecord& AuditRecord::AddEscaped(const std::string& name,
+                                     const std::string& escaped_value) {
+  if (!escaped_value.empty()) fields_.push_back(name + "=" + escaped_value);
+  return *this;
+}
+
 AuditRecord& AuditRecord::SetMessage(std::string message) {
   message_ = std::move(message);
   return *this;
@@ -72,7 +78,7 @@ AuditRecord& AuditRecord::Set(const std::string& name,
 
 std::string AuditRecord::Commit(const std::string& spool_dir) {
   std::vector<std::string> spooled = fields_;
-  spooled.push_back("MESSAGE=" + EscapeForLog(message_, 4096));
+  spooled.push_back("MESSAGE=" + EscapeControlsForLog(message_, 4096));
   spooled.push_back(std::string("MESSAGE_ID=") + MessageId(event_));
   spooled.push_back("SYSLOG_IDENTIFIER=" + identifier_);
   auto position = AppendToSpool(spool_dir, spooled);
@@ -115,7 +121,7 @@ int AuditRecord::Send() const {
   if (!S_ISSOCK(st.st_mode)) return -ENOTSOCK;
 
   std::vector<std::string> all;
-  all.push_back("MESSAGE=" + EscapeForLog(message_, 4096));
+  all.push_back("MESSAGE=" + EscapeControlsForLog(message_, 4096));
   all.push_back(std::string("MESSAGE_ID=") + MessageId(event_));
   all.push_back("PRIORITY=" + std::to_string(priority_));
   all.push_back("SYSLOG_IDENTIFIER=" + identifier_);

@@ -33,8 +33,15 @@ class AuditRecord {
 
   // Adds a field; an empty value is skipped.
   AuditRecord& Add(const std::string& name, const std::string& value);
+  // Adds a field whose value was escaped already (EscapeForLog or
+  // JoinArgvForLog), as it is, so its \xNN sequences are not escaped
+  // twice; an empty value is skipped.
+  AuditRecord& AddEscaped(const std::string& name,
+                          const std::string& escaped_value);
   // Adds a field or replaces its value.
   AuditRecord& Set(const std::string& name, const std::string& value);
+  // Sets MESSAGE. Escape the values in it that users control; the record
+  // only escapes the control characters left in it, not backslashes.
   AuditRecord& SetMessage(std::string message);
   // Changes the event type, keeping the fields added so far.
   AuditRecord& SetEvent(AuditEvent event, int priority);

@@ -28,6 +28,10 @@ namespace {
 constexpr char kIdentifier[] = "sudo_zsp";
 constexpr char kPrefix[] = "zsp: ";
 constexpr size_t kMaxArgc = 4096;
+// Cap of ZSP_COMMAND. journalctl -o json prints a field whose data, name
+// included, exceeds 4096 bytes as null unless --all is given (systemd's
+// JSON_THRESHOLD in logs-show.c), so the command stays below that.
+constexpr size_t kMaxCommandFieldBytes = 4000;
 
 // Environment variables copied from the user, each checked for a safe
 // value; everything else is reset as sudoers' env_reset does.
@@ -430,13 +434,15 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
   auto command = BuildCommand(argv_in, target.value(),
                               config.value().secure_path);
   if (!command.ok()) {
-    record.Add("ZSP_COMMAND", JoinArgvForLog(argv_in));
+    record.AddEscaped("ZSP_COMMAND",
+                      JoinArgvForLog(argv_in, kMaxCommandFieldBytes));
     return deny_recorded(command.error(), EscapeForLog(command.error(), 512));
   }
   // The broker and the journal see the unescaped shell command line;
   // sudo runs the argv it passed in, with the resolved path.
   const std::vector<std::string>& argv = command.value().match_argv;
-  record.Add("ZSP_COMMAND", JoinArgvForLog(argv));
+  record.AddEscaped("ZSP_COMMAND",
+                    JoinArgvForLog(argv, kMaxCommandFieldBytes));
   for (const auto& word : argv) {
     if (!IsValidUtf8(word)) {
       return deny_recorded("argument is not valid UTF-8",

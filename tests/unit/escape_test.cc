@@ -11,6 +11,7 @@
 
 namespace {
 
+using zsp::EscapeControlsForLog;
 using zsp::EscapeForLog;
 using zsp::JoinArgvForLog;
 
@@ -48,6 +49,8 @@ class EscapeTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(JoinArgvCapLongWord);
   CPPUNIT_TEST(JoinArgvCapManyEmptyWords);
   CPPUNIT_TEST(JoinArgvCapManyWords);
+  CPPUNIT_TEST(ControlsKeepEscapedParts);
+  CPPUNIT_TEST(ControlsStillEscapeControls);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -311,6 +314,20 @@ class EscapeTest : public CppUnit::TestFixture {
                                  " bytes",
                              out.size() <= max);
     }
+  }
+
+  void ControlsKeepEscapedParts() {
+    std::string part = JoinArgvForLog({"/bin/echo", "a\nb"});
+    CPPUNIT_ASSERT_EQUAL(std::string("/bin/echo a\\x0ab"), part);
+    CPPUNIT_ASSERT_EQUAL("command=" + part,
+                         EscapeControlsForLog("command=" + part, 4096));
+  }
+
+  void ControlsStillEscapeControls() {
+    CPPUNIT_ASSERT_EQUAL(std::string("a\\x0ab\\x1b[2J\\xff\\ c"),
+                         EscapeControlsForLog("a\nb\x1b[2J\xff\\ c", 64));
+    CPPUNIT_ASSERT_EQUAL(std::string("aaa...[20 bytes]"),
+                         EscapeControlsForLog(std::string(20, 'a'), 16));
   }
 };
 
