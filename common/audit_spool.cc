@@ -96,6 +96,15 @@ bool WriteAll(int fd, const std::string& data) {
   return true;
 }
 
+// Cuts the spool back to end after a failed append. The caller reports the
+// append's own error, so a failed truncate is not reported separately, and
+// the next append then finds the torn line and fails closed.
+void TruncateBack(int fd, off_t end) {
+  while (ftruncate(fd, end) != 0 && errno == EINTR) {
+  }
+  fsync(fd);
+}
+
 }  // namespace
 
 std::string Sha256Hex(std::string_view data) {
@@ -149,8 +158,20 @@ Result<SpoolPosition> AppendToSpool(const std::string& dir,
   if (line.size() > kMaxSpoolLineBytes) {
     return Error{"audit record is larger than the spool line limit"};
   }
-  if (!WriteAll(raw, line + "\n")) return Error{Errno("cannot write spool")};
-  if (fsync(raw) != 0) return Error{Errno("cannot fsync spool")};
+  off_t end = lseek(raw, 0, SEEK_END);
+  if (end < 0) return Error{Errno("cannot seek spool")};
+  if (!WriteAll(raw, line + "\n")) {
+    // A write cut short (a full disk) would leave a torn line that blocks
+    // every later record, so the spool goes back to its old end.
+    std::string failure = Errno("cannot write spool");
+    TruncateBack(raw, end);
+    return Error{failure};
+  }
+  if (fsync(raw) != 0) {
+    std::string failure = Errno("cannot fsync spool");
+    TruncateBack(raw, end);
+    return Error{failure};
+  }
   return SpoolPosition{seq, Sha256Hex(line)};
 }
 
