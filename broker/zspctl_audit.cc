@@ -155,7 +155,9 @@ int RunFlush(const std::vector<std::string>& args) {
   auto report = DeliverSpool(config.value(), DeliveryOptions{});
   if (!report.ok()) throw std::runtime_error(report.error());
   const DeliveryReport& done = report.value();
-  if (done.first_sent == 0) {
+  if (done.first_sent == 0 && done.delivered_through == 0) {
+    std::cout << "nothing to deliver: the spool is empty\n";
+  } else if (done.first_sent == 0) {
     std::cout << "nothing to deliver: the store holds records 1 to "
               << done.delivered_through << "\n";
   } else {
@@ -333,9 +335,13 @@ std::string Field(const json& record, const char* name) {
   return Show(it->dump());
 }
 
-// Quotes a CSV cell (RFC 4180) and defuses spreadsheet formulas.
+// Quotes a CSV cell (RFC 4180) and defuses spreadsheet formulas: a cell
+// that starts with = + - or @ gets a leading ', except the lone "-" that
+// stands for a missing value. Tab and CR never lead, because the cells
+// were escaped before.
 std::string CsvCell(std::string text) {
-  if (!text.empty() && std::string("=+-@").find(text[0]) != std::string::npos) {
+  if (!text.empty() && text != "-" &&
+      std::string("=+-@").find(text[0]) != std::string::npos) {
     text = "'" + text;
   }
   std::string out = "\"";
@@ -385,6 +391,39 @@ std::string BuildQuery(const AuditWords& words) {
   return query;
 }
 
+// Fetches the records that match the filters. The store returns at most
+// 5000 rows a call: with --host (and no --limit) the pages are followed
+// by sequence number, so every match is fetched; otherwise a truncated
+// response gets a warning on stderr.
+json FetchMatchingRecords(const BrokerGet& get, const AuditWords& words) {
+  std::string query = BuildQuery(words);
+  json answer = get("/v1/audit/records" + query);
+  json rows = answer.value("records", json::array());
+  if (!rows.is_array()) {
+    throw std::runtime_error("the store returned a malformed record list");
+  }
+  bool more = answer.value("more", false) && !rows.empty();
+  if (!more || words.One("--limit")) return rows;
+  if (!words.One("--host")) {
+    std::cerr << "zspctl: warning: only the first " << rows.size()
+              << " matching records are shown; add --host H to list every "
+                 "record of one host, or narrow --since and --until\n";
+    return rows;
+  }
+  while (more) {
+    const json& last = rows.back();
+    if (!last.is_object() || !last.value("seq", json()).is_number_unsigned()) {
+      throw std::runtime_error("the store returned a malformed record");
+    }
+    answer = get("/v1/audit/records" + query +
+                 "&after=" + std::to_string(last["seq"].get<uint64_t>()));
+    const json& page = answer.value("records", json::array());
+    for (const auto& row : page) rows.push_back(row);
+    more = answer.value("more", false) && !page.empty();
+  }
+  return rows;
+}
+
 int RunQuery(const std::vector<std::string>& args, bool json_output,
              const std::function<BrokerGet()>& connect) {
   AuditWords words =
@@ -395,9 +434,7 @@ int RunQuery(const std::vector<std::string>& args, bool json_output,
   if (format != "table" && format != "json" && format != "csv") {
     throw UsageException("--format must be table, json or csv");
   }
-  std::string query = BuildQuery(words);
-  json answer = connect()("/v1/audit/records" + query);
-  const json& rows = answer.value("records", json::array());
+  json rows = FetchMatchingRecords(connect(), words);
 
   static const char* kColumns[] = {"TIME",  "HOST",     "SEQ",
                                    "EVENT", "USER",     "RUNAS",
