@@ -109,7 +109,8 @@ PREFIX ?= /usr
 MULTIARCH := $(shell $(CXX) -print-multiarch)
 PAMDIR ?= /lib/$(MULTIARCH)/security
 
-# Installs binaries, modules and the journal catalog. Changes no sudo.conf
+# Installs binaries, modules, the journal catalog, the audit flush units
+# (not enabled) and the auditor guide. Changes no sudo.conf
 # or pam.d file: enabling zsp on a host is a separate, deliberate step.
 install: all
 	install -D -m 755 $(B)/zsp-broker $(DESTDIR)$(PREFIX)/sbin/zsp-broker
@@ -121,6 +122,12 @@ install: all
 	  $(DESTDIR)$(PREFIX)/lib/systemd/catalog/zsp.catalog
 	install -D -m 644 packaging/zsp.conf.example \
 	  $(DESTDIR)$(PREFIX)/share/doc/zsp/examples/zsp.conf
+	install -D -m 644 -t $(DESTDIR)$(PREFIX)/lib/systemd/system \
+	  packaging/systemd/zsp-audit-flush.service \
+	  packaging/systemd/zsp-audit-flush.timer \
+	  packaging/systemd/zsp-audit-flush.path
+	install -D -m 644 docs/auditing.md \
+	  $(DESTDIR)$(PREFIX)/share/doc/zsp/auditing.md
 
 clean:
 	rm -rf $(B)
