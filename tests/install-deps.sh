@@ -6,7 +6,7 @@ packages="g++ make pkg-config libpam0g-dev sudo libcurl4-openssl-dev
 libssl-dev libsystemd-dev systemd libcppunit-dev pamtester libpam-wrapper
 nlohmann-json3-dev libsqlite3-dev libcpp-httplib-dev openssl curl
 util-linux iproute2 binutils openssh-server openssh-client
-clang libclang-rt-14-dev"
+clang libclang-rt-14-dev sqlite3 jq"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
