@@ -233,6 +233,27 @@ expect_fail "spool truncate: detected"
 expect_output "spool truncate: names the first lost record" \
   "record $((total - 4)): missing"
 
+# An attacker who edits a record and recomputes every later "prev" keeps
+# the links valid; the delivery state still vouches for the last record.
+copy=$(tamper_copy)
+first=$((total - 20))
+head -n $((first - 1)) "$copy" >"$copy.new"
+prev=$(sed -n "$((first - 1))p" "$copy" | tr -d '\n' | sha256sum | cut -d' ' -f1)
+sed -n "$first,\$p" "$copy" | while IFS= read -r line; do
+  if [ "$(printf '%s' "$line" | jq .seq)" = "$first" ]; then
+    line=$(printf '%s' "$line" | jq -c '.ZSP_USER = "bob"')
+  fi
+  line=$(printf '%s' "$line" | jq -c --arg prev "$prev" '.prev = $prev')
+  printf '%s\n' "$line" >>"$copy.new"
+  prev=$(printf '%s' "$line" | sha256sum | cut -d' ' -f1)
+done
+mv "$copy.new" "$copy"
+run host_zspctl audit verify --spool "$copy"
+expect_fail "spool rewrite: detected"
+expect_output "spool rewrite: names the anchored record" \
+  "record $total: altered: its SHA-256 does not match the delivery state"
+expect_no_output "spool rewrite: links still valid" "record $first:"
+
 # --- journal fields with hostile argv ---
 sudo_allow_id=34880e3274ec4b8197a9866f02897fbe
 sudo_deny_id=e4fcdd60972f4768ace9012fa6cef4f7
