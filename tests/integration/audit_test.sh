@@ -81,6 +81,20 @@ run systemd-analyze verify "$ZSP_TMP"/units/zsp-audit-flush.*
 expect_status "units: systemd-analyze verify accepts them" 0
 expect_no_output "units: no warnings" "zsp-audit-flush"
 
+# The journal catalog, compiled as journalctl --update-catalog does on an
+# installed host, explains every MESSAGE_ID that common/journal.cc sends.
+catalog_root=$ZSP_TMP/catalog-root
+mkdir -p "$catalog_root/usr/lib/systemd/catalog"
+cp "$ZSP_ROOT/packaging/zsp.catalog" "$catalog_root/usr/lib/systemd/catalog/"
+run journalctl --root="$catalog_root" --update-catalog
+expect_status "catalog: compiles" 0
+catalog=$(journalctl --root="$catalog_root" --list-catalog 2>&1)
+for id in $(grep -o '"[0-9a-f]\{32\}"' "$ZSP_ROOT/common/journal.cc" |
+  tr -d '"' | grep -v '^0*$'); do
+  OUT=$catalog
+  expect_output "catalog: explains $id" "$id zsp: "
+done
+
 # --- 1,000 decisions while the store is down ---
 login_grant=$(zspctl_as alice request --host "$ZSP_HOST" --login \
   --duration 1h --reason "audit test" --quiet)
