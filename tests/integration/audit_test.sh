@@ -177,8 +177,20 @@ zsp_write_config "$ZSP_BROKER_URL"
 run host_zspctl audit verify --spool "$SPOOL_FILE"
 expect_status "concurrent: spool chain verifies" 0
 expect_output "concurrent: spool chain intact" "chain intact"
-run host_zspctl audit flush
-expect_status "concurrent: delivered" 0
+# The timer and the path unit may start flushes at the same moment; the
+# delivery lock makes them take turns.
+flush_pids=()
+for i in 1 2 3; do
+  host_zspctl audit flush >"$ZSP_TMP/flush-$i.log" 2>&1 &
+  flush_pids+=($!)
+done
+flushes_failed=0
+for pid in "${flush_pids[@]}"; do
+  wait "$pid" || flushes_failed=$((flushes_failed + 1))
+done
+OUT=$(cat "$ZSP_TMP"/flush-*.log)
+expect_equal "concurrent: parallel flushes succeed" "$flushes_failed" 0
+expect_equal "concurrent: delivered once" "$(stored_seqs)" "$(seq 1 "$(spool_count)")"
 run zspctl_as carol audit verify --host "$ZSP_HOST" --audit-key "$AUDIT_KEY"
 expect_status "concurrent: store chain verifies" 0
 
@@ -380,6 +392,16 @@ expect_output "read-only spool: journal names the error" \
   "Read-only file system"
 umount "$SPOOL"
 expect_equal "read-only spool: nothing appended" "$(spool_count)" "$spooled"
+
+# Only root may be able to read or write the evidence.
+chmod 755 "$SPOOL"
+run as_user alice sudo -n true
+expect_fail "open spool: sudo denied"
+entry=$(zsp_journal_json MESSAGE_ID=$sudo_deny_id ZSP_USER=alice | tail -n 1)
+OUT=$entry
+expect_output "open spool: journal names the problem" \
+  "$SPOOL is open to group or others"
+chmod 700 "$SPOOL"
 run as_user alice sudo -n true
 expect_status "read-only spool: sudo allowed once writable" 0
 
