@@ -4,10 +4,12 @@
 
 #include <cppunit/TestFixture.h>
 #include <cppunit/extensions/HelperMacros.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -30,6 +32,7 @@ class AuditSpoolTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(OpenDirectoryRejected);
   CPPUNIT_TEST(GroupReadableFileRejected);
   CPPUNIT_TEST(TornLastLineRejected);
+  CPPUNIT_TEST(CutWriteUndone);
   CPPUNIT_TEST(ConcurrentWritersOneChain);
   CPPUNIT_TEST(Sha256KnownAnswer);
   CPPUNIT_TEST_SUITE_END();
@@ -109,6 +112,38 @@ class AuditSpoolTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_MESSAGE("append after a torn line fails", !pos.ok());
     CPPUNIT_ASSERT_MESSAGE(pos.error(),
                            pos.error().find("newline") != std::string::npos);
+  }
+
+  // A file size limit makes the write stop part-way, as a full disk does.
+  void CutWriteUndone() {
+    zsp::AppendToSpool(dir_, Fields("alice"));
+    std::string path = dir_ + "/" + zsp::kSpoolFileName;
+    off_t size_before = std::filesystem::file_size(path);
+    pid_t pid = fork();
+    if (pid == 0) {
+      signal(SIGXFSZ, SIG_IGN);
+      struct rlimit limit {};
+      limit.rlim_cur = limit.rlim_max = rlim_t(size_before) + 10;
+      setrlimit(RLIMIT_FSIZE, &limit);
+      auto pos = zsp::AppendToSpool(dir_, Fields("bob"));
+      _exit(!pos.ok() && pos.error().find("cannot write spool") !=
+                             std::string::npos
+                ? 0
+                : 1);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CPPUNIT_ASSERT_MESSAGE("append over the size limit fails",
+                           WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("spool cut back", uintmax_t(size_before),
+                                 std::filesystem::file_size(path));
+
+    auto pos = zsp::AppendToSpool(dir_, Fields("carol"));
+    CPPUNIT_ASSERT_MESSAGE(pos.ok() ? "" : pos.error(), pos.ok());
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("next sequence", uint64_t(2),
+                                 pos.value().seq);
+    zsp::ChainCheck check = zsp::CheckChain(Lines());
+    CPPUNIT_ASSERT_MESSAGE(check.problem, check.intact);
   }
 
   void ConcurrentWritersOneChain() {
