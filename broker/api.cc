@@ -93,6 +93,9 @@ const Api::Route Api::kRoutes[] = {
     {"GET", "/v1/audit/checkpoints", Caller::kPerson, nullptr,
      &Api::AuditCheckpoints},
     {"GET", "/v1/audit/alerts", Caller::kPerson, nullptr, &Api::AuditAlerts},
+    // Approvers, auditors and admins may review break-glass records.
+    {"POST", "/v1/audit/reviews", Caller::kPerson, nullptr,
+     &Api::AuditReview},
 };
 
 Api::Api(Store* store, EVP_PKEY* decision_key, Settings settings, Clock clock)

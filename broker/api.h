@@ -109,6 +109,7 @@ class Api {
   ApiResponse AuditAppend(const Call& call) const;
   ApiResponse AuditRecords(const Call& call) const;
   ApiResponse AuditCheckpoints(const Call& call) const;
+  ApiResponse AuditReview(const Call& call) const;
   ApiResponse AuditAlerts(const Call& call) const;
 
   ApiResponse DecideRequest(const Call& call, bool approve) const;

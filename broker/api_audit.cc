@@ -77,7 +77,8 @@ std::string ParseAuditFilter(const std::map<std::string, std::string>& query,
                              AuditFilter* filter) {
   std::string problem =
       CheckQueryKeys(query, {"host", "user", "decision", "grant", "since",
-                             "until", "after", "limit"});
+                             "until", "after", "limit", "break_glass",
+                             "unreviewed"});
   if (problem.empty()) problem = QueryText(query, "host", &filter->host);
   if (problem.empty() && filter->host && !IsValidHostName(*filter->host)) {
     problem = "host: invalid host name";
@@ -89,6 +90,14 @@ std::string ParseAuditFilter(const std::map<std::string, std::string>& query,
   if (problem.empty()) problem = QueryText(query, "grant", &filter->grant);
   if (problem.empty()) problem = QueryInteger(query, "since", &filter->since);
   if (problem.empty()) problem = QueryInteger(query, "until", &filter->until);
+  for (const char* name : {"break_glass", "unreviewed"}) {
+    auto it = query.find(name);
+    if (problem.empty() && it != query.end() && it->second != "1") {
+      problem = std::string(name) + ": the only value is 1";
+    }
+  }
+  filter->break_glass = query.count("break_glass") > 0;
+  filter->unreviewed = query.count("unreviewed") > 0;
   std::optional<int64_t> after;
   std::optional<int64_t> limit;
   if (problem.empty()) problem = QueryInteger(query, "after", &after);
@@ -169,14 +178,70 @@ ApiResponse Api::AuditRecords(const Call& call) const {
   if (!rows.ok()) throw std::runtime_error("audit store: " + rows.message);
   json list = json::array();
   for (const auto& row : rows.value) {
-    list.push_back({{"host", row.host},
-                    {"seq", row.seq},
-                    {"hash", row.hash},
-                    {"received_at", row.received_at},
-                    {"line", row.line}});
+    json item = {{"host", row.host},
+                 {"seq", row.seq},
+                 {"hash", row.hash},
+                 {"received_at", row.received_at},
+                 {"line", row.line}};
+    if (!row.reviewed_by.empty()) item["reviewed_by"] = row.reviewed_by;
+    list.push_back(std::move(item));
   }
   bool more = rows.value.size() == static_cast<size_t>(filter.limit);
   return ApiResponse{200, {{"records", list}, {"more", more}}};
+}
+
+// Body: {"host": H, "seq": N, "comment": TEXT}. Records that the caller
+// reviewed host H's break-glass record N; such records leave the
+// unreviewed list. Approvers, auditors and admins may review, never their
+// own emergency access.
+ApiResponse Api::AuditReview(const Call& call) const {
+  if (!MayAudit(call.person) && !call.person.HasRole(kRoleApprover)) {
+    return ErrorResponse(403, "forbidden",
+                         "this requires the approver, auditor or admin role");
+  }
+  if (audit_ == nullptr) return NoAuditStore();
+  const json& body = call.body;
+  auto host = body.find("host");
+  auto seq = body.find("seq");
+  auto comment = body.find("comment");
+  if (host == body.end() || !host->is_string() ||
+      !IsValidHostName(host->get<std::string>())) {
+    return Invalid("host: must be a host name");
+  }
+  if (seq == body.end() || !seq->is_number_unsigned() ||
+      seq->get<uint64_t>() == 0) {
+    return Invalid("seq: must be a record's sequence number");
+  }
+  if (comment == body.end() || !comment->is_string() ||
+      comment->get<std::string>().empty() ||
+      comment->get<std::string>().size() > 1024) {
+    return Invalid("comment: must be 1 to 1024 bytes saying what was checked");
+  }
+  auto review = audit_->AddReview(host->get<std::string>(),
+                                  seq->get<uint64_t>(), call.person.name,
+                                  comment->get<std::string>(), call.now);
+  switch (review.error) {
+    case StoreError::kNone:
+      break;
+    case StoreError::kNotFound:
+      return ErrorResponse(404, "not_found", review.message);
+    case StoreError::kConflict:
+      return ErrorResponse(409, "conflict", review.message);
+    case StoreError::kForbidden:
+      return ErrorResponse(403, "forbidden", review.message);
+    case StoreError::kInternal:
+      throw std::runtime_error("audit store: " + review.message);
+  }
+  LogEvent("break-glass-review",
+           {{"host", review.value.host},
+            {"seq", std::to_string(review.value.seq)},
+            {"reviewer", review.value.reviewer}});
+  return ApiResponse{200,
+                     {{"host", review.value.host},
+                      {"seq", review.value.seq},
+                      {"reviewer", review.value.reviewer},
+                      {"comment", review.value.comment},
+                      {"time", review.value.time}}};
 }
 
 ApiResponse Api::AuditCheckpoints(const Call& call) const {

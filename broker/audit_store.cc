@@ -8,6 +8,7 @@
 #include "broker/log.h"
 #include "broker/pki.h"
 #include "common/audit_spool.h"
+#include "common/journal.h"
 #include "common/jws.h"
 
 namespace zsp::broker {
@@ -51,6 +52,22 @@ CREATE TABLE IF NOT EXISTS audit_alerts (
   time INTEGER NOT NULL,
   UNIQUE (host, kind, seq)
 );
+CREATE TABLE IF NOT EXISTS audit_reviews (
+  host TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  reviewer TEXT NOT NULL,
+  comment TEXT NOT NULL,
+  time INTEGER NOT NULL,
+  PRIMARY KEY (host, seq)
+);
+CREATE INDEX IF NOT EXISTS audit_records_message_id
+  ON audit_records (message_id);
+CREATE TRIGGER IF NOT EXISTS audit_reviews_no_update
+  BEFORE UPDATE ON audit_reviews
+  BEGIN SELECT RAISE(ABORT, 'audit reviews are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_reviews_no_delete
+  BEFORE DELETE ON audit_reviews
+  BEGIN SELECT RAISE(ABORT, 'audit reviews are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_records_no_update
   BEFORE UPDATE ON audit_records
   BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
@@ -400,7 +417,10 @@ StoreResult<std::vector<AuditRow>> AuditStore::ListRecords(
     const AuditFilter& filter) {
   std::lock_guard<std::mutex> lock(mutex_);
   Statement stmt(db_,
-                 "SELECT host, seq, hash, line, received_at FROM audit_records"
+                 "SELECT host, seq, hash, line, received_at,"
+                 " (SELECT reviewer FROM audit_reviews r WHERE"
+                 " r.host = audit_records.host AND r.seq = audit_records.seq)"
+                 " FROM audit_records"
                  " WHERE (?1 IS NULL OR host = ?1)"
                  " AND (?2 IS NULL OR user = ?2)"
                  " AND (?3 IS NULL OR decision = ?3)"
@@ -408,6 +428,10 @@ StoreResult<std::vector<AuditRow>> AuditStore::ListRecords(
                  " AND (?5 IS NULL OR time >= ?5)"
                  " AND (?6 IS NULL OR time < ?6)"
                  " AND seq > ?7"
+                 " AND (?9 = 0 OR message_id IN (?10, ?11))"
+                 " AND (?12 = 0 OR NOT EXISTS (SELECT 1 FROM audit_reviews r"
+                 " WHERE r.host = audit_records.host"
+                 " AND r.seq = audit_records.seq))"
                  " ORDER BY host, seq LIMIT ?8");
   stmt.Bind(1, filter.host);
   stmt.Bind(2, filter.user);
@@ -417,16 +441,71 @@ StoreResult<std::vector<AuditRow>> AuditStore::ListRecords(
   stmt.Bind(6, filter.until);
   stmt.Bind(7, static_cast<int64_t>(filter.after_seq));
   stmt.Bind(8, static_cast<int64_t>(filter.limit));
+  stmt.Bind(9, int64_t{filter.break_glass ? 1 : 0});
+  stmt.Bind(10, std::string(MessageId(AuditEvent::kBreakGlassAllow)));
+  stmt.Bind(11, std::string(MessageId(AuditEvent::kBreakGlassDeny)));
+  stmt.Bind(12, int64_t{filter.unreviewed ? 1 : 0});
   std::vector<AuditRow> rows;
   int rc;
   while ((rc = stmt.Step()) == SQLITE_ROW) {
     rows.push_back(AuditRow{stmt.Text(0), static_cast<uint64_t>(stmt.Int(1)),
-                            stmt.Text(2), stmt.Text(3), stmt.Int(4)});
+                            stmt.Text(2), stmt.Text(3), stmt.Int(4),
+                            stmt.Text(5)});
   }
   if (rc != SQLITE_DONE) {
     return Fail<std::vector<AuditRow>>(StoreError::kInternal, stmt.error());
   }
   return Ok(std::move(rows));
+}
+
+StoreResult<AuditReview> AuditStore::AddReview(const std::string& host,
+                                               uint64_t seq,
+                                               const std::string& reviewer,
+                                               const std::string& comment,
+                                               int64_t now) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Statement record(db_,
+                   "SELECT message_id, user FROM audit_records WHERE host = ?1"
+                   " AND seq = ?2");
+  record.Bind(1, host);
+  record.Bind(2, static_cast<int64_t>(seq));
+  int rc = record.Step();
+  if (rc == SQLITE_DONE) {
+    return Fail<AuditReview>(StoreError::kNotFound,
+                             "no record " + std::to_string(seq) +
+                                 " from host " + host);
+  }
+  if (rc != SQLITE_ROW) {
+    return Fail<AuditReview>(StoreError::kInternal, record.error());
+  }
+  std::string message_id = record.Text(0);
+  if (message_id != MessageId(AuditEvent::kBreakGlassAllow) &&
+      message_id != MessageId(AuditEvent::kBreakGlassDeny)) {
+    return Fail<AuditReview>(StoreError::kConflict,
+                             "record " + std::to_string(seq) +
+                                 " is not a break-glass record");
+  }
+  if (record.Text(1) == reviewer) {
+    return Fail<AuditReview>(StoreError::kForbidden,
+                             "nobody may review their own emergency access");
+  }
+  Statement insert(db_,
+                   "INSERT OR IGNORE INTO audit_reviews (host, seq, reviewer,"
+                   " comment, time) VALUES (?1, ?2, ?3, ?4, ?5)");
+  insert.Bind(1, host);
+  insert.Bind(2, static_cast<int64_t>(seq));
+  insert.Bind(3, reviewer);
+  insert.Bind(4, comment);
+  insert.Bind(5, now);
+  if (insert.Step() != SQLITE_DONE) {
+    return Fail<AuditReview>(StoreError::kInternal, insert.error());
+  }
+  if (sqlite3_changes(db_) != 1) {
+    return Fail<AuditReview>(StoreError::kConflict,
+                             "record " + std::to_string(seq) +
+                                 " has been reviewed already");
+  }
+  return Ok(AuditReview{host, seq, reviewer, comment, now});
 }
 
 StoreResult<std::vector<AuditCheckpoint>> AuditStore::ListCheckpoints(

@@ -39,6 +39,16 @@ struct AuditRow {
   std::string hash;  // SHA-256 (hex) of line, computed on arrival
   std::string line;  // the spool line exactly as the host sent it
   int64_t received_at = 0;
+  std::string reviewed_by;  // break-glass records: "" until reviewed
+};
+
+// An approver's review of a break-glass record.
+struct AuditReview {
+  std::string host;
+  uint64_t seq = 0;
+  std::string reviewer;
+  std::string comment;
+  int64_t time = 0;
 };
 
 struct AuditCheckpoint {
@@ -67,6 +77,8 @@ struct AuditFilter {
   std::optional<int64_t> since;  // record time, Unix seconds, inclusive
   std::optional<int64_t> until;  // exclusive
   uint64_t after_seq = 0;        // with host: records after this one
+  bool break_glass = false;      // only break-glass allow and deny records
+  bool unreviewed = false;       // only records that no review covers
   int limit = kMaxAuditListedRows;
 };
 
@@ -101,6 +113,14 @@ class AuditStore {
 
   // Records by host and seq, oldest first.
   StoreResult<std::vector<AuditRow>> ListRecords(const AuditFilter& filter);
+  // Records reviewer's review of host's break-glass record seq.
+  // kNotFound for no such record, kConflict for a record that is not a
+  // break-glass one or was reviewed already, kForbidden when the record's
+  // user is the reviewer.
+  StoreResult<AuditReview> AddReview(const std::string& host, uint64_t seq,
+                                     const std::string& reviewer,
+                                     const std::string& comment, int64_t now);
+
   StoreResult<std::vector<AuditCheckpoint>> ListCheckpoints(
       const std::optional<std::string>& host);
   StoreResult<std::vector<AuditAlert>> ListAlerts(

@@ -2,6 +2,7 @@
 
 #include <libgen.h>
 
+#include <algorithm>
 #include <ctime>
 #include <iostream>
 #include <map>
@@ -32,8 +33,10 @@ const char kAuditHelp[] =
     "[--grant G]\n"
     "              [--since T] [--until T] [--limit N] "
     "[--format table|json|csv]\n"
+    "              [--break-glass [--include-reviewed]]\n"
     "                         list stored records; T is Unix seconds or\n"
-    "                         YYYY-MM-DD[THH:MM[:SS]] in UTC\n"
+    "                         YYYY-MM-DD[THH:MM[:SS]] in UTC; --break-glass\n"
+    "                         lists emergency access not yet reviewed\n"
     "  audit alerts [--host H]  list the store's alerts (gaps, hash "
     "mismatches)\n";
 
@@ -138,6 +141,8 @@ std::string EventName(const std::string& message_id) {
       {AuditEvent::kLoginDeny, "login-deny"},
       {AuditEvent::kSessionOpen, "session-open"},
       {AuditEvent::kSessionClose, "session-close"},
+      {AuditEvent::kBreakGlassAllow, "break-glass-allow"},
+      {AuditEvent::kBreakGlassDeny, "break-glass-deny"},
   };
   for (const auto& [event, name] : kEvents) {
     if (message_id == MessageId(event)) return name;
@@ -394,9 +399,12 @@ std::string BuildQuery(const AuditWords& words) {
 // Fetches the records that match the filters. The store returns at most
 // 5000 rows a call: with --host (and no --limit) the pages are followed
 // by sequence number, so every match is fetched; otherwise a truncated
-// response gets a warning on stderr.
-json FetchMatchingRecords(const BrokerGet& get, const AuditWords& words) {
+// response gets a warning on stderr. extra holds more "name=value"
+// filters joined by '&', or is empty.
+json FetchMatchingRecords(const BrokerGet& get, const AuditWords& words,
+                          const std::string& extra) {
   std::string query = BuildQuery(words);
+  if (!extra.empty()) query += (query.empty() ? "?" : "&") + extra;
   json answer = get("/v1/audit/records" + query);
   json rows = answer.value("records", json::array());
   if (!rows.is_array()) {
@@ -424,8 +432,20 @@ json FetchMatchingRecords(const BrokerGet& get, const AuditWords& words) {
   return rows;
 }
 
-int RunQuery(const std::vector<std::string>& args, bool json_output,
+// Removes every flag from *args; true if it was there.
+bool TakeFlag(std::vector<std::string>* args, const std::string& flag) {
+  size_t before = args->size();
+  args->erase(std::remove(args->begin() + 1, args->end(), flag), args->end());
+  return args->size() != before;
+}
+
+int RunQuery(std::vector<std::string> args, bool json_output,
              const std::function<BrokerGet()>& connect) {
+  bool break_glass = TakeFlag(&args, "--break-glass");
+  bool include_reviewed = TakeFlag(&args, "--include-reviewed");
+  if (include_reviewed && !break_glass) {
+    throw UsageException("--include-reviewed is only for --break-glass");
+  }
   AuditWords words =
       Parse(args, 1, {"--host", "--user", "--decision", "--grant", "--since",
                       "--until", "--limit", "--format"});
@@ -434,7 +454,11 @@ int RunQuery(const std::vector<std::string>& args, bool json_output,
   if (format != "table" && format != "json" && format != "csv") {
     throw UsageException("--format must be table, json or csv");
   }
-  json rows = FetchMatchingRecords(connect(), words);
+  std::string extra;
+  if (break_glass) {
+    extra = include_reviewed ? "break_glass=1" : "break_glass=1&unreviewed=1";
+  }
+  json rows = FetchMatchingRecords(connect(), words, extra);
 
   static const char* kColumns[] = {"TIME",  "HOST",     "SEQ",
                                    "EVENT", "USER",     "RUNAS",
@@ -444,9 +468,11 @@ int RunQuery(const std::vector<std::string>& args, bool json_output,
     json list = json::array();
     for (const auto& row : rows) {
       json record = json::parse(row.value("line", ""), nullptr, false);
-      list.push_back({{"host", row.value("host", "")},
-                      {"seq", row.value("seq", json())},
-                      {"record", record}});
+      json item = {{"host", row.value("host", "")},
+                   {"seq", row.value("seq", json())},
+                   {"record", record}};
+      if (row.contains("reviewed_by")) item["reviewed_by"] = row["reviewed_by"];
+      list.push_back(std::move(item));
     }
     std::cout << list.dump(2, ' ', false, json::error_handler_t::replace)
               << "\n";

@@ -33,6 +33,10 @@ const char* MessageId(AuditEvent event) {
       return "476bb378915e4640b999ffff0c969cb9";
     case AuditEvent::kSessionClose:
       return "8d60b1254ac647fc8515edcb46543f2a";
+    case AuditEvent::kBreakGlassAllow:
+      return "e37a9cd6af944bd9bad413ffccf5563c";
+    case AuditEvent::kBreakGlassDeny:
+      return "ac964c9e59f44502878f784a368c0f23";
   }
   return "00000000000000000000000000000000";
 }
@@ -98,7 +102,10 @@ void AuditRecord::CommitCorrection(const std::string& spool_dir,
                                    const std::string& failure) {
   if (event_ == AuditEvent::kSudoAllow) event_ = AuditEvent::kSudoDeny;
   if (event_ == AuditEvent::kLoginAllow) event_ = AuditEvent::kLoginDeny;
-  priority_ = LOG_ERR;
+  if (event_ == AuditEvent::kBreakGlassAllow) {
+    event_ = AuditEvent::kBreakGlassDeny;
+  }
+  if (priority_ > LOG_ERR) priority_ = LOG_ERR;
   Set("ZSP_DECISION", "deny");
   Set("ZSP_REASON", "audit failure: " + failure);
   message_ = "deny reason=audit failure: " + failure + " (was: " + message_ +

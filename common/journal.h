@@ -19,6 +19,10 @@ enum class AuditEvent {
   kLoginDeny,
   kSessionOpen,
   kSessionClose,
+  // Emergency access with a break-glass token, allowed or denied; both are
+  // logged at alert priority.
+  kBreakGlassAllow,
+  kBreakGlassDeny,
 };
 
 // The 128-bit MESSAGE_ID of an event, as 32 lower-case hex digits. These
