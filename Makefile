@@ -50,7 +50,8 @@ $(B)/zsp-broker: $(BROKER_OBJS) $(B)/libzsp.a
 	$(CXX) $(LDHARDEN) -pie -o $@ $^ -lcpp-httplib -lsqlite3 $(COMMON_LIBS) \
 	  -pthread
 
-$(B)/zspctl: $(B)/broker/zspctl.o $(B)/broker/zspctl_audit.o $(B)/libzsp.a
+$(B)/zspctl: $(B)/broker/zspctl.o $(B)/broker/zspctl_audit.o \
+    $(B)/broker/zspctl_breakglass.o $(B)/libzsp.a
 	$(CXX) $(LDHARDEN) -pie -o $@ $^ $(COMMON_LIBS)
 
 $(B)/unit_tests: $(UNIT_OBJS) $(BROKER_LIB_OBJS) $(B)/broker/zspctl_audit.o \

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "broker/zspctl_audit.h"
+#include "broker/zspctl_breakglass.h"
 #include "common/escape.h"
 #include "common/https_client.h"
 #include "common/text.h"
@@ -55,6 +56,7 @@ constexpr char kHelp[] =
     "  revoke GRANT_ID [--reason TEXT]  end a grant now\n"
     "  whoami                 show your user name and roles\n"
     "%AUDIT%"
+    "%BREAKGLASS%"
     "  help                   show this text\n"
     "settings: flags, else ZSP_BROKER_URL, ZSP_CA_FILE, ZSP_TOKEN_FILE or "
     "ZSP_TOKEN,\n"
@@ -619,6 +621,16 @@ int RunCommand(Options options, const std::string& command,
       };
     });
   }
+  if (command == "breakglass") {
+    // Only review needs the broker; the rest runs offline.
+    return RunBreakGlass(args, options.json_output, [&options]() -> BrokerCall {
+      ResolveSettings(&options);
+      return [&options](const std::string& method, const std::string& path,
+                        const json& body) {
+        return Call(options, method, path, body);
+      };
+    });
+  }
   auto runner = kRunners.find(command);
   bool decide =
       command == "approve" || command == "deny" || command == "cancel";
@@ -655,6 +667,7 @@ int Main(int argc, char** argv) {
   if (command == "help" || command == "--help" || command == "-h") {
     std::string help = kHelp;
     help.replace(help.find("%AUDIT%"), 7, kAuditHelp);
+    help.replace(help.find("%BREAKGLASS%"), 12, kBreakGlassHelp);
     std::cout << kUsage << help;
     return 0;
   }

@@ -145,6 +145,30 @@ std::string ApplySetting(HostConfig* c, std::string_view key,
     c->request_wait_sec = static_cast<long>(seconds);
     return "";
   }
+  if (key == "breakglass_key") {
+    if (!IsAbsolutePath(value)) return "value must be an absolute path";
+    c->breakglass_keys.emplace_back(value);
+    return "";
+  }
+  if (key == "breakglass_signatures") {
+    return ParseLong(value, 1, 8, &c->breakglass_signatures)
+               ? ""
+               : "value must be a whole number from 1 to 8";
+  }
+  if (key == "breakglass_max_lifetime") {
+    int64_t seconds = 0;
+    if (!ParseDurationSeconds(value, &seconds) || seconds < 60 ||
+        seconds > 24 * 3600) {
+      return "value must be a duration from 1m to 24h (for example 4h)";
+    }
+    c->breakglass_max_lifetime_sec = static_cast<long>(seconds);
+    return "";
+  }
+  if (key == "breakglass_with_broker") {
+    if (value != "true" && value != "false") return "value must be true or false";
+    c->breakglass_with_broker = value == "true";
+    return "";
+  }
   if (key == "debug") {
     if (value != "true" && value != "false") return "value must be true or false";
     c->debug = value == "true";
@@ -212,6 +236,14 @@ Result<HostConfig> ParseHostConfig(std::string_view text,
   }
   if (config.decision_keys.empty()) {
     return Error{origin + ": missing setting decision_key"};
+  }
+  if (!config.breakglass_keys.empty() &&
+      config.breakglass_signatures >
+          static_cast<long>(config.breakglass_keys.size())) {
+    return Error{origin + ": breakglass_signatures is " +
+                 std::to_string(config.breakglass_signatures) +
+                 " but only " + std::to_string(config.breakglass_keys.size()) +
+                 " breakglass_key settings are listed"};
   }
   if (config.connect_timeout_ms > config.timeout_ms) {
     return Error{origin + ": connect_timeout_ms is larger than timeout_ms"};

@@ -36,6 +36,14 @@ struct HostConfig {
   std::string spool_dir = kDefaultSpoolDir;  // local audit spool
   long request_duration_sec = 3600;  // duration asked for from a terminal
   long request_wait_sec = 300;       // how long a terminal waits for approval
+  // Break-glass public keys (breakglass_key, repeatable); none disables
+  // emergency tokens. See common/breakglass.h.
+  std::vector<std::string> breakglass_keys;
+  long breakglass_signatures = 2;    // distinct signatures a token needs
+  long breakglass_max_lifetime_sec = 4 * 3600;  // longest token window
+  // Whether a token is also offered when the broker answers with a denial;
+  // by default only an unreachable broker opens the emergency path.
+  bool breakglass_with_broker = false;
   bool debug = false;
 };
 

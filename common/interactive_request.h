@@ -26,6 +26,9 @@ class UserTerminal {
   // Asks with echo on; nullopt when the conversation failed or the user
   // interrupted it.
   virtual std::optional<std::string> Ask(const std::string& prompt) = 0;
+  // Asks with echo off, for secrets such as a break-glass token; nullopt
+  // as for Ask.
+  virtual std::optional<std::string> AskHidden(const std::string& prompt) = 0;
   // Waits; false when a signal (Ctrl-C) interrupted the wait.
   virtual bool Wait(int milliseconds) = 0;
 };

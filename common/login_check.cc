@@ -5,6 +5,7 @@
 
 #include <climits>
 #include <cstring>
+#include <ctime>
 
 #include "common/audit_spool.h"
 #include "common/config.h"
@@ -122,6 +123,93 @@ LoginOutcome CheckLogin(const LoginContext& context) {
                    EscapeForLog(failure, 256);
     out.user_message =
         "zsp: login denied: the decision could not be recorded";
+    return out;
+  }
+  out.result = LoginResult::kAllow;
+  return out;
+}
+
+LoginOutcome RecordBreakGlassLogin(const LoginContext& context,
+                                   const EmergencyOutcome& emergency,
+                                   const std::string& host,
+                                   const std::string& spool_dir) {
+  LoginOutcome out;
+  out.spool_dir = spool_dir;
+  AuditRecord record = BaseRecord(context, AuditEvent::kLoginDeny, LOG_NOTICE);
+  record.Add("ZSP_HOST", host);
+  MarkBreakGlassRecord(&record, emergency);
+  std::string who = "user=" + EscapeForLog(context.user, 64) +
+                    " service=" + EscapeForLog(context.service, 64) +
+                    " rhost=" + EscapeForLog(context.rhost, 128) +
+                    " token=" + EscapeForLog(emergency.token.id, 32);
+  if (!emergency.allowed) {
+    out.result = LoginResult::kNoGrant;
+    out.log_line = "deny-break-glass " + who + " reason=" +
+                   EscapeForLog(emergency.log_reason, 256);
+    out.user_message = "zsp: login denied: the break-glass token was not "
+                       "accepted";
+    record.Add("ZSP_DECISION", "deny").Add("ZSP_REASON", emergency.log_reason);
+    record.SetMessage(out.log_line);
+    record.Commit(spool_dir);  // a failed record cannot weaken a denial
+    return out;
+  }
+  out.grant = emergency.token.id;
+  out.grant_expires = emergency.token.expires;
+  record.SetEvent(AuditEvent::kBreakGlassAllow, LOG_ALERT);
+  out.log_line = "allow-break-glass " + who +
+                 " expires=" + std::to_string(emergency.token.expires);
+  record.Add("ZSP_DECISION", "allow")
+      .Add("ZSP_GRANT", emergency.token.id)
+      .Add("ZSP_GRANT_EXPIRES", std::to_string(emergency.token.expires));
+  record.SetMessage(out.log_line);
+  std::string failure = record.Commit(spool_dir);
+  if (!failure.empty()) {
+    record.CommitCorrection(spool_dir, failure);
+    out.result = LoginResult::kAuditError;
+    out.log_line = "deny-break-glass " + who + " reason=audit failure: " +
+                   EscapeForLog(failure, 256);
+    out.user_message = "zsp: login denied: the decision could not be recorded";
+    return out;
+  }
+  out.result = LoginResult::kAllow;
+  return out;
+}
+
+LoginOutcome CheckBreakGlassLogin(const LoginContext& context,
+                                  const std::string& token_id,
+                                  int64_t expires) {
+  LoginOutcome out;
+  auto config = LoadHostConfig(context.config_path);
+  out.spool_dir = config.ok() ? config.value().spool_dir : kDefaultSpoolDir;
+  AuditRecord record = BaseRecord(context, AuditEvent::kLoginDeny, LOG_NOTICE);
+  record.Add("ZSP_BREAKGLASS_TOKEN", token_id)
+      .Add("ZSP_GRANT", token_id)
+      .Add("ZSP_GRANT_EXPIRES", std::to_string(expires));
+  std::string who = "user=" + EscapeForLog(context.user, 64) +
+                    " service=" + EscapeForLog(context.service, 64) +
+                    " token=" + token_id;
+  if (static_cast<int64_t>(time(nullptr)) >= expires) {
+    out.result = LoginResult::kExpired;
+    out.log_line = "deny " + who + " reason=break-glass token expired";
+    out.user_message = "zsp: login denied: the break-glass token has expired";
+    record.Add("ZSP_DECISION", "deny").Add("ZSP_REASON", "break-glass expired");
+    record.SetMessage(out.log_line);
+    record.Commit(out.spool_dir);
+    return out;
+  }
+  out.grant = token_id;
+  out.grant_expires = expires;
+  out.log_line = "allow " + who + " expires=" + std::to_string(expires);
+  record.SetEvent(AuditEvent::kLoginAllow, LOG_INFO);
+  record.Add("ZSP_DECISION", "allow");
+  record.SetMessage(out.log_line);
+  std::string failure = record.Commit(out.spool_dir);
+  if (!failure.empty()) {
+    record.CommitCorrection(out.spool_dir, failure);
+    out.result = LoginResult::kAuditError;
+    out.log_line = "deny " + who + " reason=audit failure: " +
+                   EscapeForLog(failure, 256);
+    out.user_message = "zsp: login denied: the decision could not be recorded";
     return out;
   }
   out.result = LoginResult::kAllow;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "common/breakglass_prompt.h"
 #include "common/journal.h"
 
 namespace zsp {
@@ -41,6 +42,21 @@ struct LoginOutcome {
 
 // Asks the broker and writes a login allow or deny record to the journal.
 LoginOutcome CheckLogin(const LoginContext& context);
+
+// Records a break-glass attempt in the auth phase (an alert record, allow
+// or deny) for the user and host it was presented for. An allow whose
+// record fails becomes kAuditError.
+LoginOutcome RecordBreakGlassLogin(const LoginContext& context,
+                                   const EmergencyOutcome& emergency,
+                                   const std::string& host,
+                                   const std::string& spool_dir);
+
+// The account or session phase after the auth phase accepted break-glass
+// token token_id: allows until expires without asking the broker, and
+// records a login allow naming the token.
+LoginOutcome CheckBreakGlassLogin(const LoginContext& context,
+                                  const std::string& token_id,
+                                  int64_t expires);
 
 // Commits a session open or close record; returns "" or what failed.
 std::string RecordSession(const LoginContext& context, AuditEvent event,

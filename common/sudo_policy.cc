@@ -16,6 +16,7 @@
 #include <memory>
 
 #include "common/audit_spool.h"
+#include "common/breakglass_prompt.h"
 #include "common/decision.h"
 #include "common/escape.h"
 #include "common/host_requests.h"
@@ -353,6 +354,28 @@ SudoOutcome SudoPolicy::Validate() {
   return out;
 }
 
+// Tells the user why the emergency path opened and asks for a token for
+// exactly this sudo use.
+EmergencyOutcome SudoPolicy::OfferBreakGlass(const HostConfig& config,
+                                             const DecisionQuery& query,
+                                             const Decision& decision) {
+  if (decision.verdict == Verdict::kUnavailable) {
+    terminal_->Show(std::string(kPrefix) +
+                    "the access broker could not be reached (" +
+                    EscapeForLog(decision.detail, 256) + ")");
+  } else if (!decision.message.empty()) {
+    terminal_->Show(std::string(kPrefix) +
+                    EscapeForLog(decision.message, 1024));
+  }
+  BreakGlassUse use;
+  use.user = query.user;
+  use.host = query.host;
+  use.kind = "sudo";
+  use.runas = query.runas;
+  use.now = static_cast<int64_t>(std::time(nullptr));
+  return AskForBreakGlassToken(config, use, terminal_);
+}
+
 // Names a sudo mode that zsp does not allow yet, or returns "".
 std::string SudoPolicy::UnsupportedMode(
     const std::vector<std::string>& env_add) const {
@@ -460,8 +483,28 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
   record.Add("ZSP_HOST", query.host).Add("ZSP_BROKER", config.value().broker_url);
 
   Decision decision = AskBroker(config.value(), keys.value(), query);
+  EmergencyOutcome emergency;
+  if (!listing && CanPrompt() &&
+      OffersBreakGlass(config.value(),
+                       decision.verdict == Verdict::kUnavailable,
+                       decision.verdict == Verdict::kDeny)) {
+    emergency = OfferBreakGlass(config.value(), query, decision);
+    if (emergency.presented) {
+      MarkBreakGlassRecord(&record, emergency);
+      record.Add("ZSP_BROKER_VERDICT", VerdictName(decision.verdict));
+      if (!emergency.allowed) {
+        return deny_recorded(emergency.log_reason,
+                             "the break-glass token was not accepted");
+      }
+      decision = Decision{};
+      decision.verdict = Verdict::kAllow;
+      decision.grant = emergency.token.id;
+      decision.grant_expires = emergency.token.expires;
+    }
+  }
   bool denial_shown = false;
-  if (decision.verdict == Verdict::kDeny && !listing && CanPrompt()) {
+  if (decision.verdict == Verdict::kDeny && !listing && CanPrompt() &&
+      !emergency.presented) {
     InteractiveOutcome flow = RequestAndWait(config.value(), keys.value(),
                                              query, decision, terminal_);
     record.Add("ZSP_FILED_REQUEST", flow.request_id)
@@ -537,9 +580,15 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
   }
   record.Add("ZSP_EXEC_INODE", std::to_string(exec_st.st_ino));
 
-  record.SetEvent(AuditEvent::kSudoAllow, LOG_INFO);
+  if (emergency.allowed) {
+    record.SetEvent(AuditEvent::kBreakGlassAllow, LOG_ALERT);
+  } else {
+    record.SetEvent(AuditEvent::kSudoAllow, LOG_INFO);
+  }
   record.Add("ZSP_DECISION", "allow");
-  record.SetMessage("allow user=" + EscapeForLog(user, 64) + " runas=" +
+  record.SetMessage(std::string(emergency.allowed ? "allow-break-glass"
+                                                  : "allow") +
+                    " user=" + EscapeForLog(user, 64) + " runas=" +
                    target.value().name + " grant=" + decision.grant +
                    " command=" + JoinArgvForLog(argv, 1024));
   std::string failure = record.Commit(spool_dir);

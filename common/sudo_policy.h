@@ -11,7 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "common/breakglass_prompt.h"
 #include "common/config.h"
+#include "common/decision.h"
 #include "common/handles.h"
 #include "common/interactive_request.h"
 
@@ -84,6 +86,9 @@ class SudoPolicy {
                                    const RunAsUser& target,
                                    const std::string& secure_path) const;
   bool CanPrompt() const;
+  EmergencyOutcome OfferBreakGlass(const HostConfig& config,
+                                   const DecisionQuery& query,
+                                   const Decision& decision);
   // Loads the configuration for -l and -v; on failure fills *out.
   std::optional<HostConfig> ConfigForListing(SudoOutcome* out) const;
   std::string UnsupportedMode(const std::vector<std::string>& env_add) const;

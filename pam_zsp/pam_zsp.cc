@@ -10,7 +10,7 @@
 // trusted.
 //
 // Arguments (docs/pam_zsp.md, pam_zsp(8)): conf=PATH, debug,
-// skip_users=A,B, skip_services=A,B, request. Any other argument is
+// skip_users=A,B, skip_services=A,B, request, breakglass. Any other argument is
 // PAM_SERVICE_ERR. The auth phase's wait and the duration it asks for are
 // request_wait and request_duration in zsp.conf.
 //
@@ -23,6 +23,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <climits>
 
 #include <cstdlib>
@@ -34,15 +35,21 @@
 #include <vector>
 
 #include "common/audit_spool.h"
+#include "common/breakglass_prompt.h"
 #include "common/config.h"
 #include "common/escape.h"
 #include "common/decision.h"
 #include "common/interactive_request.h"
 #include "common/login_check.h"
+#include "common/text.h"
 
 namespace {
 
 constexpr char kGrantData[] = "zsp.grant";
+// Set by the auth phase after it accepted a break-glass token:
+// "USER TOKEN_ID EXPIRES". Only modules in this process can set PAM data,
+// so the application cannot forge it.
+constexpr char kBreakGlassData[] = "zsp.breakglass";
 // pam_systemd(8) applies this PAM data as the session scope's RuntimeMaxSec.
 constexpr char kRuntimeMaxData[] = "systemd.runtime_max_sec";
 
@@ -53,6 +60,7 @@ struct PamOptions {
   std::vector<std::string> skip_users;     // skip_users=
   std::vector<std::string> skip_services;  // skip_services=
   bool request = false;                    // request
+  bool breakglass = false;                 // breakglass
 };
 
 std::string GetItem(pam_handle_t* pamh, int item) {
@@ -105,6 +113,8 @@ bool ParseArgs(pam_handle_t* pamh, int argc, const char** argv,
       }
     } else if (arg == "request") {
       options->request = true;
+    } else if (arg == "breakglass") {
+      options->breakglass = true;
     } else {
       rest.push_back(arg);
       continue;
@@ -146,6 +156,40 @@ bool SetStringData(pam_handle_t* pamh, const char* name,
     return false;
   }
   return true;
+}
+
+// The break-glass token that this handle's auth phase accepted for user,
+// if any: its id and end.
+std::optional<std::pair<std::string, int64_t>> AcceptedBreakGlass(
+    pam_handle_t* pamh, const std::string& user) {
+  const void* data = nullptr;
+  if (pam_get_data(pamh, kBreakGlassData, &data) != PAM_SUCCESS ||
+      data == nullptr) {
+    return std::nullopt;
+  }
+  std::vector<std::string> parts =
+      zsp::SplitString(static_cast<const char*>(data), ' ');
+  int64_t expires = 0;
+  if (parts.size() != 3 || parts[0] != user) return std::nullopt;
+  const std::string& text = parts[2];
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(),
+                                   expires);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    return std::nullopt;
+  }
+  return std::make_pair(parts[1], expires);
+}
+
+// The account and session check: under a break-glass token accepted in
+// this handle's auth phase, without the broker; otherwise the broker's.
+zsp::LoginOutcome CheckLoginOrBreakGlass(pam_handle_t* pamh,
+                                         const zsp::LoginContext& context) {
+  auto accepted = AcceptedBreakGlass(pamh, context.user);
+  if (accepted) {
+    return zsp::CheckBreakGlassLogin(context, accepted->first,
+                                     accepted->second);
+  }
+  return zsp::CheckLogin(context);
 }
 
 enum class Setup { kCheck, kSkip, kError, kNoUser };
@@ -230,7 +274,7 @@ int Account(pam_handle_t* pamh, int flags, int argc, const char** argv) {
     case Setup::kCheck:
       break;
   }
-  zsp::LoginOutcome outcome = zsp::CheckLogin(context);
+  zsp::LoginOutcome outcome = CheckLoginOrBreakGlass(pamh, context);
   Report(pamh, flags, outcome);
   return AccountCode(outcome.result);
 }
@@ -249,7 +293,7 @@ int OpenSession(pam_handle_t* pamh, int flags, int argc, const char** argv) {
       break;
   }
   // Applications that never run the account phase are caught here.
-  zsp::LoginOutcome outcome = zsp::CheckLogin(context);
+  zsp::LoginOutcome outcome = CheckLoginOrBreakGlass(pamh, context);
   Report(pamh, flags, outcome);
   if (outcome.result == zsp::LoginResult::kConfigError ||
       outcome.result == zsp::LoginResult::kAuditError) {
@@ -333,22 +377,10 @@ class PamTerminal : public zsp::UserTerminal {
     pam_info(pamh_, "%s", text.c_str());
   }
   std::optional<std::string> Ask(const std::string& prompt) override {
-    char* answer = nullptr;
-    int rc = pam_prompt(pamh_, PAM_PROMPT_ECHO_ON, &answer, "%s",
-                        prompt.c_str());
-    if (rc != PAM_SUCCESS || answer == nullptr) {
-      std::free(answer);
-      conversation_failed_ = true;
-      return std::nullopt;
-    }
-    std::string text = answer;
-    std::free(answer);
-    while (!text.empty() && (text.back() == '\n' || text.back() == '\r' ||
-                             text.back() == ' ' || text.back() == '\t')) {
-      text.pop_back();
-    }
-    size_t first = text.find_first_not_of(" \t");
-    return first == std::string::npos ? "" : text.substr(first);
+    return Converse(prompt, PAM_PROMPT_ECHO_ON);
+  }
+  std::optional<std::string> AskHidden(const std::string& prompt) override {
+    return Converse(prompt, PAM_PROMPT_ECHO_OFF);
   }
   // Sleeps on the monotonic clock, without signals or timers; a signal
   // delivered to the host interrupts the wait, and that denies.
@@ -367,6 +399,25 @@ class PamTerminal : public zsp::UserTerminal {
     return now;
   }
 
+  std::optional<std::string> Converse(const std::string& prompt, int style) {
+    char* answer = nullptr;
+    int rc = pam_prompt(pamh_, style, &answer, "%s", prompt.c_str());
+    if (rc != PAM_SUCCESS || answer == nullptr) {
+      std::free(answer);
+      conversation_failed_ = true;
+      return std::nullopt;
+    }
+    std::string text = answer;
+    explicit_bzero(answer, text.size());
+    std::free(answer);
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r' ||
+                             text.back() == ' ' || text.back() == '\t')) {
+      text.pop_back();
+    }
+    size_t first = text.find_first_not_of(" \t");
+    return first == std::string::npos ? "" : text.substr(first);
+  }
+
   pam_handle_t* pamh_;
   bool shown_ = false;
   long last_status_ = 0;
@@ -380,11 +431,54 @@ std::string LocalHostName() {
   return name;
 }
 
-// The optional auth phase (argument "request"). With a login grant,
-// PAM_SUCCESS. Without one, and only when the conversation can prompt,
-// asks for a reason, files a login request and waits for approval for at
-// most request_wait (zsp.conf); the answer is then a fresh signed decision,
-// recorded like the account phase's.
+// Offers the break-glass prompt in the auth phase and records the attempt.
+// On an accepted token, stores kBreakGlassData for the account and session
+// phases and returns PAM_SUCCESS.
+int AuthenticateWithBreakGlass(pam_handle_t* pamh, int flags,
+                               const zsp::LoginContext& context,
+                               const zsp::HostConfig& config,
+                               const std::string& host) {
+  PamTerminal terminal(pamh);
+  zsp::BreakGlassUse use;
+  use.user = context.user;
+  use.host = host;
+  use.kind = "login";
+  use.now = static_cast<int64_t>(time(nullptr));
+  zsp::EmergencyOutcome emergency =
+      zsp::AskForBreakGlassToken(config, use, &terminal);
+  if (!emergency.presented) {
+    pam_syslog(pamh, LOG_NOTICE, "auth: deny user=%s: %s",
+               zsp::EscapeForLog(context.user, 64).c_str(),
+               zsp::EscapeForLog(emergency.log_reason, 256).c_str());
+    return emergency.status == "configuration" ? PAM_SERVICE_ERR
+                                               : PAM_AUTHINFO_UNAVAIL;
+  }
+  zsp::LoginOutcome outcome =
+      zsp::RecordBreakGlassLogin(context, emergency, host, config.spool_dir);
+  pam_syslog(pamh, LOG_ALERT, "%s", outcome.log_line.c_str());
+  if (outcome.result != zsp::LoginResult::kAllow) {
+    if (!(flags & PAM_SILENT)) {
+      pam_error(pamh, "%s", outcome.user_message.c_str());
+    }
+    return outcome.result == zsp::LoginResult::kAuditError ? PAM_SERVICE_ERR
+                                                           : PAM_AUTH_ERR;
+  }
+  if (!SetStringData(pamh, kBreakGlassData,
+                     context.user + " " + outcome.grant + " " +
+                         std::to_string(outcome.grant_expires))) {
+    pam_syslog(pamh, LOG_ERR, "auth: cannot store PAM data");
+    return PAM_SERVICE_ERR;
+  }
+  return PAM_SUCCESS;
+}
+
+// The optional auth phase (arguments "request" and "breakglass"). With a
+// login grant, PAM_SUCCESS. With "breakglass", when the broker cannot be
+// reached (or, with breakglass_with_broker, has no grant), asks for a
+// break-glass token. With "request" and no grant, asks for a reason,
+// files a login request and waits for approval for at most request_wait
+// (zsp.conf); the answer is then a fresh signed decision, recorded like
+// the account phase's. Prompts only when the conversation can.
 int Authenticate(pam_handle_t* pamh, int flags, int argc, const char** argv) {
   PamOptions options;
   zsp::LoginContext context;
@@ -398,15 +492,18 @@ int Authenticate(pam_handle_t* pamh, int flags, int argc, const char** argv) {
     case Setup::kCheck:
       break;
   }
-  if (!options.request) {
+  if (!options.request && !options.breakglass) {
     pam_syslog(pamh, LOG_ERR,
                "auth: pam_zsp is in the auth stack without the \"request\" "
-               "argument; the auth phase is off unless configured");
+               "or \"breakglass\" argument; the auth phase is off unless "
+               "configured");
     return PAM_SERVICE_ERR;
   }
   zsp::LoginOutcome outcome = zsp::CheckLogin(context);
-  if (outcome.result != zsp::LoginResult::kNoGrant &&
-      outcome.result != zsp::LoginResult::kExpired) {
+  bool no_grant = outcome.result == zsp::LoginResult::kNoGrant ||
+                  outcome.result == zsp::LoginResult::kExpired;
+  bool unavailable = outcome.result == zsp::LoginResult::kUnavailable;
+  if (!no_grant && !(unavailable && options.breakglass)) {
     Report(pamh, flags, outcome);
     return AccountCode(outcome.result);
   }
@@ -420,7 +517,7 @@ int Authenticate(pam_handle_t* pamh, int flags, int argc, const char** argv) {
       static_cast<const pam_conv*>(conv)->conv == nullptr) {
     pam_syslog(pamh, LOG_NOTICE, "auth: deny %s: no grant and cannot prompt",
                who.c_str());
-    return PAM_AUTH_ERR;
+    return unavailable ? PAM_AUTHINFO_UNAVAIL : PAM_AUTH_ERR;
   }
 
   auto config = zsp::LoadHostConfig(context.config_path);
@@ -429,6 +526,21 @@ int Authenticate(pam_handle_t* pamh, int flags, int argc, const char** argv) {
                zsp::EscapeForLog(config.error(), 256).c_str());
     return PAM_SERVICE_ERR;
   }
+  std::string host =
+      config.value().host.empty() ? LocalHostName() : config.value().host;
+  if (options.breakglass &&
+      zsp::OffersBreakGlass(config.value(), unavailable, no_grant)) {
+    pam_info(pamh, "%s",
+             unavailable ? "zsp: the access broker could not be reached"
+                         : outcome.user_message.c_str());
+    return AuthenticateWithBreakGlass(pamh, flags, context, config.value(),
+                                      host);
+  }
+  if (!no_grant || !options.request) {
+    Report(pamh, flags, outcome);
+    return no_grant ? PAM_AUTH_ERR : AccountCode(outcome.result);
+  }
+
   auto keys = zsp::LoadPinnedKeys(config.value());
   if (!keys.ok()) {
     pam_syslog(pamh, LOG_ERR, "auth: configuration: %s",
@@ -437,8 +549,7 @@ int Authenticate(pam_handle_t* pamh, int flags, int argc, const char** argv) {
   }
   zsp::DecisionQuery query;
   query.user = context.user;
-  query.host =
-      config.value().host.empty() ? LocalHostName() : config.value().host;
+  query.host = host;
   query.kind = "login";
   zsp::Decision denial;
   denial.verdict = zsp::Verdict::kDeny;

@@ -54,8 +54,22 @@ class SudoTerminal : public zsp::UserTerminal {
   }
 
   std::optional<std::string> Ask(const std::string& prompt) override {
+    return Converse(prompt, SUDO_CONV_PROMPT_ECHO_ON);
+  }
+
+  std::optional<std::string> AskHidden(const std::string& prompt) override {
+    return Converse(prompt, SUDO_CONV_PROMPT_ECHO_OFF);
+  }
+
+  bool Wait(int milliseconds) override {
+    timespec delay{milliseconds / 1000, (milliseconds % 1000) * 1000000L};
+    return nanosleep(&delay, nullptr) == 0;
+  }
+
+ private:
+  std::optional<std::string> Converse(const std::string& prompt, int type) {
     sudo_conv_message message{};
-    message.msg_type = SUDO_CONV_PROMPT_ECHO_ON;
+    message.msg_type = type;
     message.msg = prompt.c_str();
     sudo_conv_reply reply{};
     int rc = conversation_(1, &message, &reply, nullptr);
@@ -66,12 +80,6 @@ class SudoTerminal : public zsp::UserTerminal {
     return answer;
   }
 
-  bool Wait(int milliseconds) override {
-    timespec delay{milliseconds / 1000, (milliseconds % 1000) * 1000000L};
-    return nanosleep(&delay, nullptr) == 0;
-  }
-
- private:
   sudo_conv_t conversation_;
   sudo_printf_t printf_fn_;
 };

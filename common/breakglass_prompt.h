@@ -1,0 +1,46 @@
+// The terminal side of break-glass access, shared by sudo_zsp and the auth
+// phase of pam_zsp: ask for a token, verify it offline, spend it, and
+// describe the attempt for the audit record. The caller decides when to
+// offer it (only when the broker cannot be reached, unless
+// breakglass_with_broker is set) and writes the record.
+#ifndef ZSP_COMMON_BREAKGLASS_PROMPT_H_
+#define ZSP_COMMON_BREAKGLASS_PROMPT_H_
+
+#include <string>
+
+#include "common/breakglass.h"
+#include "common/config.h"
+#include "common/interactive_request.h"
+#include "common/journal.h"
+
+namespace zsp {
+
+struct EmergencyOutcome {
+  bool presented = false;  // the user entered a token
+  bool allowed = false;    // valid for this use and now spent on this host
+  BreakGlassToken token;   // decoded fields, when decoding succeeded
+  std::string status;      // BreakGlassStatusName, or "spent", "spend-failed"
+  std::string log_reason;  // for the log when not allowed
+};
+
+// True when config lists break-glass keys and the broker's verdict opens
+// the emergency path: kUnavailable always, a signed denial only with
+// breakglass_with_broker.
+bool OffersBreakGlass(const HostConfig& config, bool broker_unavailable,
+                      bool broker_denied);
+
+// Asks for a token on terminal, verifies it for use and, if valid, records
+// it as spent in config.spool_dir before returning allowed. An empty reply
+// or a failed conversation returns presented == false.
+EmergencyOutcome AskForBreakGlassToken(const HostConfig& config,
+                                       const BreakGlassUse& use,
+                                       UserTerminal* terminal);
+
+// Adds the ZSP_BREAKGLASS* fields of an attempt to record and makes it a
+// break-glass denial at alert priority. A caller that then commits an
+// allow switches the event to kBreakGlassAllow.
+void MarkBreakGlassRecord(AuditRecord* record, const EmergencyOutcome& outcome);
+
+}  // namespace zsp
+
+#endif  // ZSP_COMMON_BREAKGLASS_PROMPT_H_
