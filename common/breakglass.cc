@@ -317,6 +317,15 @@ bool WriteAll(int fd, const std::string& data) {
 // file is new, so that the directory entry can be synced too.
 Result<UniqueFd> OpenSpentFile(const std::string& dir, UniqueFd* dir_fd,
                                bool* created) {
+  // Missing parents are created 0755 and the directory itself 0700, as
+  // the audit spool does.
+  for (size_t slash = dir.find('/', 1); slash != std::string::npos;
+       slash = dir.find('/', slash + 1)) {
+    std::string parent = dir.substr(0, slash);
+    if (mkdir(parent.c_str(), 0755) != 0 && errno != EEXIST) {
+      return Error{Errno("cannot create " + parent)};
+    }
+  }
   if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return Error{Errno("cannot create " + dir)};
   }
