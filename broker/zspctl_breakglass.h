@@ -1,5 +1,5 @@
 // zspctl's break-glass commands. keygen, issue, sign and show work offline
-// on the machine that holds one break-glass key; review records at the
+// on the machine that stores one break-glass key. review records at the
 // broker that an approver checked an emergency access.
 #ifndef ZSP_BROKER_ZSPCTL_BREAKGLASS_H_
 #define ZSP_BROKER_ZSPCTL_BREAKGLASS_H_

@@ -40,8 +40,8 @@ struct HostConfig {
   // emergency tokens. See common/breakglass.h.
   std::vector<std::string> breakglass_keys;
   long breakglass_signatures = 2;    // distinct signatures a token needs
-  long breakglass_max_lifetime_sec = 4 * 3600;  // longest token window
-  // Whether a token is also offered when the broker answers with a denial;
+  long breakglass_max_lifetime_sec = 4 * 3600;  // maximum token window
+  // Whether a token is also offered when the broker replies with a denial;
   // by default only an unreachable broker opens the emergency path.
   bool breakglass_with_broker = false;
   bool debug = false;

@@ -1,12 +1,12 @@
 #!/bin/bash
 # Break-glass emergency access through the real sudo (a pty from script(1))
-# and the real libpam (pamtester), with the broker unreachable: a valid
-# 2-of-3 token allows what it names once and is logged at alert priority;
-# too few signatures, another user, another host, another scope, an expired
-# token and a spent token are denied; with the broker reachable no token is
-# offered unless breakglass_with_broker is set. Then the records reach the
-# audit store, are listed by `zspctl audit query --break-glass` and leave
-# that list once an approver has reviewed them.
+# and the real libpam (pamtester), with the broker unreachable. A valid
+# 2-of-3 token allows what it names once and is logged at alert priority.
+# Too few signatures, another user, host or scope, an expired token and a
+# spent token are denied. With the broker reachable no token is offered
+# unless breakglass_with_broker is set. Then the records reach the audit
+# store, `zspctl audit query --break-glass` lists them, and a review by an
+# approver takes them off that list.
 . "$(dirname "$0")/../lib/harness.sh"
 . "$(dirname "$0")/../lib/assert.sh"
 zsp_enter_namespace "$@"
