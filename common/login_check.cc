@@ -91,6 +91,7 @@ LoginOutcome CheckLogin(const LoginContext& context) {
           decision.code.empty() ? "denied" : decision.code,
           "zsp: login denied: " + EscapeForLog(decision.message, 1024));
     case Verdict::kUnavailable:
+      out.broker_unreachable = true;
       return finish(LoginResult::kUnavailable,
                     "broker unavailable: " + decision.detail,
                     "zsp: login denied: the access broker could not be "

@@ -38,6 +38,9 @@ struct LoginOutcome {
   std::string grant;
   int64_t grant_expires = 0;
   std::string spool_dir;     // where this decision was recorded
+  // True only when no broker could be reached; an answer that failed
+  // verification is kUnavailable too but leaves this false.
+  bool broker_unreachable = false;
 };
 
 // Asks the broker and writes a login allow or deny record to the journal.

@@ -502,7 +502,7 @@ int Authenticate(pam_handle_t* pamh, int flags, int argc, const char** argv) {
   zsp::LoginOutcome outcome = zsp::CheckLogin(context);
   bool no_grant = outcome.result == zsp::LoginResult::kNoGrant ||
                   outcome.result == zsp::LoginResult::kExpired;
-  bool unavailable = outcome.result == zsp::LoginResult::kUnavailable;
+  bool unavailable = outcome.broker_unreachable;
   if (!no_grant && !(unavailable && options.breakglass)) {
     Report(pamh, flags, outcome);
     return AccountCode(outcome.result);

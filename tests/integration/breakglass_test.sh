@@ -205,6 +205,19 @@ run pam_bg alice "$(issue 12 --user alice --host testhost --scope login)"
 expect_fail "reachable: pam denies without a grant"
 expect_no_output "reachable: pam offers no token" "break-glass"
 
+# An answer that fails verification is not an outage: no token prompt.
+cp /etc/zsp/decision.pub "$ZSP_TMP/decision.pub.real"
+"$ZSP_BUILD/zsp-broker" init "$ZSP_TMP/other-broker" --host "$ZSP_HOST" \
+  >/dev/null 2>&1
+install -m 644 "$ZSP_TMP/other-broker/decision.pub" /etc/zsp/decision.pub
+run pam_bg alice "$(issue 12 --user alice --host testhost --scope login)"
+expect_fail "invalid answer: pam denies"
+expect_no_output "invalid answer: pam offers no token" "break-glass"
+tty_sudo "" "sudo id"
+expect_output "invalid answer: sudo denies" "failed verification"
+expect_no_output "invalid answer: sudo offers no token" "break-glass"
+install -m 644 "$ZSP_TMP/decision.pub.real" /etc/zsp/decision.pub
+
 zsp_write_config "$ZSP_BROKER_URL" "$bg_settings
 breakglass_with_broker = true"
 tty_sudo "$(issue 12 --user alice --host testhost --scope both)" "sudo id"
