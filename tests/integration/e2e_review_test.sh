@@ -249,6 +249,13 @@ run as_user alice sudo -n echo "$(head -c 5000 /dev/zero | tr '\0' x)"
 expect_no_output "limits: long argument not told unreachable" \
   "could not be reached"
 
+# Past 4096 arguments the host denies before asking, with a message that
+# says no command was given.
+run as_user alice sudo -n echo $(seq 5000)
+expect_fail "limits: 5000 arguments denied"
+expect_no_output "limits: 5000 arguments not called no command" \
+  "no command given"
+
 # On merged-/usr Debian, /bin is a symlink to usr/bin. The user runs the
 # exact path that was approved and is denied.
 zsp_grant_sudo alice bob /bin/true >/dev/null ||
