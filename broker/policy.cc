@@ -73,6 +73,9 @@ std::string DenyMessage(const DecisionQuestion& question, const Grant* ended) {
 
 std::string SuggestCommandOption(const std::vector<std::string>& argv) {
   if (argv.empty()) return "";
+  // A bare path would allow every argument, so a command run without
+  // arguments is suggested as PATH "", which allows none.
+  if (argv.size() == 1) return " --command " + ShellQuote(argv[0] + " \"\"");
   std::string entry = argv[0];
   for (size_t i = 1; i < argv.size(); ++i) {
     const std::string& arg = argv[i];

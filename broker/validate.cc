@@ -37,15 +37,22 @@ bool HasControlChar(std::string_view text) {
 
 bool IsValidUserName(std::string_view name) {
   if (name.empty() || name.size() > kMaxUserNameBytes) return false;
-  if (!IsLowerOrUnderscore(name[0])) return false;
-  for (size_t i = 1; i < name.size(); ++i) {
+  if (name[0] == '-' || name == "." || name == "..") return false;
+  bool all_digits = true;
+  for (size_t i = 0; i < name.size(); ++i) {
     char c = name[i];
     bool last = i + 1 == name.size();
-    if (IsLowerOrUnderscore(c) || IsDigit(c) || c == '-') continue;
-    if (c == '$' && last) continue;
+    if (c == '$' && last && i > 0) continue;
+    if (!IsDigit(c)) all_digits = false;
+    bool upper = c >= 'A' && c <= 'Z';
+    if (IsLowerOrUnderscore(c) || upper || IsDigit(c) || c == '-' ||
+        c == '.') {
+      continue;
+    }
     return false;
   }
-  return true;
+  // A numeric name would read as a uid in chown, sudo -u and the like.
+  return !all_digits;
 }
 
 bool IsValidHostName(std::string_view name) {
@@ -85,7 +92,19 @@ std::string CheckCommandEntry(std::string_view entry) {
   }
   std::vector<std::string> words = SplitString(entry, ' ');
   if (words[0].size() > kMaxPathBytes) return "path is longer than 4096 bytes";
-  if (words.size() > kMaxArgvEntries) return "has more than 256 arguments";
+  // Hosts ask about the resolved path of the program (no symlinks, no "."
+  // or ".." parts), so an entry in any other form could never match.
+  const std::string& path = words[0];
+  if (path.find("//") != std::string::npos || path.back() == '/' ||
+      path.find("/./") != std::string::npos ||
+      path.find("/../") != std::string::npos ||
+      path.ends_with("/.") || path.ends_with("/..")) {
+    return "path must be written without \"//\", \".\" or \"..\" parts, "
+           "as the resolved path of the program (for example /usr/bin/true)";
+  }
+  if (words.size() > kMaxArgvEntries) {
+    return "has more than " + std::to_string(kMaxArgvEntries) + " arguments";
+  }
   for (size_t i = 1; i < words.size(); ++i) {
     if (words[i].empty()) return "has an empty argument (double space)";
     if (words[i] == "\"\"" && words.size() != 2) {

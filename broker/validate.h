@@ -13,7 +13,9 @@ namespace zsp::broker {
 
 inline constexpr size_t kMaxUserNameBytes = 32;
 inline constexpr size_t kMaxHostNameBytes = 253;
-inline constexpr size_t kMaxArgvEntries = 256;
+// As many as the host sends (common/sudo_policy.cc); the 64 KiB body limit
+// still bounds the total size.
+inline constexpr size_t kMaxArgvEntries = 4096;
 inline constexpr size_t kMaxArgBytes = 4096;
 inline constexpr size_t kMaxPathBytes = 4096;
 inline constexpr size_t kMinNonceChars = 16;
@@ -23,8 +25,9 @@ inline constexpr size_t kMaxCommentChars = 1024;
 inline constexpr size_t kMaxRunasEntries = 32;
 inline constexpr size_t kMaxCommandEntries = 64;
 
-// A POSIX-style user name as Debian's adduser accepts by default:
-// [a-z_][a-z0-9_-]*[$]?, 1 to 32 bytes.
+// A user name as Debian 12's useradd accepts it: [A-Za-z0-9_.-]+ with an
+// optional trailing '$', 1 to 32 bytes, not starting with '-', not "." or
+// "..", and not all digits.
 bool IsValidUserName(std::string_view name);
 
 // A host name: letters, digits, '.' and '-', 1 to 253 bytes, not starting

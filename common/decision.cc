@@ -9,6 +9,7 @@
 #include <set>
 
 #include "common/base64url.h"
+#include "common/escape.h"
 #include "common/https_client.h"
 
 namespace zsp {
@@ -171,9 +172,21 @@ Decision CheckSignedDecision(std::string_view jws,
   }
   if (verdict != "allow") return Invalid("decision rejected: no verdict");
   if (!IntClaim(claims, "grant_exp", &d.grant_expires) ||
-      d.grant_expires <= now) {
-    return Invalid("decision rejected: grant already ended");
+      d.grant_expires <= iat) {
+    return Invalid("decision rejected: grant ended before it was signed");
   }
+  if (d.grant_expires <= now) {
+    // The broker's clock still saw time left. This host's clock is ahead
+    // (within clock_skew), so the grant counts as ended here.
+    d.verdict = Verdict::kDeny;
+    d.code = "expired";
+    d.message = "the grant has ended by this host's clock, which is ahead "
+                "of the broker's; an administrator should check the clocks";
+    return d;
+  }
+  // The shorter of the two clocks' views, so that a broker clock ahead of
+  // this host's cannot stretch sudo's time limit.
+  d.seconds_left = d.grant_expires - std::max(now, iat);
   d.grant = StringClaim(claims, "grant");
   d.request = StringClaim(claims, "request");
   if (d.grant.empty()) return Invalid("decision rejected: no grant id");
@@ -190,6 +203,22 @@ Decision CheckBrokerResponse(long status, std::string_view body,
     Decision d;
     d.verdict = Verdict::kUnavailable;
     d.detail = "broker answered HTTP " + std::to_string(status);
+    bool client_error = status >= 400 && status < 500 && status != 404 &&
+                        status != 408 && status != 429;
+    if (client_error) {
+      d.rejected = true;
+      d.detail = "broker rejected the request with HTTP " +
+                 std::to_string(status);
+      // The broker's error body: {"error": code, "message": text}.
+      json error = body.size() <= kMaxBrokerResponseBytes
+                       ? ParseStrictJson(body)
+                       : json(json::value_t::discarded);
+      auto message = error.is_object() ? error.find("message") : error.end();
+      if (error.is_object() && message != error.end() &&
+          message->is_string()) {
+        d.detail += ": " + EscapeForLog(message->get<std::string>(), 256);
+      }
+    }
     return d;
   }
   if (body.size() > kMaxBrokerResponseBytes) {
@@ -271,7 +300,7 @@ Decision AskBroker(const HostConfig& config,
       continue;
     }
     Decision one = AskOneBroker(config, keys, query, url, time_left_ms);
-    if (one.verdict != Verdict::kUnavailable) return one;
+    if (one.verdict != Verdict::kUnavailable || one.rejected) return one;
     failures += url + ": " + one.detail;
   }
   if (!failures.empty()) d.detail = failures;

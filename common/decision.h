@@ -37,6 +37,12 @@ struct Decision {
   std::string grant;    // allow: grant id
   std::string request;  // allow: request id
   int64_t grant_expires = 0;  // allow: Unix seconds
+  // allow: seconds left on the grant by the broker's clock when it signed
+  // (grant_exp - iat), or by this host's clock if that is less.
+  int64_t seconds_left = 0;
+  // kUnavailable: the broker answered with a client error (HTTP 4xx other
+  // than 404, 408 and 429), so asking again or elsewhere cannot help.
+  bool rejected = false;
 };
 
 const char* VerdictName(Verdict verdict);

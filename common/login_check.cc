@@ -91,6 +91,13 @@ LoginOutcome CheckLogin(const LoginContext& context) {
           decision.code.empty() ? "denied" : decision.code,
           "zsp: login denied: " + EscapeForLog(decision.message, 1024));
     case Verdict::kUnavailable:
+      // A rejection is an answer, so break-glass is not offered for it.
+      if (decision.rejected) {
+        return finish(LoginResult::kUnavailable, decision.detail,
+                      "zsp: login denied: the access broker rejected the "
+                      "request (" + EscapeForLog(decision.detail, 256) +
+                          "); ask an administrator");
+      }
       out.broker_unreachable = true;
       return finish(LoginResult::kUnavailable,
                     "broker unavailable: " + decision.detail,

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <cstdio>
 #include <ctime>
+#include <algorithm>
 #include <memory>
 
 #include "common/audit_spool.h"
@@ -428,8 +429,14 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
     return deny(user_text);
   };
 
-  if (argv_in.empty() || argv_in.size() > kMaxArgc) {
+  if (argv_in.empty()) {
     return deny_recorded("bad argument count", "no command given");
+  }
+  if (argv_in.size() > kMaxArgc) {
+    std::string text = "too many arguments (" +
+                       std::to_string(argv_in.size()) + ", at most " +
+                       std::to_string(kMaxArgc) + ")";
+    return deny_recorded(text, text);
   }
   std::string mode = UnsupportedMode(env_add);
   if (!mode.empty()) return deny_recorded(mode, mode);
@@ -486,7 +493,8 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
   EmergencyOutcome emergency;
   if (!listing && CanPrompt() &&
       OffersBreakGlass(config.value(),
-                       decision.verdict == Verdict::kUnavailable,
+                       decision.verdict == Verdict::kUnavailable &&
+                           !decision.rejected,
                        decision.verdict == Verdict::kDeny)) {
     emergency = OfferBreakGlass(config.value(), query, decision);
     if (emergency.presented) {
@@ -526,6 +534,13 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
                            text);
     }
     case Verdict::kUnavailable:
+      if (decision.rejected) {
+        return deny_recorded(
+            decision.detail,
+            "the access broker rejected the request (" +
+                EscapeForLog(decision.detail, 256) +
+                "); ask an administrator");
+      }
       return deny_recorded(
           "broker unavailable: " + decision.detail,
           "the access broker could not be reached (" +
@@ -543,7 +558,8 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
   }
 
   int64_t now = static_cast<int64_t>(std::time(nullptr));
-  int64_t remaining = decision.grant_expires - now;
+  int64_t remaining = std::min(decision.grant_expires - now,
+                               decision.seconds_left);
   if (remaining < 1) {
     return deny_recorded("grant ended", "the grant has just ended");
   }

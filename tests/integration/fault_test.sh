@@ -185,11 +185,21 @@ cert_case wrong-ca 127.0.0.1 "unable to get local issuer certificate"
 cert_case no-ip-san 127.0.0.1 "127.0.0.1"
 
 # --- HTTP and the response body ---
-for status in 302 401 403 404 429 500 503; do
+for status in 302 404 429 500 503; do
   start_hostile "status-$status"
   zsp_write_config "https://127.0.0.1:$HOSTILE_PORT"
   deny_case "HTTP $status" "$unreachable" "$authinfo" \
     "broker answered HTTP $status"
+  stop_hostile
+done
+
+# A client error means the broker understood and refused the question:
+# the user is told so, not that the broker is down.
+for status in 401 403; do
+  start_hostile "status-$status"
+  zsp_write_config "https://127.0.0.1:$HOSTILE_PORT"
+  deny_case "HTTP $status" "rejected the request" "$authinfo" \
+    "broker rejected the request with HTTP $status"
   stop_hostile
 done
 

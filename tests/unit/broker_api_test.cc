@@ -139,7 +139,7 @@ class BrokerApiTest : public CppUnit::TestFixture {
     body["kind"] = "shell";
     expect_field(body, "kind");
     body = question;
-    body["user"] = "Alice";
+    body["user"] = "al ice";
     expect_field(body, "user");
     body = question;
     body["runas"] = "";
@@ -191,7 +191,7 @@ class BrokerApiTest : public CppUnit::TestFixture {
     body["commands"] = {"usr/bin/id"};
     expect_field(body, "commands");
     body = good;
-    body["runas"] = {"Root"};
+    body["runas"] = {"-root"};
     expect_field(body, "runas");
     body = good;
     body["reason"] = "";

@@ -197,7 +197,7 @@ class BrokerPolicyTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(
         std::string("no active grant for sudo as root on web-1; request one "
                     "with: zspctl request --host web-1 --sudo --runas root "
-                    "--command /usr/bin/id --duration 1h --reason TEXT"),
+                    "--command '/usr/bin/id \"\"' --duration 1h --reason TEXT"),
         outcome.message);
 
     outcome = zsp::broker::Decide(

@@ -56,6 +56,7 @@ class BrokerResponseTest : public CppUnit::TestFixture {
   CPPUNIT_TEST_SUITE(BrokerResponseTest);
   CPPUNIT_TEST(ValidAllow);
   CPPUNIT_TEST(HttpErrorIsUnavailable);
+  CPPUNIT_TEST(ClientErrorIsRejected);
   CPPUNIT_TEST(MalformedBodiesAreInvalid);
   CPPUNIT_TEST(DuplicateJwsKeyIsInvalid);
   CPPUNIT_TEST(DeepNestingIsInvalid);
@@ -84,8 +85,10 @@ class BrokerResponseTest : public CppUnit::TestFixture {
   }
 
   void HttpErrorIsUnavailable() {
-    for (long status : {301L, 401L, 403L, 404L, 429L, 500L, 503L}) {
+    for (long status : {301L, 404L, 408L, 429L, 500L, 503L}) {
       Decision d = Check(status, Body(Token()));
+      CPPUNIT_ASSERT_MESSAGE("not rejected: HTTP " + std::to_string(status),
+                             !d.rejected);
       CPPUNIT_ASSERT_EQUAL_MESSAGE("verdict for HTTP " + std::to_string(status),
                                    std::string("unavailable"),
                                    Name(d.verdict));
@@ -93,6 +96,24 @@ class BrokerResponseTest : public CppUnit::TestFixture {
           "detail for HTTP " + std::to_string(status),
           "broker answered HTTP " + std::to_string(status), d.detail);
     }
+  }
+
+  void ClientErrorIsRejected() {
+    for (long status : {400L, 401L, 403L, 413L, 422L}) {
+      Decision d = Check(
+          status, R"({"error":"invalid_request","message":"bad user\nname"})");
+      std::string name = "HTTP " + std::to_string(status);
+      CPPUNIT_ASSERT_EQUAL_MESSAGE("verdict for " + name,
+                                   std::string("unavailable"), Name(d.verdict));
+      CPPUNIT_ASSERT_MESSAGE("rejected for " + name, d.rejected);
+      CPPUNIT_ASSERT_EQUAL_MESSAGE(
+          "detail for " + name,
+          "broker rejected the request with " + name + ": bad user\\x0aname",
+          d.detail);
+    }
+    Decision no_body = Check(400, "not json");
+    CPPUNIT_ASSERT_EQUAL(std::string("broker rejected the request with HTTP 400"),
+                         no_body.detail);
   }
 
   void MalformedBodiesAreInvalid() {

@@ -32,6 +32,7 @@ class BrokerValidateTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(HostNamesAndPatterns);
   CPPUNIT_TEST(Nonces);
   CPPUNIT_TEST(CommandEntries);
+  CPPUNIT_TEST(CommandEntriesResolved);
   CPPUNIT_TEST(FreeText);
   CPPUNIT_TEST(DurationsForRequests);
   CPPUNIT_TEST(SettingsDefaultsAndValues);
@@ -43,11 +44,13 @@ class BrokerValidateTest : public CppUnit::TestFixture {
  public:
   void UserNames() {
     for (const char* name : {"alice", "_svc", "a1-b_c", "machine$",
-                             "abcdefghijklmnopqrstuvwxyz012345"}) {
+                             "abcdefghijklmnopqrstuvwxyz012345", "john.doe",
+                             "Alice", "1abc", ".hidden"}) {
       CPPUNIT_ASSERT_MESSAGE(name, IsValidUserName(name));
     }
-    for (const char* name : {"", "Alice", "1abc", "-a", "a b", "a$b", "a.b",
-                             "abcdefghijklmnopqrstuvwxyz0123456", "a/b"}) {
+    for (const char* name : {"", "-a", "a b", "a$b", "123", "$", ".", "..",
+                             "abcdefghijklmnopqrstuvwxyz0123456", "a/b",
+                             "a:b", "a\nb"}) {
       CPPUNIT_ASSERT_MESSAGE(name, !IsValidUserName(name));
     }
   }
@@ -76,6 +79,16 @@ class BrokerValidateTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(!IsValidNonce(std::string(129, 'a')));
     CPPUNIT_ASSERT(!IsValidNonce("mF3k2p0xq8Zr1YbVn7Qw2A=="));
     CPPUNIT_ASSERT(!IsValidNonce("mF3k2p0xq8Zr1YbV+7Qw2A"));
+  }
+
+  void CommandEntriesResolved() {
+    for (const char* entry : {"/usr/bin/../bin/true", "/usr//bin/true",
+                              "/usr/bin/./true", "/usr/bin/", "/usr/bin/..",
+                              "/usr/bin/."}) {
+      CPPUNIT_ASSERT_MESSAGE(entry, !CheckCommandEntry(entry).empty());
+    }
+    CPPUNIT_ASSERT_EQUAL(std::string(), CheckCommandEntry("/usr/bin/true"));
+    CPPUNIT_ASSERT_EQUAL(std::string(), CheckCommandEntry("/usr/bin/.hidden"));
   }
 
   void CommandEntries() {

@@ -96,6 +96,7 @@ class DecisionTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(CheckIssuedInFuture);
   CPPUNIT_TEST(CheckExpired);
   CPPUNIT_TEST(CheckGrantEnded);
+  CPPUNIT_TEST(CheckClockViews);
   CPPUNIT_TEST(CheckAllowWithoutGrant);
   CPPUNIT_TEST(CheckUnknownVerdict);
   CPPUNIT_TEST(CheckWrongClaimTypes);
@@ -272,6 +273,30 @@ class DecisionTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL_MESSAGE("grant_exp one second ahead",
                                  VerdictText(Verdict::kAllow),
                                  VerdictText(Check(Sign(last_second)).verdict));
+  }
+
+  void CheckClockViews() {
+    // Broker clock 20 s ahead: the time limit follows the broker's clock.
+    json ahead = AllowClaims();
+    ahead["iat"] = kNow + 20;
+    ahead["exp"] = kNow + 80;
+    ahead["grant_exp"] = kNow + 3600;
+    Decision d = Check(Sign(ahead));
+    CPPUNIT_ASSERT_EQUAL(VerdictText(Verdict::kAllow), VerdictText(d.verdict));
+    CPPUNIT_ASSERT_EQUAL(int64_t{3580}, d.seconds_left);
+    // Broker clock 20 s behind, grant over by this host's clock: a deny.
+    json behind = AllowClaims();
+    behind["iat"] = kNow - 20;
+    behind["grant_exp"] = kNow - 5;
+    Decision ended = Check(Sign(behind));
+    CPPUNIT_ASSERT_EQUAL(VerdictText(Verdict::kDeny),
+                         VerdictText(ended.verdict));
+    CPPUNIT_ASSERT_EQUAL(std::string("expired"), ended.code);
+    // The host's clock gives the shorter view otherwise.
+    json normal = AllowClaims();
+    normal["iat"] = kNow - 20;
+    normal["grant_exp"] = kNow + 100;
+    CPPUNIT_ASSERT_EQUAL(int64_t{100}, Check(Sign(normal)).seconds_left);
   }
 
   void CheckAllowWithoutGrant() {
