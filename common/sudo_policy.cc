@@ -508,6 +508,8 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
       decision.verdict = Verdict::kAllow;
       decision.grant = emergency.token.id;
       decision.grant_expires = emergency.token.expires;
+      decision.seconds_left =
+          emergency.token.expires - static_cast<int64_t>(std::time(nullptr));
     }
   }
   bool denial_shown = false;
