@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/handles.h"
+#include "common/signal_block.h"
 
 namespace zsp {
 namespace {
@@ -160,15 +161,25 @@ Result<SpoolPosition> AppendToSpool(const std::string& dir,
   }
   off_t end = lseek(raw, 0, SEEK_END);
   if (end < 0) return Error{Errno("cannot seek spool")};
-  if (!WriteAll(raw, line + "\n")) {
-    // A write cut short (a full disk) would leave a torn line that blocks
-    // every later record, so the spool goes back to its old end.
-    std::string failure = Errno("cannot write spool");
-    TruncateBack(raw, end);
-    return Error{failure};
+  // The invoking user's RLIMIT_FSIZE (su does not reset it) can stop the
+  // write part way. SIGXFSZ, whose default action ends the host process,
+  // is blocked meanwhile, so the write fails with EFBIG instead.
+  // NOTE: a process killed in the middle of the write (sudo's and su's
+  // invoking user may send SIGKILL) still leaves a torn line, and later
+  // appends fail until an administrator removes it.
+  std::string failure;
+  {
+    ScopedSignalBlock block(SIGXFSZ);
+    if (!WriteAll(raw, line + "\n")) {
+      // A write cut short (a full disk, the user's RLIMIT_FSIZE) would
+      // leave a torn line that blocks every later record, so the spool
+      // goes back to its old end.
+      failure = Errno("cannot write spool");
+    } else if (fsync(raw) != 0) {
+      failure = Errno("cannot fsync spool");
+    }
   }
-  if (fsync(raw) != 0) {
-    std::string failure = Errno("cannot fsync spool");
+  if (!failure.empty()) {
     TruncateBack(raw, end);
     return Error{failure};
   }

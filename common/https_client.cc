@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "common/handles.h"
+#include "common/signal_block.h"
 
 namespace zsp {
 namespace {
@@ -44,39 +45,6 @@ bool InitCurlOnce() {
   });
   return rc == CURLE_OK;
 }
-
-// Blocks SIGPIPE in this thread for the life of the object. CURLOPT_NOSIGNAL
-// stops libcurl from ignoring SIGPIPE itself, and a peer that closes the TLS
-// connection must not kill sudo or sshd. A pending SIGPIPE raised meanwhile
-// is consumed before the old mask comes back.
-class SigpipeBlock {
- public:
-  SigpipeBlock() {
-    sigset_t pipe_set;
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    sigset_t pending;
-    sigpending(&pending);
-    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
-    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_);
-  }
-  ~SigpipeBlock() {
-    sigset_t pending;
-    sigpending(&pending);
-    if (!was_pending_ && sigismember(&pending, SIGPIPE) == 1) {
-      sigset_t pipe_set;
-      sigemptyset(&pipe_set);
-      sigaddset(&pipe_set, SIGPIPE);
-      timespec zero{};
-      sigtimedwait(&pipe_set, nullptr, &zero);
-    }
-    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
-  }
-
- private:
-  sigset_t old_{};
-  bool was_pending_ = false;
-};
 
 // Applies the settings that make the transfer independent of the
 // environment and bounded in time and size.
@@ -161,7 +129,9 @@ Result<HttpsResponse> HttpsRequest(const HttpsOptions& options,
   curl_easy_setopt(curl.get(), CURLOPT_ERRORBUFFER, errbuf);
   CURLcode rc;
   {
-    SigpipeBlock block;
+    // CURLOPT_NOSIGNAL stops libcurl from ignoring SIGPIPE itself, and a
+    // peer that closes the TLS connection must not kill sudo or sshd.
+    ScopedSignalBlock block(SIGPIPE);
     rc = curl_easy_perform(curl.get());
   }
   // CURLOPT_MAXFILESIZE stops a body whose Content-Length is too large

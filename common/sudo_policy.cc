@@ -429,14 +429,12 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
     return deny(user_text);
   };
 
-  if (argv_in.empty()) {
-    return deny_recorded("bad argument count", "no command given");
-  }
+  if (argv_in.empty()) return deny_recorded("no command", "no command given");
   if (argv_in.size() > kMaxArgc) {
-    std::string text = "too many arguments (" +
-                       std::to_string(argv_in.size()) + ", at most " +
-                       std::to_string(kMaxArgc) + ")";
-    return deny_recorded(text, text);
+    return deny_recorded(
+        "too many arguments (" + std::to_string(argv_in.size()) + ")",
+        "too many arguments (" + std::to_string(argv_in.size()) +
+            "); at most " + std::to_string(kMaxArgc) + " are allowed");
   }
   std::string mode = UnsupportedMode(env_add);
   if (!mode.empty()) return deny_recorded(mode, mode);
