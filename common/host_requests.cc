@@ -9,6 +9,27 @@ using nlohmann::json;
 
 constexpr size_t kMaxAnswerBytes = 256 * 1024;
 
+std::string StringField(const json& object, const char* name) {
+  auto it = object.find(name);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+// Returns the JSON object of a 2xx answer, or the broker's error message.
+Result<json> ParseAnswer(long status, std::string_view body) {
+  json answer = json::parse(body, nullptr, false);
+  if (!answer.is_object()) {
+    return Error{"broker answered HTTP " + std::to_string(status) +
+                 " without a JSON object"};
+  }
+  if (status < 200 || status > 299) {
+    // A "message" of another type is ignored; json::value() would throw.
+    std::string message = StringField(answer, "message");
+    return Error{"broker answered HTTP " + std::to_string(status) +
+                 (message.empty() ? "" : ": " + message)};
+  }
+  return answer;
+}
+
 // Sends one call and returns the parsed JSON object of a 2xx answer, or
 // the broker's error message.
 Result<json> Call(const HostConfig& config, const std::string& method,
@@ -20,24 +41,7 @@ Result<json> Call(const HostConfig& config, const std::string& method,
   auto response = HttpsRequest(HostHttpsOptions(config), method,
                                config.broker_url + path, text);
   if (!response.ok()) return Error{response.error()};
-  json answer = json::parse(response.value().body, nullptr, false);
-  if (!answer.is_object()) {
-    return Error{"broker answered HTTP " +
-                 std::to_string(response.value().status) +
-                 " without a JSON object"};
-  }
-  long status = response.value().status;
-  if (status < 200 || status > 299) {
-    std::string message = answer.value("message", "");
-    return Error{"broker answered HTTP " + std::to_string(status) +
-                 (message.empty() ? "" : ": " + message)};
-  }
-  return answer;
-}
-
-std::string StringField(const json& object, const char* name) {
-  auto it = object.find(name);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
+  return ParseAnswer(response.value().status, response.value().body);
 }
 
 std::vector<std::string> StringList(const json& object, const char* name) {
@@ -62,6 +66,30 @@ Result<RequestStatus> ToStatus(Result<json> answer) {
     return Error{"broker answer has no request id or state"};
   }
   return status;
+}
+
+Result<std::vector<GrantSummary>> ToGrants(Result<json> answer) {
+  if (!answer.ok()) return Error{answer.error()};
+  auto list = answer.value().find("grants");
+  if (list == answer.value().end() || !list->is_array()) {
+    return Error{"broker answer has no grants list"};
+  }
+  std::vector<GrantSummary> grants;
+  for (const auto& g : *list) {
+    if (!g.is_object()) continue;
+    GrantSummary summary;
+    summary.id = StringField(g, "id");
+    summary.kind = StringField(g, "kind");
+    summary.runas = StringList(g, "runas");
+    summary.commands = StringList(g, "commands");
+    summary.approved_by = StringField(g, "approved_by");
+    auto expires = g.find("expires_at");
+    if (expires != g.end() && expires->is_number_integer()) {
+      summary.expires_at = expires->get<int64_t>();
+    }
+    grants.push_back(std::move(summary));
+  }
+  return grants;
 }
 
 bool IsSafeId(const std::string& id) {
@@ -117,28 +145,16 @@ Result<std::vector<GrantSummary>> ListHostGrants(const HostConfig& config,
                                                  const std::string& kind) {
   json body = {{"user", user}};
   if (!kind.empty()) body["kind"] = kind;
-  auto answer = Call(config, "POST", "/v1/host/grants", body);
-  if (!answer.ok()) return Error{answer.error()};
-  auto list = answer.value().find("grants");
-  if (list == answer.value().end() || !list->is_array()) {
-    return Error{"broker answer has no grants list"};
-  }
-  std::vector<GrantSummary> grants;
-  for (const auto& g : *list) {
-    if (!g.is_object()) continue;
-    GrantSummary summary;
-    summary.id = StringField(g, "id");
-    summary.kind = StringField(g, "kind");
-    summary.runas = StringList(g, "runas");
-    summary.commands = StringList(g, "commands");
-    summary.approved_by = StringField(g, "approved_by");
-    auto expires = g.find("expires_at");
-    if (expires != g.end() && expires->is_number_integer()) {
-      summary.expires_at = expires->get<int64_t>();
-    }
-    grants.push_back(std::move(summary));
-  }
-  return grants;
+  return ToGrants(Call(config, "POST", "/v1/host/grants", body));
+}
+
+Result<RequestStatus> ParseRequestStatus(long status, std::string_view body) {
+  return ToStatus(ParseAnswer(status, body));
+}
+
+Result<std::vector<GrantSummary>> ParseGrantList(long status,
+                                                 std::string_view body) {
+  return ToGrants(ParseAnswer(status, body));
 }
 
 std::string CommandEntryFor(const std::vector<std::string>& argv) {

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/config.h"
@@ -53,6 +54,13 @@ Result<RequestStatus> CancelHostRequest(const HostConfig& config,
 Result<std::vector<GrantSummary>> ListHostGrants(const HostConfig& config,
                                                  const std::string& user,
                                                  const std::string& kind);
+
+// Parse the answer (HTTP status and body) of the request endpoints and of
+// the grant list. Any status outside 2xx, a body that is not a JSON
+// object, or a missing id, state or grants list is an error.
+Result<RequestStatus> ParseRequestStatus(long status, std::string_view body);
+Result<std::vector<GrantSummary>> ParseGrantList(long status,
+                                                 std::string_view body);
 
 // A command entry that covers exactly this argv, in the broker's entry
 // syntax: the path alone when there are no arguments, else the path and
