@@ -29,6 +29,8 @@ run_suite() {
 
 run_suite unit build/unit_tests
 run_suite fuzz tests/fuzz/run.sh 10
+run_suite check-symbols tests/check-symbols.sh
+run_suite check-banned tests/check-banned.sh
 for suite in tests/integration/*_test.sh; do
   run_suite "$(basename "$suite" .sh)" bash "$suite"
 done
