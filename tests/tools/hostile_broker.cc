@@ -7,6 +7,8 @@
 // --cert chooses.
 //
 //   hostile_broker --broker-dir DIR --mode MODE [--cert KIND]
+//                  [--ca-out FILE]   (writes the CA that issued the
+//                                     server certificate)
 //   hostile_broker --mode dns-silent   (UDP and TCP port 53, never answers)
 //
 // Test tool only: it holds connections open for a minute and never exits
@@ -46,6 +48,7 @@ struct Settings {
   std::string broker_dir;
   std::string mode;
   std::string cert = "good";
+  std::string ca_out;  // where to write the issuing CA's certificate, if set
 };
 
 Settings settings;
@@ -135,6 +138,13 @@ std::string SignedToken(const std::string& mode, const json& request) {
   int64_t now = claims["iat"].get<int64_t>();
   EVP_PKEY* key = decision_key.get();
   if (mode == "allow") {
+  } else if (mode == "slow-allow") {
+    // Answers after a pause, so that a test can signal the client while
+    // it waits, with a decision valid for only 3 s, so that a client
+    // stopped meanwhile holds an expired one when it resumes.
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    claims = AllowClaims(request);
+    claims["exp"] = claims["iat"].get<int64_t>() + 3;
   } else if (mode == "deny") {
     claims.erase("grant");
     claims.erase("grant_exp");
@@ -305,11 +315,15 @@ bool MakeCertificate(SSL_CTX* ctx) {
   if (kind == "no-ip-san") names = {"DNS:localhost"};
 
   zsp::Result<pki::KeyAndCert> made = zsp::Error{"unknown --cert " + kind};
+  X509* issuer = ca.value().cert.get();
+  zsp::Result<pki::KeyAndCert> other = zsp::Error{"no other CA"};
   if (kind == "self-signed") {
     made = pki::CreateCa("localhost", 30);
+    if (made.ok()) issuer = made.value().cert.get();
   } else if (kind == "wrong-ca") {
-    auto other = pki::CreateCa("another CA", 30);
+    other = pki::CreateCa("another CA", 30);
     if (other.ok()) {
+      issuer = other.value().cert.get();
       made = pki::IssueCert(other.value(), "localhost", pki::CertUse::kServer,
                             names, 30);
     }
@@ -328,6 +342,13 @@ bool MakeCertificate(SSL_CTX* ctx) {
     X509_gmtime_adj(X509_getm_notBefore(cert), days * 86400L);
     X509_gmtime_adj(X509_getm_notAfter(cert), (days + 10) * 86400L);
     if (X509_sign(cert, ca.value().key.get(), EVP_sha256()) <= 0) return false;
+  }
+  if (!settings.ca_out.empty()) {
+    auto pem = pki::CertificatePem(issuer);
+    FILE* out = std::fopen(settings.ca_out.c_str(), "w");
+    if (!pem.ok() || out == nullptr) return false;
+    std::fputs(pem.value().c_str(), out);
+    std::fclose(out);
   }
   return SSL_CTX_use_certificate(ctx, cert) == 1 &&
          SSL_CTX_use_PrivateKey(ctx, made.value().key.get()) == 1;
@@ -393,6 +414,8 @@ bool ParseArguments(int argc, char** argv) {
       settings.mode = argv[i + 1];
     } else if (flag == "--cert") {
       settings.cert = argv[i + 1];
+    } else if (flag == "--ca-out") {
+      settings.ca_out = argv[i + 1];
     } else {
       return false;
     }
@@ -407,7 +430,7 @@ int main(int argc, char** argv) {
   if (!ParseArguments(argc, argv)) {
     std::fprintf(stderr,
                  "usage: hostile_broker --broker-dir DIR --mode MODE "
-                 "[--cert KIND]\n");
+                 "[--cert KIND] [--ca-out FILE]\n");
     return 2;
   }
   if (settings.mode == "dns-silent") return ServeSilentDns();
