@@ -24,7 +24,7 @@ COMMON_LIBS := -lcurl -lssl -lcrypto -lsystemd
 
 all: $(B)/libzsp.a $(B)/sudo_zsp.so $(B)/pam_zsp.so $(B)/zsp-broker \
      $(B)/zspctl $(B)/unit_tests $(B)/tcp_blackhole $(B)/pam_loop \
-     $(B)/hostile_broker
+     $(B)/hostile_broker $(B)/open_watch
 
 $(B)/%.o: %.cc
 	@mkdir -p $(dir $@)
@@ -68,6 +68,10 @@ $(B)/hostile_broker: $(B)/tests/tools/hostile_broker.o $(B)/broker/pki.o \
     $(B)/libzsp.a
 	$(CXX) $(LDHARDEN) -o $@ $^ $(COMMON_LIBS) -pthread
 
+$(B)/open_watch: tests/tools/open_watch.cc
+	@mkdir -p $(B)
+	$(CXX) $(ZSP_CXXFLAGS) $(CXXFLAGS) -o $@ $<
+
 $(B)/pam_loop: tests/tools/pam_loop.cc
 	@mkdir -p $(B)
 	$(CXX) $(ZSP_CXXFLAGS) $(CXXFLAGS) -o $@ $< -lpam
@@ -93,6 +97,21 @@ fuzz-build: $(FUZZ_BINS)
 # A longer fuzz run than the short one in `make check`.
 fuzz: deps fuzz-build
 	tests/fuzz/run.sh 300
+
+# The unit tests (which cover common/ and the broker) built with
+# AddressSanitizer and UBSan into build-asan/, then the fuzz targets, which
+# always carry both. The modules are not run this way: a module built with
+# ASan needs the ASan runtime loaded first in its host process, and sudo
+# and su are setuid, so the loader ignores LD_PRELOAD for them.
+ASAN_B := build-asan
+ASAN_CXX := $(CXX) -fsanitize=address,undefined -fno-sanitize-recover=all \
+  -fno-omit-frame-pointer
+
+asan: deps
+	$(MAKE) B=$(ASAN_B) CXX="$(ASAN_CXX)" CXXFLAGS="-O1 -g" \
+	  $(ASAN_B)/unit_tests
+	$(MAKE) fuzz-build
+	tests/asan.sh $(ASAN_B)
 
 # Installs the Debian packages that building and testing need.
 deps:
@@ -131,8 +150,8 @@ install: all
 	  $(DESTDIR)$(PREFIX)/share/doc/zsp/auditing.md
 
 clean:
-	rm -rf $(B)
+	rm -rf $(B) $(ASAN_B)
 
-.PHONY: all deps check demo install clean fuzz fuzz-build
+.PHONY: all deps check demo install clean fuzz fuzz-build asan
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
