@@ -31,19 +31,41 @@ std::string CheckPrivate(const struct stat& st, const std::string& path) {
   return "";
 }
 
+// Creates directory path with exactly mode unless it exists. sudo and su
+// keep the invoking user's umask, which would otherwise take bits away.
+bool MakeDirectory(const std::string& path, mode_t mode) {
+  if (mkdir(path.c_str(), mode) == 0) return chmod(path.c_str(), mode) == 0;
+  return errno == EEXIST;
+}
+
+// Opens the spool file, creating it with mode 0600 whatever the umask.
+int OpenOrCreateSpool(int dir_fd) {
+  constexpr int kFlags = O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW;
+  int fd = openat(dir_fd, kSpoolFileName, kFlags | O_CREAT | O_EXCL, 0600);
+  if (fd >= 0) {
+    if (fchmod(fd, 0600) != 0) {
+      int saved = errno;
+      close(fd);
+      errno = saved;
+      return -1;
+    }
+    return fd;
+  }
+  if (errno != EEXIST) return -1;
+  return openat(dir_fd, kSpoolFileName, kFlags);
+}
+
 Result<UniqueFd> OpenSpoolFile(const std::string& dir) {
   // Missing parents (such as /var/lib/zsp) are created 0755, the spool
   // directory itself 0700.
   for (size_t slash = dir.find('/', 1); slash != std::string::npos;
        slash = dir.find('/', slash + 1)) {
     std::string parent = dir.substr(0, slash);
-    if (mkdir(parent.c_str(), 0755) != 0 && errno != EEXIST) {
+    if (!MakeDirectory(parent, 0755)) {
       return Error{Errno("cannot create " + parent)};
     }
   }
-  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    return Error{Errno("cannot create " + dir)};
-  }
+  if (!MakeDirectory(dir, 0700)) return Error{Errno("cannot create " + dir)};
   UniqueFd dir_fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC |
                                         O_NOFOLLOW));
   if (dir_fd.get() < 0) return Error{Errno("cannot open " + dir)};
@@ -52,9 +74,7 @@ Result<UniqueFd> OpenSpoolFile(const std::string& dir) {
   std::string problem = CheckPrivate(st, dir);
   if (!problem.empty()) return Error{problem};
 
-  UniqueFd fd(openat(dir_fd.get(), kSpoolFileName,
-                     O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
-                     0600));
+  UniqueFd fd(OpenOrCreateSpool(dir_fd.get()));
   std::string path = dir + "/" + kSpoolFileName;
   if (fd.get() < 0) return Error{Errno("cannot open " + path)};
   if (fstat(fd.get(), &st) != 0) return Error{Errno("cannot stat " + path)};
