@@ -14,7 +14,8 @@ std::string StringField(const json& object, const char* name) {
   return it != object.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
-// Returns the JSON object of a 2xx answer, or the broker's error message.
+// Returns the JSON object of a 2xx response, or the broker's error
+// message.
 Result<json> ParseAnswer(long status, std::string_view body) {
   json answer = json::parse(body, nullptr, false);
   if (!answer.is_object()) {

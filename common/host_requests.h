@@ -55,8 +55,8 @@ Result<std::vector<GrantSummary>> ListHostGrants(const HostConfig& config,
                                                  const std::string& user,
                                                  const std::string& kind);
 
-// Parse the answer (HTTP status and body) of the request endpoints and of
-// the grant list. Any status outside 2xx, a body that is not a JSON
+// Parse the response (HTTP status and body) of the request endpoints and
+// of the grant list. Any status outside 2xx, a body that is not a JSON
 // object, or a missing id, state or grants list is an error.
 Result<RequestStatus> ParseRequestStatus(long status, std::string_view body);
 Result<std::vector<GrantSummary>> ParseGrantList(long status,

@@ -464,6 +464,28 @@ else
   pass "control: run-as user escaped in the message"
 fi
 
+long_name=$(head -c 5000 /dev/zero | tr '\0' 'x')
+run as_user bob sudo -n -u "$long_name" id
+expect_fail "long names: 5000-byte run-as user denied"
+if [ "${#OUT}" -lt 1024 ]; then
+  pass "long names: message is capped"
+else
+  fail "long names: message is capped" "message is ${#OUT} bytes"
+fi
+
+# ---------------------------------------------------------------------------
+# umask: a spool created under the user's umask is still private
+# ---------------------------------------------------------------------------
+for mask in 000 777; do
+  rm -rf /var/lib/zsp
+  run as_user alice bash -c "umask $mask; sudo -n true"
+  expect_status "umask $mask: alice allowed" 0
+  expect_equal "umask $mask: spool directory mode" \
+    "$(stat -c %a /var/lib/zsp/spool 2>&1)" "700"
+  expect_equal "umask $mask: spool file mode" "$(stat -c %a "$spool" 2>&1)" \
+    "600"
+done
+
 # ---------------------------------------------------------------------------
 # The working directory
 # ---------------------------------------------------------------------------
