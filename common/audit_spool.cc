@@ -181,9 +181,9 @@ Result<SpoolPosition> AppendToSpool(const std::string& dir,
   }
   off_t end = lseek(raw, 0, SEEK_END);
   if (end < 0) return Error{Errno("cannot seek spool")};
-  // The invoking user's RLIMIT_FSIZE (su does not reset it) can stop the
-  // write part way. SIGXFSZ, whose default action ends the host process,
-  // is blocked meanwhile, so the write fails with EFBIG instead.
+  // sudo 1.9.13 and su keep the invoking user's RLIMIT_FSIZE, which can
+  // stop the write part way. SIGXFSZ, whose default action ends the host
+  // process, is blocked meanwhile, so the write fails with EFBIG instead.
   // NOTE: a process killed in the middle of the write (sudo's and su's
   // invoking user may send SIGKILL) still leaves a torn line, and later
   // appends fail until an administrator removes it.

@@ -1,8 +1,8 @@
-// Blocking one signal in the calling thread for the life of an object,
-// for host-side code that must not change the host process's signal
-// dispositions but must not be killed by a signal that its own system
-// call raises (SIGPIPE from a closed TLS peer, SIGXFSZ from a write past
-// the user's RLIMIT_FSIZE).
+// Blocking one signal in the calling thread for the life of an object.
+// Host-side code must not change the host process's signal dispositions,
+// yet must not be killed by a signal that its own system call raises
+// (SIGPIPE from a closed TLS peer, SIGXFSZ from a write past the user's
+// RLIMIT_FSIZE).
 #ifndef ZSP_COMMON_SIGNAL_BLOCK_H_
 #define ZSP_COMMON_SIGNAL_BLOCK_H_
 
@@ -15,7 +15,7 @@ namespace zsp {
 
 // Blocks signal signo until destroyed. An instance of signo raised
 // meanwhile (and not already pending before) is consumed before the old
-// mask comes back, so it is never delivered; the failing call reports the
+// mask comes back, so it is never delivered. The failing call reports the
 // error (EPIPE, EFBIG) instead.
 class ScopedSignalBlock {
  public:

@@ -11,9 +11,9 @@ seconds=${2:-30}
 ZSP_SUITE=asan
 . tests/lib/assert.sh
 
-# halt_on_error stops at the first report so the exit status shows it;
+# halt_on_error stops at the first report, so the exit status shows it.
 # detect_leaks is off because LeakSanitizer needs ptrace, which some
-# containers deny, and the host side frees what it allocates per call.
+# containers deny.
 export ASAN_OPTIONS=halt_on_error=1:abort_on_error=0:detect_leaks=0:exitcode=86
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=87
 

@@ -26,7 +26,7 @@ banned=(exit _exit _Exit abort quick_exit system popen openlog closelog
 # allowed, each with the reason.
 declare -A ALLOWED=(
   # libcurl 7.88 opens the file named by SSLKEYLOGFILE (plain getenv) in
-  # curl_global_init and appends TLS secrets to it; inside sudo or su that
+  # curl_global_init and appends TLS secrets to it. Inside sudo or su that
   # variable is the invoking user's, so it is removed before the init.
   [common/https_client.cc:unsetenv]="keeps libcurl from writing TLS secrets"
   [sudo_zsp.so:unsetenv]="the call in common/https_client.cc"
@@ -54,9 +54,9 @@ done
 for name in "${banned[@]}"; do
   hits=""
   for file in $sources; do
-    # NAME( not preceded by a letter, digit, '_', '.', '>' or "::" of
-    # another scope, so Signal( or x.exit( or Foo::exit( do not count;
-    # std::NAME( and ::NAME( do.
+    # A call is NAME( after anything but a letter, digit, '_', '.', '>' or
+    # ':', optionally written std::NAME( or ::NAME(. Signal(, x.exit( and
+    # Foo::exit( do not count.
     lines=$(grep -nP "(?<![A-Za-z0-9_.>:])(std::|::)?$name\s*\(" "$stripped/$file" |
       cut -d: -f1)
     [ -z "$lines" ] && continue

@@ -223,8 +223,9 @@ expect_fail "env CA: su not allowed through the attacker's broker"
 install -m 644 "$ZSP_TMP/zsp.conf.real" /etc/zsp/zsp.conf
 
 # ---------------------------------------------------------------------------
-# Resource limits. sudo 1.9 raises most limits for itself before it loads
-# the plugin; su does not, so pam_zsp meets them as the user set them.
+# Resource limits. sudo 1.9.13 raises some limits for itself (not
+# RLIMIT_FSIZE) before it loads the plugin. su raises none, so pam_zsp
+# meets them as the user set them.
 # ---------------------------------------------------------------------------
 
 # limit_case NAME PRLIMIT_OPTION: runs sudo and su for alice (granted) and
