@@ -94,6 +94,10 @@ $(B)/fuzz/%: tests/fuzz/%.cc $(FUZZ_COMMON_OBJS)
 
 fuzz-build: $(FUZZ_BINS)
 
+# Keeps the sanitizer objects, which make would otherwise delete as
+# intermediate files and rebuild on every fuzz-build.
+.SECONDARY: $(FUZZ_COMMON_OBJS)
+
 # A longer fuzz run than the short one in `make check`.
 fuzz: deps fuzz-build
 	tests/fuzz/run.sh 300

@@ -1,13 +1,13 @@
 #!/bin/bash
 # Runs the unit tests built with AddressSanitizer and UBSan (`make asan`
 # builds them into BUILD_DIR, default build-asan) and then every fuzz
-# target for SECONDS each (default 30). Any sanitizer report fails the
+# target for SECONDS each (default 10). Any sanitizer report fails the
 # run. Ends with "asan: N passed, N failed", counting the two stages.
 #
 # Usage: tests/asan.sh [BUILD_DIR] [SECONDS]
 cd "$(dirname "$0")/.." || exit 1
 build=${1:-build-asan}
-seconds=${2:-30}
+seconds=${2:-10}
 ZSP_SUITE=asan
 . tests/lib/assert.sh
 
