@@ -51,11 +51,12 @@ $(B)/zsp-broker: $(BROKER_OBJS) $(B)/libzsp.a
 	  -pthread
 
 $(B)/zspctl: $(B)/broker/zspctl.o $(B)/broker/zspctl_audit.o \
-    $(B)/broker/zspctl_breakglass.o $(B)/libzsp.a
+    $(B)/broker/zspctl_breakglass.o $(B)/broker/zspctl_host.o \
+    $(B)/libzsp.a
 	$(CXX) $(LDHARDEN) -pie -o $@ $^ $(COMMON_LIBS)
 
 $(B)/unit_tests: $(UNIT_OBJS) $(BROKER_LIB_OBJS) $(B)/broker/zspctl_audit.o \
-    $(B)/libzsp.a
+    $(B)/broker/zspctl_host.o $(B)/libzsp.a
 	$(CXX) $(LDHARDEN) -o $@ $^ -lcppunit -lcpp-httplib -lsqlite3 \
 	  $(COMMON_LIBS) -pthread
 
@@ -132,30 +133,55 @@ demo: deps
 PREFIX ?= /usr
 MULTIARCH := $(shell $(CXX) -print-multiarch)
 PAMDIR ?= /lib/$(MULTIARCH)/security
+SUDO_PLUGIN_DIR ?= $(PREFIX)/libexec/sudo
+UNITDIR ?= /lib/systemd/system
+VERSION := 1.0.0
 
-# Installs binaries, modules, the journal catalog, the audit flush units
-# (not enabled) and the auditor guide. Changes no sudo.conf
-# or pam.d file: enabling zsp on a host is a separate, deliberate step.
-install: all
+# What the packages ship, without the tests and their tools.
+programs: $(B)/sudo_zsp.so $(B)/pam_zsp.so $(B)/zsp-broker $(B)/zspctl
+
+# Installs binaries, modules, systemd units (not enabled), the journal
+# catalog and the auditor guide. Changes no sudo.conf or pam.d file:
+# enabling zsp on a host is a separate, deliberate step (pam-auth-update,
+# zspctl host enable-sudo).
+install: programs install-programs
+
+install-programs:
 	install -D -m 755 $(B)/zsp-broker $(DESTDIR)$(PREFIX)/sbin/zsp-broker
 	install -D -m 755 $(B)/zspctl $(DESTDIR)$(PREFIX)/bin/zspctl
 	install -D -m 644 $(B)/sudo_zsp.so \
-	  $(DESTDIR)$(PREFIX)/libexec/zsp/sudo_zsp.so
+	  $(DESTDIR)$(SUDO_PLUGIN_DIR)/sudo_zsp.so
 	install -D -m 644 $(B)/pam_zsp.so $(DESTDIR)$(PAMDIR)/pam_zsp.so
+	install -D -m 644 packaging/pam-configs/zsp \
+	  $(DESTDIR)$(PREFIX)/share/pam-configs/zsp
 	install -D -m 644 packaging/zsp.catalog \
 	  $(DESTDIR)$(PREFIX)/lib/systemd/catalog/zsp.catalog
+	install -D -m 644 packaging/systemd/zsp.tmpfiles \
+	  $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/zsp.conf
+	for unit in zsp-broker.service zsp-audit-flush.service \
+	    zsp-audit-flush.timer zsp-audit-flush.path; do \
+	  install -D -m 644 packaging/systemd/$$unit \
+	    $(DESTDIR)$(UNITDIR)/$$unit || exit 1; \
+	done
 	install -D -m 644 packaging/zsp.conf.example \
 	  $(DESTDIR)$(PREFIX)/share/doc/zsp/examples/zsp.conf
-	install -D -m 644 -t $(DESTDIR)$(PREFIX)/lib/systemd/system \
-	  packaging/systemd/zsp-audit-flush.service \
-	  packaging/systemd/zsp-audit-flush.timer \
-	  packaging/systemd/zsp-audit-flush.path
 	install -D -m 644 docs/auditing.md \
 	  $(DESTDIR)$(PREFIX)/share/doc/zsp/auditing.md
+
+# Builds the Debian packages into $(B)/deb/ from a copy of the tree, with
+# packaging/debian as debian/, and checks them with lintian.
+deb:
+	rm -rf $(B)/deb && mkdir -p $(B)/deb/zsp-$(VERSION)
+	git ls-files -z | xargs -0 cp --parents -t $(B)/deb/zsp-$(VERSION)
+	cp -r packaging/debian $(B)/deb/zsp-$(VERSION)/debian
+	cd $(B)/deb/zsp-$(VERSION) && dpkg-buildpackage -us -uc -b -j2
+	lintian --fail-on error --suppress-tags \
+	  initial-upload-closes-no-bugs,no-manual-page $(B)/deb/*.changes
 
 clean:
 	rm -rf $(B) $(ASAN_B)
 
-.PHONY: all deps check demo install clean fuzz fuzz-build asan
+.PHONY: all deps check demo install install-programs programs deb clean \
+  fuzz fuzz-build asan
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

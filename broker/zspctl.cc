@@ -18,6 +18,7 @@
 
 #include "broker/zspctl_audit.h"
 #include "broker/zspctl_breakglass.h"
+#include "broker/zspctl_host.h"
 #include "common/escape.h"
 #include "common/https_client.h"
 #include "common/text.h"
@@ -57,6 +58,7 @@ constexpr char kHelp[] =
     "  whoami                 show your user name and roles\n"
     "%AUDIT%"
     "%BREAKGLASS%"
+    "%HOST%"
     "  help                   show this text\n"
     "settings: flags, else ZSP_BROKER_URL, ZSP_CA_FILE, ZSP_TOKEN_FILE or "
     "ZSP_TOKEN,\n"
@@ -631,6 +633,7 @@ int RunCommand(Options options, const std::string& command,
       };
     });
   }
+  if (command == "host") return RunHost(args);
   auto runner = kRunners.find(command);
   bool decide =
       command == "approve" || command == "deny" || command == "cancel";
@@ -668,6 +671,7 @@ int Main(int argc, char** argv) {
     std::string help = kHelp;
     help.replace(help.find("%AUDIT%"), 7, kAuditHelp);
     help.replace(help.find("%BREAKGLASS%"), 12, kBreakGlassHelp);
+    help.replace(help.find("%HOST%"), 6, kHostHelp);
     std::cout << kUsage << help;
     return 0;
   }
