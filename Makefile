@@ -184,4 +184,5 @@ clean:
 .PHONY: all deps check demo install install-programs programs deb clean \
   fuzz fuzz-build asan
 
--include $(shell find $(B) -name '*.d' 2>/dev/null)
+# Dependency files of the compiler, not the package tree under $(B)/deb.
+-include $(shell find $(B) -path '$(B)/deb' -prune -o -name '*.d' -type f -print 2>/dev/null)

@@ -48,7 +48,8 @@ constexpr char kJournalSocket[] = "/run/systemd/journal/socket";
 constexpr char kAddedMarker[] =
     "# Added by zspctl host enable-sudo; zspctl host disable-sudo removes it.";
 constexpr char kDisabledPrefix[] = "#zsp-disabled# ";
-// The user name of the decision that check asks for; no grant is expected.
+// The user name in the decision request of the check. No grant is expected,
+// so a signed deny is the normal result.
 constexpr char kCheckUser[] = "zsp-host-check";
 
 constexpr int kOk = 0;
@@ -151,6 +152,7 @@ void CheckClientCertificate(const HostConfig& config, Report* report) {
                  "copy the .pem file from the broker's hosts/ directory");
     return;
   }
+
   std::string until = FormatTime(X509_get0_notAfter(cert.get()));
   if (X509_cmp_current_time(X509_get0_notBefore(cert.get())) > 0) {
     report->Fail(what + ": not valid yet",
@@ -164,6 +166,7 @@ void CheckClientCertificate(const HostConfig& config, Report* report) {
                                               : config.host));
     return;
   }
+
   FILE* key_file = std::fopen(config.client_key.c_str(), "r");
   if (key_file == nullptr) {
     report->Fail("client key " + Show(config.client_key) +

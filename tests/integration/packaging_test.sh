@@ -1,12 +1,12 @@
 #!/bin/bash
-# The Debian packages, installed with dpkg into this Debian 12 system made
-# private by overlays of /etc, /var and /usr: installing changes no PAM
-# stack and no sudo.conf; zspctl host check reports each problem;
-# pam-auth-update --enable zsp and zspctl host enable-sudo turn zsp on; the
-# real sudo and libpam then decide through the installed module and plugin
-# against the installed broker; purging leaves pam.d and sudo.conf exactly
-# as they were. Builds the packages first unless ZSP_DEB_DIR names a
-# directory that holds them.
+# The Debian packages, installed with dpkg into this Debian 12 system, made
+# private by overlays of /etc, /var and /usr. Installing changes no PAM
+# stack and no sudo.conf, and zspctl host check reports each problem. The
+# documented commands (pam-auth-update --enable zsp, zspctl host
+# enable-sudo) turn zsp on, and the real sudo and libpam then decide
+# through the installed module and plugin against the installed broker.
+# Purging leaves pam.d and sudo.conf exactly as they were. The packages are
+# built first unless ZSP_DEB_DIR names a directory that contains them.
 . "$(dirname "$0")/../lib/harness.sh"
 . "$(dirname "$0")/../lib/assert.sh"
 zsp_enter_namespace "$@"
