@@ -174,7 +174,11 @@ deb:
 	rm -rf $(B)/deb && mkdir -p $(B)/deb/zsp-$(VERSION)
 	git ls-files -z | xargs -0 cp --parents -t $(B)/deb/zsp-$(VERSION)
 	cp -r packaging/debian $(B)/deb/zsp-$(VERSION)/debian
-	cd $(B)/deb/zsp-$(VERSION) && dpkg-buildpackage -us -uc -b -j2
+	# The package build starts its own make, which must not inherit this
+	# one's variables (B=... on the command line would point its clean
+	# target at this build directory).
+	cd $(B)/deb/zsp-$(VERSION) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+	  dpkg-buildpackage -us -uc -b -j2
 	lintian --fail-on error --suppress-tags \
 	  initial-upload-closes-no-bugs,no-manual-page $(B)/deb/*.changes
 
