@@ -79,9 +79,31 @@ class ConfigTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(LoadSymlink);
   CPPUNIT_TEST(LoadSizeLimit);
   CPPUNIT_TEST(LoadReportsParseError);
+  CPPUNIT_TEST(ExampleFileParses);
   CPPUNIT_TEST_SUITE_END();
 
  public:
+  // packaging/zsp.conf.example parses as shipped, and with every
+  // commented-out "#key = value" line switched on (the unit tests run from
+  // the repository root).
+  void ExampleFileParses() {
+    std::ifstream in("packaging/zsp.conf.example");
+    CPPUNIT_ASSERT_MESSAGE("packaging/zsp.conf.example readable", in.good());
+    std::string shipped, enabled, line;
+    while (std::getline(in, line)) {
+      shipped += line + "\n";
+      bool setting = line.size() > 1 && line[0] == '#' && line[1] != ' ' &&
+                     line.find(" = ") != std::string::npos;
+      enabled += (setting ? line.substr(1) : line) + "\n";
+    }
+    auto as_shipped = zsp::ParseHostConfig(shipped, "example");
+    CPPUNIT_ASSERT_MESSAGE(as_shipped.ok() ? "" : as_shipped.error(),
+                           as_shipped.ok());
+    auto all_on = zsp::ParseHostConfig(enabled, "example");
+    CPPUNIT_ASSERT_MESSAGE(all_on.ok() ? "" : all_on.error(), all_on.ok());
+    CPPUNIT_ASSERT_EQUAL(size_t{3}, all_on.value().breakglass_keys.size());
+  }
+
   void setUp() override {
     char pattern[] = "/tmp/zsp-config-test.XXXXXX";
     CPPUNIT_ASSERT_MESSAGE("mkdtemp", mkdtemp(pattern) != nullptr);
