@@ -66,6 +66,8 @@ const Api::Route Api::kRoutes[] = {
     {"POST", "/v1/requests", Caller::kPerson, nullptr, &Api::FileRequest},
     {"GET", "/v1/requests", Caller::kPerson, nullptr, &Api::ListRequests},
     {"GET", "/v1/requests/{id}", Caller::kPerson, nullptr, &Api::GetRequest},
+    {"GET", "/v1/requests/{id}/events", Caller::kPerson, nullptr,
+     &Api::ListRequestEvents},
     // Approving and denying need the approver role too. The handler checks
     // it after the own-request rule, so that a requester without the role
     // is told the rule that binds everyone.
@@ -138,6 +140,11 @@ ApiResponse Api::Dispatch(const ApiRequest& request) const {
       continue;
     }
     ApiResponse response = Authorize(route, request, &call);
+    if (response.status == 200 &&
+        std::string_view(route.pattern).find("/requests") !=
+            std::string_view::npos) {
+      ExpirePending(call.now);
+    }
     if (response.status == 200) response = (this->*route.handler)(call);
     if (response.status >= 400) {
       LogRejected(request, response, DescribeCaller(request, call));
@@ -235,7 +242,12 @@ json RequestToJson(const AccessRequest& r) {
           {"decided_at", optional(r.decided_at)},
           {"decision_comment", optional(r.decision_comment)},
           {"grant", optional(r.grant)},
-          {"filed_by_host", optional(r.filed_by_host)}};
+          {"filed_by_host", optional(r.filed_by_host)},
+          {"entitlement", r.entitlement},
+          {"approvals_required", r.approvals_required},
+          {"approvals", r.approvals},
+          {"pending_until", r.pending_until},
+          {"full_root", r.full_root}};
 }
 
 json GrantToJson(const Grant& g, int64_t now) {

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "broker/model.h"
+#include "broker/policy_file.h"
 #include "broker/settings.h"
 #include "broker/store.h"
 
@@ -64,6 +65,10 @@ class Api {
   // routes fail with 503.
   void SetAuditStore(AuditStore* audit) { audit_ = audit; }
 
+  // Sets the policy, owned by the caller. Until then every new request is
+  // rejected with 503, because every grant must come from the policy.
+  void SetPolicy(const PolicyHolder* policy) { policy_ = policy; }
+
   // Inputs of a handler once the route has matched and the caller passed.
   struct Call {
     const ApiRequest* request = nullptr;
@@ -99,6 +104,7 @@ class Api {
   ApiResponse ListGrants(const Call& call) const;
   ApiResponse GetGrant(const Call& call) const;
   ApiResponse RevokeGrant(const Call& call) const;
+  ApiResponse ListRequestEvents(const Call& call) const;
   ApiResponse HostFileRequest(const Call& call) const;
   ApiResponse HostGetRequest(const Call& call) const;
   ApiResponse HostCancelRequest(const Call& call) const;
@@ -113,6 +119,15 @@ class Api {
   ApiResponse AuditAlerts(const Call& call) const;
 
   ApiResponse DecideRequest(const Call& call, bool approve) const;
+  // Checks a parsed request against the policy and stores it; returns 201
+  // with the request, or the error.
+  ApiResponse CreateUnderPolicy(AccessRequest request, const Call& call) const;
+  // Returns status 200 when the policy lets person vote on request, else
+  // the error.
+  ApiResponse CheckApprover(const Person& person,
+                            const AccessRequest& request) const;
+  // Expires pending requests whose lifetime has ended, and logs them.
+  void ExpirePending(int64_t now) const;
   bool MaySeeRequest(const Person& person, const AccessRequest& request) const;
   bool MaySeeGrant(const Person& person, const Grant& grant) const;
 
@@ -123,6 +138,7 @@ class Api {
   Settings settings_;
   Clock clock_;
   AuditStore* audit_ = nullptr;
+  const PolicyHolder* policy_ = nullptr;
 };
 
 // An error response: {"error": code, "message": message}.
@@ -132,6 +148,7 @@ ApiResponse ErrorResponse(int status, const std::string& code,
 // The JSON objects of the API.
 nlohmann::json RequestToJson(const AccessRequest& request);
 nlohmann::json GrantToJson(const Grant& grant, int64_t now);
+nlohmann::json EventToJson(const RequestEvent& event);
 
 // Reads the body of a new request (POST /v1/requests) into *request;
 // returns "" or a message that names the field.

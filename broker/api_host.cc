@@ -40,18 +40,7 @@ ApiResponse Api::HostFileRequest(const Call& call) const {
       ParseNewRequest(settings_.max_duration, body, &request);
   if (!problem.empty()) return Invalid(problem);
   request.filed_by_host = call.request->client_host;
-
-  auto created = store_->CreateRequest(std::move(request), call.now);
-  if (!created.ok()) throw std::runtime_error("store: " + created.message);
-  const AccessRequest& r = created.value;
-  LogEvent("filed", {{"request", r.id},
-                     {"user", r.requester},
-                     {"host", r.host},
-                     {"kind", r.kind},
-                     {"duration", std::to_string(r.duration)},
-                     {"via", "host"},
-                     {"reason", r.reason}});
-  return ApiResponse{201, RequestToJson(r)};
+  return CreateUnderPolicy(std::move(request), call);
 }
 
 StoreResult<AccessRequest> Api::FindHostRequest(const Call& call) const {

@@ -147,20 +147,13 @@ void ReadNewRequest(int64_t max_duration, FieldReader* fields,
                  "must be 1 to " + std::to_string(max_duration) + " seconds");
   }
   request->duration = duration.value_or(0);
-  if (!reason.has_value() || !IsValidText(*reason, kMaxReasonChars)) {
+  // Whether a reason is required is the policy's rule; when one is given,
+  // it must be usable text.
+  if (reason.has_value() && !IsValidText(*reason, kMaxReasonChars)) {
     fields->Fail("reason",
                  "must be 1 to 1024 characters without control characters");
   }
   request->reason = reason.value_or("");
-}
-
-std::string JoinList(const std::vector<std::string>& list) {
-  std::string joined;
-  for (const auto& item : list) {
-    if (!joined.empty()) joined += ",";
-    joined += item;
-  }
-  return joined;
 }
 
 }  // namespace
@@ -182,19 +175,7 @@ ApiResponse Api::FileRequest(const Call& call) const {
   ReadNewRequest(settings_.max_duration, &fields, &request);
   if (!fields.ok()) return Invalid(fields.error());
   request.requester = call.person.name;
-
-  auto created = store_->CreateRequest(std::move(request), call.now);
-  if (!created.ok()) return StoreFailure(created);
-  const AccessRequest& r = created.value;
-  LogEvent("filed", {{"request", r.id},
-                     {"user", r.requester},
-                     {"host", r.host},
-                     {"kind", r.kind},
-                     {"runas", JoinList(r.runas)},
-                     {"commands", JoinList(r.commands)},
-                     {"duration", std::to_string(r.duration)},
-                     {"reason", r.reason}});
-  return ApiResponse{201, RequestToJson(r)};
+  return CreateUnderPolicy(std::move(request), call);
 }
 
 ApiResponse Api::ListRequests(const Call& call) const {
@@ -205,8 +186,9 @@ ApiResponse Api::ListRequests(const Call& call) const {
   if (auto it = query.find("state"); it != query.end()) {
     state = it->second;
     if (*state != "pending" && *state != "approved" && *state != "denied" &&
-        *state != "cancelled") {
-      return Invalid("state: must be pending, approved, denied or cancelled");
+        *state != "expired" && *state != "cancelled") {
+      return Invalid(
+          "state: must be pending, approved, denied, expired or cancelled");
     }
   }
   bool mine = false;
@@ -265,17 +247,27 @@ ApiResponse Api::DecideRequest(const Call& call, bool approve) const {
         403, "forbidden",
         std::string("you need the approver role to ") + verb + " requests");
   }
+  if (found.ok()) {
+    ApiResponse allowed = CheckApprover(call.person, found.value);
+    if (allowed.status != 200) return allowed;
+  }
   auto decided =
       approve ? store_->ApproveRequest(call.id, approver, comment, call.now)
               : store_->DenyRequest(call.id, approver, comment, call.now);
   if (!decided.ok()) return StoreFailure(decided);
   const AccessRequest& r = decided.value;
-  LogEvent(approve ? "approved" : "denied",
+  // A vote that does not yet reach approvals_required is an "approval".
+  const char* outcome = "denied";
+  if (approve) outcome = r.state == "approved" ? "approved" : "approval";
+  LogEvent(outcome,
            {{"request", r.id},
             {"user", r.requester},
             {"host", r.host},
             {"kind", r.kind},
             {"by", approver},
+            {"state", r.state},
+            {"approvals", std::to_string(r.approvals.size()) + "/" +
+                              std::to_string(r.approvals_required)},
             {"grant", r.grant.value_or("")},
             {"duration", std::to_string(r.duration)},
             {"comment", comment.value_or("")}});

@@ -14,6 +14,7 @@
 #include "broker/audit_store.h"
 #include "broker/ids.h"
 #include "broker/pki.h"
+#include "broker/policy_file.h"
 #include "broker/server.h"
 #include "broker/settings.h"
 #include "broker/store.h"
@@ -33,6 +34,7 @@ constexpr char kUsage[] =
     "       zsp-broker user token DIR NAME\n"
     "       zsp-broker user list DIR\n"
     "       zsp-broker serve DIR [--listen ADDR:PORT]\n"
+    "       zsp-broker policy check DIR|FILE\n"
     "       zsp-broker --help | --version\n";
 
 constexpr char kHelp[] =
@@ -42,8 +44,8 @@ constexpr char kHelp[] =
     "           address), a client certificate in DIR/hosts/ for each\n"
     "           --host, the Ed25519 decision key (decision.pub goes to\n"
     "           every host), the Ed25519 audit key that signs audit\n"
-    "           checkpoints (audit.pub goes to auditors), broker.conf and\n"
-    "           the database broker.db\n"
+    "           checkpoints (audit.pub goes to auditors), broker.conf, a\n"
+    "           default policy.toml and the database broker.db\n"
     "host-cert  issues a client certificate for one more host\n"
     "user add   adds a person and prints their bearer token once; every\n"
     "           person may request access, --role adds approver, admin or\n"
@@ -51,7 +53,11 @@ constexpr char kHelp[] =
     "user token prints a new token for a person; the old one stops working\n"
     "user list  lists people and their roles\n"
     "serve      serves the HTTPS API; --listen overrides broker.conf\n"
-    "           (port 0 picks a free port), SIGTERM or SIGINT stops it\n";
+    "           (port 0 picks a free port), SIGTERM or SIGINT stops it,\n"
+    "           SIGHUP reloads policy.toml\n"
+    "policy check\n"
+    "           validates DIR/policy.toml or FILE and lists its\n"
+    "           entitlements; exits 1 with PATH:LINE: FIELD on an error\n";
 
 int UsageError(const std::string& message) {
   std::cerr << "zsp-broker: " << message << "\n" << kUsage;
@@ -243,6 +249,9 @@ Result<bool> InitDirectory(const std::string& dir, const Arguments& args,
 
   auto listens = args.All("--listen");
   std::string listen = listens.empty() ? kDefaultListen : listens.back();
+  written = WriteNewFile(dir + "/" + kPolicyFileName, DefaultPolicyText(),
+                         0600);
+  if (!written.ok()) return written;
   written = WriteNewFile(dir + "/broker.conf", ConfigText(listen), 0600);
   if (!written.ok()) return written;
   std::cout << "initialised " << dir << " (decision key id " << key_id << ")\n"
@@ -410,6 +419,29 @@ int RunServe(int argc, char** argv) {
   return Serve(dir, settings.value());
 }
 
+int RunPolicy(int argc, char** argv) {
+  Arguments args = ParseArguments(argc, argv, 2, {});
+  if (!args.error.empty()) return UsageError(args.error);
+  if (args.positional.size() != 2 || args.positional[0] != "check") {
+    return UsageError("policy needs check DIR|FILE");
+  }
+  std::string path = args.positional[1];
+  struct stat st {};
+  if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    path += std::string("/") + kPolicyFileName;
+  }
+  auto policy = LoadPolicy(path);
+  if (!policy.ok()) return Fail(policy.error());
+  for (const auto& e : policy.value().entitlements) {
+    std::cout << e.name << "\tline " << e.line << "\tapprovals "
+              << e.approvals << (e.GrantsFullRoot() ? "\tfull root" : "")
+              << (e.auto_approve.empty() ? "" : "\tauto-approval") << "\n";
+  }
+  std::cout << path << ": valid, " << policy.value().entitlements.size()
+            << " entitlements\n";
+  return 0;
+}
+
 int Main(int argc, char** argv) {
   // Keys, the database and its WAL files are for the broker's user only.
   umask(077);
@@ -427,6 +459,7 @@ int Main(int argc, char** argv) {
   if (command == "host-cert") return RunHostCert(argc, argv);
   if (command == "user") return RunUser(argc, argv);
   if (command == "serve") return RunServe(argc, argv);
+  if (command == "policy") return RunPolicy(argc, argv);
   return UsageError("unknown command \"" + command + "\"");
 }
 

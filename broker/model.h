@@ -38,7 +38,7 @@ struct AccessRequest {
   std::vector<std::string> commands;  // sudo only
   int64_t duration = 0;               // seconds
   std::string reason;
-  std::string state;  // pending, approved, denied, cancelled
+  std::string state;  // pending, approved, denied, expired, cancelled
   int64_t created_at = 0;
   std::optional<std::string> decided_by;
   std::optional<int64_t> decided_at;
@@ -47,6 +47,25 @@ struct AccessRequest {
   // Set when a host filed the request for the user (sudo_zsp, pam_zsp):
   // the name on that host's certificate.
   std::optional<std::string> filed_by_host;
+  // Set from the policy when the request is filed.
+  std::string entitlement;     // the entitlement that covers the request
+  int approvals_required = 1;  // distinct approvals that grant it
+  int64_t pending_until = 0;   // Unix seconds; still pending then: expired
+  bool full_root = false;      // a command runs a shell or anything at all
+  std::vector<std::string> approvals;  // approvers so far, in vote order
+};
+
+// One state change of a request or of its grant, kept for ever.
+struct RequestEvent {
+  int64_t sequence = 0;  // increases with every event of the broker
+  std::string request;
+  std::optional<std::string> grant;
+  // filed, approval, approved, auto_approved, denied, expired, cancelled,
+  // revoked
+  std::string event;
+  std::string actor;  // person, "host:NAME" or "broker"
+  int64_t at = 0;
+  std::string detail;
 };
 
 // Access that an approved request gives, for a limited time.

@@ -20,6 +20,7 @@
 #include "broker/api.h"
 #include "broker/audit_store.h"
 #include "broker/log.h"
+#include "broker/policy_file.h"
 #include "broker/store.h"
 #include "broker/validate.h"
 #include "common/jws.h"
@@ -164,13 +165,36 @@ sigset_t StopSignals() {
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
   return set;
 }
 
-// Stops the server on SIGTERM or SIGINT, which every thread blocks.
+// Loads the policy file again on SIGHUP. A file that fails to load leaves
+// the policy in force unchanged.
+void ReloadPolicy(const std::string& path, PolicyHolder* holder) {
+  auto policy = LoadPolicy(path);
+  if (!policy.ok()) {
+    LogEvent("error", {{"detail", "policy reload failed, the previous policy "
+                                  "stays in force"},
+                       {"policy", path},
+                       {"error", policy.error()}});
+    return;
+  }
+  size_t count = policy.value().entitlements.size();
+  holder->Set(std::move(policy.value()));
+  LogEvent("reload",
+           {{"policy", path}, {"entitlements", std::to_string(count)}});
+}
+
+// Stops the server on SIGTERM or SIGINT and reloads the policy on SIGHUP;
+// every thread blocks these signals.
 class SignalWatcher {
  public:
-  explicit SignalWatcher(httplib::Server* server) : server_(server) {
+  SignalWatcher(httplib::Server* server, std::string policy_path,
+                PolicyHolder* policy)
+      : server_(server),
+        policy_path_(std::move(policy_path)),
+        policy_(policy) {
     thread_ = std::thread([this] { Run(); });
   }
   ~SignalWatcher() {
@@ -183,8 +207,12 @@ class SignalWatcher {
   void Run() {
     sigset_t set = StopSignals();
     int signal_number = 0;
-    sigwait(&set, &signal_number);
-    if (done_) return;
+    while (true) {
+      sigwait(&set, &signal_number);
+      if (done_) return;
+      if (signal_number != SIGHUP) break;
+      ReloadPolicy(policy_path_, policy_);
+    }
     signalled_ = true;
     LogEvent("stop",
              {{"signal", signal_number == SIGINT ? "SIGINT" : "SIGTERM"}});
@@ -197,6 +225,8 @@ class SignalWatcher {
   }
 
   httplib::Server* server_;
+  std::string policy_path_;
+  PolicyHolder* policy_;
   std::thread thread_;
   std::atomic<bool> done_{false};
   std::atomic<bool> signalled_{false};
@@ -259,9 +289,17 @@ int Serve(const std::string& dir, const Settings& settings) {
     std::cerr << "zsp-broker: " << audit.error() << "\n";
     return 1;
   }
+  std::string policy_path = dir + "/" + kPolicyFileName;
+  auto policy = LoadPolicy(policy_path);
+  if (!policy.ok()) {
+    std::cerr << "zsp-broker: " << policy.error() << "\n";
+    return 1;
+  }
+  PolicyHolder policy_holder(std::move(policy.value()));
   Api api(store.value().get(), key.value().get(), settings,
           [] { return static_cast<int64_t>(std::time(nullptr)); });
   api.SetAuditStore(audit.value().get());
+  api.SetPolicy(&policy_holder);
 
   signal(SIGPIPE, SIG_IGN);
   sigset_t stop_signals = StopSignals();
@@ -274,7 +312,7 @@ int Serve(const std::string& dir, const Settings& settings) {
     return 1;
   }
   ConfigureServer(&server, api);
-  SignalWatcher watcher(&server);
+  SignalWatcher watcher(&server, policy_path, &policy_holder);
   return Listen(&server, address.value());
 }
 

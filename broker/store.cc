@@ -53,13 +53,32 @@ CREATE TABLE IF NOT EXISTS grants (
   revoke_reason TEXT
 );
 CREATE INDEX IF NOT EXISTS grants_user_kind ON grants (user, kind);
+CREATE TABLE IF NOT EXISTS votes (
+  request_id TEXT NOT NULL,
+  voter TEXT NOT NULL,
+  vote TEXT NOT NULL,
+  comment TEXT,
+  at INTEGER NOT NULL,
+  PRIMARY KEY (request_id, voter)
+);
+CREATE TABLE IF NOT EXISTS events (
+  sequence INTEGER PRIMARY KEY AUTOINCREMENT,
+  request_id TEXT NOT NULL,
+  grant_id TEXT,
+  event TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_request ON events (request_id);
 PRAGMA user_version = 1;
 )sql";
 
 constexpr char kRequestColumns[] =
     "id, requester, host, kind, runas, commands, duration, reason, state, "
     "created_at, decided_by, decided_at, decision_comment, grant_id, "
-    "filed_by_host";
+    "filed_by_host, entitlement, approvals_required, pending_until, "
+    "full_root";
 constexpr char kGrantColumns[] =
     "id, request_id, user, host, kind, runas, commands, approved_by, "
     "starts_at, expires_at, revoked_by, revoked_at, revoke_reason";
@@ -191,6 +210,10 @@ AccessRequest ReadRequest(const Statement& row) {
   r.decision_comment = row.OptionalText(12);
   r.grant = row.OptionalText(13);
   r.filed_by_host = row.OptionalText(14);
+  r.entitlement = row.Text(15);
+  r.approvals_required = static_cast<int>(row.Int(16));
+  r.pending_until = row.Int(17);
+  r.full_root = row.Int(18) != 0;
   return r;
 }
 
@@ -251,6 +274,18 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   // Stores created before hosts could file requests lack this column; the
   // ALTER fails harmlessly where it exists.
   store->Exec("ALTER TABLE requests ADD COLUMN filed_by_host TEXT");
+  // Columns that the policy fills; stores from before the policy get the
+  // values that match their behaviour then: one approval, no expiry.
+  store->Exec(
+      "ALTER TABLE requests ADD COLUMN entitlement TEXT NOT NULL DEFAULT ''");
+  store->Exec(
+      "ALTER TABLE requests ADD COLUMN approvals_required INTEGER NOT NULL "
+      "DEFAULT 1");
+  store->Exec(
+      "ALTER TABLE requests ADD COLUMN pending_until INTEGER NOT NULL "
+      "DEFAULT 0");
+  store->Exec(
+      "ALTER TABLE requests ADD COLUMN full_root INTEGER NOT NULL DEFAULT 0");
   return store;
 }
 
@@ -319,8 +354,9 @@ StoreResult<Person> Store::FindPersonByTokenHash(
   return Ok(ReadPerson(stmt));
 }
 
-StoreResult<AccessRequest> Store::CreateRequest(AccessRequest request,
-                                                int64_t now) {
+StoreResult<AccessRequest> Store::CreateRequest(
+    AccessRequest request, int64_t now,
+    const std::optional<std::string>& auto_approved_by) {
   auto id = NewId("r-");
   if (!id.ok()) return Fail<AccessRequest>(StoreError::kInternal, id.error());
   request.id = id.value();
@@ -328,11 +364,28 @@ StoreResult<AccessRequest> Store::CreateRequest(AccessRequest request,
   request.created_at = now;
 
   std::lock_guard<std::mutex> lock(mutex_);
+  Transaction transaction(db_);
+  if (!transaction.active()) {
+    return Fail<AccessRequest>(StoreError::kInternal, sqlite3_errmsg(db_));
+  }
+  auto overlap = FindOverlapLocked(request, now);
+  if (!overlap.ok()) return Fail<AccessRequest>(overlap.error, overlap.message);
+  if (!overlap.value.empty()) {
+    auto conflict = Fail<AccessRequest>(
+        StoreError::kConflict,
+        "the active grant " + overlap.value +
+            " already covers this scope; extend access with a new request "
+            "after it ends, or revoke it first");
+    conflict.value.grant = overlap.value;
+    return conflict;
+  }
   Statement stmt(db_,
                  "INSERT INTO requests (id, requester, host, kind, runas, "
                  "commands, duration, reason, state, created_at, "
-                 "filed_by_host) "
-                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+                 "filed_by_host, entitlement, approvals_required, "
+                 "pending_until, full_root) "
+                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+                 "?13, ?14, ?15)");
   stmt.Bind(1, request.id);
   stmt.Bind(2, request.requester);
   stmt.Bind(3, request.host);
@@ -344,10 +397,108 @@ StoreResult<AccessRequest> Store::CreateRequest(AccessRequest request,
   stmt.Bind(9, request.state);
   stmt.Bind(10, request.created_at);
   stmt.Bind(11, request.filed_by_host);
+  stmt.Bind(12, request.entitlement);
+  stmt.Bind(13, static_cast<int64_t>(request.approvals_required));
+  stmt.Bind(14, request.pending_until);
+  stmt.Bind(15, static_cast<int64_t>(request.full_root ? 1 : 0));
   if (stmt.Step() != SQLITE_DONE) {
     return Fail<AccessRequest>(StoreError::kInternal, stmt.error());
   }
-  return Ok(std::move(request));
+  std::string actor = request.filed_by_host.has_value()
+                          ? "host:" + *request.filed_by_host
+                          : request.requester;
+  bool recorded = AddEventLocked(request.id, std::nullopt, "filed", actor, now,
+                                 "entitlement " + request.entitlement);
+  if (recorded && auto_approved_by.has_value()) {
+    recorded = SetDecidedLocked(request, "approved", "broker",
+                                *auto_approved_by, *auto_approved_by, now,
+                                "auto_approved");
+  }
+  if (!recorded) {
+    return Fail<AccessRequest>(StoreError::kInternal, sqlite3_errmsg(db_));
+  }
+  auto created = GetRequestLocked(request.id);
+  if (created.ok() && !transaction.Commit()) {
+    return Fail<AccessRequest>(StoreError::kInternal, sqlite3_errmsg(db_));
+  }
+  return created;
+}
+
+StoreResult<std::string> Store::FindOverlapLocked(const AccessRequest& request,
+                                                  int64_t now) {
+  Statement stmt(db_, std::string("SELECT ") + kGrantColumns +
+                          " FROM grants WHERE user = ?1 AND kind = ?2"
+                          " AND host = ?3 AND revoked_at IS NULL"
+                          " AND expires_at > ?4");
+  stmt.Bind(1, request.requester);
+  stmt.Bind(2, request.kind);
+  stmt.Bind(3, request.host);
+  stmt.Bind(4, now);
+  auto grants = ReadAll<Grant>(&stmt, ReadGrant);
+  if (!grants.ok()) return Fail<std::string>(grants.error, grants.message);
+  for (const Grant& grant : grants.value) {
+    if (request.kind == "login") return Ok(grant.id);
+    bool shares_runas = false;
+    for (const auto& user : request.runas) {
+      for (const auto& granted : grant.runas) {
+        if (user == granted) shares_runas = true;
+      }
+    }
+    bool shares_command = false;
+    for (const auto& entry : request.commands) {
+      for (const auto& granted : grant.commands) {
+        if (entry == granted) shares_command = true;
+      }
+    }
+    if (shares_runas && shares_command) return Ok(grant.id);
+  }
+  return Ok(std::string());
+}
+
+bool Store::AddEventLocked(const std::string& request_id,
+                           const std::optional<std::string>& grant_id,
+                           const std::string& event, const std::string& actor,
+                           int64_t at, const std::string& detail) {
+  Statement stmt(db_,
+                 "INSERT INTO events (request_id, grant_id, event, actor, at, "
+                 "detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+  stmt.Bind(1, request_id);
+  stmt.Bind(2, grant_id);
+  stmt.Bind(3, event);
+  stmt.Bind(4, actor);
+  stmt.Bind(5, at);
+  stmt.Bind(6, detail);
+  return stmt.Step() == SQLITE_DONE;
+}
+
+bool Store::SetDecidedLocked(const AccessRequest& request,
+                             const std::string& state,
+                             const std::string& decided_by,
+                             const std::optional<std::string>& comment,
+                             const std::string& approved_by, int64_t now,
+                             const std::string& event) {
+  std::optional<std::string> grant_id;
+  if (state == "approved") {
+    auto inserted = InsertGrantLocked(request, approved_by, now);
+    if (!inserted.ok()) return false;
+    grant_id = inserted.value;
+  }
+  Statement update(db_,
+                   "UPDATE requests SET state = ?1, decided_by = ?2, "
+                   "decided_at = ?3, decision_comment = ?4, grant_id = ?5 "
+                   "WHERE id = ?6 AND state = 'pending'");
+  update.Bind(1, state);
+  update.Bind(2, decided_by);
+  update.Bind(3, now);
+  update.Bind(4, comment);
+  update.Bind(5, grant_id);
+  update.Bind(6, request.id);
+  if (update.Step() != SQLITE_DONE || sqlite3_changes(db_) != 1) return false;
+  std::string detail = comment.value_or("");
+  if (grant_id.has_value()) {
+    detail = "grant " + *grant_id + (detail.empty() ? "" : ": " + detail);
+  }
+  return AddEventLocked(request.id, grant_id, event, decided_by, now, detail);
 }
 
 StoreResult<AccessRequest> Store::GetRequest(const std::string& id) {
@@ -366,7 +517,23 @@ StoreResult<AccessRequest> Store::GetRequestLocked(const std::string& id) {
   if (rc != SQLITE_ROW) {
     return Fail<AccessRequest>(StoreError::kInternal, stmt.error());
   }
-  return Ok(ReadRequest(stmt));
+  AccessRequest request = ReadRequest(stmt);
+  if (!FillApprovalsLocked(&request)) {
+    return Fail<AccessRequest>(StoreError::kInternal, sqlite3_errmsg(db_));
+  }
+  return Ok(std::move(request));
+}
+
+bool Store::FillApprovalsLocked(AccessRequest* request) {
+  Statement stmt(db_,
+                 "SELECT voter FROM votes WHERE request_id = ?1 AND "
+                 "vote = 'approve' ORDER BY at, rowid");
+  stmt.Bind(1, request->id);
+  auto voters = ReadAll<std::string>(
+      &stmt, [](const Statement& row) { return row.Text(0); });
+  if (!voters.ok()) return false;
+  request->approvals = std::move(voters.value);
+  return true;
 }
 
 StoreResult<std::vector<AccessRequest>> Store::ListRequests(
@@ -381,7 +548,15 @@ StoreResult<std::vector<AccessRequest>> Store::ListRequests(
   stmt.Bind(1, state);
   stmt.Bind(2, requester);
   stmt.Bind(3, static_cast<int64_t>(kMaxListedRows));
-  return ReadAll<AccessRequest>(&stmt, ReadRequest);
+  auto listed = ReadAll<AccessRequest>(&stmt, ReadRequest);
+  if (!listed.ok()) return listed;
+  for (auto& request : listed.value) {
+    if (!FillApprovalsLocked(&request)) {
+      return Fail<std::vector<AccessRequest>>(StoreError::kInternal,
+                                              sqlite3_errmsg(db_));
+    }
+  }
+  return listed;
 }
 
 StoreResult<AccessRequest> Store::ApproveRequest(
@@ -413,38 +588,129 @@ StoreResult<AccessRequest> Store::DecideRequest(
         StoreError::kForbidden,
         std::string("you may not ") + verb + " your own request");
   }
+  if (request.state == "pending" && request.pending_until > 0 &&
+      request.pending_until <= now) {
+    // The request ran out before this vote: record that, not the vote.
+    if (!ExpireLocked(request) || !transaction.Commit()) {
+      return Fail<AccessRequest>(StoreError::kInternal, sqlite3_errmsg(db_));
+    }
+    request.state = "expired";
+  }
   if (request.state != "pending") {
     return Fail<AccessRequest>(StoreError::kConflict,
                                "request " + id + " is " + request.state +
                                    ", only pending requests can be decided");
   }
 
-  std::optional<std::string> grant_id;
-  if (approve) {
-    auto inserted = InsertGrantLocked(request, approver, now);
-    if (!inserted.ok()) {
-      return Fail<AccessRequest>(inserted.error, inserted.message);
-    }
-    grant_id = inserted.value;
+  // The primary key (request_id, voter) makes a second vote of the same
+  // person fail, so each approver counts once however calls interleave.
+  Statement vote(db_,
+                 "INSERT INTO votes (request_id, voter, vote, comment, at) "
+                 "VALUES (?1, ?2, ?3, ?4, ?5)");
+  vote.Bind(1, id);
+  vote.Bind(2, approver);
+  vote.Bind(3, std::string(approve ? "approve" : "deny"));
+  vote.Bind(4, comment);
+  vote.Bind(5, now);
+  int rc = vote.Step();
+  if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+    return Fail<AccessRequest>(StoreError::kConflict,
+                               "you have already voted on request " + id);
   }
-  Statement update(db_,
-                   "UPDATE requests SET state = ?1, decided_by = ?2, "
-                   "decided_at = ?3, decision_comment = ?4, grant_id = ?5 "
-                   "WHERE id = ?6 AND state = 'pending'");
-  update.Bind(1, std::string(approve ? "approved" : "denied"));
-  update.Bind(2, approver);
-  update.Bind(3, now);
-  update.Bind(4, comment);
-  update.Bind(5, grant_id);
-  update.Bind(6, id);
-  if (update.Step() != SQLITE_DONE || sqlite3_changes(db_) != 1) {
-    return Fail<AccessRequest>(StoreError::kInternal, update.error());
+  if (rc != SQLITE_DONE) {
+    return Fail<AccessRequest>(StoreError::kInternal, vote.error());
+  }
+
+  bool recorded = true;
+  if (!approve) {
+    recorded = SetDecidedLocked(request, "denied", approver, comment, "", now,
+                                "denied");
+  } else {
+    request.approvals.push_back(approver);
+    int count = static_cast<int>(request.approvals.size());
+    recorded = AddEventLocked(
+        id, std::nullopt, "approval", approver, now,
+        std::to_string(count) + " of " +
+            std::to_string(request.approvals_required) +
+            (comment.has_value() ? ": " + *comment : ""));
+    if (recorded && count >= request.approvals_required) {
+      std::string approvers;
+      for (const auto& name : request.approvals) {
+        approvers += (approvers.empty() ? "" : ",") + name;
+      }
+      recorded = SetDecidedLocked(request, "approved", approver, comment,
+                                  approvers, now, "approved");
+    }
+  }
+  if (!recorded) {
+    return Fail<AccessRequest>(StoreError::kInternal, sqlite3_errmsg(db_));
   }
   auto updated = GetRequestLocked(id);
   if (updated.ok() && !transaction.Commit()) {
     return Fail<AccessRequest>(StoreError::kInternal, sqlite3_errmsg(db_));
   }
   return updated;
+}
+
+bool Store::ExpireLocked(const AccessRequest& request) {
+  Statement update(db_,
+                   "UPDATE requests SET state = 'expired', decided_by = "
+                   "'broker', decided_at = ?1 WHERE id = ?2 AND "
+                   "state = 'pending'");
+  update.Bind(1, request.pending_until);
+  update.Bind(2, request.id);
+  if (update.Step() != SQLITE_DONE) return false;
+  if (sqlite3_changes(db_) != 1) return true;
+  return AddEventLocked(request.id, std::nullopt, "expired", "broker",
+                        request.pending_until,
+                        "no decision before the pending lifetime ended");
+}
+
+StoreResult<std::vector<AccessRequest>> Store::ExpirePending(int64_t now) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Transaction transaction(db_);
+  if (!transaction.active()) {
+    return Fail<std::vector<AccessRequest>>(StoreError::kInternal,
+                                            sqlite3_errmsg(db_));
+  }
+  Statement stmt(db_, std::string("SELECT ") + kRequestColumns +
+                          " FROM requests WHERE state = 'pending' AND"
+                          " pending_until > 0 AND pending_until <= ?1");
+  stmt.Bind(1, now);
+  auto due = ReadAll<AccessRequest>(&stmt, ReadRequest);
+  if (!due.ok()) return due;
+  for (auto& request : due.value) {
+    if (!ExpireLocked(request)) {
+      return Fail<std::vector<AccessRequest>>(StoreError::kInternal,
+                                              sqlite3_errmsg(db_));
+    }
+    request.state = "expired";
+  }
+  if (!due.value.empty() && !transaction.Commit()) {
+    return Fail<std::vector<AccessRequest>>(StoreError::kInternal,
+                                            sqlite3_errmsg(db_));
+  }
+  return due;
+}
+
+StoreResult<std::vector<RequestEvent>> Store::ListEvents(
+    const std::string& request_id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Statement stmt(db_,
+                 "SELECT sequence, request_id, grant_id, event, actor, at, "
+                 "detail FROM events WHERE request_id = ?1 ORDER BY sequence");
+  stmt.Bind(1, request_id);
+  return ReadAll<RequestEvent>(&stmt, [](const Statement& row) {
+    RequestEvent e;
+    e.sequence = row.Int(0);
+    e.request = row.Text(1);
+    e.grant = row.OptionalText(2);
+    e.event = row.Text(3);
+    e.actor = row.Text(4);
+    e.at = row.Int(5);
+    e.detail = row.Text(6);
+    return e;
+  });
 }
 
 StoreResult<std::string> Store::InsertGrantLocked(const AccessRequest& request,
@@ -499,6 +765,9 @@ StoreResult<AccessRequest> Store::CancelRequest(const std::string& id,
   update.Bind(3, id);
   if (update.Step() != SQLITE_DONE || sqlite3_changes(db_) != 1) {
     return Fail<AccessRequest>(StoreError::kInternal, update.error());
+  }
+  if (!AddEventLocked(id, std::nullopt, "cancelled", actor, now, "")) {
+    return Fail<AccessRequest>(StoreError::kInternal, sqlite3_errmsg(db_));
   }
   auto updated = GetRequestLocked(id);
   if (updated.ok() && !transaction.Commit()) {
@@ -575,6 +844,10 @@ StoreResult<Grant> Store::RevokeGrant(const std::string& id,
   update.Bind(4, id);
   if (update.Step() != SQLITE_DONE || sqlite3_changes(db_) != 1) {
     return Fail<Grant>(StoreError::kInternal, update.error());
+  }
+  if (!AddEventLocked(found.value.request, id, "revoked", actor, now,
+                      reason.value_or(""))) {
+    return Fail<Grant>(StoreError::kInternal, sqlite3_errmsg(db_));
   }
   auto updated = GetGrantLocked(id);
   if (updated.ok() && !transaction.Commit()) {

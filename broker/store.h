@@ -59,16 +59,24 @@ class Store {
   StoreResult<std::vector<Person>> ListPersons();
   StoreResult<Person> FindPersonByTokenHash(const std::string& token_sha256);
 
-  // Requests. CreateRequest sets id, state "pending" and created_at = now.
-  StoreResult<AccessRequest> CreateRequest(AccessRequest request, int64_t now);
+  // Requests. CreateRequest sets id, state "pending" and created_at = now,
+  // or approves the request at once when auto_approved_by names the
+  // auto-approval rule. A request of the same user, kind and host as an
+  // active grant that shares a run-as user and a command (or any login
+  // grant) is kConflict, with value.grant set to that grant's id.
+  StoreResult<AccessRequest> CreateRequest(
+      AccessRequest request, int64_t now,
+      const std::optional<std::string>& auto_approved_by = std::nullopt);
   StoreResult<AccessRequest> GetRequest(const std::string& id);
   StoreResult<std::vector<AccessRequest>> ListRequests(
       const std::optional<std::string>& state,
       const std::optional<std::string>& requester);
 
-  // Approving creates a grant from now to now + duration. Approving or
-  // denying one's own request is kForbidden; a request that is not pending
-  // is kConflict.
+  // Records one vote. Any deny ends the request; the approval that reaches
+  // approvals_required creates a grant from now to now + duration. Voting
+  // on one's own request is kForbidden; a second vote of the same person
+  // and a request that is not pending (or whose pending_until has passed,
+  // which expires it) is kConflict.
   StoreResult<AccessRequest> ApproveRequest(
       const std::string& id, const std::string& approver,
       const std::optional<std::string>& comment, int64_t now);
@@ -79,6 +87,13 @@ class Store {
   StoreResult<AccessRequest> CancelRequest(const std::string& id,
                                            const std::string& actor,
                                            int64_t now);
+
+  // Moves every pending request whose pending_until is at or before now to
+  // "expired" and returns those requests.
+  StoreResult<std::vector<AccessRequest>> ExpirePending(int64_t now);
+  // The events of a request and its grant, oldest first.
+  StoreResult<std::vector<RequestEvent>> ListEvents(
+      const std::string& request_id);
 
   // Grants.
   StoreResult<Grant> GetGrant(const std::string& id);
@@ -101,6 +116,21 @@ class Store {
       const std::string& id, const std::string& approver, bool approve,
       const std::optional<std::string>& comment, int64_t now);
   StoreResult<AccessRequest> GetRequestLocked(const std::string& id);
+  bool FillApprovalsLocked(AccessRequest* request);
+  StoreResult<std::string> FindOverlapLocked(const AccessRequest& request,
+                                             int64_t now);
+  bool AddEventLocked(const std::string& request_id,
+                      const std::optional<std::string>& grant_id,
+                      const std::string& event, const std::string& actor,
+                      int64_t at, const std::string& detail);
+  // Ends a pending request in state (approved, with a grant, or denied)
+  // and records event.
+  bool SetDecidedLocked(const AccessRequest& request, const std::string& state,
+                        const std::string& decided_by,
+                        const std::optional<std::string>& comment,
+                        const std::string& approved_by, int64_t now,
+                        const std::string& event);
+  bool ExpireLocked(const AccessRequest& request);
   StoreResult<Grant> GetGrantLocked(const std::string& id);
   StoreResult<std::string> InsertGrantLocked(const AccessRequest& request,
                                              const std::string& approver,

@@ -62,6 +62,12 @@ class BrokerApiTest : public CppUnit::TestFixture {
     api_ =
         std::make_unique<Api>(store_.get(), key_.get(), zsp::broker::Settings{},
                               [this] { return now_; });
+    auto policy = zsp::broker::ParsePolicy(zsp::broker::DefaultPolicyText(),
+                                           "policy.toml");
+    CPPUNIT_ASSERT_MESSAGE(policy.ok() ? "" : policy.error(), policy.ok());
+    policy_ = std::make_unique<zsp::broker::PolicyHolder>(
+        std::move(policy).value());
+    api_->SetPolicy(policy_.get());
     AddPerson("alice", {});
     AddPerson("bob", {"approver"});
     AddPerson("carol", {"auditor"});
@@ -541,6 +547,7 @@ class BrokerApiTest : public CppUnit::TestFixture {
   std::unique_ptr<Store> store_;
   zsp::EvpPkeyPtr key_;
   int64_t now_ = kStart;
+  std::unique_ptr<zsp::broker::PolicyHolder> policy_;
   std::unique_ptr<Api> api_;
 };
 

@@ -1,0 +1,130 @@
+// Handlers where the policy decides: filing a request under an
+// entitlement, who may vote on it, expiry of undecided requests and the
+// event history of a request.
+#include <stdexcept>
+
+#include "broker/api.h"
+#include "broker/log.h"
+
+namespace zsp::broker {
+namespace {
+
+using nlohmann::json;
+
+std::string JoinNames(const std::vector<std::string>& names) {
+  std::string joined;
+  for (const auto& name : names) {
+    joined += (joined.empty() ? "" : ",") + name;
+  }
+  return joined;
+}
+
+}  // namespace
+
+ApiResponse Api::CreateUnderPolicy(AccessRequest request,
+                                   const Call& call) const {
+  if (policy_ == nullptr) {
+    return ErrorResponse(503, "unavailable",
+                         "the broker has no policy loaded; no request can "
+                         "be filed");
+  }
+  std::shared_ptr<const Policy> policy = policy_->Get();
+  PolicyVerdict verdict =
+      CheckRequestAgainstPolicy(*policy, request, call.now);
+  if (verdict.entitlement == nullptr) {
+    return ErrorResponse(403, "no_entitlement", verdict.message);
+  }
+  const Entitlement& e = *verdict.entitlement;
+  request.entitlement = e.name;
+  request.approvals_required = e.approvals;
+  request.pending_until = call.now + e.pending_lifetime;
+  request.full_root = verdict.full_root;
+
+  auto created =
+      store_->CreateRequest(std::move(request), call.now,
+                            verdict.auto_approved_by);
+  if (created.error == StoreError::kConflict) {
+    ApiResponse conflict = ErrorResponse(409, "conflict", created.message);
+    conflict.body["grant"] = created.value.grant.value_or("");
+    return conflict;
+  }
+  if (!created.ok()) throw std::runtime_error("store: " + created.message);
+  const AccessRequest& r = created.value;
+  LogFields fields = {{"request", r.id},
+                      {"user", r.requester},
+                      {"host", r.host},
+                      {"kind", r.kind},
+                      {"runas", JoinNames(r.runas)},
+                      {"commands", JoinNames(r.commands)},
+                      {"duration", std::to_string(r.duration)},
+                      {"entitlement", r.entitlement},
+                      {"full_root", r.full_root ? "yes" : "no"},
+                      {"via", r.filed_by_host.has_value() ? "host" : "person"},
+                      {"reason", r.reason}};
+  LogEvent("filed", fields);
+  if (r.state == "approved") {
+    LogEvent("auto_approved", {{"request", r.id},
+                               {"user", r.requester},
+                               {"grant", r.grant.value_or("")},
+                               {"rule", *verdict.auto_approved_by}});
+  }
+  return ApiResponse{201, RequestToJson(r)};
+}
+
+ApiResponse Api::CheckApprover(const Person& person,
+                               const AccessRequest& request) const {
+  if (policy_ == nullptr) {
+    return ErrorResponse(503, "unavailable", "the broker has no policy loaded");
+  }
+  std::shared_ptr<const Policy> policy = policy_->Get();
+  const Entitlement* e = policy->Find(request.entitlement);
+  if (e == nullptr) {
+    return ErrorResponse(
+        409, "conflict",
+        "request " + request.id + " was filed under entitlement \"" +
+            request.entitlement +
+            "\", which the policy no longer has; it cannot be decided");
+  }
+  if (!MayApprove(*e, person.name)) {
+    return ErrorResponse(403, "forbidden",
+                         "you are not an approver of entitlement " + e->name);
+  }
+  return ApiResponse{};
+}
+
+void Api::ExpirePending(int64_t now) const {
+  auto expired = store_->ExpirePending(now);
+  if (!expired.ok()) throw std::runtime_error("store: " + expired.message);
+  for (const auto& r : expired.value) {
+    LogEvent("expired", {{"request", r.id},
+                         {"user", r.requester},
+                         {"host", r.host},
+                         {"entitlement", r.entitlement}});
+  }
+}
+
+ApiResponse Api::ListRequestEvents(const Call& call) const {
+  auto found = store_->GetRequest(call.id);
+  if (found.error == StoreError::kNotFound ||
+      (found.ok() && !MaySeeRequest(call.person, found.value))) {
+    return ErrorResponse(404, "not_found", "no request " + call.id);
+  }
+  if (!found.ok()) throw std::runtime_error("store: " + found.message);
+  auto events = store_->ListEvents(call.id);
+  if (!events.ok()) throw std::runtime_error("store: " + events.message);
+  json list = json::array();
+  for (const auto& event : events.value) list.push_back(EventToJson(event));
+  return ApiResponse{200, {{"request", call.id}, {"events", list}}};
+}
+
+json EventToJson(const RequestEvent& event) {
+  return {{"sequence", event.sequence},
+          {"request", event.request},
+          {"grant", event.grant.has_value() ? json(*event.grant) : json()},
+          {"event", event.event},
+          {"actor", event.actor},
+          {"at", event.at},
+          {"detail", event.detail}};
+}
+
+}  // namespace zsp::broker
