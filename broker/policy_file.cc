@@ -359,8 +359,8 @@ void ReadApproval(const TableReader& reader, const GroupMap& groups,
     if (!anyone && e->approvals > static_cast<int>(e->approvers.size())) {
       reader.Fail(*value, "approvals",
                   "needs " + std::to_string(e->approvals) +
-                      " approvals but approvers lists only " +
-                      std::to_string(e->approvers.size()) + " people");
+                      " approvals but approvers has only " +
+                      std::to_string(e->approvers.size()) + " entries");
     }
   }
 }
@@ -391,10 +391,6 @@ Entitlement ReadEntitlement(const TomlValue& table, size_t index,
     throw PolicyError{LineOf(table), prefix + ": must be a table"};
   }
   TableReader reader(table, prefix);
-  reader.RejectUnknown({"name", "hosts", "requesters", "login", "runas",
-                        "commands", "approvers", "approvals", "max_duration",
-                        "pending_lifetime", "reason_required",
-                        "reason_pattern", "auto_approve"});
   Entitlement e;
   e.line = LineOf(table);
   reader.Require("name");
@@ -404,6 +400,10 @@ Entitlement ReadEntitlement(const TomlValue& table, size_t index,
                 "must be 1 to 64 characters of a-z, 0-9, '-', '_' and '.'");
   }
   TableReader named(table, "entitlement \"" + e.name + "\"");
+  named.RejectUnknown({"name", "hosts", "requesters", "login", "runas",
+                       "commands", "approvers", "approvals", "max_duration",
+                       "pending_lifetime", "reason_required", "reason_pattern",
+                       "auto_approve"});
   ReadScope(named, host_groups, &e);
   named.Require("requesters");
   e.requesters = ExpandGroups(named, "requesters",

@@ -6,7 +6,10 @@
 
 #include <cstdlib>
 #include <memory>
+#include <atomic>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "broker/store.h"
 
@@ -43,6 +46,14 @@ class BrokerStoreTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(ExpiredGrantCannotBeRevoked);
   CPPUNIT_TEST(ListFilters);
   CPPUNIT_TEST(UnknownIdsAreNotFound);
+  CPPUNIT_TEST(TwoApprovalsNeeded);
+  CPPUNIT_TEST(OneDenyEndsRequest);
+  CPPUNIT_TEST(SecondVoteIsConflict);
+  CPPUNIT_TEST(PendingRequestExpires);
+  CPPUNIT_TEST(OverlapWithActiveGrant);
+  CPPUNIT_TEST(AutoApprovalCreatesGrant);
+  CPPUNIT_TEST(EventsRecordEveryChange);
+  CPPUNIT_TEST(ConcurrentVotesCountOnce);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -240,6 +251,163 @@ class BrokerStoreTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(
         store_->RevokeGrant("g-000000000000", "bob", std::nullopt, kNow)
             .error == StoreError::kNotFound);
+  }
+
+  AccessRequest CreateTwoOfM() {
+    AccessRequest request = SudoRequest("alice");
+    request.entitlement = "web";
+    request.approvals_required = 2;
+    request.pending_until = kNow + 600;
+    auto created = store_->CreateRequest(request, kNow);
+    CPPUNIT_ASSERT_MESSAGE(created.message, created.ok());
+    return created.value;
+  }
+
+  void TwoApprovalsNeeded() {
+    std::string id = CreateTwoOfM().id;
+    auto first = store_->ApproveRequest(id, "bob", std::nullopt, kNow + 1);
+    CPPUNIT_ASSERT(first.ok());
+    CPPUNIT_ASSERT_EQUAL(std::string("pending"), first.value.state);
+    CPPUNIT_ASSERT_EQUAL(size_t{1}, first.value.approvals.size());
+    CPPUNIT_ASSERT(!first.value.grant.has_value());
+    auto second = store_->ApproveRequest(id, "dave", std::nullopt, kNow + 2);
+    CPPUNIT_ASSERT(second.ok());
+    CPPUNIT_ASSERT_EQUAL(std::string("approved"), second.value.state);
+    CPPUNIT_ASSERT(second.value.grant.has_value());
+    auto grant = store_->GetGrant(*second.value.grant);
+    CPPUNIT_ASSERT_EQUAL(std::string("bob,dave"), grant.value.approved_by);
+    CPPUNIT_ASSERT_EQUAL(kNow + 2, grant.value.starts_at);
+  }
+
+  void OneDenyEndsRequest() {
+    std::string id = CreateTwoOfM().id;
+    CPPUNIT_ASSERT(store_->ApproveRequest(id, "bob", std::nullopt, kNow).ok());
+    auto denied = store_->DenyRequest(id, "dave", std::string("no"), kNow + 1);
+    CPPUNIT_ASSERT(denied.ok());
+    CPPUNIT_ASSERT_EQUAL(std::string("denied"), denied.value.state);
+    CPPUNIT_ASSERT(!denied.value.grant.has_value());
+    CPPUNIT_ASSERT(store_->ApproveRequest(id, "erin", std::nullopt, kNow + 2)
+                       .error == StoreError::kConflict);
+  }
+
+  void SecondVoteIsConflict() {
+    std::string id = CreateTwoOfM().id;
+    CPPUNIT_ASSERT(store_->ApproveRequest(id, "bob", std::nullopt, kNow).ok());
+    auto again = store_->ApproveRequest(id, "bob", std::nullopt, kNow + 1);
+    CPPUNIT_ASSERT(again.error == StoreError::kConflict);
+    auto found = store_->GetRequest(id);
+    CPPUNIT_ASSERT_EQUAL(std::string("pending"), found.value.state);
+    CPPUNIT_ASSERT_EQUAL(size_t{1}, found.value.approvals.size());
+  }
+
+  void PendingRequestExpires() {
+    std::string id = CreateTwoOfM().id;
+    auto none = store_->ExpirePending(kNow + 599);
+    CPPUNIT_ASSERT(none.ok());
+    CPPUNIT_ASSERT(none.value.empty());
+    // A vote after the deadline expires the request instead of counting.
+    auto late = store_->ApproveRequest(id, "bob", std::nullopt, kNow + 600);
+    CPPUNIT_ASSERT(late.error == StoreError::kConflict);
+    auto found = store_->GetRequest(id);
+    CPPUNIT_ASSERT_EQUAL(std::string("expired"), found.value.state);
+    CPPUNIT_ASSERT_EQUAL(kNow + 600, found.value.decided_at.value_or(0));
+
+    std::string other = CreateTwoOfM().id;
+    auto swept = store_->ExpirePending(kNow + 700);
+    CPPUNIT_ASSERT(swept.ok());
+    CPPUNIT_ASSERT_EQUAL(size_t{1}, swept.value.size());
+    CPPUNIT_ASSERT_EQUAL(other, swept.value[0].id);
+    CPPUNIT_ASSERT(store_->CancelRequest(other, "alice", kNow + 701).error ==
+                   StoreError::kConflict);
+  }
+
+  void OverlapWithActiveGrant() {
+    auto created = store_->CreateRequest(SudoRequest("alice"), kNow);
+    auto approved =
+        store_->ApproveRequest(created.value.id, "bob", std::nullopt, kNow);
+    std::string grant = approved.value.grant.value_or("");
+    AccessRequest same = SudoRequest("alice");
+    same.commands = {"/usr/bin/id"};
+    auto overlap = store_->CreateRequest(same, kNow + 10);
+    CPPUNIT_ASSERT(overlap.error == StoreError::kConflict);
+    CPPUNIT_ASSERT_EQUAL(grant, overlap.value.grant.value_or(""));
+    CPPUNIT_ASSERT(overlap.message.find(grant) != std::string::npos);
+    // Other commands, or the same after the grant ends, are fine.
+    same.commands = {"/usr/bin/uptime"};
+    CPPUNIT_ASSERT(store_->CreateRequest(same, kNow + 10).ok());
+    same.commands = {"/usr/bin/id"};
+    CPPUNIT_ASSERT(store_->CreateRequest(same, kNow + 3600).ok());
+  }
+
+  void AutoApprovalCreatesGrant() {
+    auto created = store_->CreateRequest(SudoRequest("carol"), kNow,
+                                         std::string("auto-approval test"));
+    CPPUNIT_ASSERT(created.ok());
+    CPPUNIT_ASSERT_EQUAL(std::string("approved"), created.value.state);
+    auto grant = store_->GetGrant(created.value.grant.value_or(""));
+    CPPUNIT_ASSERT(grant.ok());
+    CPPUNIT_ASSERT_EQUAL(std::string("auto-approval test"),
+                         grant.value.approved_by);
+    auto events = store_->ListEvents(created.value.id);
+    CPPUNIT_ASSERT_EQUAL(size_t{2}, events.value.size());
+    CPPUNIT_ASSERT_EQUAL(std::string("auto_approved"), events.value[1].event);
+  }
+
+  void EventsRecordEveryChange() {
+    std::string id = CreateTwoOfM().id;
+    store_->ApproveRequest(id, "bob", std::nullopt, kNow + 1);
+    auto approved = store_->ApproveRequest(id, "dave", std::nullopt, kNow + 2);
+    std::string grant = approved.value.grant.value_or("");
+    store_->RevokeGrant(grant, "erin", std::string("done"), kNow + 3);
+    auto events = store_->ListEvents(id);
+    CPPUNIT_ASSERT(events.ok());
+    std::vector<std::string> expected = {"filed", "approval", "approval",
+                                         "approved", "revoked"};
+    CPPUNIT_ASSERT_EQUAL(expected.size(), events.value.size());
+    for (size_t i = 0; i < expected.size(); ++i) {
+      CPPUNIT_ASSERT_EQUAL(expected[i], events.value[i].event);
+    }
+    CPPUNIT_ASSERT_EQUAL(std::string("alice"), events.value[0].actor);
+    CPPUNIT_ASSERT_EQUAL(std::string("1 of 2"), events.value[1].detail);
+    CPPUNIT_ASSERT_EQUAL(std::string("dave"), events.value[3].actor);
+    CPPUNIT_ASSERT_EQUAL(grant, events.value[4].grant.value_or(""));
+    CPPUNIT_ASSERT_EQUAL(std::string("erin"), events.value[4].actor);
+    CPPUNIT_ASSERT_EQUAL(kNow + 3, events.value[4].at);
+  }
+
+  // Eight threads on two connections vote at once: the same approver
+  // counts once, and exactly one grant comes from two approvals.
+  void ConcurrentVotesCountOnce() {
+    auto second_store = Store::Open(dir_ + "/broker.db");
+    CPPUNIT_ASSERT(second_store.ok());
+    Store* stores[] = {store_.get(), second_store.value().get()};
+
+    std::string same_voter = CreateTwoOfM().id;
+    std::string many_voters = CreateTwoOfM().id;
+    std::atomic<int> same_ok{0};
+    std::atomic<int> many_ok{0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 8; ++i) {
+      threads.emplace_back([&, i] {
+        Store* store = stores[i % 2];
+        if (store->ApproveRequest(same_voter, "bob", std::nullopt, kNow).ok()) {
+          ++same_ok;
+        }
+        std::string voter = "approver" + std::to_string(i);
+        if (store->ApproveRequest(many_voters, voter, std::nullopt, kNow)
+                .ok()) {
+          ++many_ok;
+        }
+      });
+    }
+    for (auto& thread : threads) thread.join();
+
+    CPPUNIT_ASSERT_EQUAL(1, same_ok.load());
+    CPPUNIT_ASSERT_EQUAL(2, many_ok.load());
+    auto request = store_->GetRequest(many_voters);
+    CPPUNIT_ASSERT_EQUAL(std::string("approved"), request.value.state);
+    auto grants = store_->ListGrants(std::string("alice"), false, kNow);
+    CPPUNIT_ASSERT_EQUAL(size_t{1}, grants.value.size());
   }
 
  private:

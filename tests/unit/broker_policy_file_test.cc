@@ -1,0 +1,302 @@
+// Tests for broker/policy_file: parsing and validation of policy.toml with
+// file, line and field in errors, and matching requests to entitlements.
+#include <cppunit/TestFixture.h>
+#include <cppunit/extensions/HelperMacros.h>
+
+#include <string>
+
+#include "broker/policy_file.h"
+
+namespace {
+
+using zsp::broker::AccessRequest;
+using zsp::broker::ArgumentMatches;
+using zsp::broker::CheckRequestAgainstPolicy;
+using zsp::broker::CommandPatternCovers;
+using zsp::broker::HostWithinPattern;
+using zsp::broker::IsFullRootCommand;
+using zsp::broker::ParsePolicy;
+using zsp::broker::Policy;
+
+// Monday 2027-01-04 10:00:00 UTC.
+constexpr int64_t kMondayTen = 1'799'056'800;
+
+constexpr char kPolicy[] = R"(
+[groups]
+ops = ["alice", "carol"]
+leads = ["bob", "dave", "erin"]
+oncall = ["carol"]
+
+[host_groups]
+web = ["web-*", "www.example.com"]
+
+[[entitlement]]
+name = "web-restart"
+hosts = ["@web"]
+requesters = ["@ops"]
+runas = ["root"]
+commands = ["/usr/bin/systemctl restart *", "/usr/bin/cat /var/log/*"]
+approvers = ["@leads"]
+approvals = 2
+max_duration = "2h"
+pending_lifetime = "10m"
+reason_pattern = "^(INC|CHG)-[0-9]+"
+
+[[entitlement.auto_approve]]
+requesters = ["@oncall"]
+hours = "08:00-18:00"
+days = ["mon", "tue", "wed", "thu", "fri"]
+
+[[entitlement]]
+name = "db-login"
+hosts = ["db-?"]
+requesters = ["alice"]
+login = true
+approvers = ["bob"]
+reason_required = false
+)";
+
+Policy MustParse(const std::string& text) {
+  auto policy = ParsePolicy(text, "policy.toml");
+  CPPUNIT_ASSERT_MESSAGE(policy.ok() ? "" : policy.error(), policy.ok());
+  return std::move(policy).value();
+}
+
+std::string ParseError(const std::string& text) {
+  auto policy = ParsePolicy(text, "policy.toml");
+  CPPUNIT_ASSERT(!policy.ok());
+  return policy.error();
+}
+
+AccessRequest Restart(const std::string& who, const std::string& command) {
+  AccessRequest r;
+  r.requester = who;
+  r.host = "web-3";
+  r.kind = "sudo";
+  r.runas = {"root"};
+  r.commands = {command};
+  r.duration = 3600;
+  r.reason = "INC-42 nginx hangs";
+  return r;
+}
+
+void AssertContains(const std::string& text, const std::string& part) {
+  CPPUNIT_ASSERT_MESSAGE("\"" + text + "\" lacks \"" + part + "\"",
+                         text.find(part) != std::string::npos);
+}
+
+class BrokerPolicyFileTest : public CppUnit::TestFixture {
+  CPPUNIT_TEST_SUITE(BrokerPolicyFileTest);
+  CPPUNIT_TEST(ParsesGroupsAndEntitlements);
+  CPPUNIT_TEST(DefaultPolicyParses);
+  CPPUNIT_TEST(ErrorsNameLineAndField);
+  CPPUNIT_TEST(SyntaxErrorNamesLine);
+  CPPUNIT_TEST(ArgumentWildcardStaysInArgument);
+  CPPUNIT_TEST(ArgumentWildcardRejectsDotDot);
+  CPPUNIT_TEST(CommandPatternCoverage);
+  CPPUNIT_TEST(ShellIsFullRoot);
+  CPPUNIT_TEST(HostPatternCoverage);
+  CPPUNIT_TEST(RequestMatchesEntitlement);
+  CPPUNIT_TEST(UnmatchedRequestSaysWhy);
+  CPPUNIT_TEST(ReasonRulesApply);
+  CPPUNIT_TEST(AutoApprovalFollowsHours);
+  CPPUNIT_TEST_SUITE_END();
+
+ public:
+  void ParsesGroupsAndEntitlements() {
+    Policy policy = MustParse(kPolicy);
+    CPPUNIT_ASSERT_EQUAL(size_t{2}, policy.entitlements.size());
+    const auto& e = policy.entitlements[0];
+    CPPUNIT_ASSERT_EQUAL(std::string("web-restart"), e.name);
+    CPPUNIT_ASSERT_EQUAL(10, e.line);
+    CPPUNIT_ASSERT_EQUAL(size_t{2}, e.hosts.size());
+    CPPUNIT_ASSERT_EQUAL(std::string("www.example.com"), e.hosts[1]);
+    CPPUNIT_ASSERT_EQUAL(size_t{3}, e.approvers.size());
+    CPPUNIT_ASSERT_EQUAL(2, e.approvals);
+    CPPUNIT_ASSERT_EQUAL(int64_t{7200}, e.max_duration);
+    CPPUNIT_ASSERT_EQUAL(int64_t{600}, e.pending_lifetime);
+    CPPUNIT_ASSERT(e.reason_required);
+    CPPUNIT_ASSERT_EQUAL(size_t{1}, e.auto_approve.size());
+    CPPUNIT_ASSERT(!e.GrantsFullRoot());
+    CPPUNIT_ASSERT(!policy.entitlements[1].reason_required);
+    CPPUNIT_ASSERT(policy.Find("db-login") != nullptr);
+    CPPUNIT_ASSERT(policy.Find("nothing") == nullptr);
+  }
+
+  void DefaultPolicyParses() {
+    Policy policy = MustParse(zsp::broker::DefaultPolicyText());
+    CPPUNIT_ASSERT_EQUAL(size_t{1}, policy.entitlements.size());
+    CPPUNIT_ASSERT(policy.entitlements[0].GrantsFullRoot());
+  }
+
+  void ErrorsNameLineAndField() {
+    const std::string head =
+        "[[entitlement]]\nname = \"x\"\nhosts = [\"h\"]\n"
+        "requesters = [\"*\"]\nlogin = true\n";
+    AssertContains(ParseError(head + "approvers = [\"bob\"]\nfrobnicate = 1\n"),
+                   "policy.toml:7: entitlement \"x\".frobnicate: unknown field");
+    AssertContains(ParseError(head + "approvers = [\"@nobody\"]\n"),
+                   "policy.toml:6: entitlement \"x\".approvers:");
+    AssertContains(ParseError(head + "approvers = [\"bob\"]\napprovals = 2\n"),
+                   "policy.toml:7: entitlement \"x\".approvals: needs 2");
+    AssertContains(ParseError(head + "approvers = [\"bob\"]\n"
+                                     "max_duration = \"forever\"\n"),
+                   "policy.toml:7: entitlement \"x\".max_duration:");
+    AssertContains(ParseError(head + "approvers = [\"bob\"]\n"
+                                     "reason_pattern = \"(\"\n"),
+                   "policy.toml:7: entitlement \"x\".reason_pattern:");
+    AssertContains(ParseError(head + "approvers = [\"Bad User\"]\n"),
+                   "policy.toml:6: entitlement \"x\".approvers: \"Bad User\"");
+    AssertContains(ParseError(head), "policy.toml:1: entitlement \"x\".approvers: missing");
+    AssertContains(ParseError("[groups]\nops = [\"alice\"]\n"),
+                   "at least one [[entitlement]]");
+    AssertContains(ParseError(head + "approvers = [\"bob\"]\n" + head +
+                              "approvers = [\"bob\"]\n"),
+                   "policy.toml:7: entitlement \"x\": name is used");
+    AssertContains(
+        ParseError("[[entitlement]]\nname = \"x\"\nhosts = [\"h\"]\n"
+                   "requesters = [\"*\"]\nrunas = [\"root\"]\n"
+                   "commands = [\"bin/ls\"]\napprovers = [\"bob\"]\n"),
+        "policy.toml:6: entitlement \"x\".commands:");
+    AssertContains(
+        ParseError("[[entitlement]]\nname = \"x\"\nhosts = [\"h\"]\n"
+                   "requesters = [\"*\"]\napprovers = [\"bob\"]\n"),
+        "grants nothing");
+  }
+
+  void SyntaxErrorNamesLine() {
+    std::string error = ParseError("[groups]\nops = [\"alice\"\n\nx = \n");
+    AssertContains(error, "policy.toml:");
+    AssertContains(error, "invalid TOML");
+  }
+
+  void ArgumentWildcardStaysInArgument() {
+    CPPUNIT_ASSERT(ArgumentMatches("nginx", "nginx"));
+    CPPUNIT_ASSERT(!ArgumentMatches("nginx", "nginx2"));
+    CPPUNIT_ASSERT(ArgumentMatches("nginx*", "nginx.service"));
+    CPPUNIT_ASSERT(ArgumentMatches("/var/log/*", "/var/log/syslog"));
+    // One argument pattern never covers two arguments.
+    CPPUNIT_ASSERT(!CommandPatternCovers("/usr/bin/systemctl restart *",
+                                         "/usr/bin/systemctl restart a b"));
+    CPPUNIT_ASSERT(CommandPatternCovers("/usr/bin/systemctl restart *",
+                                        "/usr/bin/systemctl restart a"));
+  }
+
+  void ArgumentWildcardRejectsDotDot() {
+    CPPUNIT_ASSERT(!ArgumentMatches("/var/log/*", "/var/log/../../etc/shadow"));
+    CPPUNIT_ASSERT(!ArgumentMatches("/var/log/*", "/var/log/.."));
+    CPPUNIT_ASSERT(!ArgumentMatches("*", ".."));
+    CPPUNIT_ASSERT(ArgumentMatches("/var/log/*", "/var/log/a..b"));
+  }
+
+  void CommandPatternCoverage() {
+    CPPUNIT_ASSERT(CommandPatternCovers("*", "/bin/anything at all"));
+    CPPUNIT_ASSERT(CommandPatternCovers("/usr/bin/id", "/usr/bin/id"));
+    CPPUNIT_ASSERT(CommandPatternCovers("/usr/bin/id", "/usr/bin/id -u"));
+    CPPUNIT_ASSERT(!CommandPatternCovers("/usr/bin/id", "/usr/bin/idx"));
+    // A request for any arguments needs a pattern of the path alone.
+    CPPUNIT_ASSERT(!CommandPatternCovers("/usr/bin/systemctl restart *",
+                                         "/usr/bin/systemctl"));
+    CPPUNIT_ASSERT(CommandPatternCovers("/usr/bin/id \"\"", "/usr/bin/id \"\""));
+  }
+
+  void ShellIsFullRoot() {
+    CPPUNIT_ASSERT(IsFullRootCommand("*"));
+    CPPUNIT_ASSERT(IsFullRootCommand("/bin/bash"));
+    CPPUNIT_ASSERT(IsFullRootCommand("/usr/bin/sh -c id"));
+    CPPUNIT_ASSERT(!IsFullRootCommand("/usr/bin/id"));
+  }
+
+  void HostPatternCoverage() {
+    CPPUNIT_ASSERT(HostWithinPattern("web-*", "web-1"));
+    CPPUNIT_ASSERT(!HostWithinPattern("web-*", "db-1"));
+    CPPUNIT_ASSERT(HostWithinPattern("web-*", "web-*"));
+    CPPUNIT_ASSERT(HostWithinPattern("web-*", "web-1*"));
+    CPPUNIT_ASSERT(HostWithinPattern("*", "db-*"));
+    // "web-?" matches the text "web-*" but not every host that it names.
+    CPPUNIT_ASSERT(!HostWithinPattern("web-?", "web-*"));
+    CPPUNIT_ASSERT(!HostWithinPattern("web-*", "w*"));
+  }
+
+  void RequestMatchesEntitlement() {
+    Policy policy = MustParse(kPolicy);
+    auto verdict = CheckRequestAgainstPolicy(
+        policy, Restart("alice", "/usr/bin/systemctl restart nginx"),
+        kMondayTen);
+    CPPUNIT_ASSERT_MESSAGE(verdict.message, verdict.entitlement != nullptr);
+    CPPUNIT_ASSERT_EQUAL(std::string("web-restart"), verdict.entitlement->name);
+    CPPUNIT_ASSERT(!verdict.full_root);
+    CPPUNIT_ASSERT(!verdict.auto_approved_by.has_value());
+
+    AccessRequest login;
+    login.requester = "alice";
+    login.host = "db-1";
+    login.kind = "login";
+    login.duration = 600;
+    verdict = CheckRequestAgainstPolicy(policy, login, kMondayTen);
+    CPPUNIT_ASSERT_MESSAGE(verdict.message, verdict.entitlement != nullptr);
+    CPPUNIT_ASSERT_EQUAL(std::string("db-login"), verdict.entitlement->name);
+  }
+
+  void UnmatchedRequestSaysWhy() {
+    Policy policy = MustParse(kPolicy);
+    auto verdict = CheckRequestAgainstPolicy(
+        policy, Restart("mallory", "/usr/bin/systemctl restart nginx"),
+        kMondayTen);
+    CPPUNIT_ASSERT(verdict.entitlement == nullptr);
+    AssertContains(verdict.message,
+                   "web-restart: mallory is not among its requesters");
+
+    verdict = CheckRequestAgainstPolicy(
+        policy, Restart("alice", "/bin/bash"), kMondayTen);
+    CPPUNIT_ASSERT(verdict.entitlement == nullptr);
+    CPPUNIT_ASSERT(verdict.full_root);
+    AssertContains(verdict.message, "command \"/bin/bash\" is not covered");
+
+    AccessRequest r = Restart("alice", "/usr/bin/systemctl restart nginx");
+    r.duration = 7201;
+    verdict = CheckRequestAgainstPolicy(policy, r, kMondayTen);
+    AssertContains(verdict.message, "over its max_duration of 7200s");
+    r = Restart("alice", "/usr/bin/systemctl restart nginx");
+    r.runas = {"postgres"};
+    verdict = CheckRequestAgainstPolicy(policy, r, kMondayTen);
+    AssertContains(verdict.message, "run-as user postgres is not in its runas");
+    r = Restart("alice", "/usr/bin/systemctl restart nginx");
+    r.host = "db-1";
+    verdict = CheckRequestAgainstPolicy(policy, r, kMondayTen);
+    AssertContains(verdict.message, "host db-1 is not in its hosts");
+    AssertContains(verdict.message, "db-login: it does not grant sudo");
+  }
+
+  void ReasonRulesApply() {
+    Policy policy = MustParse(kPolicy);
+    AccessRequest r = Restart("alice", "/usr/bin/systemctl restart nginx");
+    r.reason = "";
+    auto verdict = CheckRequestAgainstPolicy(policy, r, kMondayTen);
+    AssertContains(verdict.message, "it requires a reason");
+    r.reason = "because";
+    verdict = CheckRequestAgainstPolicy(policy, r, kMondayTen);
+    AssertContains(verdict.message, "does not match its reason_pattern");
+  }
+
+  void AutoApprovalFollowsHours() {
+    Policy policy = MustParse(kPolicy);
+    AccessRequest r = Restart("carol", "/usr/bin/systemctl restart nginx");
+    auto verdict = CheckRequestAgainstPolicy(policy, r, kMondayTen);
+    CPPUNIT_ASSERT(verdict.auto_approved_by.has_value());
+    AssertContains(*verdict.auto_approved_by, "web-restart");
+    // Monday 19:00 is after hours, Saturday 10:00 is not a listed day.
+    verdict = CheckRequestAgainstPolicy(policy, r, kMondayTen + 9 * 3600);
+    CPPUNIT_ASSERT(!verdict.auto_approved_by.has_value());
+    verdict = CheckRequestAgainstPolicy(policy, r, kMondayTen + 5 * 86400);
+    CPPUNIT_ASSERT(!verdict.auto_approved_by.has_value());
+    // alice is not on call.
+    r.requester = "alice";
+    verdict = CheckRequestAgainstPolicy(policy, r, kMondayTen);
+    CPPUNIT_ASSERT(!verdict.auto_approved_by.has_value());
+  }
+};
+
+CPPUNIT_TEST_SUITE_REGISTRATION(BrokerPolicyFileTest);
+
+}  // namespace
