@@ -47,9 +47,12 @@ constexpr char kHelp[] =
     "                         --runas defaults to root; --quiet prints the "
     "id only\n"
     "  status ID              show a request (r-...) or a grant (g-...)\n"
+    "  history REQUEST_ID     list every state change of a request and "
+    "its grant\n"
     "  list [--state S] [--mine]\n"
-    "                         list requests; S is pending, approved, denied "
-    "or cancelled\n"
+    "                         list requests; S is pending, approved, denied, "
+    "expired\n"
+    "                         or cancelled\n"
     "  approve ID [--comment TEXT]   approve someone else's request\n"
     "  deny ID [--comment TEXT]      deny someone else's request\n"
     "  cancel ID              cancel your own pending request\n"
@@ -354,6 +357,20 @@ void PrintRequest(const json& r) {
             << "duration  " << FormatSpan(IntField(r, "duration").value_or(0))
             << "\n"
             << "reason    " << StringField(r, "reason") << "\n";
+  std::string entitlement = StringField(r, "entitlement");
+  if (!entitlement.empty()) {
+    std::cout << "policy    entitlement " << entitlement << ", approvals "
+              << JoinField(r, "approvals") << " ("
+              << (r.contains("approvals") && r["approvals"].is_array()
+                      ? r["approvals"].size()
+                      : 0)
+              << " of " << IntField(r, "approvals_required").value_or(1)
+              << ")\n";
+  }
+  if (r.value("full_root", false)) {
+    std::cout << "warning   a command runs a shell or any program: this is "
+                 "full root\n";
+  }
   if (auto created = IntField(r, "created_at")) {
     std::cout << "filed     " << FormatWhen(*created) << "\n";
   }
@@ -558,6 +575,11 @@ int RunDecide(const Options& options, const std::vector<std::string>& args,
     return 0;
   }
   std::cout << "request " << id << " " << StringField(request, "state");
+  if (verb == "approve" && StringField(request, "state") == "pending") {
+    std::cout << " (" << request["approvals"].size() << " of "
+              << IntField(request, "approvals_required").value_or(1)
+              << " approvals)";
+  }
   std::string grant = StringField(request, "grant");
   if (!grant.empty()) std::cout << "; grant " << grant;
   std::cout << "\n";
@@ -595,6 +617,27 @@ int RunRevoke(const Options& options, const std::vector<std::string>& args) {
   return 0;
 }
 
+int RunHistory(const Options& options, const std::vector<std::string>& args) {
+  std::string id = CheckId(ParseWords(args, {}, {}), "history");
+  if (id[0] != 'r') throw UsageException("history needs a request id (r-...)");
+  json answer = Call(options, "GET", "/v1/requests/" + id + "/events");
+  if (options.json_output) {
+    std::cout << answer.dump(2) << "\n";
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows = {
+      {"WHEN", "EVENT", "BY", "DETAIL"}};
+  if (answer.contains("events") && answer["events"].is_array()) {
+    for (const auto& e : answer["events"]) {
+      rows.push_back({FormatWhen(IntField(e, "at").value_or(0)),
+                      StringField(e, "event"), StringField(e, "actor"),
+                      StringField(e, "detail")});
+    }
+  }
+  PrintTable(rows);
+  return 0;
+}
+
 int RunWhoami(const Options& options, const std::vector<std::string>& args) {
   if (!args.empty()) throw UsageException("whoami takes no arguments");
   json answer = Call(options, "GET", "/v1/whoami");
@@ -613,6 +656,7 @@ int RunCommand(Options options, const std::string& command,
   static const std::map<std::string, Runner> kRunners = {
       {"request", RunRequest}, {"status", RunStatus}, {"list", RunList},
       {"grants", RunGrants},   {"revoke", RunRevoke}, {"whoami", RunWhoami},
+      {"history", RunHistory},
   };
   if (command == "audit") {
     // flush and verify --spool work without broker settings.

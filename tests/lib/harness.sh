@@ -76,7 +76,8 @@ zsp_add_users() {
 }
 
 # Initialises and starts a broker; sets ZSP_BROKER_URL, ZSP_BROKER_DIR and
-# ZSP_TOKEN_<user> for each person given as user[:role].
+# ZSP_TOKEN_<user> for each person given as user[:role]. The broker uses
+# the policy file $ZSP_POLICY when set, else the default that init writes.
 zsp_start_broker() {
   ZSP_BROKER_DIR="$ZSP_TMP/broker"
   "$ZSP_BUILD/zsp-broker" init "$ZSP_BROKER_DIR" --host "$ZSP_HOST" \
@@ -98,6 +99,10 @@ zsp_start_broker() {
     printf -v "ZSP_TOKEN_$name" '%s' "$token"
   done
 
+  # A test may bring its own policy in ZSP_POLICY instead of init's default.
+  if [ -n "${ZSP_POLICY:-}" ]; then
+    install -m 600 "$ZSP_POLICY" "$ZSP_BROKER_DIR/policy.toml" || return 1
+  fi
   "$ZSP_BUILD/zsp-broker" serve "$ZSP_BROKER_DIR" --listen 127.0.0.1:0 \
     2>"$ZSP_TMP/broker.log" &
   ZSP_BROKER_PID=$!

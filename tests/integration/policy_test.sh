@@ -1,0 +1,210 @@
+#!/bin/bash
+# The broker's written policy, end to end over mutual TLS with zspctl and
+# the real sudo: entitlements, N-of-M approval, deny, expiry, overlap,
+# auto-approval, the event history and reload on SIGHUP.
+. "$(dirname "$0")/../lib/harness.sh"
+. "$(dirname "$0")/../lib/assert.sh"
+zsp_enter_namespace "$@"
+
+zsp_private_system || exit 1
+zsp_add_users alice
+
+write_policy() {
+  cat >"$1" <<POLICY
+[groups]
+leads = ["bob", "dave", "erin"]
+
+[[entitlement]]
+name = "web-ops"
+hosts = ["$ZSP_HOST"]
+requesters = ["alice", "erin"]
+runas = ["root"]
+commands = ["/usr/bin/id", "/usr/bin/cat /var/log/*"]
+approvers = ["@leads"]
+approvals = 2
+max_duration = "2h"
+pending_lifetime = "3s"
+reason_pattern = "^INC-[0-9]+"
+
+[[entitlement]]
+name = "uptime-oncall"
+hosts = ["$ZSP_HOST"]
+requesters = ["alice"]
+runas = ["root"]
+commands = ["/usr/bin/uptime"]
+approvers = ["bob"]
+reason_required = false
+
+[[entitlement.auto_approve]]
+requesters = ["alice"]
+hours = "00:00-24:00"
+POLICY
+}
+
+ZSP_POLICY="$ZSP_TMP/policy.toml"
+write_policy "$ZSP_POLICY"
+zsp_start_broker alice bob:approver dave:approver erin:approver,admin \
+  carol:approver || exit 1
+zsp_install_host
+
+request_id() {
+  zspctl_as "$1" request --host "$ZSP_HOST" --sudo --runas root \
+    --command "$2" --duration 1h --reason "${3:-INC-1 check}" --quiet
+}
+
+# --- requests outside every entitlement ---
+run zspctl_as alice request --host "$ZSP_HOST" --sudo --runas postgres \
+  --command /usr/bin/id --duration 1h --reason "INC-1 check" --quiet
+expect_fail "no entitlement: other run-as user rejected"
+expect_output "no entitlement: message says why" \
+  "web-ops: run-as user postgres is not in its runas"
+
+run zspctl_as alice request --host "$ZSP_HOST" --sudo --runas root \
+  --command /usr/bin/id --duration 1h --reason "just because" --quiet
+expect_fail "reason pattern: free text rejected"
+expect_output "reason pattern: message names the pattern" "reason_pattern"
+
+run zspctl_as alice request --host "$ZSP_HOST" --sudo --runas root \
+  --command "/usr/bin/cat /var/log/../../etc/shadow" --duration 1h \
+  --reason "INC-1 check" --quiet
+expect_fail "dot-dot: wildcard does not reach /etc/shadow"
+expect_output "dot-dot: command named" "is not covered by its commands"
+
+run zspctl_as alice request --host "$ZSP_HOST" --sudo --runas root \
+  --command /usr/bin/id --duration 3h --reason "INC-1 check" --quiet
+expect_fail "duration: over max_duration rejected"
+
+# --- self-approval, even for an admin ---
+run request_id erin /usr/bin/id
+expect_status "admin: files a request" 0
+erin_request=$OUT
+run zspctl_as erin approve "$erin_request"
+expect_fail "admin: own request approval rejected"
+expect_output "admin: told why" "your own request"
+
+# --- two approvals ---
+run request_id alice /usr/bin/id
+expect_status "two of m: filed" 0
+request=$OUT
+run zspctl_as carol approve "$request"
+expect_fail "two of m: approver outside the entitlement rejected"
+expect_output "two of m: carol told why" "not an approver of entitlement web-ops"
+run zspctl_as bob approve "$request"
+expect_status "two of m: first approval accepted" 0
+expect_output "two of m: still pending" "pending (1 of 2 approvals)"
+run zspctl_as bob approve "$request"
+expect_fail "two of m: second vote of the same approver rejected"
+run as_user alice sudo -n /usr/bin/id -u
+expect_fail "two of m: sudo denied after one approval"
+run zspctl_as dave approve "$request"
+expect_status "two of m: second approval accepted" 0
+expect_output "two of m: approved with a grant" "approved; grant g-"
+grant=$(printf '%s' "$OUT" | grep -o 'g-[0-9a-f]*')
+run as_user alice sudo -n /usr/bin/id -u
+expect_status "two of m: sudo allowed" 0
+expect_output "two of m: ran as root" "0"
+
+# --- history ---
+run zspctl_as alice history "$request"
+expect_status "history: listed" 0
+for event in filed approval approved; do
+  expect_output "history: has $event" " $event "
+done
+expect_output "history: names dave" "dave"
+
+# --- overlap ---
+run request_id alice /usr/bin/id
+expect_fail "overlap: second request for the same scope rejected"
+expect_output "overlap: names the active grant" "$grant"
+
+# --- one deny ends the request ---
+run request_id alice "/usr/bin/cat /var/log/syslog"
+expect_status "deny: filed" 0
+denied=$OUT
+zspctl_as bob approve "$denied" >/dev/null
+run zspctl_as dave deny "$denied"
+expect_status "deny: accepted" 0
+expect_output "deny: request denied" "denied"
+run zspctl_as erin approve "$denied"
+expect_fail "deny: no approval after a deny"
+
+# --- pending lifetime ---
+run request_id alice "/usr/bin/cat /var/log/dpkg.log"
+expect_status "expiry: filed" 0
+expiring=$OUT
+sleep 4
+run zspctl_as alice status "$expiring"
+expect_output "expiry: request expired" "(expired)"
+run zspctl_as bob approve "$expiring"
+expect_fail "expiry: expired request cannot be approved"
+run zspctl_as alice history "$expiring"
+expect_output "expiry: history records it" "expired"
+
+# --- auto-approval ---
+run zspctl_as alice request --host "$ZSP_HOST" --sudo --runas root \
+  --command /usr/bin/uptime --duration 1h --reason "on call" --quiet
+expect_status "auto: filed" 0
+auto=$OUT
+run zspctl_as alice status "$auto"
+expect_output "auto: approved at once" "(approved)"
+run zspctl_as alice history "$auto"
+expect_output "auto: recorded as auto-approval" "auto_approved"
+run as_user alice sudo -n /usr/bin/uptime
+expect_status "auto: sudo allowed" 0
+
+# --- revoke ---
+run zspctl_as erin revoke "$grant" --reason "incident closed"
+expect_status "revoke: accepted" 0
+run as_user alice sudo -n /usr/bin/id -u
+expect_fail "revoke: sudo denied after revoke"
+run zspctl_as alice history "$request"
+expect_output "revoke: history records it" "revoked"
+
+# --- reload ---
+run zspctl_as alice request --host "$ZSP_HOST" --login --duration 1h \
+  --reason "INC-2" --quiet
+expect_fail "reload: login not granted before"
+write_policy "$ZSP_BROKER_DIR/policy.toml"
+cat >>"$ZSP_BROKER_DIR/policy.toml" <<POLICY
+
+[[entitlement]]
+name = "login"
+hosts = ["$ZSP_HOST"]
+requesters = ["alice"]
+login = true
+approvers = ["bob"]
+POLICY
+kill -HUP "$ZSP_BROKER_PID"
+for i in $(seq 50); do
+  grep -q '^reload ' "$ZSP_TMP/broker.log" && break
+  sleep 0.1
+done
+OUT=$(cat "$ZSP_TMP/broker.log")
+expect_output "reload: logged" "entitlements=3"
+run zspctl_as alice request --host "$ZSP_HOST" --login --duration 1h \
+  --reason "INC-2" --quiet
+expect_status "reload: login request accepted" 0
+
+printf '[[entitlement]]\nname = "broken"\nhosts = ["%s"]\nlogin = yes\n' \
+  "$ZSP_HOST" >"$ZSP_BROKER_DIR/policy.toml"
+kill -HUP "$ZSP_BROKER_PID"
+for i in $(seq 50); do
+  grep -q 'policy reload failed' "$ZSP_TMP/broker.log" && break
+  sleep 0.1
+done
+OUT=$(cat "$ZSP_TMP/broker.log")
+expect_output "broken reload: logged with its line" "policy.toml:4:"
+run zspctl_as alice request --host "$ZSP_HOST" --sudo --runas root \
+  --command /usr/bin/cat --duration 1h --reason "INC-3" --quiet
+expect_fail "broken reload: old policy still rejects"
+expect_output "broken reload: old policy named" "uptime-oncall"
+run zspctl_as alice request --host "$ZSP_HOST" --sudo --runas root \
+  --command "/usr/bin/cat /var/log/syslog" --duration 1h --reason "INC-3" \
+  --quiet
+expect_status "broken reload: old policy still accepts" 0
+
+run "$ZSP_BUILD/zsp-broker" policy check "$ZSP_BROKER_DIR"
+expect_fail "policy check: broken file rejected"
+expect_output "policy check: names line" "policy.toml:4:"
+
+zsp_finish
