@@ -30,7 +30,7 @@ constexpr size_t kMaxListedRejections = 4;
 const char* const kDayNames[] = {"mon", "tue", "wed", "thu",
                                  "fri", "sat", "sun"};
 
-// Programs that give whoever runs them a shell or any command.
+// Programs that give the user who runs them a shell or any command.
 const char* const kShells[] = {"sh",   "bash", "dash", "zsh",  "ksh",
                                "mksh", "csh",  "tcsh", "fish", "busybox",
                                "su",   "sudo", "env",  "login"};
@@ -494,36 +494,42 @@ bool RuleMatchesTime(const AutoApproveRule& rule, int64_t now) {
   return false;
 }
 
-// Returns "" when the entitlement covers the request, else why not.
-std::string WhyNotCovered(const Entitlement& e, const AccessRequest& request) {
-  if (!ListAllows(e.requesters, request.requester)) {
-    return request.requester + " is not among its requesters";
-  }
+// Returns "" when the entitlement's hosts, run-as users and commands cover
+// the request, else why not.
+std::string WhyScopeNotCovered(const Entitlement& e,
+                               const AccessRequest& request) {
   bool host_ok = false;
   for (const auto& pattern : e.hosts) {
     if (HostWithinPattern(pattern, request.host)) host_ok = true;
   }
   if (!host_ok) return "host " + request.host + " is not in its hosts";
+
   if (request.kind == "login") {
-    if (!e.login) return "it does not grant login";
-  } else {
-    if (e.runas.empty()) return "it does not grant sudo";
-    for (const auto& user : request.runas) {
-      if (!ListAllows(e.runas, user)) {
-        return "run-as user " + user + " is not in its runas";
-      }
-    }
-    for (const auto& entry : request.commands) {
-      bool covered = false;
-      for (const auto& pattern : e.commands) {
-        if (CommandPatternCovers(pattern, entry)) covered = true;
-      }
-      if (!covered) {
-        return "command \"" + EscapeForLog(entry, 128) +
-               "\" is not covered by its commands";
-      }
+    return e.login ? "" : "it does not grant login";
+  }
+  if (e.runas.empty()) return "it does not grant sudo";
+  for (const auto& user : request.runas) {
+    if (!ListAllows(e.runas, user)) {
+      return "run-as user " + user + " is not in its runas";
     }
   }
+  for (const auto& entry : request.commands) {
+    bool covered = false;
+    for (const auto& pattern : e.commands) {
+      if (CommandPatternCovers(pattern, entry)) covered = true;
+    }
+    if (!covered) {
+      return "command \"" + EscapeForLog(entry, 128) +
+             "\" is not covered by its commands";
+    }
+  }
+  return "";
+}
+
+// Returns "" when the request keeps to the entitlement's duration, reason
+// and approver rules, else why not.
+std::string WhyLimitsNotMet(const Entitlement& e,
+                            const AccessRequest& request) {
   if (request.duration > e.max_duration) {
     return "duration " + std::to_string(request.duration) +
            "s is over its max_duration of " + std::to_string(e.max_duration) +
@@ -536,6 +542,7 @@ std::string WhyNotCovered(const Entitlement& e, const AccessRequest& request) {
       !std::regex_search(request.reason, *e.reason_regex)) {
     return "the reason does not match its reason_pattern " + e.reason_pattern;
   }
+
   int other_approvers = 0;
   for (const auto& approver : e.approvers) {
     if (approver != request.requester) ++other_approvers;
@@ -547,6 +554,16 @@ std::string WhyNotCovered(const Entitlement& e, const AccessRequest& request) {
            " and lists only " + std::to_string(other_approvers);
   }
   return "";
+}
+
+// Returns "" when the entitlement covers the request, else why not.
+std::string WhyNotCovered(const Entitlement& e, const AccessRequest& request) {
+  if (!ListAllows(e.requesters, request.requester)) {
+    return request.requester + " is not among its requesters";
+  }
+  std::string why = WhyScopeNotCovered(e, request);
+  if (!why.empty()) return why;
+  return WhyLimitsNotMet(e, request);
 }
 
 }  // namespace

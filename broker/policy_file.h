@@ -70,7 +70,7 @@ Result<Policy> LoadPolicy(const std::string& path);
 // approval from a person with the approver role.
 std::string DefaultPolicyText();
 
-// What the policy says about a new request.
+// The policy's decision on a new request.
 struct PolicyVerdict {
   const Entitlement* entitlement = nullptr;  // null: rejected
   std::string message;  // rejected: why no entitlement covers the request

@@ -72,11 +72,11 @@ class Store {
       const std::optional<std::string>& state,
       const std::optional<std::string>& requester);
 
-  // Records one vote. Any deny ends the request; the approval that reaches
-  // approvals_required creates a grant from now to now + duration. Voting
-  // on one's own request is kForbidden; a second vote of the same person
-  // and a request that is not pending (or whose pending_until has passed,
-  // which expires it) is kConflict.
+  // Records one vote. Any deny ends the request, and the approval that
+  // reaches approvals_required creates a grant from now to now + duration.
+  // Voting on one's own request is kForbidden. A second vote of the same
+  // person is kConflict, and so is a vote on a request that is not pending.
+  // A vote after pending_until expires the request and is kConflict.
   StoreResult<AccessRequest> ApproveRequest(
       const std::string& id, const std::string& approver,
       const std::optional<std::string>& comment, int64_t now);

@@ -147,12 +147,17 @@ class BrokerPolicyFileTest : public CppUnit::TestFixture {
                    "policy.toml:7: entitlement \"x\".reason_pattern:");
     AssertContains(ParseError(head + "approvers = [\"Bad User\"]\n"),
                    "policy.toml:6: entitlement \"x\".approvers: \"Bad User\"");
-    AssertContains(ParseError(head), "policy.toml:1: entitlement \"x\".approvers: missing");
+
+    AssertContains(ParseError(head),
+                   "policy.toml:1: entitlement \"x\".approvers: missing");
+
+
     AssertContains(ParseError("[groups]\nops = [\"alice\"]\n"),
                    "at least one [[entitlement]]");
     AssertContains(ParseError(head + "approvers = [\"bob\"]\n" + head +
                               "approvers = [\"bob\"]\n"),
                    "policy.toml:7: entitlement \"x\": name is used");
+
     AssertContains(
         ParseError("[[entitlement]]\nname = \"x\"\nhosts = [\"h\"]\n"
                    "requesters = [\"*\"]\nrunas = [\"root\"]\n"
