@@ -105,6 +105,10 @@ class Api {
   ApiResponse GetGrant(const Call& call) const;
   ApiResponse RevokeGrant(const Call& call) const;
   ApiResponse ListRequestEvents(const Call& call) const;
+  ApiResponse AddUser(const Call& call) const;
+  ApiResponse ListUsers(const Call& call) const;
+  ApiResponse IssueUserToken(const Call& call) const;
+  ApiResponse RevokeUserToken(const Call& call) const;
   ApiResponse HostFileRequest(const Call& call) const;
   ApiResponse HostGetRequest(const Call& call) const;
   ApiResponse HostCancelRequest(const Call& call) const;

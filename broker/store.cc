@@ -330,6 +330,19 @@ StoreResult<bool> Store::SetTokenHash(const std::string& name,
   return Ok(true);
 }
 
+StoreResult<bool> Store::RevokeToken(const std::string& name) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Statement stmt(db_, "UPDATE persons SET token_sha256 = NULL WHERE name = ?1");
+  stmt.Bind(1, name);
+  if (stmt.Step() != SQLITE_DONE) {
+    return Fail<bool>(StoreError::kInternal, stmt.error());
+  }
+  if (sqlite3_changes(db_) != 1) {
+    return Fail<bool>(StoreError::kNotFound, "no person named " + name);
+  }
+  return Ok(true);
+}
+
 StoreResult<std::vector<Person>> Store::ListPersons() {
   std::lock_guard<std::mutex> lock(mutex_);
   Statement stmt(db_,

@@ -57,6 +57,9 @@ class Store {
   StoreResult<bool> SetTokenHash(const std::string& name,
                                  const std::string& token_sha256);
   StoreResult<std::vector<Person>> ListPersons();
+  // Removes the token hash, so the person's token stops working until a new
+  // one is issued. kNotFound for an unknown name.
+  StoreResult<bool> RevokeToken(const std::string& name);
   StoreResult<Person> FindPersonByTokenHash(const std::string& token_sha256);
 
   // Requests. CreateRequest sets id, state "pending" and created_at = now,

@@ -59,6 +59,14 @@ constexpr char kHelp[] =
     "  grants [--active] [--user U]  list grants\n"
     "  revoke GRANT_ID [--reason TEXT]  end a grant now\n"
     "  whoami                 show your user name and roles\n"
+    "  user add NAME [--role approver|admin|auditor]...\n"
+    "                         add a person and print their token once "
+    "(admin)\n"
+    "  user token NAME        print a new token for NAME; the old one "
+    "stops working (admin)\n"
+    "  user revoke NAME       revoke NAME's token (admin)\n"
+    "  user list              list people, roles and whether they have a "
+    "token (admin)\n"
     "%AUDIT%"
     "%BREAKGLASS%"
     "%HOST%"
@@ -638,6 +646,50 @@ int RunHistory(const Options& options, const std::vector<std::string>& args) {
   return 0;
 }
 
+int RunUser(const Options& options, const std::vector<std::string>& args) {
+  Words words = ParseWords(args, {"--role"}, {});
+  const auto& words_list = words.positional;
+  std::string action = words_list.empty() ? "" : words_list[0];
+  if (action == "list" && words_list.size() == 1) {
+    json answer = Call(options, "GET", "/v1/users");
+    if (options.json_output) {
+      std::cout << answer.dump(2) << "\n";
+      return 0;
+    }
+    std::vector<std::vector<std::string>> rows = {{"USER", "ROLES", "TOKEN"}};
+    for (const auto& u : answer.value("users", json::array())) {
+      rows.push_back({StringField(u, "user"), JoinField(u, "roles"),
+                      u.value("has_token", false) ? "yes" : "revoked"});
+    }
+    PrintTable(rows);
+    return 0;
+  }
+  if (words_list.size() != 2 ||
+      (action != "add" && action != "token" && action != "revoke")) {
+    throw UsageException("user needs add NAME, token NAME, revoke NAME or list");
+  }
+  if (action != "add" && !words.All("--role").empty()) {
+    throw UsageException("--role is only for user add");
+  }
+  const std::string& name = words_list[1];
+  json answer;
+  if (action == "add") {
+    answer = Call(options, "POST", "/v1/users",
+                  {{"user", name}, {"roles", words.All("--role")}});
+  } else {
+    answer = Call(options, "POST", "/v1/users/" + name + "/" + action,
+                  json::object());
+  }
+  if (options.json_output) {
+    std::cout << answer.dump(2) << "\n";
+  } else if (action == "revoke") {
+    std::cout << "revoked the token of " << name << "\n";
+  } else {
+    std::cout << StringField(answer, "token") << "\n";
+  }
+  return 0;
+}
+
 int RunWhoami(const Options& options, const std::vector<std::string>& args) {
   if (!args.empty()) throw UsageException("whoami takes no arguments");
   json answer = Call(options, "GET", "/v1/whoami");
@@ -656,7 +708,7 @@ int RunCommand(Options options, const std::string& command,
   static const std::map<std::string, Runner> kRunners = {
       {"request", RunRequest}, {"status", RunStatus}, {"list", RunList},
       {"grants", RunGrants},   {"revoke", RunRevoke}, {"whoami", RunWhoami},
-      {"history", RunHistory},
+      {"history", RunHistory}, {"user", RunUser},
   };
   if (command == "audit") {
     // flush and verify --spool work without broker settings.

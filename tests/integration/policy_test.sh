@@ -203,6 +203,33 @@ run zspctl_as alice request --host "$ZSP_HOST" --sudo --runas root \
   --quiet
 expect_status "broken reload: old policy still accepts" 0
 
+# --- identities ---
+run zspctl_as erin user add frank --role approver
+expect_status "token: admin adds a person" 0
+ZSP_TOKEN_frank=$OUT
+run zspctl_as frank whoami
+expect_output "token: new token works" "frank (requester, approver)"
+run zspctl_as bob user add mallory
+expect_fail "token: only an admin adds people"
+run zspctl_as erin user revoke frank
+expect_status "token: admin revokes it" 0
+run zspctl_as frank whoami
+expect_fail "token: revoked token rejected"
+expect_output "token: told the token is unknown" "unknown bearer token"
+
+host_curl() {
+  curl -sS --cacert "$ZSP_BROKER_DIR/ca.pem" \
+    --cert "$ZSP_BROKER_DIR/hosts/$ZSP_HOST.pem" \
+    --key "$ZSP_BROKER_DIR/hosts/$ZSP_HOST.key" \
+    -H 'Content-Type: application/json' "$@"
+}
+run host_curl -X POST "$ZSP_BROKER_URL/v1/decisions" -d '{"user": "alice",
+  "host": "otherhost", "kind": "login", "nonce": "mF3k2p0xq8Zr1YbVn7Qw2A"}'
+expect_output "host: asking about another host rejected" '"error":"forbidden"'
+run host_curl -X POST "$ZSP_BROKER_URL/v1/host/requests" -d '{"user": "alice",
+  "host": "otherhost", "kind": "login", "duration": 60, "reason": "INC-1"}'
+expect_output "host: filing for another host rejected" '"error":"invalid_request"'
+
 run "$ZSP_BUILD/zsp-broker" policy check "$ZSP_BROKER_DIR"
 expect_fail "policy check: broken file rejected"
 expect_output "policy check: names line" "policy.toml:4:"

@@ -44,6 +44,9 @@ class BrokerApiTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(HostFilesRequestForUser);
   CPPUNIT_TEST(HostSeesOnlyItsOwnRequests);
   CPPUNIT_TEST(HostListsActiveGrantsHere);
+  CPPUNIT_TEST(AdminIssuesAndRevokesTokens);
+  CPPUNIT_TEST(PolicyRejectsUncoveredRequest);
+  CPPUNIT_TEST(EventsFollowVisibility);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -456,6 +459,80 @@ class BrokerApiTest : public CppUnit::TestFixture {
   }
 
   static std::string Token(const std::string& name) { return "zsp_" + name; }
+
+  void AdminIssuesAndRevokesTokens() {
+    ExpectError(Post("bob", "/v1/users", {{"user", "frank"}}), 403,
+                "forbidden");
+    ExpectError(Post("dave", "/v1/users", {{"user", "Frank!"}}), 400,
+                "invalid_request");
+    ExpectError(Post("dave", "/v1/users",
+                     {{"user", "frank"}, {"roles", {"root"}}}),
+                400, "invalid_request");
+    ApiResponse added = Post("dave", "/v1/users",
+                             {{"user", "frank"}, {"roles", {"approver"}}});
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(added.body.dump(), 201, added.status);
+    std::string token = added.body.value("token", "");
+    CPPUNIT_ASSERT(token.rfind("zsp_", 0) == 0);
+    ExpectError(Post("dave", "/v1/users", {{"user", "frank"}}), 409,
+                "conflict");
+
+    ApiRequest whoami{"GET", "/v1/whoami"};
+    whoami.authorization = "Bearer " + token;
+    CPPUNIT_ASSERT_EQUAL(200, api_->Handle(whoami).status);
+    ApiResponse revoked = Post("dave", "/v1/users/frank/revoke", json());
+    CPPUNIT_ASSERT_EQUAL(200, revoked.status);
+    ExpectError(api_->Handle(whoami), 401, "unauthenticated");
+
+    ApiResponse reissued = Post("dave", "/v1/users/frank/token", json());
+    CPPUNIT_ASSERT_EQUAL(200, reissued.status);
+    whoami.authorization = "Bearer " + reissued.body.value("token", "");
+    CPPUNIT_ASSERT_EQUAL(200, api_->Handle(whoami).status);
+    ExpectError(Post("dave", "/v1/users/nobody/revoke", json()), 404,
+                "not_found");
+  }
+
+  void PolicyRejectsUncoveredRequest() {
+    auto policy = zsp::broker::ParsePolicy(
+        "[[entitlement]]\nname = \"id-only\"\nhosts = [\"web-*\"]\n"
+        "requesters = [\"alice\"]\nrunas = [\"root\"]\n"
+        "commands = [\"/usr/bin/id\"]\napprovers = [\"bob\"]\n",
+        "policy.toml");
+    CPPUNIT_ASSERT(policy.ok());
+    policy_->Set(std::move(policy).value());
+    json body = {{"host", "web-1"},
+                 {"kind", "sudo"},
+                 {"commands", {"/usr/bin/uptime"}},
+                 {"duration", 600},
+                 {"reason", "test"}};
+    ApiResponse rejected = FileRequest("alice", body);
+    ExpectError(rejected, 403, "no_entitlement");
+    CPPUNIT_ASSERT(rejected.body.value("message", "").find("id-only") !=
+                   std::string::npos);
+    body["commands"] = {"/usr/bin/id"};
+    ApiResponse filed = FileRequest("alice", body);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(filed.body.dump(), 201, filed.status);
+    CPPUNIT_ASSERT_EQUAL(std::string("id-only"),
+                         filed.body.value("entitlement", ""));
+    CPPUNIT_ASSERT_EQUAL(kStart + 3600, filed.body.value("pending_until", 0L));
+  }
+
+  void EventsFollowVisibility() {
+    ApiResponse filed = FileRequest(
+        "alice", {{"host", "web-1"},
+                  {"kind", "login"},
+                  {"duration", 600},
+                  {"reason", "test"}});
+    std::string id = filed.body.value("id", "");
+    ApiResponse events =
+        api_->Handle(AsPerson("alice", "GET", "/v1/requests/" + id + "/events"));
+    CPPUNIT_ASSERT_EQUAL(200, events.status);
+    CPPUNIT_ASSERT_EQUAL(size_t{1}, events.body["events"].size());
+    CPPUNIT_ASSERT_EQUAL(std::string("filed"),
+                         events.body["events"][0].value("event", ""));
+    ExpectError(
+        api_->Handle(AsPerson("dave", "GET", "/v1/requests/" + id + "/events")),
+        404, "not_found");
+  }
 
   void AddPerson(const std::string& name,
                  const std::vector<std::string>& roles) {

@@ -1,0 +1,127 @@
+// Handlers of the admin endpoints under /v1/users: people and their bearer
+// tokens. The broker stores only the SHA-256 of a token and returns the
+// token itself once, in the response that creates it.
+#include <algorithm>
+#include <stdexcept>
+
+#include "broker/api.h"
+#include "broker/fields.h"
+#include "broker/ids.h"
+#include "broker/log.h"
+#include "broker/pki.h"
+#include "broker/validate.h"
+#include "common/escape.h"
+
+namespace zsp::broker {
+namespace {
+
+using nlohmann::json;
+
+ApiResponse Invalid(const std::string& message) {
+  return ErrorResponse(400, "invalid_request", message);
+}
+
+// A new token and its hash; fails only when the RNG or SHA-256 fails.
+bool NewTokenAndHash(std::string* token, std::string* hash) {
+  auto created = NewToken();
+  if (!created.ok()) return false;
+  *token = created.value();
+  *hash = Sha256Hex(*token);
+  return !hash->empty();
+}
+
+json PersonToJson(const Person& person) {
+  json roles = json::array({"requester"});
+  for (const auto& role : person.roles) roles.push_back(role);
+  return {{"user", person.name},
+          {"roles", roles},
+          {"has_token", person.has_token},
+          {"created_at", person.created_at}};
+}
+
+}  // namespace
+
+ApiResponse Api::AddUser(const Call& call) const {
+  FieldReader fields(call.body);
+  fields.RejectUnknown({"user", "roles"});
+  auto user = fields.String("user");
+  auto roles = fields.StringArray("roles", 3);
+  if (!fields.ok()) return Invalid(fields.error());
+  if (!user.has_value() || !IsValidUserName(*user)) {
+    return Invalid("user: must be a valid user name ([a-z_][a-z0-9_-]*)");
+  }
+  std::vector<std::string> role_list = roles.value_or(std::vector<std::string>{});
+  for (const auto& role : role_list) {
+    if (role != kRoleApprover && role != kRoleAdmin && role != kRoleAuditor) {
+      return Invalid("roles: \"" + EscapeForLog(role, 32) +
+                     "\" is not approver, admin or auditor");
+    }
+  }
+  std::sort(role_list.begin(), role_list.end());
+  role_list.erase(std::unique(role_list.begin(), role_list.end()),
+                  role_list.end());
+
+  std::string token;
+  std::string hash;
+  if (!NewTokenAndHash(&token, &hash)) {
+    throw std::runtime_error("token generation failed");
+  }
+  auto added = store_->AddPerson(*user, role_list, hash, call.now);
+  if (added.error == StoreError::kConflict) {
+    WipeString(&token);
+    return ErrorResponse(409, "conflict", added.message);
+  }
+  if (!added.ok()) throw std::runtime_error("store: " + added.message);
+  LogEvent("user_added", {{"user", *user},
+                          {"roles", json(role_list).dump()},
+                          {"by", call.person.name}});
+  Person person{*user, role_list, true, call.now};
+  json body = PersonToJson(person);
+  body["token"] = token;
+  WipeString(&token);
+  return ApiResponse{201, body};
+}
+
+ApiResponse Api::ListUsers(const Call&) const {
+  auto people = store_->ListPersons();
+  if (!people.ok()) throw std::runtime_error("store: " + people.message);
+  json list = json::array();
+  for (const auto& person : people.value) list.push_back(PersonToJson(person));
+  return ApiResponse{200, {{"users", list}}};
+}
+
+ApiResponse Api::IssueUserToken(const Call& call) const {
+  if (!IsValidUserName(call.id)) {
+    return ErrorResponse(404, "not_found", "no such user");
+  }
+  std::string token;
+  std::string hash;
+  if (!NewTokenAndHash(&token, &hash)) {
+    throw std::runtime_error("token generation failed");
+  }
+  auto set = store_->SetTokenHash(call.id, hash);
+  if (set.error == StoreError::kNotFound) {
+    WipeString(&token);
+    return ErrorResponse(404, "not_found", set.message);
+  }
+  if (!set.ok()) throw std::runtime_error("store: " + set.message);
+  LogEvent("token_issued", {{"user", call.id}, {"by", call.person.name}});
+  ApiResponse response{200, {{"user", call.id}, {"token", token}}};
+  WipeString(&token);
+  return response;
+}
+
+ApiResponse Api::RevokeUserToken(const Call& call) const {
+  if (!IsValidUserName(call.id)) {
+    return ErrorResponse(404, "not_found", "no such user");
+  }
+  auto revoked = store_->RevokeToken(call.id);
+  if (revoked.error == StoreError::kNotFound) {
+    return ErrorResponse(404, "not_found", revoked.message);
+  }
+  if (!revoked.ok()) throw std::runtime_error("store: " + revoked.message);
+  LogEvent("token_revoked", {{"user", call.id}, {"by", call.person.name}});
+  return ApiResponse{200, {{"user", call.id}, {"has_token", false}}};
+}
+
+}  // namespace zsp::broker
