@@ -22,6 +22,10 @@
 namespace zsp::broker {
 
 class AuditStore;
+class Notifier;
+
+// How long before a grant ends the grant_expiring notification goes out.
+inline constexpr int64_t kExpiringNoticeSeconds = 600;
 
 inline constexpr size_t kMaxBodyBytes = 64 * 1024;
 
@@ -68,6 +72,15 @@ class Api {
   // Sets the policy, owned by the caller. Until then every new request is
   // rejected with 503, because every grant must come from the policy.
   void SetPolicy(const PolicyHolder* policy) { policy_ = policy; }
+
+  // Sets the webhook notifier, owned by the caller; without one no
+  // notifications go out.
+  void SetNotifier(Notifier* notifier) { notifier_ = notifier; }
+
+  // Expires pending requests whose lifetime has ended and announces grants
+  // that end within kExpiringNoticeSeconds. The server calls it every
+  // second; never throws.
+  void RunMaintenance() const noexcept;
 
   // Inputs of a handler once the route has matched and the caller passed.
   struct Call {
@@ -132,6 +145,10 @@ class Api {
                             const AccessRequest& request) const;
   // Expires pending requests whose lifetime has ended, and logs them.
   void ExpirePending(int64_t now) const;
+  // Queues a webhook notification of event about request and, when not
+  // null, grant.
+  void Notify(const std::string& event, const AccessRequest& request,
+              const Grant* grant, int64_t now) const;
   bool MaySeeRequest(const Person& person, const AccessRequest& request) const;
   bool MaySeeGrant(const Person& person, const Grant& grant) const;
 
@@ -143,6 +160,7 @@ class Api {
   Clock clock_;
   AuditStore* audit_ = nullptr;
   const PolicyHolder* policy_ = nullptr;
+  Notifier* notifier_ = nullptr;
 };
 
 // An error response: {"error": code, "message": message}.

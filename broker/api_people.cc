@@ -271,6 +271,9 @@ ApiResponse Api::DecideRequest(const Call& call, bool approve) const {
             {"grant", r.grant.value_or("")},
             {"duration", std::to_string(r.duration)},
             {"comment", comment.value_or("")}});
+  if (r.state == "approved" || r.state == "denied") {
+    Notify("request_" + r.state, r, nullptr, call.now);
+  }
   return ApiResponse{200, RequestToJson(r)};
 }
 
@@ -364,6 +367,10 @@ ApiResponse Api::RevokeGrant(const Call& call) const {
                        {"host", revoked.value.host},
                        {"by", person.name},
                        {"reason", reason.value_or("")}});
+  auto request = store_->GetRequest(revoked.value.request);
+  if (request.ok()) {
+    Notify("grant_revoked", request.value, &revoked.value, call.now);
+  }
   return ApiResponse{200, GrantToJson(revoked.value, call.now)};
 }
 

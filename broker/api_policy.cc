@@ -5,6 +5,7 @@
 
 #include "broker/api.h"
 #include "broker/log.h"
+#include "broker/notify.h"
 
 namespace zsp::broker {
 namespace {
@@ -62,11 +63,13 @@ ApiResponse Api::CreateUnderPolicy(AccessRequest request,
                       {"via", r.filed_by_host.has_value() ? "host" : "person"},
                       {"reason", r.reason}};
   LogEvent("filed", fields);
+  Notify("request_filed", r, nullptr, call.now);
   if (r.state == "approved") {
     LogEvent("auto_approved", {{"request", r.id},
                                {"user", r.requester},
                                {"grant", r.grant.value_or("")},
                                {"rule", *verdict.auto_approved_by}});
+    Notify("request_approved", r, nullptr, call.now);
   }
   return ApiResponse{201, RequestToJson(r)};
 }
@@ -100,7 +103,60 @@ void Api::ExpirePending(int64_t now) const {
                          {"user", r.requester},
                          {"host", r.host},
                          {"entitlement", r.entitlement}});
+    Notify("request_expired", r, nullptr, now);
   }
+}
+
+void Api::RunMaintenance() const noexcept {
+  try {
+    int64_t now = clock_();
+    ExpirePending(now);
+    if (notifier_ == nullptr) return;
+    auto active = store_->ListGrants(std::nullopt, true, now);
+    if (!active.ok()) throw std::runtime_error("store: " + active.message);
+    for (const Grant& grant : active.value) {
+      if (grant.expires_at - now > kExpiringNoticeSeconds) continue;
+      if (!notifier_->FirstTime(grant.id)) continue;
+      auto request = store_->GetRequest(grant.request);
+      if (request.ok()) Notify("grant_expiring", request.value, &grant, now);
+    }
+  } catch (const std::exception& e) {
+    LogEvent("error", {{"detail", "maintenance failed"}, {"error", e.what()}});
+  }
+}
+
+void Api::Notify(const std::string& event, const AccessRequest& request,
+                 const Grant* grant, int64_t now) const {
+  if (notifier_ == nullptr) return;
+  json payload = {{"request", RequestToJson(request)}};
+  if (grant != nullptr) payload["grant"] = GrantToJson(*grant, now);
+
+  // Who may act: the entitlement's approvers, never the requester.
+  json approvers = json::array();
+  std::shared_ptr<const Policy> policy =
+      policy_ != nullptr ? policy_->Get() : nullptr;
+  const Entitlement* e =
+      policy != nullptr ? policy->Find(request.entitlement) : nullptr;
+  if (e != nullptr && event == "request_filed") {
+    for (const auto& name : e->approvers) {
+      if (name != request.requester) approvers.push_back(name);
+    }
+  }
+  payload["approvers"] = approvers;
+
+  std::string text = "zsp: " + event + " " + request.id + " by " +
+                     request.requester + " for " + request.kind + " on " +
+                     request.host;
+  if (request.kind == "sudo") {
+    text += " as " + JoinNames(request.runas) + ": " +
+            JoinNames(request.commands);
+  }
+  if (grant != nullptr) text += " (grant " + grant->id + ")";
+  if (!approvers.empty()) {
+    std::vector<std::string> names = approvers.get<std::vector<std::string>>();
+    text += "; approvers: " + JoinNames(names);
+  }
+  notifier_->Send(event, std::move(payload), text, now);
 }
 
 ApiResponse Api::ListRequestEvents(const Call& call) const {

@@ -435,9 +435,82 @@ Entitlement ReadEntitlement(const TomlValue& table, size_t index,
   return e;
 }
 
+const char* const kWebhookEvents[] = {
+    "request_filed",  "request_approved", "request_denied", "request_expired",
+    "grant_revoked", "grant_expiring"};
+
+bool IsLoopbackUrl(const std::string& url) {
+  for (const char* prefix : {"http://127.0.0.1:", "http://127.0.0.1/",
+                             "http://localhost:", "http://localhost/",
+                             "http://[::1]:", "http://[::1]/"}) {
+    if (url.rfind(prefix, 0) == 0) return true;
+  }
+  return false;
+}
+
+// Reads the secret file; relative paths are relative to the policy file.
+std::string ReadSecretFile(const TableReader& reader, const std::string& path,
+                           const std::string& policy_path) {
+  std::string full = path;
+  if (!path.empty() && path[0] != '/') {
+    size_t slash = policy_path.rfind('/');
+    std::string dir =
+        slash == std::string::npos ? "." : policy_path.substr(0, slash);
+    full = dir + "/" + path;
+  }
+  std::ifstream file(full, std::ios::binary);
+  std::string secret;
+  if (file) std::getline(file, secret);
+  if (secret.size() < 16 || secret.size() > 1024) {
+    reader.Fail(*reader.Find("secret_file"), "secret_file",
+                full + " must exist and start with a line of 16 to 1024 "
+                       "bytes, the HMAC key");
+  }
+  return secret;
+}
+
+Webhook ReadWebhook(const TomlValue& table, size_t index,
+                    const std::string& policy_path) {
+  TableReader reader(table, "webhook[" + std::to_string(index + 1) + "]");
+  reader.RejectUnknown({"name", "url", "secret_file", "format", "events"});
+  Webhook hook;
+  reader.Require("name");
+  hook.name = reader.String("name").value_or("");
+  if (!IsValidName(hook.name)) {
+    reader.Fail(*reader.Find("name"), "name",
+                "must be 1 to 64 characters of a-z, 0-9, '-', '_' and '.'");
+  }
+  reader.Require("url");
+  hook.url = reader.String("url").value_or("");
+  bool https = hook.url.rfind("https://", 0) == 0 && hook.url.size() > 8;
+  if (hook.url.size() > 2048 || (!https && !IsLoopbackUrl(hook.url))) {
+    reader.Fail(*reader.Find("url"), "url",
+                "must be an https:// URL, or http:// to 127.0.0.1, [::1] or "
+                "localhost");
+  }
+  reader.Require("secret_file");
+  hook.secret = ReadSecretFile(
+      reader, reader.String("secret_file").value_or(""), policy_path);
+  std::string format = reader.String("format").value_or("json");
+  if (format != "json" && format != "slack") {
+    reader.Fail(*reader.Find("format"), "format",
+                "must be \"json\" or \"slack\"");
+  }
+  hook.slack = format == "slack";
+  hook.events = reader.Strings("events", [](const std::string& event) {
+    for (const char* known : kWebhookEvents) {
+      if (event == known) return std::string();
+    }
+    return std::string(
+        "is not an event; use request_filed, request_approved, "
+        "request_denied, request_expired, grant_revoked or grant_expiring");
+  });
+  return hook;
+}
+
 Policy ReadPolicy(const TomlValue& root, const std::string& path) {
   TableReader top(root, "");
-  top.RejectUnknown({"groups", "host_groups", "entitlement"});
+  top.RejectUnknown({"groups", "host_groups", "entitlement", "webhook"});
   GroupMap groups = ReadGroups(root, "groups", CheckPersonName);
   GroupMap host_groups = ReadGroups(root, "host_groups", CheckHostPatternText);
 
@@ -458,6 +531,15 @@ Policy ReadPolicy(const TomlValue& root, const std::string& path) {
                                     "\": name is used by an earlier entitlement"};
     }
     policy.entitlements.push_back(std::move(e));
+  }
+
+  if (const TomlValue* hooks = top.Find("webhook")) {
+    if (!hooks->is_array()) top.Fail(*hooks, "webhook", "must be [[webhook]]");
+    const auto& list = hooks->as_array();
+    for (size_t i = 0; i < list.size(); ++i) {
+      if (!list[i].is_table()) top.Fail(list[i], "webhook", "must be a table");
+      policy.webhooks.push_back(ReadWebhook(list[i], i, path));
+    }
   }
   return policy;
 }

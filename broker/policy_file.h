@@ -53,9 +53,19 @@ struct Entitlement {
   bool GrantsFullRoot() const;
 };
 
+// Where the broker posts notifications (docs/policy.md, "Webhooks").
+struct Webhook {
+  std::string name;
+  std::string url;     // https://, or http:// to a loopback address
+  std::string secret;  // HMAC-SHA256 key, read from secret_file
+  bool slack = false;  // post a Slack-compatible {"text": ...} payload
+  std::vector<std::string> events;  // event names; empty means every event
+};
+
 struct Policy {
   std::string path;
   std::vector<Entitlement> entitlements;
+  std::vector<Webhook> webhooks;
 
   const Entitlement* Find(const std::string& name) const;
 };

@@ -13,6 +13,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <ctime>
 #include <iostream>
 #include <thread>
@@ -20,6 +22,7 @@
 #include "broker/api.h"
 #include "broker/audit_store.h"
 #include "broker/log.h"
+#include "broker/notify.h"
 #include "broker/policy_file.h"
 #include "broker/store.h"
 #include "broker/validate.h"
@@ -232,6 +235,39 @@ class SignalWatcher {
   std::atomic<bool> signalled_{false};
 };
 
+// Runs Api::RunMaintenance every second until destroyed.
+class MaintenanceLoop {
+ public:
+  explicit MaintenanceLoop(const Api* api) : api_(api) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~MaintenanceLoop() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      done_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void Run() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (!done_) {
+      lock.unlock();
+      api_->RunMaintenance();
+      lock.lock();
+      wake_.wait_for(lock, std::chrono::seconds(1), [this] { return done_; });
+    }
+  }
+
+  const Api* api_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
 std::string UrlHost(const std::string& host) {
   return host.find(':') != std::string::npos ? "[" + host + "]" : host;
 }
@@ -304,6 +340,10 @@ int Serve(const std::string& dir, const Settings& settings) {
   signal(SIGPIPE, SIG_IGN);
   sigset_t stop_signals = StopSignals();
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // Created after the mask, so that its thread blocks SIGHUP too and only
+  // the signal watcher takes it.
+  Notifier notifier(&policy_holder);
+  api.SetNotifier(&notifier);
   httplib::SSLServer server(
       [&dir](SSL_CTX& ctx) { return SetupTls(ctx, dir); });
   if (!server.is_valid()) {
@@ -313,6 +353,7 @@ int Serve(const std::string& dir, const Settings& settings) {
   }
   ConfigureServer(&server, api);
   SignalWatcher watcher(&server, policy_path, &policy_holder);
+  MaintenanceLoop maintenance(&api);
   return Listen(&server, address.value());
 }
 

@@ -9,6 +9,37 @@ zsp_enter_namespace "$@"
 zsp_private_system || exit 1
 zsp_add_users alice
 
+# A webhook receiver on loopback: answers the first POST with 500, so that
+# the broker must retry, and every later one with 204. Each delivery is
+# appended to hooks.log as headers, the body and a blank line.
+WEBHOOK_LOG="$ZSP_TMP/hooks.log"
+python3 - "$WEBHOOK_LOG" >"$ZSP_TMP/receiver.log" 2>&1 <<'PYTHON' &
+import http.server, sys
+log_path = sys.argv[1]
+calls = [0]
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        calls[0] += 1
+        with open(log_path, "a") as log:
+            for name in ("X-Zsp-Event", "X-Zsp-Timestamp", "X-Zsp-Signature"):
+                log.write("%s: %s\n" % (name, self.headers[name]))
+            log.write("call: %d path: %s\n%s\n\n" % (calls[0], self.path,
+                                                  body.decode()))
+        self.send_response(500 if calls[0] == 1 else 204)
+        self.end_headers()
+server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+PYTHON
+RECEIVER_PID=$!
+for i in $(seq 50); do
+  WEBHOOK_PORT=$(head -1 "$ZSP_TMP/receiver.log" 2>/dev/null)
+  [ -n "$WEBHOOK_PORT" ] && break
+  sleep 0.1
+done
+printf 'a-webhook-secret-for-tests\n' >"$ZSP_TMP/webhook.secret"
+
 write_policy() {
   cat >"$1" <<POLICY
 [groups]
@@ -38,6 +69,18 @@ reason_required = false
 [[entitlement.auto_approve]]
 requesters = ["alice"]
 hours = "00:00-24:00"
+
+[[webhook]]
+name = "test"
+url = "http://127.0.0.1:$WEBHOOK_PORT/json"
+secret_file = "$ZSP_TMP/webhook.secret"
+
+[[webhook]]
+name = "chat"
+url = "http://127.0.0.1:$WEBHOOK_PORT/slack"
+secret_file = "$ZSP_TMP/webhook.secret"
+format = "slack"
+events = ["request_denied"]
 POLICY
 }
 
@@ -229,6 +272,30 @@ expect_output "host: asking about another host rejected" '"error":"forbidden"'
 run host_curl -X POST "$ZSP_BROKER_URL/v1/host/requests" -d '{"user": "alice",
   "host": "otherhost", "kind": "login", "duration": 60, "reason": "INC-1"}'
 expect_output "host: filing for another host rejected" '"error":"invalid_request"'
+
+# --- webhooks ---
+OUT=$(cat "$WEBHOOK_LOG" 2>/dev/null)
+expect_output "webhook: request filed" "X-Zsp-Event: request_filed"
+expect_output "webhook: approved" "X-Zsp-Event: request_approved"
+expect_output "webhook: denied" "X-Zsp-Event: request_denied"
+expect_output "webhook: expired" "X-Zsp-Event: request_expired"
+expect_output "webhook: revoked" "X-Zsp-Event: grant_revoked"
+expect_output "webhook: slack payload" '{"text":"zsp: request_denied'
+# The receiver failed the first delivery; the broker retried it.
+OUT=$(cat "$ZSP_TMP/broker.log")
+expect_output "webhook: failure logged" "webhook delivery failed, retrying"
+OUT=$(grep -c '"event":"request_filed"' "$WEBHOOK_LOG")
+first_body=$(sed -n '5p' "$WEBHOOK_LOG")
+first_ts=$(sed -n '2p' "$WEBHOOK_LOG" | cut -d' ' -f2)
+first_sig=$(sed -n '3p' "$WEBHOOK_LOG" | cut -d' ' -f2)
+want_sig=sha256=$(printf '%s.%s' "$first_ts" "$first_body" |
+  openssl dgst -sha256 -hmac a-webhook-secret-for-tests -r | cut -d' ' -f1)
+expect_equal "webhook: signature verifies" "$first_sig" "$want_sig"
+# erin filed a request; she must not be listed as its approver.
+erin_hook=$(grep -F "\"id\":\"$erin_request\"" "$WEBHOOK_LOG" | head -1)
+OUT=$erin_hook
+expect_output "webhook: approvers listed" '"approvers":["bob","dave"]'
+kill "$RECEIVER_PID" 2>/dev/null
 
 run "$ZSP_BUILD/zsp-broker" policy check "$ZSP_BROKER_DIR"
 expect_fail "policy check: broken file rejected"

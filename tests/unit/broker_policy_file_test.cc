@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "broker/notify.h"
 #include "broker/policy_file.h"
 
 namespace {
@@ -100,6 +101,8 @@ class BrokerPolicyFileTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(UnmatchedRequestSaysWhy);
   CPPUNIT_TEST(ReasonRulesApply);
   CPPUNIT_TEST(AutoApprovalFollowsHours);
+  CPPUNIT_TEST(WebhookNeedsSecretAndUrl);
+  CPPUNIT_TEST(WebhookSignatureKnownAnswer);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -299,6 +302,31 @@ class BrokerPolicyFileTest : public CppUnit::TestFixture {
     r.requester = "alice";
     verdict = CheckRequestAgainstPolicy(policy, r, kMondayTen);
     CPPUNIT_ASSERT(!verdict.auto_approved_by.has_value());
+  }
+
+  void WebhookNeedsSecretAndUrl() {
+    const std::string entitlement =
+        "[[entitlement]]\nname = \"x\"\nhosts = [\"h\"]\n"
+        "requesters = [\"*\"]\nlogin = true\napprovers = [\"bob\"]\n";
+    AssertContains(ParseError(entitlement +
+                              "[[webhook]]\nname = \"w\"\n"
+                              "url = \"http://example.com/hook\"\n"
+                              "secret_file = \"/nonexistent\"\n"),
+                   "policy.toml:9: webhook[1].url:");
+    AssertContains(ParseError(entitlement +
+                              "[[webhook]]\nname = \"w\"\n"
+                              "url = \"https://example.com/hook\"\n"
+                              "secret_file = \"/nonexistent\"\n"),
+                   "policy.toml:10: webhook[1].secret_file:");
+  }
+
+  void WebhookSignatureKnownAnswer() {
+    // openssl dgst -sha256 -hmac 0123456789abcdef of '1700000000.{"a":1}'.
+    CPPUNIT_ASSERT_EQUAL(
+        std::string("sha256=9eb18f493f8ec135d9eb2dad817c369bb4e9cbfa818657897a"
+                    "7437c1cd8c3a23"),
+        zsp::broker::WebhookSignature("0123456789abcdef", "1700000000",
+                                      "{\"a\":1}"));
   }
 };
 

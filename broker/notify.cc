@@ -1,0 +1,194 @@
+#include "broker/notify.h"
+
+#include <curl/curl.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <algorithm>
+
+#include "broker/ids.h"
+#include "broker/log.h"
+
+namespace zsp::broker {
+namespace {
+
+constexpr long kWebhookTimeoutMs = 5000;
+
+size_t DiscardBody(char*, size_t size, size_t count, void*) {
+  return size * count;
+}
+
+std::string Hex(const unsigned char* data, size_t size) {
+  static const char kDigits[] = "0123456789abcdef";
+  std::string text;
+  for (size_t i = 0; i < size; ++i) {
+    text += kDigits[data[i] >> 4];
+    text += kDigits[data[i] & 0xf];
+  }
+  return text;
+}
+
+bool Subscribes(const Webhook& hook, const std::string& event) {
+  return hook.events.empty() ||
+         std::find(hook.events.begin(), hook.events.end(), event) !=
+             hook.events.end();
+}
+
+}  // namespace
+
+std::string WebhookSignature(const std::string& secret,
+                             const std::string& timestamp,
+                             const std::string& body) {
+  std::string message = timestamp + "." + body;
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  if (HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+           reinterpret_cast<const unsigned char*>(message.data()),
+           message.size(), mac, &size) == nullptr) {
+    return "";
+  }
+  return "sha256=" + Hex(mac, size);
+}
+
+Notifier::Notifier(const PolicyHolder* policy) : policy_(policy) {
+  worker_ = std::thread([this] { Run(); });
+}
+
+Notifier::~Notifier() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  worker_.join();
+  for (const auto& delivery : queue_) {
+    LogEvent("warning", {{"detail", "webhook delivery dropped at stop"},
+                         {"webhook", delivery.hook.name},
+                         {"event", delivery.event},
+                         {"delivery", delivery.id}});
+  }
+}
+
+void Notifier::Send(const std::string& event, nlohmann::json payload,
+                    const std::string& text, int64_t now) {
+  std::shared_ptr<const Policy> policy = policy_->Get();
+  payload["event"] = event;
+  payload["at"] = now;
+  std::string json_body = payload.dump(-1, ' ', false,
+                                       nlohmann::json::error_handler_t::replace);
+  std::string slack_body =
+      nlohmann::json{{"text", text}}.dump(
+          -1, ' ', false, nlohmann::json::error_handler_t::replace);
+
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const Webhook& hook : policy->webhooks) {
+    if (!Subscribes(hook, event)) continue;
+    auto id = NewId("d-");
+    Delivery delivery{hook, event, hook.slack ? slack_body : json_body,
+                      id.ok() ? id.value() : "d-unknown", 1,
+                      std::chrono::steady_clock::now()};
+    if (queue_.size() >= kMaxQueuedDeliveries) {
+      LogEvent("error", {{"detail", "webhook queue full, delivery dropped"},
+                         {"webhook", hook.name},
+                         {"event", event},
+                         {"delivery", delivery.id}});
+      continue;
+    }
+    queue_.push_back(std::move(delivery));
+  }
+  wake_.notify_all();
+}
+
+bool Notifier::FirstTime(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return seen_.insert(id).second;
+}
+
+void Notifier::Run() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (!stopping_) {
+    if (queue_.empty()) {
+      wake_.wait(lock);
+      continue;
+    }
+    auto next = std::min_element(
+        queue_.begin(), queue_.end(),
+        [](const Delivery& a, const Delivery& b) { return a.due < b.due; });
+    if (next->due > std::chrono::steady_clock::now()) {
+      wake_.wait_until(lock, next->due);
+      continue;
+    }
+    Delivery delivery = std::move(*next);
+    queue_.erase(next);
+
+    lock.unlock();
+    std::string error = Post(delivery);
+    lock.lock();
+    if (error.empty()) continue;
+
+    LogFields fields = {{"webhook", delivery.hook.name},
+                        {"event", delivery.event},
+                        {"delivery", delivery.id},
+                        {"attempt", std::to_string(delivery.attempt)},
+                        {"error", error}};
+    if (delivery.attempt >= kWebhookAttempts) {
+      fields.insert(fields.begin(),
+                    {"detail", "webhook delivery failed, giving up"});
+      LogEvent("error", fields);
+      continue;
+    }
+    fields.insert(fields.begin(), {"detail", "webhook delivery failed, retrying"});
+    LogEvent("warning", fields);
+    int delay = kWebhookFirstRetrySeconds << (delivery.attempt - 1);
+    delivery.attempt += 1;
+    delivery.due = std::chrono::steady_clock::now() + std::chrono::seconds(delay);
+    queue_.push_back(std::move(delivery));
+  }
+}
+
+std::string Notifier::Post(const Delivery& delivery) {
+  CURL* curl = curl_easy_init();
+  if (curl == nullptr) return "curl_easy_init failed";
+  std::string timestamp = std::to_string(
+      std::chrono::duration_cast<std::chrono::seconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  std::string signature =
+      WebhookSignature(delivery.hook.secret, timestamp, delivery.body);
+
+  struct curl_slist* headers = nullptr;
+  for (const std::string& header :
+       {std::string("Content-Type: application/json"),
+        "X-Zsp-Event: " + delivery.event, "X-Zsp-Delivery: " + delivery.id,
+        "X-Zsp-Timestamp: " + timestamp, "X-Zsp-Signature: " + signature}) {
+    headers = curl_slist_append(headers, header.c_str());
+  }
+
+  char errbuf[CURL_ERROR_SIZE] = "";
+  curl_easy_setopt(curl, CURLOPT_URL, delivery.hook.url.c_str());
+  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, kWebhookTimeoutMs);
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, delivery.body.c_str());
+  curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
+                   static_cast<curl_off_t>(delivery.body.size()));
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, DiscardBody);
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+
+  CURLcode rc = curl_easy_perform(curl);
+  long status = 0;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(curl);
+
+  if (rc != CURLE_OK) {
+    return errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc);
+  }
+  if (status < 200 || status > 299) {
+    return "HTTP status " + std::to_string(status);
+  }
+  return "";
+}
+
+}  // namespace zsp::broker

@@ -1,0 +1,79 @@
+// Webhook notifications of request and grant events. Send only queues, so
+// a slow or failing receiver never delays a decision. A worker thread posts
+// each notification with an HMAC-SHA256 signature and retries failures with
+// exponential backoff.
+#ifndef ZSP_BROKER_NOTIFY_H_
+#define ZSP_BROKER_NOTIFY_H_
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "broker/policy_file.h"
+
+namespace zsp::broker {
+
+// Attempts per notification, and the delay before the second one; each
+// later delay doubles.
+inline constexpr int kWebhookAttempts = 5;
+inline constexpr int kWebhookFirstRetrySeconds = 1;
+// Queued deliveries beyond this are dropped and logged.
+inline constexpr size_t kMaxQueuedDeliveries = 1000;
+
+// The signature header value: "sha256=" and the lowercase hex
+// HMAC-SHA256 of timestamp + "." + body under secret.
+std::string WebhookSignature(const std::string& secret,
+                             const std::string& timestamp,
+                             const std::string& body);
+
+class Notifier {
+ public:
+  // policy stays owned by the caller and must outlive the notifier. Send
+  // reads the webhooks from it each time, so a reload applies at once.
+  explicit Notifier(const PolicyHolder* policy);
+  Notifier(const Notifier&) = delete;
+  Notifier& operator=(const Notifier&) = delete;
+  // Stops the worker; deliveries still queued are logged as dropped.
+  ~Notifier();
+
+  // Queues event for every webhook that subscribes to it. payload is the
+  // JSON body without "event" and "at"; text is the Slack message.
+  void Send(const std::string& event, nlohmann::json payload,
+            const std::string& text, int64_t now);
+
+  // True the first time it is called for id; remembers the id in memory
+  // only, so that each grant_expiring goes out once per broker run.
+  bool FirstTime(const std::string& id);
+
+ private:
+  struct Delivery {
+    Webhook hook;
+    std::string event;
+    std::string body;
+    std::string id;
+    int attempt = 1;
+    std::chrono::steady_clock::time_point due;
+  };
+
+  void Run();
+  // Posts once; returns "" on a 2xx status, else what failed.
+  std::string Post(const Delivery& delivery);
+
+  const PolicyHolder* policy_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Delivery> queue_;
+  std::set<std::string> seen_;
+  bool stopping_ = false;
+  std::thread worker_;
+};
+
+}  // namespace zsp::broker
+
+#endif  // ZSP_BROKER_NOTIFY_H_
