@@ -8,6 +8,7 @@
 
 #include <openssl/evp.h>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -143,6 +144,11 @@ class Api {
   // the error.
   ApiResponse CheckApprover(const Person& person,
                             const AccessRequest& request) const;
+  // Long poll: with ?wait=SECONDS, re-reads *request until its state is no
+  // longer ?state= (default "pending") or the wait ends. Returns status 200,
+  // or 400 for an invalid wait or state.
+  ApiResponse AwaitStateChange(const Call& call,
+                               AccessRequest* request) const;
   // Expires pending requests whose lifetime has ended, and logs them.
   void ExpirePending(int64_t now) const;
   // Queues a webhook notification of event about request and, when not
@@ -161,6 +167,9 @@ class Api {
   AuditStore* audit_ = nullptr;
   const PolicyHolder* policy_ = nullptr;
   Notifier* notifier_ = nullptr;
+  // Calls blocked in AwaitStateChange, capped so that long polls never
+  // take every server thread.
+  mutable std::atomic<int> waiters_{0};
 };
 
 // An error response: {"error": code, "message": message}.

@@ -58,6 +58,8 @@ StoreResult<AccessRequest> Api::FindHostRequest(const Call& call) const {
 ApiResponse Api::HostGetRequest(const Call& call) const {
   auto found = FindHostRequest(call);
   if (!found.ok()) return ErrorResponse(404, "not_found", found.message);
+  ApiResponse waited = AwaitStateChange(call, &found.value);
+  if (waited.status != 200) return waited;
   return ApiResponse{200, RequestToJson(found.value)};
 }
 

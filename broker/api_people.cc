@@ -214,6 +214,8 @@ ApiResponse Api::GetRequest(const Call& call) const {
   if (!MaySeeRequest(call.person, found.value)) {
     return ErrorResponse(404, "not_found", "no request " + call.id);
   }
+  ApiResponse waited = AwaitStateChange(call, &found.value);
+  if (waited.status != 200) return waited;
   return ApiResponse{200, RequestToJson(found.value)};
 }
 

@@ -1,16 +1,26 @@
 // Handlers where the policy decides: filing a request under an
 // entitlement, who may vote on it, expiry of undecided requests and the
 // event history of a request.
+#include <chrono>
 #include <stdexcept>
+#include <thread>
 
 #include "broker/api.h"
 #include "broker/log.h"
 #include "broker/notify.h"
+#include "common/text.h"
 
 namespace zsp::broker {
 namespace {
 
 using nlohmann::json;
+
+// Longest long poll, in seconds; below the 15 s total timeout of zspctl.
+constexpr unsigned int kMaxWaitSeconds = 10;
+// Long polls at once; the rest return at once. cpp-httplib serves with at
+// least 8 threads, so this leaves at least 4 for other calls.
+constexpr int kMaxWaiters = 4;
+constexpr auto kWaitPollInterval = std::chrono::milliseconds(200);
 
 std::string JoinNames(const std::vector<std::string>& names) {
   std::string joined;
@@ -91,6 +101,43 @@ ApiResponse Api::CheckApprover(const Person& person,
   if (!MayApprove(*e, person.name)) {
     return ErrorResponse(403, "forbidden",
                          "you are not an approver of entitlement " + e->name);
+  }
+  return ApiResponse{};
+}
+
+ApiResponse Api::AwaitStateChange(const Call& call,
+                                   AccessRequest* request) const {
+  const auto& query = call.request->query;
+  auto wait_it = query.find("wait");
+  if (wait_it == query.end()) return ApiResponse{};
+  unsigned int wait = 0;
+  if (!ParseUnsigned(wait_it->second, &wait) || wait > kMaxWaitSeconds) {
+    return ErrorResponse(400, "invalid_request",
+                         "wait: must be 0 to 10 seconds");
+  }
+  std::string seen = "pending";
+  if (auto it = query.find("state"); it != query.end()) seen = it->second;
+  if (seen != "pending" && seen != "approved" && seen != "denied" &&
+      seen != "expired" && seen != "cancelled") {
+    return ErrorResponse(
+        400, "invalid_request",
+        "state: must be pending, approved, denied, expired or cancelled");
+  }
+  // Releases the waiter slot on every exit, exceptions included.
+  struct WaiterSlot {
+    std::atomic<int>& count;
+    ~WaiterSlot() { count.fetch_sub(1); }
+  } slot{waiters_};
+  if (waiters_.fetch_add(1) >= kMaxWaiters) return ApiResponse{};
+
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait);
+  while (request->state == seen &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(kWaitPollInterval);
+    ExpirePending(clock_());
+    auto again = store_->GetRequest(request->id);
+    if (!again.ok()) break;
+    *request = std::move(again.value);
   }
   return ApiResponse{};
 }

@@ -147,6 +147,29 @@ run as_user alice sudo -n /usr/bin/id -u
 expect_status "two of m: sudo allowed" 0
 expect_output "two of m: ran as root" "0"
 
+# --- long poll ---
+run request_id alice "/usr/bin/cat /var/log/wtmp"
+polled=$OUT
+poll_start=$(date +%s%N)
+curl -sS --cacert "$ZSP_BROKER_DIR/ca.pem" \
+  -H "Authorization: Bearer $ZSP_TOKEN_alice" \
+  "$ZSP_BROKER_URL/v1/requests/$polled?wait=10" >"$ZSP_TMP/poll.json" &
+poll_pid=$!
+sleep 1
+zspctl_as bob approve "$polled" >/dev/null
+zspctl_as dave deny "$polled" >/dev/null
+wait "$poll_pid"
+poll_ms=$((($(date +%s%N) - poll_start) / 1000000))
+OUT=$(cat "$ZSP_TMP/poll.json")
+expect_output "long poll: returns the new state" '"state":"denied"'
+# One second of sleep and two zspctl calls come before the change.
+if [ "$poll_ms" -lt 4000 ]; then pass "long poll: returns soon after the change"
+else fail "long poll: returns soon after the change" "took $poll_ms ms"; fi
+run curl -sS --cacert "$ZSP_BROKER_DIR/ca.pem" \
+  -H "Authorization: Bearer $ZSP_TOKEN_alice" \
+  "$ZSP_BROKER_URL/v1/requests/$polled?wait=99"
+expect_output "long poll: wait over 10 s rejected" '"error":"invalid_request"'
+
 # --- history ---
 run zspctl_as alice history "$request"
 expect_status "history: listed" 0
