@@ -87,6 +87,7 @@ const Api::Route Api::kRoutes[] = {
      &Api::IssueUserToken},
     {"POST", "/v1/users/{id}/revoke", Caller::kPerson, kRoleAdmin,
      &Api::RevokeUserToken},
+    {"POST", "/v1/hosts", Caller::kPerson, kRoleAdmin, &Api::EnrollHost},
     {"POST", "/v1/host/requests", Caller::kHost, nullptr,
      &Api::HostFileRequest},
     {"GET", "/v1/host/requests/{id}", Caller::kHost, nullptr,

@@ -24,6 +24,7 @@ namespace zsp::broker {
 
 class AuditStore;
 class Notifier;
+struct KeyAndCert;
 
 // How long before a grant ends the grant_expiring notification goes out.
 inline constexpr int64_t kExpiringNoticeSeconds = 600;
@@ -74,6 +75,10 @@ class Api {
   // rejected with 503, because every grant must come from the policy.
   void SetPolicy(const PolicyHolder* policy) { policy_ = policy; }
 
+  // Sets the CA that signs host certificates for POST /v1/hosts, owned by
+  // the caller; until then that route fails with 503.
+  void SetCa(const KeyAndCert* ca) { ca_ = ca; }
+
   // Sets the webhook notifier, owned by the caller; without one no
   // notifications go out.
   void SetNotifier(Notifier* notifier) { notifier_ = notifier; }
@@ -123,6 +128,7 @@ class Api {
   ApiResponse ListUsers(const Call& call) const;
   ApiResponse IssueUserToken(const Call& call) const;
   ApiResponse RevokeUserToken(const Call& call) const;
+  ApiResponse EnrollHost(const Call& call) const;
   ApiResponse HostFileRequest(const Call& call) const;
   ApiResponse HostGetRequest(const Call& call) const;
   ApiResponse HostCancelRequest(const Call& call) const;
@@ -167,6 +173,7 @@ class Api {
   AuditStore* audit_ = nullptr;
   const PolicyHolder* policy_ = nullptr;
   Notifier* notifier_ = nullptr;
+  const KeyAndCert* ca_ = nullptr;
   // Calls blocked in AwaitStateChange, capped so that long polls never
   // take every server thread.
   mutable std::atomic<int> waiters_{0};

@@ -1,6 +1,7 @@
-// Handlers of the admin endpoints under /v1/users: people and their bearer
-// tokens. The broker stores only the SHA-256 of a token and returns the
-// token itself once, in the response that creates it.
+// Handlers of the admin endpoints for identities: people and their bearer
+// tokens under /v1/users, host certificates under /v1/hosts. The broker
+// stores only the SHA-256 of a token and returns the token itself once, in
+// the response that creates it.
 #include <algorithm>
 #include <stdexcept>
 
@@ -122,6 +123,43 @@ ApiResponse Api::RevokeUserToken(const Call& call) const {
   if (!revoked.ok()) throw std::runtime_error("store: " + revoked.message);
   LogEvent("token_revoked", {{"user", call.id}, {"by", call.person.name}});
   return ApiResponse{200, {{"user", call.id}, {"has_token", false}}};
+}
+
+ApiResponse Api::EnrollHost(const Call& call) const {
+  if (ca_ == nullptr) {
+    return ErrorResponse(503, "unavailable",
+                         "the broker has no CA key loaded to sign host "
+                         "certificates");
+  }
+  FieldReader fields(call.body);
+  fields.RejectUnknown({"host"});
+  auto host = fields.String("host");
+  if (!fields.ok()) return Invalid(fields.error());
+  if (!host.has_value() || !IsValidHostName(*host)) {
+    return Invalid("host: must be a host name of letters, digits, '.' and "
+                   "'-', at most 253 characters");
+  }
+  // NOTE: the broker generates the key and returns it over TLS; a host that
+  // sent a certificate signing request would keep its key off the wire.
+  auto pair = IssueCert(*ca_, *host, CertUse::kClient, {}, kHostCertDays);
+  if (!pair.ok()) throw std::runtime_error(pair.error());
+  auto key_pem = PrivateKeyPem(pair.value().key.get());
+  auto cert_pem = CertificatePem(pair.value().cert.get());
+  auto ca_pem = CertificatePem(ca_->cert.get());
+  if (!key_pem.ok() || !cert_pem.ok() || !ca_pem.ok()) {
+    if (key_pem.ok()) WipeString(&key_pem.value());
+    throw std::runtime_error("PEM encoding of a host certificate failed");
+  }
+  LogEvent("host_enrolled", {{"host", *host},
+                             {"days", std::to_string(kHostCertDays)},
+                             {"by", call.person.name}});
+  ApiResponse response{201,
+                       {{"host", *host},
+                        {"certificate", cert_pem.value()},
+                        {"key", key_pem.value()},
+                        {"ca", ca_pem.value()}}};
+  WipeString(&key_pem.value());
+  return response;
 }
 
 }  // namespace zsp::broker

@@ -23,6 +23,7 @@
 #include "broker/audit_store.h"
 #include "broker/log.h"
 #include "broker/notify.h"
+#include "broker/pki.h"
 #include "broker/policy_file.h"
 #include "broker/store.h"
 #include "broker/validate.h"
@@ -332,10 +333,18 @@ int Serve(const std::string& dir, const Settings& settings) {
     return 1;
   }
   PolicyHolder policy_holder(std::move(policy.value()));
+  auto ca_mode = CheckKeyMode(dir + "/ca.key");
+  auto ca = ca_mode.ok() ? LoadCa(dir + "/ca.pem", dir + "/ca.key")
+                         : Result<KeyAndCert>(Error{ca_mode.error()});
+  if (!ca.ok()) {
+    std::cerr << "zsp-broker: " << ca.error() << "\n";
+    return 1;
+  }
   Api api(store.value().get(), key.value().get(), settings,
           [] { return static_cast<int64_t>(std::time(nullptr)); });
   api.SetAuditStore(audit.value().get());
   api.SetPolicy(&policy_holder);
+  api.SetCa(&ca.value());
 
   signal(SIGPIPE, SIG_IGN);
   sigset_t stop_signals = StopSignals();

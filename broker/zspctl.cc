@@ -1,11 +1,15 @@
 // zspctl: the people's client of the zsp broker. Files, reads, approves,
 // denies and cancels access requests, and lists and revokes grants, over
 // HTTPS with a bearer token. The audit commands are in zspctl_audit.cc.
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <iostream>
@@ -67,6 +71,12 @@ constexpr char kHelp[] =
     "  user revoke NAME       revoke NAME's token (admin)\n"
     "  user list              list people, roles and whether they have a "
     "token (admin)\n"
+    "  host enroll NAME [--out DIR]\n"
+    "                         issue a client certificate for host NAME and "
+    "write\n"
+    "                         DIR/NAME.key (mode 600), DIR/NAME.pem and "
+    "DIR/ca.pem;\n"
+    "                         DIR defaults to the current directory (admin)\n"
     "%AUDIT%"
     "%BREAKGLASS%"
     "%HOST%"
@@ -690,6 +700,66 @@ int RunUser(const Options& options, const std::vector<std::string>& args) {
   return 0;
 }
 
+// Writes data to a file that must not exist yet, with mode.
+void WriteNewPrivateFile(const std::string& path, const std::string& data,
+                         mode_t mode) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (fd < 0) {
+    throw std::runtime_error("cannot create " + path + ": " +
+                             strerror(errno) + "; remove it or use --out");
+  }
+  size_t written = 0;
+  while (written < data.size()) {
+    ssize_t n = write(fd, data.data() + written, data.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      close(fd);
+      throw std::runtime_error("writing " + path + " failed: " +
+                               strerror(errno));
+    }
+    written += static_cast<size_t>(n);
+  }
+  if (fsync(fd) != 0 || close(fd) != 0) {
+    throw std::runtime_error("writing " + path + " failed: " +
+                             strerror(errno));
+  }
+}
+
+int RunHost(const Options& options, const std::vector<std::string>& args) {
+  Words words = ParseWords(args, {"--out"}, {});
+  if (words.positional.size() != 2 || words.positional[0] != "enroll") {
+    throw UsageException("host needs enroll NAME");
+  }
+  const std::string& name = words.positional[1];
+  std::string dir = words.One("--out").value_or(".");
+  json answer = Call(options, "POST", "/v1/hosts", {{"host", name}});
+  // PEM text goes to files as it is, so it is checked, not escaped.
+  auto pem = [&answer](const char* field) {
+    auto it = answer.find(field);
+    std::string text = it != answer.end() && it->is_string()
+                           ? it->get<std::string>()
+                           : std::string();
+    if (text.rfind("-----BEGIN ", 0) != 0) {
+      throw std::runtime_error(std::string("the broker returned no PEM ") +
+                               field);
+    }
+    return text;
+  };
+  std::string key = pem("key");
+  std::string cert = pem("certificate");
+  std::string ca = pem("ca");
+  WriteNewPrivateFile(dir + "/" + name + ".key", key, 0600);
+  std::fill(key.begin(), key.end(), '\0');
+  WriteNewPrivateFile(dir + "/" + name + ".pem", cert, 0644);
+  std::string ca_path = dir + "/ca.pem";
+  struct stat st {};
+  if (stat(ca_path.c_str(), &st) != 0) WriteNewPrivateFile(ca_path, ca, 0644);
+  std::cout << "wrote " << dir << "/" << name << ".key, " << name
+            << ".pem and ca.pem; install them on " << name
+            << " as /etc/zsp/host.key, host.pem and ca.pem\n";
+  return 0;
+}
+
 int RunWhoami(const Options& options, const std::vector<std::string>& args) {
   if (!args.empty()) throw UsageException("whoami takes no arguments");
   json answer = Call(options, "GET", "/v1/whoami");
@@ -708,7 +778,7 @@ int RunCommand(Options options, const std::string& command,
   static const std::map<std::string, Runner> kRunners = {
       {"request", RunRequest}, {"status", RunStatus}, {"list", RunList},
       {"grants", RunGrants},   {"revoke", RunRevoke}, {"whoami", RunWhoami},
-      {"history", RunHistory}, {"user", RunUser},
+      {"history", RunHistory}, {"user", RunUser}, {"host", RunHost},
   };
   if (command == "audit") {
     // flush and verify --spool work without broker settings.

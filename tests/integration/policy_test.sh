@@ -320,6 +320,27 @@ OUT=$erin_hook
 expect_output "webhook: approvers listed" '"approvers":["bob","dave"]'
 kill "$RECEIVER_PID" 2>/dev/null
 
+# --- host enrollment ---
+mkdir -p "$ZSP_TMP/enroll"
+run zspctl_as bob host enroll web-9 --out "$ZSP_TMP/enroll"
+expect_fail "enroll: only an admin enrolls hosts"
+run zspctl_as erin host enroll web-9 --out "$ZSP_TMP/enroll"
+expect_status "enroll: admin enrolls web-9" 0
+expect_equal "enroll: key is private" \
+  "$(stat -c %a "$ZSP_TMP/enroll/web-9.key")" 600
+web9_curl() {
+  curl -sS --cacert "$ZSP_TMP/enroll/ca.pem" \
+    --cert "$ZSP_TMP/enroll/web-9.pem" --key "$ZSP_TMP/enroll/web-9.key" \
+    -H 'Content-Type: application/json' "$@"
+}
+run web9_curl -X POST "$ZSP_BROKER_URL/v1/decisions" -d '{"user": "alice",
+  "host": "web-9", "kind": "login", "nonce": "mF3k2p0xq8Zr1YbVn7Qw2A"}'
+expect_output "enroll: new host asks about itself" '"jws":"'
+run web9_curl -X POST "$ZSP_BROKER_URL/v1/decisions" -d '{"user": "alice",
+  "host": "testhost", "kind": "login", "nonce": "mF3k2p0xq8Zr1YbVn7Qw2A"}'
+expect_output "enroll: new host may not ask about another" \
+  '"error":"forbidden"'
+
 run "$ZSP_BUILD/zsp-broker" policy check "$ZSP_BROKER_DIR"
 expect_fail "policy check: broken file rejected"
 expect_output "policy check: names line" "policy.toml:4:"
