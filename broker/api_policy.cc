@@ -15,7 +15,7 @@ namespace {
 
 using nlohmann::json;
 
-// Longest long poll, in seconds; below the 15 s total timeout of zspctl.
+// Maximum long poll, in seconds, below the 15 s total timeout of zspctl.
 constexpr unsigned int kMaxWaitSeconds = 10;
 // Long polls at once; the rest return at once. cpp-httplib serves with at
 // least 8 threads, so this leaves at least 4 for other calls.

@@ -9,8 +9,8 @@ zsp_enter_namespace "$@"
 zsp_private_system || exit 1
 zsp_add_users alice
 
-# A webhook receiver on loopback: answers the first POST with 500, so that
-# the broker must retry, and every later one with 204. Each delivery is
+# A webhook receiver on loopback: it returns 500 to the first POST, so that
+# the broker must retry, and 204 to every later one. Each delivery is
 # appended to hooks.log as headers, the body and a blank line.
 WEBHOOK_LOG="$ZSP_TMP/hooks.log"
 python3 - "$WEBHOOK_LOG" >"$ZSP_TMP/receiver.log" 2>&1 <<'PYTHON' &
