@@ -35,6 +35,7 @@ constexpr char kUsage[] =
     "       zsp-broker user list DIR\n"
     "       zsp-broker serve DIR [--listen ADDR:PORT]\n"
     "       zsp-broker policy check DIR|FILE\n"
+    "       zsp-broker policy default\n"
     "       zsp-broker --help | --version\n";
 
 constexpr char kHelp[] =
@@ -57,7 +58,10 @@ constexpr char kHelp[] =
     "           SIGHUP reloads policy.toml\n"
     "policy check\n"
     "           validates DIR/policy.toml or FILE and lists its\n"
-    "           entitlements; exits 1 with PATH:LINE: FIELD on an error\n";
+    "           entitlements; exits 1 with PATH:LINE: FIELD on an error\n"
+    "policy default\n"
+    "           prints the default policy that init writes, for a broker\n"
+    "           directory made before policies existed\n";
 
 int UsageError(const std::string& message) {
   std::cerr << "zsp-broker: " << message << "\n" << kUsage;
@@ -422,8 +426,12 @@ int RunServe(int argc, char** argv) {
 int RunPolicy(int argc, char** argv) {
   Arguments args = ParseArguments(argc, argv, 2, {});
   if (!args.error.empty()) return UsageError(args.error);
+  if (args.positional.size() == 1 && args.positional[0] == "default") {
+    std::cout << DefaultPolicyText();
+    return 0;
+  }
   if (args.positional.size() != 2 || args.positional[0] != "check") {
-    return UsageError("policy needs check DIR|FILE");
+    return UsageError("policy needs check DIR|FILE or default");
   }
   std::string path = args.positional[1];
   struct stat st {};

@@ -689,8 +689,9 @@ Result<Policy> ParsePolicy(const std::string& text, const std::string& path) {
 Result<Policy> LoadPolicy(const std::string& path) {
   std::ifstream file(path, std::ios::binary);
   if (!file) {
-    return Error{path + ": cannot be read; create it (zsp-broker init "
-                        "writes a default) or fix its permissions"};
+    return Error{path + ": cannot be read; create it (zsp-broker policy "
+                        "default prints a starting point) or fix its "
+                        "permissions"};
   }
   std::string text;
   text.resize(kMaxPolicyBytes + 1);
