@@ -725,7 +725,8 @@ void WriteNewPrivateFile(const std::string& path, const std::string& data,
   }
 }
 
-int RunHost(const Options& options, const std::vector<std::string>& args) {
+int RunHostEnroll(const Options& options,
+                  const std::vector<std::string>& args) {
   Words words = ParseWords(args, {"--out"}, {});
   if (words.positional.size() != 2 || words.positional[0] != "enroll") {
     throw UsageException("host needs enroll NAME");
@@ -778,7 +779,7 @@ int RunCommand(Options options, const std::string& command,
   static const std::map<std::string, Runner> kRunners = {
       {"request", RunRequest}, {"status", RunStatus}, {"list", RunList},
       {"grants", RunGrants},   {"revoke", RunRevoke}, {"whoami", RunWhoami},
-      {"history", RunHistory}, {"user", RunUser}, {"host", RunHost},
+      {"history", RunHistory}, {"user", RunUser},
   };
   if (command == "audit") {
     // flush and verify --spool work without broker settings.
@@ -798,6 +799,12 @@ int RunCommand(Options options, const std::string& command,
         return Call(options, method, path, body);
       };
     });
+  }
+  // enroll asks the broker; check, enable-sudo and disable-sudo work on
+  // this host (zspctl_host.cc).
+  if (command == "host" && !args.empty() && args[0] == "enroll") {
+    ResolveSettings(&options);
+    return RunHostEnroll(options, args);
   }
   if (command == "host") return RunHost(args);
   auto runner = kRunners.find(command);

@@ -492,7 +492,8 @@ std::string DisableSudoZsp(std::string_view text) {
 
 int RunHost(const std::vector<std::string>& args) {
   if (args.empty()) {
-    throw UsageException("host needs check, enable-sudo or disable-sudo");
+    throw UsageException(
+        "host needs enroll, check, enable-sudo or disable-sudo");
   }
   const std::string& command = args[0];
   if (command == "check") {
