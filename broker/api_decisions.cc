@@ -15,6 +15,32 @@ namespace {
 
 using nlohmann::json;
 
+// Reads the run-as group and the environment names of a sudo question.
+// Both fields are required (possibly empty), so that an older host that
+// leaves them out cannot be mistaken for one that asks for nothing.
+void ReadSudoGroupAndEnv(FieldReader* fields,
+                         const std::optional<std::string>& runas_group,
+                         const std::optional<std::vector<std::string>>& env,
+                         DecisionQuestion* question) {
+  if (!runas_group.has_value() ||
+      (!runas_group->empty() && !IsValidGroupName(*runas_group))) {
+    fields->Fail("runas_group",
+                 "must be \"\" or a valid group name for kind sudo");
+  }
+  question->runas_group = runas_group.value_or("");
+  if (!env.has_value()) {
+    fields->Fail("env", "must list the variable names for kind sudo");
+    return;
+  }
+  question->env = *env;
+  for (const auto& name : *env) {
+    std::string problem = CheckEnvGrantEntry(name);
+    if (!problem.empty()) {
+      fields->Fail("env", "\"" + EscapeForLog(name, 64) + "\" " + problem);
+    }
+  }
+}
+
 void ReadSudoQuestion(FieldReader* fields,
                       const std::optional<std::string>& runas,
                       const std::optional<std::vector<std::string>>& argv,
@@ -40,9 +66,17 @@ void ReadSudoQuestion(FieldReader* fields,
 
 void ReadLoginQuestion(FieldReader* fields,
                        const std::optional<std::string>& runas,
-                       const std::optional<std::vector<std::string>>& argv) {
+                       const std::optional<std::vector<std::string>>& argv,
+                       const std::optional<std::string>& runas_group,
+                       const std::optional<std::vector<std::string>>& env) {
   if (runas.has_value() && !runas->empty()) {
     fields->Fail("runas", "must be empty for kind login");
+  }
+  if (runas_group.has_value() && !runas_group->empty()) {
+    fields->Fail("runas_group", "must be empty for kind login");
+  }
+  if (env.has_value() && !env->empty()) {
+    fields->Fail("env", "must be empty for kind login");
   }
   if (argv.has_value() && !argv->empty()) {
     fields->Fail("argv", "must be empty for kind login");
@@ -52,12 +86,15 @@ void ReadLoginQuestion(FieldReader* fields,
 // Reads and checks the body; the nonce goes to *nonce.
 void ReadQuestion(FieldReader* fields, DecisionQuestion* question,
                   std::string* nonce) {
-  fields->RejectUnknown({"user", "host", "kind", "runas", "argv", "nonce"});
+  fields->RejectUnknown({"user", "host", "kind", "runas", "argv",
+                         "runas_group", "env", "nonce"});
   auto user = fields->String("user");
   auto host = fields->String("host");
   auto kind = fields->String("kind");
   auto runas = fields->String("runas");
   auto argv = fields->StringArray("argv", kMaxArgvEntries);
+  auto runas_group = fields->String("runas_group");
+  auto env = fields->StringArray("env", kMaxEnvEntries);
   auto nonce_field = fields->String("nonce");
   if (!fields->ok()) return;
 
@@ -76,8 +113,9 @@ void ReadQuestion(FieldReader* fields, DecisionQuestion* question,
   *nonce = nonce_field.value_or("");
   if (question->kind == "sudo") {
     ReadSudoQuestion(fields, runas, argv, question);
+    ReadSudoGroupAndEnv(fields, runas_group, env, question);
   } else if (question->kind == "login") {
-    ReadLoginQuestion(fields, runas, argv);
+    ReadLoginQuestion(fields, runas, argv, runas_group, env);
   } else {
     fields->Fail("kind", "must be \"sudo\" or \"login\"");
   }
@@ -93,6 +131,8 @@ json BuildClaims(const DecisionQuestion& question, const std::string& nonce,
                  {"kind", question.kind},
                  {"runas", question.runas},
                  {"argv", question.argv},
+                 {"runas_group", question.runas_group},
+                 {"env", question.env},
                  {"nonce", nonce},
                  {"iat", now},
                  {"exp", now + ttl}};
@@ -114,6 +154,16 @@ void LogDecision(const DecisionQuestion& question,
                       {"kind", question.kind}};
   if (question.kind == "sudo") {
     fields.push_back({"runas", question.runas});
+    if (!question.runas_group.empty()) {
+      fields.push_back({"runas_group", question.runas_group});
+    }
+    if (!question.env.empty()) {
+      std::string names;
+      for (const auto& name : question.env) {
+        names += (names.empty() ? "" : ",") + name;
+      }
+      fields.push_back({"env", names});
+    }
     fields.push_back(
         {"command", JoinArgvForLog(question.argv, kMaxLogValueBytes)});
   }

@@ -104,26 +104,59 @@ void CheckSudoScope(FieldReader* fields, AccessRequest* request,
   }
 }
 
+// Reads the optional run-as groups (sudo -g) and environment names
+// (VAR=value, or "*" for sudo -E) of a sudo request.
+void CheckSudoGroupsAndEnv(
+    FieldReader* fields, AccessRequest* request,
+    const std::optional<std::vector<std::string>>& runas_groups,
+    const std::optional<std::vector<std::string>>& env) {
+  request->runas_groups = runas_groups.value_or(std::vector<std::string>{});
+  for (const auto& group : request->runas_groups) {
+    if (!IsValidGroupName(group)) {
+      fields->Fail("runas_groups", "\"" + EscapeForLog(group, 64) +
+                                       "\" is not a valid group name");
+    }
+  }
+  request->env = env.value_or(std::vector<std::string>{});
+  for (const auto& name : request->env) {
+    std::string problem = CheckEnvGrantEntry(name);
+    if (!problem.empty()) {
+      fields->Fail("env", "\"" + EscapeForLog(name, 64) + "\" " + problem);
+    }
+  }
+}
+
 void CheckLoginScope(FieldReader* fields,
                      const std::optional<std::vector<std::string>>& runas,
-                     const std::optional<std::vector<std::string>>& commands) {
+                     const std::optional<std::vector<std::string>>& commands,
+                     const std::optional<std::vector<std::string>>& groups,
+                     const std::optional<std::vector<std::string>>& env) {
   if (runas.has_value() && !runas->empty()) {
     fields->Fail("runas", "is not allowed for kind login");
   }
   if (commands.has_value() && !commands->empty()) {
     fields->Fail("commands", "is not allowed for kind login");
   }
+  if (groups.has_value() && !groups->empty()) {
+    fields->Fail("runas_groups", "is not allowed for kind login");
+  }
+  if (env.has_value() && !env->empty()) {
+    fields->Fail("env", "is not allowed for kind login");
+  }
 }
 
 // Reads the body of POST /v1/requests into *request.
 void ReadNewRequest(int64_t max_duration, FieldReader* fields,
                     AccessRequest* request) {
-  fields->RejectUnknown(
-      {"host", "kind", "runas", "commands", "duration", "reason"});
+  fields->RejectUnknown({"host", "kind", "runas", "commands", "runas_groups",
+                         "env", "duration", "reason"});
   auto host = fields->String("host");
   auto kind = fields->String("kind");
   auto runas = fields->StringArray("runas", kMaxRunasEntries);
   auto commands = fields->StringArray("commands", kMaxCommandEntries);
+  auto runas_groups =
+      fields->StringArray("runas_groups", kMaxRunasGroupEntries);
+  auto env = fields->StringArray("env", kMaxEnvEntries);
   auto duration = fields->Integer("duration");
   auto reason = fields->String("reason");
   if (!fields->ok()) return;
@@ -137,8 +170,9 @@ void ReadNewRequest(int64_t max_duration, FieldReader* fields,
   request->kind = kind.value_or("");
   if (request->kind == "sudo") {
     CheckSudoScope(fields, request, runas, commands);
+    CheckSudoGroupsAndEnv(fields, request, runas_groups, env);
   } else if (request->kind == "login") {
-    CheckLoginScope(fields, runas, commands);
+    CheckLoginScope(fields, runas, commands, runas_groups, env);
   } else {
     fields->Fail("kind", "must be \"sudo\" or \"login\"");
   }

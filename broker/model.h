@@ -36,6 +36,10 @@ struct AccessRequest {
   std::string kind;                   // "sudo" or "login"
   std::vector<std::string> runas;     // sudo only
   std::vector<std::string> commands;  // sudo only
+  // sudo only: groups allowed with -g, and environment variable names the
+  // user may set (VAR=value); "*" allows -E, the whole environment.
+  std::vector<std::string> runas_groups;
+  std::vector<std::string> env;
   int64_t duration = 0;               // seconds
   std::string reason;
   std::string state;  // pending, approved, denied, expired, cancelled
@@ -77,6 +81,8 @@ struct Grant {
   std::string kind;
   std::vector<std::string> runas;
   std::vector<std::string> commands;
+  std::vector<std::string> runas_groups;
+  std::vector<std::string> env;
   std::string approved_by;
   int64_t starts_at = 0;
   int64_t expires_at = 0;

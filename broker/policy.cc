@@ -4,6 +4,7 @@
 
 #include <ctime>
 
+#include "common/sudo_env.h"
 #include "common/text.h"
 
 namespace zsp::broker {
@@ -44,7 +45,12 @@ std::string FormatUtc(int64_t when) {
 // "sudo as root on web-1" or "login on web-1".
 std::string DescribeAccess(const DecisionQuestion& question) {
   if (question.kind == "sudo") {
-    return "sudo as " + question.runas + " on " + question.host;
+    std::string access = "sudo as " + question.runas;
+    if (!question.runas_group.empty()) {
+      access += " with group " + question.runas_group;
+    }
+    if (!question.env.empty()) access += " with environment variables";
+    return access + " on " + question.host;
   }
   return question.kind + " on " + question.host;
 }
@@ -118,6 +124,15 @@ bool GrantScopeCovers(const Grant& grant, const DecisionQuestion& question) {
   if (!HostPatternMatches(grant.host, question.host)) return false;
   if (question.kind != "sudo") return true;
   if (!Contains(grant.runas, question.runas)) return false;
+  if (!question.runas_group.empty() &&
+      !Contains(grant.runas_groups, question.runas_group)) {
+    return false;
+  }
+  if (!Contains(grant.env, kWholeEnvironment)) {
+    for (const auto& name : question.env) {
+      if (!Contains(grant.env, name)) return false;
+    }
+  }
   for (const auto& entry : grant.commands) {
     if (CommandEntryMatches(entry, question.argv)) return true;
   }
@@ -159,6 +174,12 @@ std::string SuggestRequestCommand(const DecisionQuestion& question) {
   std::string command = "zspctl request --host " + ShellQuote(question.host);
   if (question.kind == "sudo") {
     command += " --sudo --runas " + ShellQuote(question.runas);
+    if (!question.runas_group.empty()) {
+      command += " --runas-group " + ShellQuote(question.runas_group);
+    }
+    for (const auto& name : question.env) {
+      command += " --env " + ShellQuote(name);
+    }
     command += SuggestCommandOption(question.argv);
   } else {
     command += " --login";

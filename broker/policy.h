@@ -19,6 +19,10 @@ struct DecisionQuestion {
   std::string kind;               // "sudo" or "login"
   std::string runas;              // "" for login
   std::vector<std::string> argv;  // empty for login
+  // sudo only: the group given with -g ("" without -g), and the variable
+  // names the user sets, sorted, with "*" last for -E.
+  std::string runas_group;
+  std::vector<std::string> env;
 };
 
 struct DecisionOutcome {
@@ -37,8 +41,9 @@ bool HostPatternMatches(std::string_view pattern, std::string_view host);
 bool CommandEntryMatches(std::string_view entry,
                          const std::vector<std::string>& argv);
 
-// True when the grant's user, host pattern, kind, run-as users and commands
-// cover the question. Ignores the grant's state and time.
+// True when the grant's user, host pattern, kind, run-as users, commands,
+// run-as groups and environment names cover the question. A grant's env
+// entry "*" covers -E and every name. Ignores the grant's state and time.
 bool GrantScopeCovers(const Grant& grant, const DecisionQuestion& question);
 
 // Picks the active grant that covers the question and ends last. Without

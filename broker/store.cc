@@ -34,7 +34,9 @@ CREATE TABLE IF NOT EXISTS requests (
   decided_at INTEGER,
   decision_comment TEXT,
   grant_id TEXT,
-  filed_by_host TEXT
+  filed_by_host TEXT,
+  runas_groups TEXT NOT NULL DEFAULT '[]',
+  env TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS requests_requester ON requests (requester);
 CREATE TABLE IF NOT EXISTS grants (
@@ -50,7 +52,9 @@ CREATE TABLE IF NOT EXISTS grants (
   expires_at INTEGER NOT NULL,
   revoked_by TEXT,
   revoked_at INTEGER,
-  revoke_reason TEXT
+  revoke_reason TEXT,
+  runas_groups TEXT NOT NULL DEFAULT '[]',
+  env TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS grants_user_kind ON grants (user, kind);
 CREATE TABLE IF NOT EXISTS votes (
@@ -78,10 +82,11 @@ constexpr char kRequestColumns[] =
     "id, requester, host, kind, runas, commands, duration, reason, state, "
     "created_at, decided_by, decided_at, decision_comment, grant_id, "
     "filed_by_host, entitlement, approvals_required, pending_until, "
-    "full_root";
+    "full_root, runas_groups, env";
 constexpr char kGrantColumns[] =
     "id, request_id, user, host, kind, runas, commands, approved_by, "
-    "starts_at, expires_at, revoked_by, revoked_at, revoke_reason";
+    "starts_at, expires_at, revoked_by, revoked_at, revoke_reason, "
+    "runas_groups, env";
 
 template <typename T>
 StoreResult<T> Fail(StoreError error, std::string message) {
@@ -214,6 +219,8 @@ AccessRequest ReadRequest(const Statement& row) {
   r.approvals_required = static_cast<int>(row.Int(16));
   r.pending_until = row.Int(17);
   r.full_root = row.Int(18) != 0;
+  r.runas_groups = FromJsonText(row.Text(19));
+  r.env = FromJsonText(row.Text(20));
   return r;
 }
 
@@ -232,6 +239,8 @@ Grant ReadGrant(const Statement& row) {
   g.revoked_by = row.OptionalText(10);
   g.revoked_at = row.OptionalInt(11);
   g.revoke_reason = row.OptionalText(12);
+  g.runas_groups = FromJsonText(row.Text(13));
+  g.env = FromJsonText(row.Text(14));
   return g;
 }
 
@@ -286,6 +295,14 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
       "DEFAULT 0");
   store->Exec(
       "ALTER TABLE requests ADD COLUMN full_root INTEGER NOT NULL DEFAULT 0");
+  for (const char* table : {"requests", "grants"}) {
+    for (const char* column : {"runas_groups", "env"}) {
+      std::string alter = std::string("ALTER TABLE ") + table +
+                          " ADD COLUMN " + column +
+                          " TEXT NOT NULL DEFAULT '[]'";
+      store->Exec(alter.c_str());
+    }
+  }
   return store;
 }
 
@@ -396,9 +413,9 @@ StoreResult<AccessRequest> Store::CreateRequest(
                  "INSERT INTO requests (id, requester, host, kind, runas, "
                  "commands, duration, reason, state, created_at, "
                  "filed_by_host, entitlement, approvals_required, "
-                 "pending_until, full_root) "
+                 "pending_until, full_root, runas_groups, env) "
                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-                 "?13, ?14, ?15)");
+                 "?13, ?14, ?15, ?16, ?17)");
   stmt.Bind(1, request.id);
   stmt.Bind(2, request.requester);
   stmt.Bind(3, request.host);
@@ -414,6 +431,8 @@ StoreResult<AccessRequest> Store::CreateRequest(
   stmt.Bind(13, static_cast<int64_t>(request.approvals_required));
   stmt.Bind(14, request.pending_until);
   stmt.Bind(15, static_cast<int64_t>(request.full_root ? 1 : 0));
+  stmt.Bind(16, ToJsonText(request.runas_groups));
+  stmt.Bind(17, ToJsonText(request.env));
   if (stmt.Step() != SQLITE_DONE) {
     return Fail<AccessRequest>(StoreError::kInternal, stmt.error());
   }
@@ -733,8 +752,9 @@ StoreResult<std::string> Store::InsertGrantLocked(const AccessRequest& request,
   if (!id.ok()) return Fail<std::string>(StoreError::kInternal, id.error());
   Statement stmt(db_,
                  "INSERT INTO grants (id, request_id, user, host, kind, runas, "
-                 "commands, approved_by, starts_at, expires_at) "
-                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+                 "commands, approved_by, starts_at, expires_at, runas_groups, "
+                 "env) "
+                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
   stmt.Bind(1, id.value());
   stmt.Bind(2, request.id);
   stmt.Bind(3, request.requester);
@@ -745,6 +765,8 @@ StoreResult<std::string> Store::InsertGrantLocked(const AccessRequest& request,
   stmt.Bind(8, approver);
   stmt.Bind(9, now);
   stmt.Bind(10, now + request.duration);
+  stmt.Bind(11, ToJsonText(request.runas_groups));
+  stmt.Bind(12, ToJsonText(request.env));
   if (stmt.Step() != SQLITE_DONE) {
     return Fail<std::string>(StoreError::kInternal, stmt.error());
   }

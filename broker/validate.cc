@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include "common/sudo_env.h"
 #include "common/text.h"
 
 namespace zsp::broker {
@@ -53,6 +54,23 @@ bool IsValidUserName(std::string_view name) {
   }
   // A numeric name would read as a uid in chown, sudo -u and the like.
   return !all_digits;
+}
+
+bool IsValidGroupName(std::string_view name) { return IsValidUserName(name); }
+
+std::string CheckEnvGrantEntry(std::string_view entry) {
+  if (entry == kWholeEnvironment) return "";
+  if (!IsEnvName(entry)) {
+    return "is not a variable name ([A-Za-z_][A-Za-z0-9_]*, at most 128 "
+           "bytes) or \"*\"";
+  }
+  if (IsDeniedEnvName(entry)) {
+    return "is removed by every host and cannot be granted";
+  }
+  if (IsReservedEnvName(entry)) {
+    return "is set by the host for every command and cannot be granted";
+  }
+  return "";
 }
 
 bool IsValidHostName(std::string_view name) {

@@ -24,11 +24,22 @@ inline constexpr size_t kMaxReasonChars = 1024;
 inline constexpr size_t kMaxCommentChars = 1024;
 inline constexpr size_t kMaxRunasEntries = 32;
 inline constexpr size_t kMaxCommandEntries = 64;
+inline constexpr size_t kMaxRunasGroupEntries = 32;
+inline constexpr size_t kMaxEnvEntries = 64;
 
 // A user name as Debian 12's useradd accepts it: [A-Za-z0-9_.-]+ with an
 // optional trailing '$', 1 to 32 bytes, not starting with '-', not "." or
 // "..", and not all digits.
 bool IsValidUserName(std::string_view name);
+
+// A group name, with the same syntax and length limit as a user name.
+bool IsValidGroupName(std::string_view name);
+
+// An entry of a sudo grant's env list: "*" (the whole environment, as
+// sudo -E keeps it) or a variable name that hosts can pass, so neither a
+// name they always remove (LD_PRELOAD, BASH_FUNC_*) nor one they set
+// themselves (PATH, SUDO_USER). Returns "" when valid, or what is wrong.
+std::string CheckEnvGrantEntry(std::string_view entry);
 
 // A host name: letters, digits, '.' and '-', 1 to 253 bytes, not starting
 // with '-' or '.'.

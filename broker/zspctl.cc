@@ -44,12 +44,16 @@ constexpr char kUsage[] =
 constexpr char kHelp[] =
     "commands:\n"
     "  request --host H (--login | --sudo [--runas U]... --command \"PATH "
-    "[ARGS]\"...)\n"
-    "          --duration D --reason TEXT [--quiet]\n"
+    "[ARGS]\"...\n"
+    "          [--runas-group G]... [--env NAME]...) --duration D "
+    "--reason TEXT [--quiet]\n"
     "                         file a request; D is seconds or like 90s, 15m, "
     "2h30m;\n"
-    "                         --runas defaults to root; --quiet prints the "
-    "id only\n"
+    "                         --runas defaults to root; --runas-group allows "
+    "sudo -g G;\n"
+    "                         --env allows NAME=value (--env '*' allows "
+    "sudo -E);\n"
+    "                         --quiet prints the id only\n"
     "  status ID              show a request (r-...) or a grant (g-...)\n"
     "  history REQUEST_ID     list every state change of a request and "
     "its grant\n"
@@ -362,8 +366,12 @@ std::string FormatWhen(int64_t when) {
 std::string DescribeAccess(const json& object) {
   std::string kind = StringField(object, "kind");
   if (kind != "sudo") return kind;
-  return "sudo as " + JoinField(object, "runas") + ": " +
-         JoinField(object, "commands");
+  std::string access = "sudo as " + JoinField(object, "runas");
+  std::string groups = JoinField(object, "runas_groups");
+  if (!groups.empty()) access += " (groups " + groups + ")";
+  std::string env = JoinField(object, "env");
+  if (!env.empty()) access += " (environment " + env + ")";
+  return access + ": " + JoinField(object, "commands");
 }
 
 void PrintRequest(const json& r) {
@@ -520,20 +528,28 @@ json BuildRequestBody(const Words& words) {
                {"reason", *reason}};
   auto runas = words.All("--runas");
   auto commands = words.All("--command");
-  if (login && (!runas.empty() || !commands.empty())) {
-    throw UsageException("--runas and --command are only for --sudo");
+  auto groups = words.All("--runas-group");
+  auto env = words.All("--env");
+  if (login && (!runas.empty() || !commands.empty() || !groups.empty() ||
+                !env.empty())) {
+    throw UsageException(
+        "--runas, --command, --runas-group and --env are only for --sudo");
   }
   if (sudo) {
     if (commands.empty()) throw UsageException("--sudo needs --command");
     if (!runas.empty()) body["runas"] = runas;
     body["commands"] = commands;
+    if (!groups.empty()) body["runas_groups"] = groups;
+    if (!env.empty()) body["env"] = env;
   }
   return body;
 }
 
 int RunRequest(const Options& options, const std::vector<std::string>& args) {
   Words words = ParseWords(
-      args, {"--host", "--runas", "--command", "--duration", "--reason"},
+      args,
+      {"--host", "--runas", "--command", "--runas-group", "--env",
+       "--duration", "--reason"},
       {"--login", "--sudo", "--quiet"});
   json request = Call(options, "POST", "/v1/requests", BuildRequestBody(words));
   std::string id = StringField(request, "id");

@@ -74,6 +74,18 @@ std::string StringClaim(const json& claims, const char* name) {
   return it->get<std::string>();
 }
 
+bool StringArrayClaimIs(const json& claims, const char* name,
+                        const std::vector<std::string>& expected) {
+  auto it = claims.find(name);
+  if (it == claims.end() || !it->is_array() || it->size() != expected.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < expected.size(); ++i) {
+    if (!(*it)[i].is_string() || (*it)[i] != expected[i]) return false;
+  }
+  return true;
+}
+
 // Checks that the claims answer this question; returns "" or the mismatch.
 std::string MatchQuestion(const json& claims, const DecisionQuery& query,
                           const std::string& nonce) {
@@ -84,16 +96,13 @@ std::string MatchQuestion(const json& claims, const DecisionQuery& query,
   if (!StringClaimIs(claims, "host", query.host)) return "wrong host";
   if (!StringClaimIs(claims, "kind", query.kind)) return "wrong kind";
   if (!StringClaimIs(claims, "runas", query.runas)) return "wrong run-as user";
-  if (!StringClaimIs(claims, "nonce", nonce)) return "wrong nonce (replay)";
-  auto argv = claims.find("argv");
-  if (argv == claims.end() || !argv->is_array() ||
-      argv->size() != query.argv.size()) {
-    return "wrong command";
+  if (!StringClaimIs(claims, "runas_group", query.runas_group)) {
+    return "wrong run-as group";
   }
-  for (size_t i = 0; i < query.argv.size(); ++i) {
-    if (!(*argv)[i].is_string() || (*argv)[i] != query.argv[i]) {
-      return "wrong command";
-    }
+  if (!StringClaimIs(claims, "nonce", nonce)) return "wrong nonce (replay)";
+  if (!StringArrayClaimIs(claims, "argv", query.argv)) return "wrong command";
+  if (!StringArrayClaimIs(claims, "env", query.env)) {
+    return "wrong environment variables";
   }
   return "";
 }
@@ -253,7 +262,8 @@ Decision AskOneBroker(const HostConfig& config,
   }
   json body = {{"user", query.user},   {"host", query.host},
                {"kind", query.kind},   {"runas", query.runas},
-               {"argv", query.argv},   {"nonce", nonce}};
+               {"argv", query.argv},   {"runas_group", query.runas_group},
+               {"env", query.env},     {"nonce", nonce}};
 
   HttpsOptions options;
   options.ca_file = config.ca_file;

@@ -1,6 +1,7 @@
 // Asking the broker for a signed decision and checking it. The host trusts
 // only what the signed token says, and only if it answers the exact
-// question asked (user, host, kind, run-as user, argv, nonce) and is fresh.
+// question asked (user, host, kind, run-as user and group, argv,
+// environment names, nonce) and is fresh.
 #ifndef ZSP_COMMON_DECISION_H_
 #define ZSP_COMMON_DECISION_H_
 
@@ -19,6 +20,10 @@ struct DecisionQuery {
   std::string kind;   // "sudo" or "login"
   std::string runas;  // sudo only
   std::vector<std::string> argv;  // sudo only; argv[0] absolute
+  // sudo only: the group given with -g ("" without -g), and the variable
+  // names the user sets, sorted, with "*" last for -E.
+  std::string runas_group;
+  std::vector<std::string> env;
 };
 
 enum class Verdict {

@@ -83,6 +83,8 @@ Result<std::vector<GrantSummary>> ToGrants(Result<json> answer) {
     summary.kind = StringField(g, "kind");
     summary.runas = StringList(g, "runas");
     summary.commands = StringList(g, "commands");
+    summary.runas_groups = StringList(g, "runas_groups");
+    summary.env = StringList(g, "env");
     summary.approved_by = StringField(g, "approved_by");
     auto expires = g.find("expires_at");
     if (expires != g.end() && expires->is_number_integer()) {
@@ -124,6 +126,10 @@ Result<RequestStatus> FileHostRequest(const HostConfig& config,
   if (request.kind == "sudo") {
     body["runas"] = request.runas;
     body["commands"] = request.commands;
+    if (!request.runas_groups.empty()) {
+      body["runas_groups"] = request.runas_groups;
+    }
+    if (!request.env.empty()) body["env"] = request.env;
   }
   return ToStatus(Call(config, "POST", "/v1/host/requests", body));
 }

@@ -29,6 +29,8 @@ struct GrantSummary {
   std::string kind;
   std::vector<std::string> runas;
   std::vector<std::string> commands;
+  std::vector<std::string> runas_groups;
+  std::vector<std::string> env;
   std::string approved_by;
   int64_t expires_at = 0;
 };
@@ -38,6 +40,8 @@ struct NewRequest {
   std::string kind;  // "sudo" or "login"
   std::vector<std::string> runas;
   std::vector<std::string> commands;
+  std::vector<std::string> runas_groups;  // sudo -g
+  std::vector<std::string> env;           // VAR=value names, "*" for -E
   int64_t duration = 0;  // seconds
   std::string reason;
 };

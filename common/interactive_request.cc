@@ -45,6 +45,8 @@ NewRequest DescribeRequest(const HostConfig& config, const DecisionQuery& q,
                      EscapeForLog(entry, 256) + " with any arguments");
     }
     request.commands = {entry};
+    if (!q.runas_group.empty()) request.runas_groups = {q.runas_group};
+    request.env = q.env;
   }
   return request;
 }

@@ -22,6 +22,7 @@
 #include "common/escape.h"
 #include "common/host_requests.h"
 #include "common/journal.h"
+#include "common/sudo_env.h"
 #include "common/text.h"
 
 namespace zsp {
@@ -35,21 +36,8 @@ constexpr size_t kMaxArgc = 4096;
 // JSON_THRESHOLD in logs-show.c), so the command stays below that.
 constexpr size_t kMaxCommandFieldBytes = 4000;
 
-// Environment variables copied from the user, each checked for a safe
-// value; everything else is reset as sudoers' env_reset does.
-bool IsSafeEnvValue(const std::string& name, const std::string& value) {
-  if (value.size() > 256) return false;
-  for (char c : value) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return false;
-  }
-  if (name == "TERM" || name == "COLORTERM") {
-    return value.find('/') == std::string::npos;
-  }
-  // Locale names with '/' or '%' have been used to load attacker files.
-  return value.find('/') == std::string::npos &&
-         value.find('%') == std::string::npos;
-}
-
+// Environment variables copied from the user without -E, each with a
+// value that CheckUserEnvEntry accepts.
 bool IsKeptEnvName(const std::string& name) {
   return name == "TERM" || name == "COLORTERM" || name == "LANG" ||
          name == "LANGUAGE" || name == "TZ" || name.rfind("LC_", 0) == 0;
@@ -153,6 +141,20 @@ Result<RunAsUser> ResolveTarget(const std::string& spec) {
   return t;
 }
 
+// Supplementary groups for the command: the -g group first when given,
+// then the target's groups without repeats.
+std::vector<gid_t> CommandGroups(const RunAsUser& target,
+                                 const std::optional<RunAsGroup>& group) {
+  std::vector<gid_t> groups;
+  if (group) groups.push_back(group->gid);
+  for (gid_t gid : target.groups) {
+    if (std::find(groups.begin(), groups.end(), gid) == groups.end()) {
+      groups.push_back(gid);
+    }
+  }
+  return groups;
+}
+
 // sudo joins the words after -s or -i into one string for `SHELL -c`,
 // putting a backslash before every character that is not alphanumeric,
 // '_', '-' or '$'. Removing those backslashes gives the command line the
@@ -207,6 +209,32 @@ std::string JoinGroups(const std::vector<gid_t>& groups) {
 }
 
 }  // namespace
+
+Result<RunAsGroup> ResolveRunAsGroup(const std::string& spec) {
+  long buf_size = sysconf(_SC_GETGR_R_SIZE_MAX);
+  std::vector<char> buf(buf_size > 0 ? size_t(buf_size) : 16384);
+  group gr{};
+  group* found = nullptr;
+  int rc;
+  while (true) {
+    if (!spec.empty() && spec[0] == '#') {
+      gid_t gid = 0;
+      if (!ParseUnsigned(spec.substr(1), &gid)) {
+        return Error{"invalid run-as group " + EscapeForLog(spec, 64)};
+      }
+      rc = getgrgid_r(gid, &gr, buf.data(), buf.size(), &found);
+    } else {
+      rc = getgrnam_r(spec.c_str(), &gr, buf.data(), buf.size(), &found);
+    }
+    // Groups with many members need more than the suggested buffer.
+    if (rc != ERANGE || buf.size() >= (size_t(1) << 24)) break;
+    buf.resize(buf.size() * 2);
+  }
+  if (rc != 0 || found == nullptr) {
+    return Error{"unknown run-as group " + EscapeForLog(spec, 64)};
+  }
+  return RunAsGroup{gr.gr_name, gr.gr_gid};
+}
 
 Result<SudoCommand> SudoPolicy::BuildCommand(
     const std::vector<std::string>& argv_in, const RunAsUser& target,
@@ -313,15 +341,24 @@ SudoOutcome SudoPolicy::List(const std::vector<std::string>& argv,
                          " under zsp grants:");
   int64_t now = static_cast<int64_t>(std::time(nullptr));
   for (const auto& g : grants.value()) {
+    // Like sudoers' listing: "(users : groups)".
     std::string runas;
     for (const auto& r : g.runas) runas += (runas.empty() ? "" : ",") + r;
+    std::string groups;
+    for (const auto& r : g.runas_groups) {
+      groups += (groups.empty() ? "" : ",") + r;
+    }
+    if (!groups.empty()) runas += " : " + groups;
+    std::string env;
+    for (const auto& name : g.env) env += (env.empty() ? "" : ",") + name;
     std::string commands;
     for (const auto& c : g.commands) {
       commands += (commands.empty() ? "" : ", ") + EscapeForLog(c, 256);
     }
     long minutes = static_cast<long>((g.expires_at - now + 59) / 60);
-    std::string line = "    (" + EscapeForLog(runas, 256) + ") " + commands +
-                       "  [grant " + g.id + ", ends in " +
+    std::string line = "    (" + EscapeForLog(runas, 256) + ") " + commands;
+    if (!env.empty()) line += "  [environment " + EscapeForLog(env, 256) + "]";
+    line += "  [grant " + g.id + ", ends in " +
                        std::to_string(minutes) + " min]";
     out.messages.push_back(line);
     if (verbose) {
@@ -378,17 +415,10 @@ EmergencyOutcome SudoPolicy::OfferBreakGlass(const HostConfig& config,
 }
 
 // Names a sudo mode that zsp does not allow yet, or returns "".
-std::string SudoPolicy::UnsupportedMode(
-    const std::vector<std::string>& env_add) const {
+std::string SudoPolicy::UnsupportedMode() const {
   if (Lookup(settings_, "sudoedit") == "true") {
     return "sudoedit (sudo -e) is not supported; run the editor under a "
            "grant for it instead";
-  }
-  if (!env_add.empty() || Lookup(settings_, "preserve_environment") == "true") {
-    return "setting environment variables (VAR=value or -E) is not allowed";
-  }
-  if (!Lookup(settings_, "runas_group").empty()) {
-    return "choosing a run-as group (-g) is not supported";
   }
   if (!Lookup(settings_, "selinux_role").empty() ||
       !Lookup(settings_, "selinux_type").empty() ||
@@ -408,8 +438,10 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
     return std::move(out);
   };
   std::string user = Lookup(user_info_, "user");
+  std::string group_spec = Lookup(settings_, "runas_group");
   std::string runas_spec = Lookup(settings_, "runas_user");
-  if (runas_spec.empty()) runas_spec = "root";
+  // As sudo(8) documents, -g without -u runs as the invoking user.
+  if (runas_spec.empty()) runas_spec = group_spec.empty() ? "root" : user;
 
   AuditRecord record(AuditEvent::kSudoDeny, LOG_NOTICE, kIdentifier);
   record.Add("ZSP_USER", user)
@@ -436,8 +468,22 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
         "too many arguments (" + std::to_string(argv_in.size()) +
             "); at most " + std::to_string(kMaxArgc) + " are allowed");
   }
-  std::string mode = UnsupportedMode(env_add);
+  std::string mode = UnsupportedMode();
   if (!mode.empty()) return deny_recorded(mode, mode);
+  if (env_add.size() > kMaxArgc) {
+    return deny_recorded("too many VAR=value words",
+                         "too many VAR=value words");
+  }
+  std::string env_problem;
+  std::vector<std::string> env_names = RequestedEnvNames(
+      env_add, Lookup(settings_, "preserve_environment") == "true",
+      &env_problem);
+  if (!env_problem.empty()) {
+    return deny_recorded("environment: " + env_problem,
+                         "environment variable " +
+                             EscapeForLog(env_problem, 256));
+  }
+  record.Add("ZSP_ENV", JoinArgvForLog(env_names, 1024));
 
   auto config = LoadHostConfig(options_.config_path);
   if (!config.ok()) {
@@ -458,6 +504,13 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
   auto target = ResolveTarget(runas_spec);
   if (!target.ok()) return deny_recorded(target.error(), target.error());
   record.Add("ZSP_RUNAS", target.value().name);
+  std::optional<RunAsGroup> group;
+  if (!group_spec.empty()) {
+    auto resolved = ResolveRunAsGroup(group_spec);
+    if (!resolved.ok()) return deny_recorded(resolved.error(), resolved.error());
+    group = resolved.value();
+    record.Add("ZSP_RUNAS_GROUP", group->name);
+  }
 
   auto command = BuildCommand(argv_in, target.value(),
                               config.value().secure_path);
@@ -485,11 +538,16 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
   query.kind = "sudo";
   query.runas = target.value().name;
   query.argv = argv;
+  if (group) query.runas_group = group->name;
+  query.env = env_names;
   record.Add("ZSP_HOST", query.host).Add("ZSP_BROKER", config.value().broker_url);
 
   Decision decision = AskBroker(config.value(), keys.value(), query);
   EmergencyOutcome emergency;
-  if (!listing && CanPrompt() &&
+  // A break-glass token names no run-as group or environment variables,
+  // so it is never offered for -g, -E or VAR=value.
+  bool token_can_cover = !group && env_names.empty();
+  if (!listing && CanPrompt() && token_can_cover &&
       OffersBreakGlass(config.value(),
                        decision.verdict == Verdict::kUnavailable &&
                            !decision.rejected,
@@ -605,7 +663,9 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
   record.SetMessage(std::string(emergency.allowed ? "allow-break-glass"
                                                   : "allow") +
                     " user=" + EscapeForLog(user, 64) + " runas=" +
-                   target.value().name + " grant=" + decision.grant +
+                    target.value().name +
+                    (group ? " group=" + group->name : std::string()) +
+                    " grant=" + decision.grant +
                    " command=" + JoinArgvForLog(argv, 1024));
   std::string failure = record.Commit(spool_dir);
   if (!failure.empty()) {
@@ -619,15 +679,16 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
   }
 
   const RunAsUser& t = target.value();
+  gid_t gid = group ? group->gid : t.gid;
   out.result = SudoOutcome::kAllow;
   out.argv = command.value().exec_argv;
   out.command_info = {
       "command=" + argv[0],
       "runas_uid=" + std::to_string(t.uid),
       "runas_euid=" + std::to_string(t.uid),
-      "runas_gid=" + std::to_string(t.gid),
-      "runas_egid=" + std::to_string(t.gid),
-      "runas_groups=" + JoinGroups(t.groups),
+      "runas_gid=" + std::to_string(gid),
+      "runas_egid=" + std::to_string(gid),
+      "runas_groups=" + JoinGroups(CommandGroups(t, group)),
       "timeout=" + std::to_string(timeout),
       "use_pty=true",
       "umask=" + CommandUmask(Lookup(user_info_, "umask")),
@@ -639,37 +700,51 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
   } else if (!Lookup(user_info_, "cwd").empty()) {
     out.command_info.push_back("cwd=" + Lookup(user_info_, "cwd"));
   }
-  out.env = BuildEnv(t, argv, config.value().secure_path, decision.grant,
-                     decision.grant_expires);
+  out.env = BuildEnv(t, argv, env_add, config.value().secure_path,
+                     decision.grant, decision.grant_expires);
   return out;
 }
 
+// The command's environment, reset as sudoers' env_reset does: a few
+// user variables with checked values, everything with -E, then the
+// VAR=value words, then the variables sudo_zsp sets. Whatever
+// CheckUserEnvEntry rejects is dropped, even under -E; the broker has
+// already approved every name that gets this far.
 std::vector<std::string> SudoPolicy::BuildEnv(
     const RunAsUser& target, const std::vector<std::string>& argv,
-    const std::string& secure_path, const std::string& grant,
-    int64_t grant_expires) const {
-  std::vector<std::string> env;
+    const std::vector<std::string>& env_add, const std::string& secure_path,
+    const std::string& grant, int64_t grant_expires) const {
+  bool preserve_all = Lookup(settings_, "preserve_environment") == "true";
+  std::map<std::string, std::string> values;
   for (const auto& entry : user_env_) {
     size_t eq = entry.find('=');
-    if (eq == std::string::npos) continue;
+    if (eq == std::string::npos || !CheckUserEnvEntry(entry).empty()) continue;
     std::string name = entry.substr(0, eq);
-    if (IsKeptEnvName(name) && IsSafeEnvValue(name, entry.substr(eq + 1))) {
-      env.push_back(entry);
+    // For a name given twice getenv(3) returns the first entry.
+    if (preserve_all || IsKeptEnvName(name)) {
+      values.emplace(name, entry.substr(eq + 1));
     }
   }
-  std::string command = JoinArgvForLog(argv, 4096);
-  env.push_back("PATH=" + secure_path);
-  env.push_back("HOME=" + target.home);
-  env.push_back("SHELL=" + target.shell);
-  env.push_back("LOGNAME=" + target.name);
-  env.push_back("USER=" + target.name);
-  env.push_back("MAIL=/var/mail/" + target.name);
-  env.push_back("SUDO_USER=" + Lookup(user_info_, "user"));
-  env.push_back("SUDO_UID=" + Lookup(user_info_, "uid"));
-  env.push_back("SUDO_GID=" + Lookup(user_info_, "gid"));
-  env.push_back("SUDO_COMMAND=" + command);
-  env.push_back("ZSP_GRANT_ID=" + grant);
-  env.push_back("ZSP_GRANT_EXPIRES=" + std::to_string(grant_expires));
+  for (const auto& entry : env_add) {
+    size_t eq = entry.find('=');
+    if (eq == std::string::npos || !CheckUserEnvEntry(entry).empty()) continue;
+    values[entry.substr(0, eq)] = entry.substr(eq + 1);
+  }
+
+  values["PATH"] = secure_path;
+  values["HOME"] = target.home;
+  values["SHELL"] = target.shell;
+  values["LOGNAME"] = target.name;
+  values["USER"] = target.name;
+  values["MAIL"] = "/var/mail/" + target.name;
+  values["SUDO_USER"] = Lookup(user_info_, "user");
+  values["SUDO_UID"] = Lookup(user_info_, "uid");
+  values["SUDO_GID"] = Lookup(user_info_, "gid");
+  values["SUDO_COMMAND"] = JoinArgvForLog(argv, 4096);
+  values["ZSP_GRANT_ID"] = grant;
+  values["ZSP_GRANT_EXPIRES"] = std::to_string(grant_expires);
+  std::vector<std::string> env;
+  for (const auto& [name, value] : values) env.push_back(name + "=" + value);
   return env;
 }
 

@@ -40,6 +40,16 @@ struct SudoOutcome {
   UniqueFd exec_fd;
 };
 
+// The resolved run-as group of sudo -g.
+struct RunAsGroup {
+  std::string name;
+  gid_t gid = 0;
+};
+
+// Resolves a run-as group given as a name or as "#gid"; the gid must
+// exist in the group database, as a name must.
+Result<RunAsGroup> ResolveRunAsGroup(const std::string& spec);
+
 // The resolved run-as user.
 struct RunAsUser {
   std::string name;
@@ -91,9 +101,10 @@ class SudoPolicy {
                                    const Decision& decision);
   // Loads the configuration for -l and -v; on failure fills *out.
   std::optional<HostConfig> ConfigForListing(SudoOutcome* out) const;
-  std::string UnsupportedMode(const std::vector<std::string>& env_add) const;
+  std::string UnsupportedMode() const;
   std::vector<std::string> BuildEnv(const RunAsUser& target,
                                     const std::vector<std::string>& argv,
+                                    const std::vector<std::string>& env_add,
                                     const std::string& secure_path,
                                     const std::string& grant,
                                     int64_t grant_expires) const;

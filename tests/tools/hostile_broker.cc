@@ -115,6 +115,8 @@ json AllowClaims(const json& request) {
           {"kind", request.value("kind", "")},
           {"runas", request.value("runas", "")},
           {"argv", request.value("argv", json::array())},
+          {"runas_group", request.value("runas_group", "")},
+          {"env", request.value("env", json::array())},
           {"nonce", request.value("nonce", "")},
           {"iat", now},
           {"exp", now + 60},

@@ -157,6 +157,16 @@ class BrokerApiTest : public CppUnit::TestFixture {
     body["extra"] = true;
     expect_field(body, "extra");
     body = question;
+    body.erase("runas_group");
+    expect_field(body, "runas_group");
+    body["runas_group"] = "Adm";
+    expect_field(body, "runas_group");
+    body = question;
+    body.erase("env");
+    expect_field(body, "env");
+    body["env"] = {"LD_PRELOAD"};
+    expect_field(body, "env");
+    body = question;
     body["argv"] = json::array();
     body["argv"].push_back("/usr/bin/id");
     body["argv"].push_back(std::string(4097, 'a'));
@@ -202,6 +212,24 @@ class BrokerApiTest : public CppUnit::TestFixture {
     body = good;
     body["runas"] = {"-root"};
     expect_field(body, "runas");
+    body = good;
+    body["runas_groups"] = {"Adm"};
+    expect_field(body, "runas_groups");
+    body = good;
+    body["env"] = {"LD_PRELOAD"};
+    expect_field(body, "env");
+    body["env"] = {"PATH"};
+    expect_field(body, "env");
+    body["env"] = {"A B"};
+    expect_field(body, "env");
+    body = good;
+    body["kind"] = "login";
+    body.erase("commands");
+    body["env"] = {"FOO"};
+    expect_field(body, "env");
+    body.erase("env");
+    body["runas_groups"] = {"adm"};
+    expect_field(body, "runas_groups");
     body = good;
     body["reason"] = "";
     expect_field(body, "reason");
@@ -276,6 +304,8 @@ class BrokerApiTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(std::string("web-1"), claims.value("host", ""));
     CPPUNIT_ASSERT_EQUAL(std::string("root"), claims.value("runas", ""));
     CPPUNIT_ASSERT_EQUAL(json({"/usr/bin/id", "-u"}), claims["argv"]);
+    CPPUNIT_ASSERT_EQUAL(std::string(""), claims.value("runas_group", "x"));
+    CPPUNIT_ASSERT_EQUAL(json::array(), claims["env"]);
     CPPUNIT_ASSERT_EQUAL(std::string(kNonce), claims.value("nonce", ""));
     CPPUNIT_ASSERT_EQUAL(now_, claims.value("iat", int64_t{0}));
     CPPUNIT_ASSERT_EQUAL(now_ + 60, claims.value("exp", int64_t{0}));
@@ -594,7 +624,8 @@ class BrokerApiTest : public CppUnit::TestFixture {
   static json SudoQuestion(const std::string& host,
                            const std::vector<std::string>& argv) {
     return {{"user", "alice"}, {"host", host}, {"kind", "sudo"},
-            {"runas", "root"}, {"argv", argv}, {"nonce", kNonce}};
+            {"runas", "root"}, {"argv", argv}, {"runas_group", ""},
+            {"env", json::array()}, {"nonce", kNonce}};
   }
 
   ApiResponse AskAs(const std::string& cert_host, const json& question) {

@@ -53,6 +53,9 @@ class BrokerPolicyTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(DecideReportsMostRecentEnd);
   CPPUNIT_TEST(DenyMessageSuggestsRequestCommand);
   CPPUNIT_TEST(ShellQuoteQuotesUnsafeWords);
+  CPPUNIT_TEST(ScopeChecksRunasGroup);
+  CPPUNIT_TEST(ScopeChecksEnvNames);
+  CPPUNIT_TEST(DenyMessageSuggestsGroupAndEnv);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -190,6 +193,62 @@ class BrokerPolicyTest : public CppUnit::TestFixture {
     outcome = zsp::broker::Decide({revoked, expired},
                                   SudoQuestion({"/usr/bin/id"}), kNow);
     CPPUNIT_ASSERT_EQUAL(std::string("revoked"), outcome.code);
+  }
+
+  void ScopeChecksRunasGroup() {
+    Grant grant = SudoGrant("g-1", "web-1", {"/usr/bin/id"});
+    DecisionQuestion question = SudoQuestion({"/usr/bin/id"});
+    question.runas_group = "adm";
+    CPPUNIT_ASSERT_MESSAGE("grant without groups",
+                           !zsp::broker::GrantScopeCovers(grant, question));
+    grant.runas_groups = {"staff"};
+    CPPUNIT_ASSERT_MESSAGE("other group",
+                           !zsp::broker::GrantScopeCovers(grant, question));
+    grant.runas_groups = {"staff", "adm"};
+    CPPUNIT_ASSERT_MESSAGE("listed group",
+                           zsp::broker::GrantScopeCovers(grant, question));
+    question.runas_group = "";
+    CPPUNIT_ASSERT_MESSAGE("no -g under a group grant",
+                           zsp::broker::GrantScopeCovers(grant, question));
+  }
+
+  void ScopeChecksEnvNames() {
+    Grant grant = SudoGrant("g-1", "web-1", {"/usr/bin/env"});
+    DecisionQuestion question = SudoQuestion({"/usr/bin/env"});
+    question.env = {"FOO"};
+    CPPUNIT_ASSERT_MESSAGE("grant without env",
+                           !zsp::broker::GrantScopeCovers(grant, question));
+    grant.env = {"BAR", "FOO"};
+    CPPUNIT_ASSERT_MESSAGE("listed name",
+                           zsp::broker::GrantScopeCovers(grant, question));
+    question.env = {"BAR", "BAZ"};
+    CPPUNIT_ASSERT_MESSAGE("one name not listed",
+                           !zsp::broker::GrantScopeCovers(grant, question));
+    question.env = {"*"};
+    CPPUNIT_ASSERT_MESSAGE("-E under a names-only grant",
+                           !zsp::broker::GrantScopeCovers(grant, question));
+    grant.env = {"*"};
+    CPPUNIT_ASSERT_MESSAGE("-E under a * grant",
+                           zsp::broker::GrantScopeCovers(grant, question));
+    question.env = {"ANY_NAME", "*"};
+    CPPUNIT_ASSERT_MESSAGE("names and -E under a * grant",
+                           zsp::broker::GrantScopeCovers(grant, question));
+  }
+
+  void DenyMessageSuggestsGroupAndEnv() {
+    DecisionQuestion question = SudoQuestion({"/usr/bin/id"});
+    question.runas_group = "adm";
+    question.env = {"FOO", "*"};
+    auto outcome = zsp::broker::Decide({}, question, kNow);
+    CPPUNIT_ASSERT_MESSAGE(
+        outcome.message,
+        outcome.message.find("--runas root --runas-group adm --env FOO "
+                             "--env '*' --command /usr/bin/id") !=
+            std::string::npos);
+    CPPUNIT_ASSERT_MESSAGE(
+        outcome.message,
+        outcome.message.find("sudo as root with group adm") !=
+            std::string::npos);
   }
 
   void DenyMessageSuggestsRequestCommand() {

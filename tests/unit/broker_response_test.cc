@@ -32,7 +32,8 @@ zsp::DecisionQuery LoginQuery() {
 json AllowClaims() {
   return {{"iss", "zsp-broker"}, {"ver", 1},          {"sub", "alice"},
           {"host", "web1"},      {"kind", "login"},   {"runas", ""},
-          {"argv", json::array()}, {"nonce", kNonce}, {"iat", kNow},
+          {"argv", json::array()}, {"runas_group", ""},
+          {"env", json::array()}, {"nonce", kNonce}, {"iat", kNow},
           {"exp", kNow + 60},    {"decision", "allow"}, {"grant", "g-1"},
           {"request", "r-1"},    {"grant_exp", kNow + 3600}};
 }

@@ -39,9 +39,40 @@ class BrokerValidateTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(SettingsErrorsNameLineAndKey);
   CPPUNIT_TEST(ListenAddresses);
   CPPUNIT_TEST(LogLinesEscapeAndCap);
+  CPPUNIT_TEST(GroupNames);
+  CPPUNIT_TEST(EnvGrantEntries);
   CPPUNIT_TEST_SUITE_END();
 
  public:
+  void GroupNames() {
+    for (const char* name : {"adm", "_ssh", "systemd-journal", "sudo"}) {
+      CPPUNIT_ASSERT_MESSAGE(name, zsp::broker::IsValidGroupName(name));
+    }
+    for (const char* name : {"", "Adm", "1x", "a b", "#0", "adm\n"}) {
+      CPPUNIT_ASSERT_MESSAGE(name, !zsp::broker::IsValidGroupName(name));
+    }
+  }
+
+  void EnvGrantEntries() {
+    for (const char* entry : {"*", "FOO", "_x1", "http_proxy", "EDITOR"}) {
+      CPPUNIT_ASSERT_EQUAL_MESSAGE(entry, std::string(),
+                                   zsp::broker::CheckEnvGrantEntry(entry));
+    }
+    for (const char* entry :
+         {"", "1X", "A-B", "A=B", "**", "LD_PRELOAD", "LD_LIBRARY_PATH",
+          "BASH_FUNC_ls%%", "BASH_ENV", "IFS", "PATH", "SUDO_USER",
+          "ZSP_GRANT_ID", "GLIBC_TUNABLES", "SSLKEYLOGFILE"}) {
+      CPPUNIT_ASSERT_MESSAGE(entry,
+                             !zsp::broker::CheckEnvGrantEntry(entry).empty());
+    }
+    CPPUNIT_ASSERT_MESSAGE(
+        "128-byte name",
+        zsp::broker::CheckEnvGrantEntry(std::string(128, 'A')).empty());
+    CPPUNIT_ASSERT_MESSAGE(
+        "129-byte name",
+        !zsp::broker::CheckEnvGrantEntry(std::string(129, 'A')).empty());
+  }
+
   void UserNames() {
     for (const char* name : {"alice", "_svc", "a1-b_c", "machine$",
                              "abcdefghijklmnopqrstuvwxyz012345", "john.doe",

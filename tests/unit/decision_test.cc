@@ -61,6 +61,8 @@ json AllowClaims() {
       {"kind", "sudo"},
       {"runas", "root"},
       {"argv", {"/usr/bin/systemctl", "restart", "nginx"}},
+      {"runas_group", ""},
+      {"env", json::array()},
       {"nonce", kNonce},
       {"iat", kNow},
       {"exp", kNow + 60},
@@ -91,6 +93,7 @@ class DecisionTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(CheckAllow);
   CPPUNIT_TEST(CheckDeny);
   CPPUNIT_TEST(CheckLoginAllow);
+  CPPUNIT_TEST(CheckGroupAndEnvAllow);
   CPPUNIT_TEST(CheckClaimMismatch);
   CPPUNIT_TEST(CheckMissingClaim);
   CPPUNIT_TEST(CheckIssuedInFuture);
@@ -172,6 +175,27 @@ class DecisionTest : public CppUnit::TestFixture {
                                  VerdictText(sudo.verdict));
   }
 
+  void CheckGroupAndEnvAllow() {
+    zsp::DecisionQuery query = SudoQuery();
+    query.runas_group = "adm";
+    query.env = {"FOO", "*"};
+    json claims = AllowClaims();
+    claims["runas_group"] = "adm";
+    claims["env"] = {"FOO", "*"};
+    Decision d = zsp::CheckSignedDecision(Sign(claims), keys_, query, kNonce,
+                                          kNow, kSkew);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("verdict (" + d.detail + ")",
+                                 VerdictText(Verdict::kAllow),
+                                 VerdictText(d.verdict));
+
+    claims["env"] = {"*", "FOO"};
+    d = zsp::CheckSignedDecision(Sign(claims), keys_, query, kNonce, kNow,
+                                 kSkew);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("env in another order",
+                                 VerdictText(Verdict::kInvalid),
+                                 VerdictText(d.verdict));
+  }
+
   void CheckClaimMismatch() {
     using Change = std::function<void(json*)>;
     const std::vector<std::pair<std::string, Change>> cases = {
@@ -199,6 +223,12 @@ class DecisionTest : public CppUnit::TestFixture {
          [](json* c) { (*c)["argv"] = "/usr/bin/systemctl restart nginx"; }},
         {"nonce", [](json* c) { (*c)["nonce"] = "b3RoZXItbm9uY2UtdmFsdWU"; }},
         {"nonce empty", [](json* c) { (*c)["nonce"] = ""; }},
+        {"runas_group", [](json* c) { (*c)["runas_group"] = "adm"; }},
+        {"runas_group missing", [](json* c) { c->erase("runas_group"); }},
+        {"env", [](json* c) { (*c)["env"] = {"FOO"}; }},
+        {"env whole", [](json* c) { (*c)["env"] = {"*"}; }},
+        {"env missing", [](json* c) { c->erase("env"); }},
+        {"env as string", [](json* c) { (*c)["env"] = ""; }},
     };
     for (const auto& [what, change] : cases) {
       json claims = AllowClaims();

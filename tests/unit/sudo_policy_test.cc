@@ -46,6 +46,8 @@ class SudoPolicyTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(ResolveDanglingSymlink);
   CPPUNIT_TEST(ResolveEmptyName);
   CPPUNIT_TEST(PolicyListWithoutCommand);
+  CPPUNIT_TEST(ResolveGroupByNameAndGid);
+  CPPUNIT_TEST(ResolveGroupUnknown);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -282,6 +284,23 @@ class SudoPolicyTest : public CppUnit::TestFixture {
   }
 
   std::string dir_;
+
+  void ResolveGroupByNameAndGid() {
+    auto by_name = zsp::ResolveRunAsGroup("root");
+    CPPUNIT_ASSERT_MESSAGE("root by name", by_name.ok());
+    CPPUNIT_ASSERT_EQUAL(gid_t(0), by_name.value().gid);
+    auto by_gid = zsp::ResolveRunAsGroup("#0");
+    CPPUNIT_ASSERT_MESSAGE("#0", by_gid.ok());
+    CPPUNIT_ASSERT_EQUAL(std::string("root"), by_gid.value().name);
+  }
+
+  void ResolveGroupUnknown() {
+    for (const char* spec : {"no-such-group-zsp", "#4000000000", "#", "#-1",
+                             "#1x", ""}) {
+      auto group = zsp::ResolveRunAsGroup(spec);
+      CPPUNIT_ASSERT_MESSAGE(spec, !group.ok());
+    }
+  }
 };
 
 CPPUNIT_TEST_SUITE_REGISTRATION(SudoPolicyTest);
