@@ -255,4 +255,149 @@ cd "$ZSP_ROOT"
 expect_status "cwd: command allowed" 0
 expect_output "cwd: runs in the user's directory" "/tmp"
 
+
+# --- run-as groups (-g) ---
+# Files a sudo request for alice with extra zspctl options and has bob
+# approve it.
+grant_alice() {
+  local id
+  id=$(zspctl_as alice request --host "$ZSP_HOST" --sudo --duration 1h \
+    --reason "integration test" --quiet "$@") || return 1
+  zspctl_as bob approve "$id" >/dev/null
+}
+adm_gid=$(getent group adm | cut -d: -f3)
+
+run as_user alice sudo -n -u root -g adm id
+expect_fail "group: -g without a group grant denied"
+expect_output "group: user told which request covers it" "--runas-group adm"
+OUT=$(zsp_journal_json -t sudo_zsp ZSP_RUNAS_GROUP=adm ZSP_DECISION=deny)
+expect_output "group: journal names the group" '"ZSP_RUNAS_GROUP":"adm"'
+
+grant_alice --runas root --runas-group adm --command /usr/bin/id ||
+  fail "group: grant" "request failed"
+run as_user alice sudo -n -u root -g adm id
+expect_status "group: -g adm allowed under the grant" 0
+expect_output "group: command runs with gid adm" "gid=$adm_gid(adm)"
+expect_output "group: command runs as root" "uid=0(root)"
+
+run as_user alice sudo -n "-u#0" "-g#$adm_gid" id
+expect_status "group: -u#0 -g#gid allowed like the names" 0
+expect_output "group: #gid resolves to adm" "gid=$adm_gid(adm)"
+
+run as_user alice sudo -n -u root -g staff id
+expect_fail "group: other group denied"
+
+run as_user alice sudo -n -u root -g no-such-group id
+expect_fail "group: unknown group denied"
+expect_output "group: user told the group is unknown" "unknown run-as group"
+
+run as_user alice sudo -n -u root -g "#4000000" id
+expect_fail "group: unknown #gid denied"
+expect_output "group: user told the gid is unknown" "unknown run-as group #4000000"
+
+run as_user alice sudo -n -g adm id
+expect_fail "group: -g without -u asks to run as the invoking user"
+expect_output "group: suggestion names the invoking user" "--runas alice --runas-group adm"
+
+# --- environment: -E and VAR=value ---
+run as_user alice sudo -n FOO=bar env
+expect_fail "env: VAR=value denied without an env grant"
+expect_output "env: suggestion names the variable" "--env FOO"
+
+grant_alice --command /usr/bin/env --env FOO || fail "env: grant FOO" "request failed"
+run as_user alice sudo -n FOO=bar env
+expect_status "env: VAR=value allowed when the grant names it" 0
+expect_output "env: variable reaches the command" "FOO=bar"
+OUT=$(zsp_journal_json -t sudo_zsp ZSP_ENV=FOO ZSP_DECISION=allow)
+expect_output "env: journal names the variables" '"ZSP_ENV":"FOO"'
+
+run as_user alice sudo -n FOO=bar BAR=baz env
+expect_fail "env: name outside the grant denied"
+expect_output "env: suggestion lists every name" "--env BAR --env FOO"
+
+run as_user alice env FOO=from-env sudo -n -E env
+expect_fail "env: -E denied under a names-only grant"
+expect_output "env: suggestion for -E" "--env '*'"
+
+run as_user alice sudo -n LD_PRELOAD=/tmp/evil.so env
+expect_fail "env: LD_PRELOAD=value denied"
+expect_output "env: user told LD_PRELOAD is never passed" "LD_PRELOAD is never passed"
+
+run as_user alice sudo -n "FOO=() { id; }" env
+expect_fail "env: function definition denied"
+expect_output "env: user told about the function" "shell function definition"
+
+run as_user alice sudo -n SUDO_USER=root env
+expect_fail "env: SUDO_USER=value denied"
+
+grant_alice --command /usr/bin/env --env '*' || fail "env: grant *" "request failed"
+run as_user alice env FOO=from-env LD_PRELOAD=/tmp/evil.so \
+  LD_LIBRARY_PATH=/tmp "BASH_FUNC_ls%%=() { id; }" BASH_ENV=/tmp/x \
+  "MYFUNC=() { id; }" IFS=x PATH=/tmp/evil:/usr/bin SUDO_USER=mallory \
+  LANG=../../tmp/evil sudo -n -E env
+expect_status "env: -E allowed under a * grant" 0
+expect_output "env: -E keeps ordinary variables" "FOO=from-env"
+expect_no_output "env: -E drops LD_PRELOAD" "LD_PRELOAD"
+expect_no_output "env: -E drops LD_LIBRARY_PATH" "LD_LIBRARY_PATH"
+expect_no_output "env: -E drops BASH_FUNC_" "BASH_FUNC"
+expect_no_output "env: -E drops BASH_ENV" "BASH_ENV"
+expect_no_output "env: -E drops function definitions" "MYFUNC"
+expect_no_output "env: -E drops IFS" "IFS="
+expect_no_output "env: -E drops LANG with a path" "LANG="
+expect_output "env: -E keeps secure_path" "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+expect_output "env: -E keeps the real SUDO_USER" "SUDO_USER=alice"
+expect_no_output "env: -E drops the user's SUDO_USER" "mallory"
+
+run as_user alice sudo -n LD_PRELOAD=/tmp/evil.so env
+expect_fail "env: LD_PRELOAD=value denied under a * grant"
+
+run as_user alice sudo -n OTHER=1 env
+expect_status "env: * grant covers any name" 0
+expect_output "env: named variable passed" "OTHER=1"
+
+# --- modes that need no broker ---
+zsp_write_config "https://127.0.0.1:$closed_port"
+run as_user alice sudo -h
+expect_status "nobroker: sudo -h succeeds" 0
+expect_output "nobroker: sudo -h prints usage" "usage: sudo"
+expect_faster "nobroker: sudo -h is fast" 1000
+run as_user alice sudo -V
+expect_status "nobroker: sudo -V succeeds" 0
+expect_output "nobroker: sudo -V names the plugin" "zsp sudo policy plugin version"
+expect_faster "nobroker: sudo -V is fast" 1000
+run as_user alice sudo -k
+expect_status "nobroker: sudo -k succeeds" 0
+expect_faster "nobroker: sudo -k is fast" 1000
+run as_user alice sudo -K
+expect_status "nobroker: sudo -K succeeds" 0
+run as_user alice sudo -n id
+expect_fail "nobroker: commands still denied"
+zsp_write_config "$ZSP_BROKER_URL"
+
+# --- plain sudo, -b, -k with a command ---
+run as_user alice sudo -n -k id
+expect_status "kill: sudo -k with a command still asks the broker" 0
+expect_output "kill: command ran as root" "uid=0(root)"
+
+run bash -c 'echo "id -un" | setpriv --reuid alice --regid alice --init-groups -- env -i HOME=/home/alice USER=alice LOGNAME=alice PATH=/usr/bin:/bin SHELL=/bin/bash sudo -n'
+expect_status "plain: sudo alone runs the shell under a shell grant" 0
+expect_output "plain: shell ran as root" "root"
+OUT=$(zsp_journal_json -t sudo_zsp ZSP_COMMAND=/usr/bin/bash ZSP_DECISION=allow)
+expect_output "plain: journal records the shell" '"ZSP_COMMAND":"/usr/bin/bash"'
+
+run as_user bob sudo -n
+expect_fail "plain: sudo alone denied without a grant"
+expect_output "plain: user told which request covers it" "--command /usr/bin/bash"
+
+rm -f /tmp/zsp-background
+zsp_grant_sudo alice bob "/usr/bin/touch /tmp/zsp-background" >/dev/null
+run as_user alice sudo -n -b touch /tmp/zsp-background
+expect_status "background: sudo -b returns at once" 0
+for _ in $(seq 50); do [ -e /tmp/zsp-background ] && break; sleep 0.05; done
+expect_equal "background: command ran as root" \
+  "$(stat -c %U /tmp/zsp-background 2>/dev/null)" root
+rm -f /tmp/zsp-background
+run as_user alice sudo -n -b touch /tmp/zsp-other
+expect_fail "background: command outside the grant denied"
+
 zsp_finish
