@@ -17,7 +17,7 @@ using nlohmann::json;
 
 // Reads the run-as group and the environment names of a sudo question.
 // Both fields are required (possibly empty), so that an older host that
-// leaves them out cannot be mistaken for one that asks for nothing.
+// leaves them out cannot be mistaken for one that requests nothing.
 void ReadSudoGroupAndEnv(FieldReader* fields,
                          const std::optional<std::string>& runas_group,
                          const std::optional<std::vector<std::string>>& env,

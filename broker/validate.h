@@ -35,10 +35,10 @@ bool IsValidUserName(std::string_view name);
 // A group name, with the same syntax and length limit as a user name.
 bool IsValidGroupName(std::string_view name);
 
-// An entry of a sudo grant's env list: "*" (the whole environment, as
-// sudo -E keeps it) or a variable name that hosts can pass, so neither a
-// name they always remove (LD_PRELOAD, BASH_FUNC_*) nor one they set
-// themselves (PATH, SUDO_USER). Returns "" when valid, or what is wrong.
+// Checks an entry of a sudo grant's env list: "*" (the whole environment,
+// as sudo -E keeps it) or a variable name that hosts can pass. Names that
+// hosts always remove (LD_PRELOAD, BASH_FUNC_*) or set themselves (PATH,
+// SUDO_USER) are invalid. Returns "" when valid, or what is wrong.
 std::string CheckEnvGrantEntry(std::string_view entry);
 
 // A host name: letters, digits, '.' and '-', 1 to 253 bytes, not starting

@@ -1,5 +1,5 @@
 // Asking the broker for a signed decision and checking it. The host trusts
-// only what the signed token says, and only if it answers the exact
+// only what the signed token contains, and only if it answers the exact
 // question asked (user, host, kind, run-as user and group, argv,
 // environment names, nonce) and is fresh.
 #ifndef ZSP_COMMON_DECISION_H_

@@ -43,7 +43,7 @@ bool IsCheckedEnvName(std::string_view name) {
          StartsWith(name, "LC_");
 }
 
-// Locale and terminal names holding '/' or '%' have been used to make
+// Locale and terminal names containing '/' or '%' have been used to make
 // setuid programs load files the user chose.
 bool IsHarmlessCheckedValue(std::string_view value) {
   if (value.size() > 256) return false;
@@ -109,9 +109,9 @@ std::vector<std::string> RequestedEnvNames(
   problem->clear();
   std::vector<std::string> names;
   for (const auto& entry : env_add) {
-    std::string why = CheckUserEnvEntry(entry);
-    if (!why.empty()) {
-      *problem = entry.substr(0, entry.find('=')) + " " + why;
+    std::string reason = CheckUserEnvEntry(entry);
+    if (!reason.empty()) {
+      *problem = entry.substr(0, entry.find('=')) + " " + reason;
       return {};
     }
     names.push_back(entry.substr(0, entry.find('=')));

@@ -21,7 +21,7 @@ inline constexpr size_t kMaxUserEnvEntryBytes = 32 * 1024;
 // bytes.
 bool IsEnvName(std::string_view name);
 
-// Names that sudo_zsp never passes from the user, whatever the grant says:
+// Names that sudo_zsp never passes from the user, whatever the grant lists:
 // sudoers' default env_delete list (as `sudo -V` prints it as root with
 // sudo 1.9.13p3), glibc's list of variables it ignores in setuid programs,
 // BASH_FUNC_* function exports, and variables that make TLS libraries

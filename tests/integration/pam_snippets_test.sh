@@ -64,8 +64,8 @@ OUT=$(zsp_journal_json ZSP_SERVICE=zsp-su ZSP_USER=alice ZSP_DECISION=allow)
 expect_output "su: journal names the invoking user" '"ZSP_RUSER":"bob"'
 
 # --- pam-auth-update profile ---
-# The profiles live under /usr, which the harness does not overlay: a
-# private tmpfs holds copies of the real ones plus zsp's.
+# The profiles live under /usr, which the harness does not overlay, so a
+# private tmpfs gets copies of the real ones plus zsp's.
 profiles=$ZSP_TMP/pam-configs
 mkdir -p "$profiles"
 cp -a /usr/share/pam-configs/. "$profiles/"

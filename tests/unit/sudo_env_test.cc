@@ -1,5 +1,5 @@
 // Tests for common/sudo_env: which user environment variables sudo_zsp
-// passes to a command, and the names it asks the broker about.
+// passes to a command, and the names it sends to the broker.
 #include "common/sudo_env.h"
 
 #include <cppunit/TestFixture.h>
