@@ -97,6 +97,20 @@ sleep 2
 kill "$tty_pid" 2>/dev/null; wait "$tty_pid" 2>/dev/null
 expect_equal "empty reason: nothing filed" "$(pending_ids | wc -l)" 0
 
+# --- a filed request carries -g and VAR=value ---
+sudo_on_tty $'need adm and FOO\n' "sudo -u root -g adm FOO=bar env" \
+  >"$ZSP_TMP/tty5.out" 2>&1 &
+tty_pid=$!
+id=$(wait_for_pending) || fail "group and env: request filed" "no pending request"
+OUT=$(zspctl_as bob --json status "$id" | tr -d ' \n')
+expect_output "group and env: request names the group" '"runas_groups":["adm"]'
+expect_output "group and env: request names the variable" '"env":["FOO"]'
+zspctl_as bob approve "$id" >/dev/null
+for _ in $(seq 100); do grep -q "FOO=bar" "$ZSP_TMP/tty5.out" && break; sleep 0.1; done
+pkill -P "$tty_pid" 2>/dev/null; kill "$tty_pid" 2>/dev/null; wait "$tty_pid" 2>/dev/null
+OUT=$(cat "$ZSP_TMP/tty5.out")
+expect_output "group and env: command ran with the variable" "FOO=bar"
+
 OUT=$(zsp_journal_json -t sudo_zsp ZSP_PROMPT_RESULT="cancelled by the user")
 expect_output "journal: cancelled flow recorded" '"ZSP_FILED_REQUEST":"r-'
 
