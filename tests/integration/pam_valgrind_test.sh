@@ -4,9 +4,9 @@
 # the real broker over mutual TLS. Neither an allowed nor a denied user may
 # leak memory or touch invalid memory.
 #
-# ZSP_VALGRIND_CYCLES sets the number of cycles for the allowed user; the
-# denied user runs 20, because a denial runs the same broker and audit code
-# with less of the session path.
+# ZSP_VALGRIND_CYCLES sets the number of cycles for the allowed user. The
+# denied user runs 20, because a denial runs the same broker and audit
+# code with less of the session path.
 # NOTE: the default is 100 cycles to keep `make check` within a few
 # minutes. 200 cycles (ZSP_VALGRIND_CYCLES=200) used about 60 s of CPU
 # and 3 to 9 minutes of wall time on a shared, loaded 2-core machine.
