@@ -355,6 +355,11 @@ run as_user alice sudo -n OTHER=1 env
 expect_status "env: * grant covers any name" 0
 expect_output "env: named variable passed" "OTHER=1"
 
+run as_user alice sudo -l
+expect_output "list: shows run-as user and group" "(root : adm) /usr/bin/id"
+expect_output "list: shows allowed variables" "/usr/bin/env  [environment FOO]"
+expect_output "list: shows a whole-environment grant" "[environment *]"
+
 # --- modes that need no broker ---
 zsp_write_config "https://127.0.0.1:$closed_port"
 run as_user alice sudo -h
