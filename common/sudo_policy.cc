@@ -7,13 +7,13 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <cstdio>
 #include <ctime>
-#include <algorithm>
 #include <memory>
 
 #include "common/audit_spool.h"
@@ -358,8 +358,8 @@ SudoOutcome SudoPolicy::List(const std::vector<std::string>& argv,
     long minutes = static_cast<long>((g.expires_at - now + 59) / 60);
     std::string line = "    (" + EscapeForLog(runas, 256) + ") " + commands;
     if (!env.empty()) line += "  [environment " + EscapeForLog(env, 256) + "]";
-    line += "  [grant " + g.id + ", ends in " +
-                       std::to_string(minutes) + " min]";
+    line += "  [grant " + g.id + ", ends in " + std::to_string(minutes) +
+            " min]";
     out.messages.push_back(line);
     if (verbose) {
       out.messages.push_back("        approved by " +
