@@ -48,6 +48,9 @@ echo "pam_valgrind_test: $cycles allowed cycles took $ELAPSED_MS ms"
 expect_status "allowed: $cycles cycles all succeed and valgrind is clean" 0
 expect_output "allowed: every phase succeeded" \
   "cycles=$cycles account_ok=$cycles session_ok=$cycles"
+OUT=$(zsp_journal_json -t pam_zsp ZSP_USER=alice ZSP_DECISION=deny |
+  grep -o '"ZSP_REASON":"[^"]*"' | sort | uniq -c)
+expect_equal "allowed: journal has no denial" "$OUT" ""
 OUT=$(cat "$ZSP_TMP/valgrind-alice.log")
 expect_no_output "allowed: no definite leaks" "definitely lost"
 expect_no_output "allowed: no invalid accesses" "Invalid "
