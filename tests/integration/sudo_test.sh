@@ -392,7 +392,7 @@ expect_output "plain: journal records the shell" '"ZSP_COMMAND":"/usr/bin/bash"'
 
 run as_user bob sudo -n
 expect_fail "plain: sudo alone denied without a grant"
-expect_output "plain: user told which request covers it" "--command /usr/bin/bash"
+expect_output "plain: user told which request covers it" "--command '/usr/bin/bash"
 
 rm -f /tmp/zsp-background
 zsp_grant_sudo alice bob "/usr/bin/touch /tmp/zsp-background" >/dev/null

@@ -159,7 +159,7 @@ class BrokerApiTest : public CppUnit::TestFixture {
     body = question;
     body.erase("runas_group");
     expect_field(body, "runas_group");
-    body["runas_group"] = "Adm";
+    body["runas_group"] = "-adm";
     expect_field(body, "runas_group");
     body = question;
     body.erase("env");
@@ -213,7 +213,7 @@ class BrokerApiTest : public CppUnit::TestFixture {
     body["runas"] = {"-root"};
     expect_field(body, "runas");
     body = good;
-    body["runas_groups"] = {"Adm"};
+    body["runas_groups"] = {"-adm"};
     expect_field(body, "runas_groups");
     body = good;
     body["env"] = {"LD_PRELOAD"};

@@ -243,7 +243,7 @@ class BrokerPolicyTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_MESSAGE(
         outcome.message,
         outcome.message.find("--runas root --runas-group adm --env FOO "
-                             "--env '*' --command /usr/bin/id") !=
+                             "--env '*' --command '/usr/bin/id \"\"'") !=
             std::string::npos);
     CPPUNIT_ASSERT_MESSAGE(
         outcome.message,

@@ -45,10 +45,10 @@ class BrokerValidateTest : public CppUnit::TestFixture {
 
  public:
   void GroupNames() {
-    for (const char* name : {"adm", "_ssh", "systemd-journal", "sudo"}) {
+    for (const char* name : {"adm", "_ssh", "systemd-journal", "Domain.Users"}) {
       CPPUNIT_ASSERT_MESSAGE(name, zsp::broker::IsValidGroupName(name));
     }
-    for (const char* name : {"", "Adm", "1x", "a b", "#0", "adm\n"}) {
+    for (const char* name : {"", "-adm", "123", "a b", "#0", "adm\n", "a/b"}) {
       CPPUNIT_ASSERT_MESSAGE(name, !zsp::broker::IsValidGroupName(name));
     }
   }
