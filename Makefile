@@ -167,8 +167,6 @@ install-programs:
 	  $(DESTDIR)$(PREFIX)/share/doc/zsp/examples/zsp.conf
 	install -D -m 644 docs/auditing.md \
 	  $(DESTDIR)$(PREFIX)/share/doc/zsp/auditing.md
-	install -D -m 644 packaging/pam-configs/zsp \
-	  $(DESTDIR)$(PREFIX)/share/pam-configs/zsp
 	install -D -m 644 packaging/pam.d/sshd \
 	  $(DESTDIR)$(PREFIX)/share/doc/zsp/examples/pam.d/sshd
 	install -D -m 644 packaging/pam.d/su \
@@ -176,7 +174,7 @@ install-programs:
 	for page in docs/man/*.[0-9]; do \
 	  section=$${page##*.}; \
 	  install -D -m 644 $$page \
-	    $(DESTDIR)$(PREFIX)/share/man/man$$section/$${page##*/}; \
+	    $(DESTDIR)$(PREFIX)/share/man/man$$section/$${page##*/} || exit 1; \
 	done
 
 # Builds the Debian packages into $(B)/deb/ from a copy of the tree, with
