@@ -482,7 +482,11 @@ StoreResult<std::string> Store::FindOverlapLocked(const AccessRequest& request,
         if (entry == granted) shares_command = true;
       }
     }
-    if (shares_runas && shares_command) return Ok(grant.id);
+    // A request that adds a run-as group or environment names widens the
+    // scope rather than repeating it, so it does not count as an overlap.
+    bool same_extras = grant.runas_groups == request.runas_groups &&
+                       grant.env == request.env;
+    if (shares_runas && shares_command && same_extras) return Ok(grant.id);
   }
   return Ok(std::string());
 }
