@@ -1,5 +1,6 @@
 # zsp build. `make` builds everything into build/, `make check` runs all
-# tests, `make demo` plays the main story in a private mount namespace.
+# tests, `make demo` plays the main story in a private mount namespace and
+# `make bench` measures latency, throughput and memory (docs/benchmarks.md).
 
 CXX ?= g++
 CXXFLAGS ?= -O2 -g
@@ -76,6 +77,24 @@ $(B)/open_watch: tests/tools/open_watch.cc
 $(B)/pam_loop: tests/tools/pam_loop.cc
 	@mkdir -p $(B)
 	$(CXX) $(ZSP_CXXFLAGS) $(CXXFLAGS) -o $@ $< -lpam
+
+# Benchmark tools; `make bench` builds them and runs tests/bench/run.sh.
+BENCH_TOOLS := $(B)/bench/bench_exec $(B)/bench/loadgen $(B)/bench/spool_bench
+
+$(B)/bench/bench_exec: tests/bench/bench_exec.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(ZSP_CXXFLAGS) $(CXXFLAGS) -o $@ $<
+
+$(B)/bench/loadgen: tests/bench/loadgen.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(ZSP_CXXFLAGS) $(CXXFLAGS) -o $@ $< -lcurl -pthread
+
+$(B)/bench/spool_bench: $(B)/tests/bench/spool_bench.o $(B)/libzsp.a
+	$(CXX) $(LDHARDEN) -o $@ $^ $(COMMON_LIBS)
+
+bench: deps
+	$(MAKE) all $(BENCH_TOOLS)
+	tests/bench/run.sh
 
 # libFuzzer targets, built with clang and sanitizers from the same sources.
 FUZZ_CXX ?= clang++
@@ -195,7 +214,7 @@ clean:
 	rm -rf $(B) $(ASAN_B)
 
 .PHONY: all deps check demo install install-programs programs deb clean \
-  fuzz fuzz-build asan
+  fuzz fuzz-build asan bench
 
 # Dependency files of the compiler, not the package tree under $(B)/deb.
 -include $(shell find $(B) -path '$(B)/deb' -prune -o -name '*.d' -type f -print 2>/dev/null)
