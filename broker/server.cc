@@ -137,6 +137,10 @@ void ConfigureServer(httplib::SSLServer* server, const Api& api) {
   server->set_write_timeout(kWriteTimeoutSeconds, 0);
   server->set_keep_alive_timeout(kKeepAliveSeconds);
   server->set_keep_alive_max_count(kKeepAliveMaxRequests);
+  // cpp-httplib writes headers and body separately; with Nagle's algorithm
+  // the body then waits for the client's delayed ACK (40 ms on Linux).
+  // Accepted sockets inherit TCP_NODELAY from the listening socket.
+  server->set_tcp_nodelay(true);
   auto handler = [&api](const httplib::Request& req, httplib::Response& res) {
     HandleHttp(api, req, res);
   };
