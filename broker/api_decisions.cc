@@ -194,10 +194,19 @@ ApiResponse Api::Decide(const Call& call) const {
                              question.host);
   }
 
-  auto grants = store_->GrantsOf(question.user, question.kind);
-  if (!grants.ok()) throw std::runtime_error("store: " + grants.message);
+  // The active grants decide an allow on their own. Only a denial needs
+  // the ended ones too, for its code (expired or revoked). Both vectors
+  // live to the end because outcome.grant points into one of them.
+  auto active = store_->ActiveGrantsOf(question.user, question.kind, call.now);
+  if (!active.ok()) throw std::runtime_error("store: " + active.message);
   DecisionOutcome outcome =
-      zsp::broker::Decide(grants.value, question, call.now);
+      zsp::broker::Decide(active.value, question, call.now);
+  StoreResult<std::vector<Grant>> all;
+  if (!outcome.allow) {
+    all = store_->GrantsOf(question.user, question.kind);
+    if (!all.ok()) throw std::runtime_error("store: " + all.message);
+    outcome = zsp::broker::Decide(all.value, question, call.now);
+  }
   json claims =
       BuildClaims(question, nonce, outcome, call.now, settings_.decision_ttl);
   auto jws = SignJws(decision_key_, claims.dump(), kDecisionJwsType);

@@ -75,6 +75,8 @@ CREATE TABLE IF NOT EXISTS events (
   detail TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_request ON events (request_id);
+CREATE INDEX IF NOT EXISTS grants_user_kind_expires
+  ON grants (user, kind, expires_at);
 PRAGMA user_version = 1;
 )sql";
 
@@ -854,6 +856,18 @@ StoreResult<std::vector<Grant>> Store::GrantsOf(const std::string& user,
                           " FROM grants WHERE user = ?1 AND kind = ?2");
   stmt.Bind(1, user);
   stmt.Bind(2, kind);
+  return ReadAll<Grant>(&stmt, ReadGrant);
+}
+
+StoreResult<std::vector<Grant>> Store::ActiveGrantsOf(
+    const std::string& user, const std::string& kind, int64_t now) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Statement stmt(db_, std::string("SELECT ") + kGrantColumns +
+                          " FROM grants WHERE user = ?1 AND kind = ?2 AND "
+                          "expires_at > ?3 AND revoked_at IS NULL");
+  stmt.Bind(1, user);
+  stmt.Bind(2, kind);
+  stmt.Bind(3, now);
   return ReadAll<Grant>(&stmt, ReadGrant);
 }
 

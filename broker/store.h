@@ -105,6 +105,12 @@ class Store {
   // All grants of user for kind, whatever their state, for a decision.
   StoreResult<std::vector<Grant>> GrantsOf(const std::string& user,
                                            const std::string& kind);
+  // The grants of user for kind that are active at now: not revoked and
+  // expiring after now. Reads only those rows, so a decision that finds an
+  // allow does not pay for the user's whole history.
+  StoreResult<std::vector<Grant>> ActiveGrantsOf(const std::string& user,
+                                                 const std::string& kind,
+                                                 int64_t now);
   // Revoking a grant that is not active (revoked or expired) is kConflict.
   // Who may revoke is the caller's check.
   StoreResult<Grant> RevokeGrant(const std::string& id,

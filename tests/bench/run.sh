@@ -180,6 +180,12 @@ echo
 echo "account required pam_permit.so" >/etc/pam.d/zsp-bench-base
 echo "account required $ZSP_BUILD/pam_zsp.so conf=/etc/zsp/zsp.conf" \
   >/etc/pam.d/zsp-bench-zsp
+# pam_zsp is loaded but stops at once on a missing configuration file, so
+# this stack shows what loading the module and its libraries costs.
+cat >/etc/pam.d/zsp-bench-load <<PAM
+account optional $ZSP_BUILD/pam_zsp.so conf=/nonexistent/zsp.conf
+account required pam_permit.so
+PAM
 
 pam_batch() {
   local line
@@ -192,12 +198,16 @@ echo "== 2. PAM account phase, pamtester as root ($PAM_RUNS runs per stack)"
 for _ in $(seq $((PAM_RUNS / BATCH))); do
   pam_batch base
   pam_batch zsp
+  pam_batch load
 done
 read -r pam_base_median pam_base_p95 < <(stats "$BENCH_DIR/pam-base.txt")
 read -r pam_zsp_median pam_zsp_p95 < <(stats "$BENCH_DIR/pam-zsp.txt")
+read -r pam_load_median pam_load_p95 < <(stats "$BENCH_DIR/pam-load.txt")
 printf '%-34s %10s %10s\n' "" "median ms" "p95 ms"
 printf '%-34s %10s %10s\n' "pam_permit only" "$pam_base_median" \
   "$pam_base_p95"
+printf '%-34s %10s %10s\n' "pam_zsp loaded, no configuration" \
+  "$pam_load_median" "$pam_load_p95"
 printf '%-34s %10s %10s\n' "pam_zsp, login grant" "$pam_zsp_median" \
   "$pam_zsp_p95"
 printf '%-34s %10s\n' "added by pam_zsp (median)" \
@@ -339,6 +349,34 @@ for rows in $SCALES; do
     "$(field rate_per_s "$closed")" "$(field p50_ms "$single")" \
     "$(field p99_ms "$single")" "$(((end_ns - start_ns) / 1000000))" \
     "$(field rss_mib "$(broker_memory)")"
+done
+echo
+
+# --- 7. one user's past grants -------------------------------------------
+
+# A decision reads every grant the user ever had for that kind, expired and
+# revoked ones included, so its cost grows with the user's history.
+seed_past_grants() {
+  sqlite3 "$ZSP_BROKER_DIR/broker.db" <<SQL || fail "seeding past grants failed"
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1)
+INSERT OR IGNORE INTO grants (id, request_id, user, host, kind, runas,
+                              commands, approved_by, starts_at, expires_at)
+SELECT 'g-past-' || i, 'r-past-' || i, 'alice', '$ZSP_HOST', 'sudo', 'root',
+       '["/usr/bin/true"]', 'bob', $now - 7200 - i, $now - 3600 - i
+FROM n;
+SQL
+}
+
+echo "== 7. decision latency against the user's own past grants"
+echo "1 thread at 50/s; alice's expired grants besides her active one"
+printf '%10s %9s %9s\n' "past" "p50 ms" "p99 ms"
+for past in 0 1000 10000; do
+  [ "$past" -gt 0 ] && seed_past_grants "$past"
+  restart_broker
+  single=$(loadgen --threads 1 --seconds "$SECONDS_PER_PHASE" --rate 50) ||
+    fail "paced load with $past past grants failed: $single"
+  printf '%10s %9s %9s\n' "$past" "$(field p50_ms "$single")" \
+    "$(field p99_ms "$single")"
 done
 echo
 echo "load at the end: $(uptime | sed 's/.*load average/load average/')"

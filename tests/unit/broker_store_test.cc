@@ -44,6 +44,7 @@ class BrokerStoreTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(CancelOnlyByRequester);
   CPPUNIT_TEST(RevokeRecordsWhoAndWhy);
   CPPUNIT_TEST(ExpiredGrantCannotBeRevoked);
+  CPPUNIT_TEST(ActiveGrantsOfSkipsEnded);
   CPPUNIT_TEST(ListFilters);
   CPPUNIT_TEST(UnknownIdsAreNotFound);
   CPPUNIT_TEST(TwoApprovalsNeeded);
@@ -200,6 +201,32 @@ class BrokerStoreTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(
         store_->RevokeGrant(grant_id, "carol", std::nullopt, kNow + 6).error ==
         StoreError::kConflict);
+  }
+
+  // One grant of each state: revoked, expired, active; plus a login grant.
+  void ActiveGrantsOfSkipsEnded() {
+    std::vector<std::string> ids;
+    for (int i = 0; i < 3; ++i) {
+      auto created = store_->CreateRequest(SudoRequest("alice"), kNow);
+      auto approved = store_->ApproveRequest(created.value.id, "bob",
+                                             std::nullopt, kNow + i * 3600);
+      CPPUNIT_ASSERT(approved.ok());
+      ids.push_back(*approved.value.grant);
+    }
+    CPPUNIT_ASSERT(
+        store_->RevokeGrant(ids[0], "bob", std::nullopt, kNow + 10).ok());
+    const int64_t now = kNow + 2 * 3600 + 10;
+
+    auto active = store_->ActiveGrantsOf("alice", "sudo", now);
+    CPPUNIT_ASSERT(active.ok());
+    CPPUNIT_ASSERT_EQUAL(size_t{1}, active.value.size());
+    CPPUNIT_ASSERT_EQUAL(ids[2], active.value[0].id);
+    CPPUNIT_ASSERT_EQUAL(size_t{3},
+                         store_->GrantsOf("alice", "sudo").value.size());
+    CPPUNIT_ASSERT(store_->ActiveGrantsOf("alice", "login", now).value.empty());
+    CPPUNIT_ASSERT(store_->ActiveGrantsOf("bob", "sudo", now).value.empty());
+    CPPUNIT_ASSERT(
+        store_->ActiveGrantsOf("alice", "sudo", kNow + 3 * 3600).value.empty());
   }
 
   void ExpiredGrantCannotBeRevoked() {
