@@ -1,7 +1,7 @@
-// Runs a command COUNT times, one after another, and prints the wall time
-// of each run as median and 95th percentile, and the largest peak RSS of
-// any process in the command's tree (getrusage RUSAGE_CHILDREN, which
-// covers descendants that were waited for).
+// Runs a command COUNT times, one after another, and prints the median and
+// 95th percentile of the wall time per run. It also prints the largest
+// peak RSS of any process in the command's tree, from getrusage
+// RUSAGE_CHILDREN, which covers descendants that were waited for.
 //
 // Usage: bench_exec [--times FILE] COUNT COMMAND [ARG...]. Output is one
 // line of key=value pairs: runs, failures, median_ms, p95_ms, maxrss_kb.
@@ -29,7 +29,7 @@ double Percentile(std::vector<double> values, double fraction) {
   return values[index];
 }
 
-// Runs argv once; returns true if it exited with status 0.
+// Runs argv once and returns whether it exited with status 0.
 bool RunOnce(char** argv) {
   pid_t pid = fork();
   if (pid < 0) return false;

@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
   std::vector<double> times_us;
   auto start = std::chrono::steady_clock::now();
   for (long i = 0; i < count; ++i) {
-    auto one = std::chrono::steady_clock::now();
+    auto append_start = std::chrono::steady_clock::now();
     auto appended = zsp::AppendToSpool(dir, fields);
     if (!appended.ok()) {
       std::fprintf(stderr, "spool_bench: append %ld failed: %s\n", i + 1,
@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::chrono::duration<double, std::micro> took =
-        std::chrono::steady_clock::now() - one;
+        std::chrono::steady_clock::now() - append_start;
     times_us.push_back(took.count());
   }
   std::chrono::duration<double> elapsed =

@@ -203,7 +203,7 @@ class BrokerStoreTest : public CppUnit::TestFixture {
         StoreError::kConflict);
   }
 
-  // One grant of each state: revoked, expired, active; plus a login grant.
+  // Three sudo grants for alice: one revoked, one expired, one active.
   void ActiveGrantsOfSkipsEnded() {
     std::vector<std::string> ids;
     for (int i = 0; i < 3; ++i) {
