@@ -15,7 +15,14 @@
 #   ZSP_BENCH_OUT         file that gets a copy of the output
 #                         (default build/bench/results.txt)
 . "$(dirname "$0")/../lib/harness.sh"
-zsp_enter_namespace "$@"
+OUT=${ZSP_BENCH_OUT:-"$ZSP_BUILD/bench/results.txt"}
+# tee runs outside the namespace, so that the harness's cleanup, which
+# waits for its own children, never waits for it.
+if [ "${ZSP_IN_NAMESPACE:-}" != 1 ]; then
+  mkdir -p "$(dirname "$OUT")"
+  zsp_enter_namespace "$@" 2>&1 | tee "$OUT"
+  exit "${PIPESTATUS[0]}"
+fi
 set -u
 
 SUDO_RUNS=${ZSP_BENCH_SUDO_RUNS:-200}
@@ -23,7 +30,6 @@ PAM_RUNS=${ZSP_BENCH_PAM_RUNS:-200}
 SECONDS_PER_PHASE=${ZSP_BENCH_SECONDS:-5}
 SPOOL_RECORDS=${ZSP_BENCH_SPOOL:-2000}
 SCALES=${ZSP_BENCH_SCALES:-"10000 100000 1000000"}
-OUT=${ZSP_BENCH_OUT:-"$ZSP_BUILD/bench/results.txt"}
 TOOLS="$ZSP_BUILD/bench"
 # Runs are interleaved in batches of this size, so that load from other
 # processes on the machine hits both sides of a comparison alike.
@@ -31,12 +37,10 @@ BATCH=10
 
 for tool in bench_exec loadgen spool_bench; do
   if [ ! -x "$TOOLS/$tool" ]; then
-    echo "run.sh: $TOOLS/$tool is missing; build it with make bench" >&2
+    echo "bench: $TOOLS/$tool is missing; build it with make bench" >&2
     exit 1
   fi
 done
-mkdir -p "$(dirname "$OUT")"
-exec > >(tee "$OUT") 2>&1
 
 fail() {
   echo "bench: $*" >&2
@@ -96,6 +100,9 @@ echo
 restart_broker() {
   kill "$ZSP_BROKER_PID"
   wait "$ZSP_BROKER_PID" 2>/dev/null
+  # Emptied here, before the new broker starts, so that the loop below
+  # cannot read the old broker's address.
+  : >"$ZSP_TMP/broker.log"
   "$ZSP_BUILD/zsp-broker" serve "$ZSP_BROKER_DIR" --listen 127.0.0.1:0 \
     2>"$ZSP_TMP/broker.log" &
   ZSP_BROKER_PID=$!
