@@ -208,7 +208,7 @@ deb:
 	cd $(B)/deb/zsp-$(VERSION) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
 	  dpkg-buildpackage -us -uc -b -j2
 	lintian --fail-on error --suppress-tags \
-	  initial-upload-closes-no-bugs,no-manual-page $(B)/deb/*.changes
+	  initial-upload-closes-no-bugs $(B)/deb/*.changes
 
 clean:
 	rm -rf $(B) $(ASAN_B)
