@@ -142,11 +142,11 @@ deps:
 	tests/install-deps.sh
 
 check: deps
-	$(MAKE) all fuzz-build
+	$(MAKE) -j$$(nproc) all fuzz-build
 	tests/run-all.sh
 
 demo: deps
-	$(MAKE) all
+	$(MAKE) -j$$(nproc) all
 	tests/demo.sh
 
 PREFIX ?= /usr
