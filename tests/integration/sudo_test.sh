@@ -102,6 +102,19 @@ expect_output "list: prints resolved path" "/usr/bin/id"
 run as_user alice sudo -l whoami
 expect_fail "list: command without grant not listed"
 
+run as_user alice sudo -l
+expect_status "list: sudo -l lists grants" 0
+expect_output "list: sudo -l names the grant" "[grant g-"
+expect_no_output "list: sudo -l has no approver line" "approved by"
+run as_user alice sudo -ll
+expect_status "list: sudo -ll lists grants" 0
+expect_output "list: sudo -ll names the approver" "approved by bob"
+
+run as_user alice sudo -n -e /etc/hosts
+expect_fail "sudoedit: sudo -e rejected"
+expect_output "sudoedit: user told it is unsupported" \
+  "sudoedit (sudo -e) is not supported"
+
 # SSLKEYLOGFILE would make libcurl, running as root inside sudo, append
 # TLS secrets to a file the user picks.
 as_user alice env SSLKEYLOGFILE=/tmp/zsp-keylog-test sudo -n id >/dev/null 2>&1
