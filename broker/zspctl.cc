@@ -816,8 +816,8 @@ int RunCommand(Options options, const std::string& command,
       };
     });
   }
-  // enroll asks the broker; check, enable-sudo and disable-sudo work on
-  // this host (zspctl_host.cc).
+  // enroll sends a request to the broker. check, enable-sudo and
+  // disable-sudo run on this host only (zspctl_host.cc).
   if (command == "host" && !args.empty() && args[0] == "enroll") {
     ResolveSettings(&options);
     return RunHostEnroll(options, args);

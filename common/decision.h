@@ -45,8 +45,8 @@ struct Decision {
   // allow: seconds left on the grant by the broker's clock when it signed
   // (grant_exp - iat), or by this host's clock if that is less.
   int64_t seconds_left = 0;
-  // kUnavailable: the broker answered with a client error (HTTP 4xx other
-  // than 404, 408 and 429), so asking again or elsewhere cannot help.
+  // kUnavailable: the broker returned a client error (HTTP 4xx other than
+  // 404, 408 and 429), so a retry here or at another broker cannot help.
   bool rejected = false;
 };
 
