@@ -22,6 +22,9 @@ UNIT_SRCS := $(wildcard tests/unit/*.cc)
 UNIT_OBJS := $(UNIT_SRCS:%.cc=$(B)/%.o)
 
 COMMON_LIBS := -lcurl -lssl -lcrypto -lsystemd
+# The modules open libcurl only when they call a broker (common/https_client.cc)
+# and link nothing they do not use, so that every sudo and login stays cheap.
+MODULE_LIBS := -Wl,--as-needed -lcrypto -lsystemd
 
 all: $(B)/libzsp.a $(B)/sudo_zsp.so $(B)/pam_zsp.so $(B)/zsp-broker \
      $(B)/zspctl $(B)/unit_tests $(B)/tcp_blackhole $(B)/pam_loop \
@@ -40,12 +43,12 @@ $(B)/libzsp.a: $(COMMON_OBJS)
 $(B)/sudo_zsp.so: $(B)/sudo_zsp/sudo_zsp.o $(B)/libzsp.a sudo_zsp/sudo_zsp.map
 	$(CXX) -shared $(LDHARDEN) -Wl,-z,nodelete \
 	  -Wl,--version-script=sudo_zsp/sudo_zsp.map -o $@ \
-	  $(B)/sudo_zsp/sudo_zsp.o $(B)/libzsp.a $(COMMON_LIBS)
+	  $(B)/sudo_zsp/sudo_zsp.o $(B)/libzsp.a $(MODULE_LIBS)
 
 $(B)/pam_zsp.so: $(B)/pam_zsp/pam_zsp.o $(B)/libzsp.a pam_zsp/pam_zsp.map
 	$(CXX) -shared $(LDHARDEN) -Wl,-z,nodelete \
 	  -Wl,--version-script=pam_zsp/pam_zsp.map -o $@ \
-	  $(B)/pam_zsp/pam_zsp.o $(B)/libzsp.a -lpam $(COMMON_LIBS)
+	  $(B)/pam_zsp/pam_zsp.o $(B)/libzsp.a -lpam $(MODULE_LIBS)
 
 $(B)/zsp-broker: $(BROKER_OBJS) $(B)/libzsp.a
 	$(CXX) $(LDHARDEN) -pie -o $@ $^ -lcpp-httplib -lsqlite3 $(COMMON_LIBS) \

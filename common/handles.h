@@ -1,10 +1,9 @@
-// RAII owners for the C handles that zsp uses (OpenSSL, libcurl, stdio,
-// file descriptors). Every handle lives in one of these so that no error path
+// RAII owners for the C handles that zsp uses (OpenSSL, stdio, file
+// descriptors). Every handle lives in one of these so that no error path
 // leaks it.
 #ifndef ZSP_COMMON_HANDLES_H_
 #define ZSP_COMMON_HANDLES_H_
 
-#include <curl/curl.h>
 #include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -28,9 +27,6 @@ using EvpPkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, Deleter<EVP_PKEY_CTX_free>>;
 using EvpMdCtxPtr = std::unique_ptr<EVP_MD_CTX, Deleter<EVP_MD_CTX_free>>;
 using X509Ptr = std::unique_ptr<X509, Deleter<X509_free>>;
 using BioPtr = std::unique_ptr<BIO, Deleter<BIO_free_all>>;
-using CurlPtr = std::unique_ptr<CURL, Deleter<curl_easy_cleanup>>;
-using CurlSlistPtr =
-    std::unique_ptr<curl_slist, Deleter<curl_slist_free_all>>;
 using FilePtr = std::unique_ptr<FILE, Deleter<fclose>>;
 
 // An owned file descriptor, closed on destruction.

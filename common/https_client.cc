@@ -1,13 +1,14 @@
 #include "common/https_client.h"
 
+#include <curl/curl.h>
+#include <dlfcn.h>
 #include <openssl/crypto.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 
+#include <memory>
 #include <mutex>
 
-#include "common/handles.h"
 #include "common/signal_block.h"
 
 namespace zsp {
@@ -30,29 +31,88 @@ size_t WriteBody(char* ptr, size_t size, size_t nmemb, void* userdata) {
   return n;
 }
 
-// libcurl global state is set up once per process and never torn down:
-// modules may be unloaded while the host process keeps running.
+// libcurl is opened on first use instead of being linked. It pulls in
+// about 40 shared libraries (GnuTLS, Kerberos, LDAP, SSH and others that
+// zsp never uses). Loading them costs every sudo and login several
+// milliseconds and megabytes, even when no broker call follows, as with a
+// cached decision or a configuration error. In setuid hosts the dynamic
+// loader ignores LD_LIBRARY_PATH, so it finds the system's libcurl, as it
+// would for a linked one.
+struct CurlApi {
+  CURLcode (*global_init)(long flags);
+  CURL* (*easy_init)();
+  CURLcode (*easy_setopt)(CURL* curl, CURLoption option, ...);
+  CURLcode (*easy_perform)(CURL* curl);
+  CURLcode (*easy_getinfo)(CURL* curl, CURLINFO info, ...);
+  const char* (*easy_strerror)(CURLcode code);
+  void (*easy_cleanup)(CURL* curl);
+  curl_slist* (*slist_append)(curl_slist* list, const char* text);
+  void (*slist_free_all)(curl_slist* list);
+};
+
+template <typename Fn>
+bool Bind(void* library, const char* name, Fn* fn) {
+  void* address = dlsym(library, name);
+  *fn = reinterpret_cast<Fn>(address);
+  return address != nullptr;
+}
+
+// Opens libcurl and sets up its global state, once per process. Neither is
+// ever torn down (RTLD_NODELETE, no curl_global_cleanup), because modules
+// may be unloaded while the host process keeps running. Returns nullptr
+// and sets *error if libcurl cannot be used.
 //
 // curl_global_init opens the file named by SSLKEYLOGFILE with plain getenv
 // (libcurl 7.88 with OpenSSL) and appends TLS secrets to it. Inside sudo or
 // su that variable comes from the invoking user, so it is removed first.
-bool InitCurlOnce() {
+const CurlApi* Curl(std::string* error) {
   static std::once_flag once;
-  static CURLcode rc = CURLE_FAILED_INIT;
+  static CurlApi api;
+  static bool ready = false;
+  static std::string failure;
   std::call_once(once, [] {
+    void* library =
+        dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+    if (library == nullptr) {
+      const char* why = dlerror();
+      failure = std::string("cannot load libcurl: ") +
+                (why != nullptr ? why : "unknown error");
+      return;
+    }
+    bool bound = Bind(library, "curl_global_init", &api.global_init) &&
+                 Bind(library, "curl_easy_init", &api.easy_init) &&
+                 Bind(library, "curl_easy_setopt", &api.easy_setopt) &&
+                 Bind(library, "curl_easy_perform", &api.easy_perform) &&
+                 Bind(library, "curl_easy_getinfo", &api.easy_getinfo) &&
+                 Bind(library, "curl_easy_strerror", &api.easy_strerror) &&
+                 Bind(library, "curl_easy_cleanup", &api.easy_cleanup) &&
+                 Bind(library, "curl_slist_append", &api.slist_append) &&
+                 Bind(library, "curl_slist_free_all", &api.slist_free_all);
+    if (!bound) {
+      failure = "libcurl lacks a function zsp needs";
+      return;
+    }
     unsetenv("SSLKEYLOGFILE");
-    rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (api.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+      failure = "curl_global_init failed";
+      return;
+    }
+    ready = true;
   });
-  return rc == CURLE_OK;
+  if (!ready) {
+    *error = failure;
+    return nullptr;
+  }
+  return &api;
 }
 
 // Applies the settings that make the transfer independent of the
 // environment and bounded in time and size.
-bool ApplyOptions(CURL* curl, const HttpsOptions& options,
+bool ApplyOptions(const CurlApi& api, CURL* curl, const HttpsOptions& options,
                   const std::string& url, Body* body, curl_slist* headers) {
   bool ok = true;
   auto set = [&](CURLoption opt, auto value) {
-    ok = ok && curl_easy_setopt(curl, opt, value) == CURLE_OK;
+    ok = ok && api.easy_setopt(curl, opt, value) == CURLE_OK;
   };
   set(CURLOPT_URL, url.c_str());
   set(CURLOPT_PROTOCOLS_STR, "https");
@@ -94,45 +154,55 @@ Result<HttpsResponse> HttpsRequest(const HttpsOptions& options,
                                    const std::string& method,
                                    const std::string& url,
                                    const std::string& body) {
-  if (!InitCurlOnce()) return Error{"curl_global_init failed"};
   if (options.ca_file.empty()) return Error{"no CA file configured"};
-  CurlPtr curl(curl_easy_init());
+  std::string load_error;
+  const CurlApi* api = Curl(&load_error);
+  if (api == nullptr) return Error{load_error};
+  std::unique_ptr<CURL, void (*)(CURL*)> curl(api->easy_init(),
+                                              api->easy_cleanup);
   if (!curl) return Error{"curl_easy_init failed"};
 
-  CurlSlistPtr headers(curl_slist_append(nullptr, "Accept: application/json"));
-  if (method == "POST") {
-    headers.reset(
-        curl_slist_append(headers.release(), "Content-Type: application/json"));
-  }
+  // curl_slist_append returns nullptr and leaves the list alone when it
+  // runs out of memory, so each step keeps the old list until it succeeds.
+  std::unique_ptr<curl_slist, void (*)(curl_slist*)> headers(
+      api->slist_append(nullptr, "Accept: application/json"),
+      api->slist_free_all);
+  auto add_header = [&](const char* line) {
+    if (!headers) return;
+    curl_slist* longer = api->slist_append(headers.get(), line);
+    if (longer == nullptr) headers.reset();
+  };
+  if (method == "POST") add_header("Content-Type: application/json");
   std::string auth;
   if (!options.bearer_token.empty()) {
     auth = "Authorization: Bearer " + options.bearer_token;
-    headers.reset(curl_slist_append(headers.release(), auth.c_str()));
+    add_header(auth.c_str());
     OPENSSL_cleanse(auth.data(), auth.size());
   }
   if (!headers) return Error{"out of memory"};
 
   Body response_body;
   response_body.limit = options.max_response_bytes;
-  if (!ApplyOptions(curl.get(), options, url, &response_body, headers.get())) {
+  if (!ApplyOptions(*api, curl.get(), options, url, &response_body,
+                    headers.get())) {
     return Error{"setting up the HTTPS request failed"};
   }
   if (method == "POST") {
-    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDS, body.c_str());
-    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDSIZE_LARGE,
+    api->easy_setopt(curl.get(), CURLOPT_POSTFIELDS, body.c_str());
+    api->easy_setopt(curl.get(), CURLOPT_POSTFIELDSIZE_LARGE,
                      static_cast<curl_off_t>(body.size()));
   } else if (method != "GET") {
     return Error{"unsupported HTTP method " + method};
   }
 
   char errbuf[CURL_ERROR_SIZE] = "";
-  curl_easy_setopt(curl.get(), CURLOPT_ERRORBUFFER, errbuf);
+  api->easy_setopt(curl.get(), CURLOPT_ERRORBUFFER, errbuf);
   CURLcode rc;
   {
     // CURLOPT_NOSIGNAL stops libcurl from ignoring SIGPIPE itself, and a
     // peer that closes the TLS connection must not kill sudo or sshd.
     ScopedSignalBlock block(SIGPIPE);
-    rc = curl_easy_perform(curl.get());
+    rc = api->easy_perform(curl.get());
   }
   // CURLOPT_MAXFILESIZE stops a body whose Content-Length is too large
   // before it arrives; the write callback stops one without it.
@@ -141,14 +211,14 @@ Result<HttpsResponse> HttpsRequest(const HttpsOptions& options,
                  std::to_string(options.max_response_bytes) + " bytes"};
   }
   if (rc != CURLE_OK) {
-    std::string why = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc);
+    std::string why = errbuf[0] != '\0' ? errbuf : api->easy_strerror(rc);
     // curl words a timeout differently in each phase ("Timeout was
     // reached", "SSL connection timeout"), so one prefix marks them all.
     if (rc == CURLE_OPERATION_TIMEDOUT) why = "timed out: " + why;
     return Error{why};
   }
   HttpsResponse out;
-  curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &out.status);
+  api->easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &out.status);
   out.body = std::move(response_body.data);
   return out;
 }
