@@ -127,6 +127,17 @@ std::string ApplySetting(HostConfig* c, std::string_view key,
     return "";
   }
   if (key == "spool_dir") return path_setting(&c->spool_dir);
+  if (key == "decision_cache") {
+    int64_t seconds = 0;
+    if (!ParseDurationSeconds(value, &seconds) || seconds < 0 ||
+        seconds > kMaxDecisionCacheSec) {
+      return "value must be a duration from 0s (off) to " +
+             std::to_string(kMaxDecisionCacheSec) + "s (for example 5s)";
+    }
+    c->decision_cache_sec = static_cast<long>(seconds);
+    return "";
+  }
+  if (key == "decision_cache_dir") return path_setting(&c->decision_cache_dir);
   if (key == "request_duration") {
     int64_t seconds = 0;
     if (!ParseDurationSeconds(value, &seconds) || seconds < 60 ||

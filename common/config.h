@@ -15,6 +15,8 @@ namespace zsp {
 
 inline constexpr char kDefaultConfigPath[] = "/etc/zsp/zsp.conf";
 inline constexpr size_t kMaxBrokerUrls = 8;
+inline constexpr char kDefaultDecisionCacheDir[] = "/run/zsp/decisions";
+inline constexpr long kMaxDecisionCacheSec = 60;
 inline constexpr char kDefaultSecurePath[] =
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -34,6 +36,11 @@ struct HostConfig {
   long clock_skew_sec = 30;
   std::string secure_path = kDefaultSecurePath;
   std::string spool_dir = kDefaultSpoolDir;  // local audit spool
+  // How long a signed allow may be reused without asking the broker
+  // again, in seconds; 0 turns the cache off. A revocation takes effect on
+  // this host within this bound. See common/decision_cache.h.
+  long decision_cache_sec = 0;
+  std::string decision_cache_dir = kDefaultDecisionCacheDir;
   long request_duration_sec = 3600;  // duration asked for from a terminal
   long request_wait_sec = 300;       // how long a terminal waits for approval
   // Break-glass public keys (breakglass_key, repeatable); none disables

@@ -242,8 +242,13 @@ Decision CheckBrokerResponse(long status, std::string_view body,
   if (token == answer.end() || !token->is_string()) {
     return Invalid("broker answer has no jws string");
   }
-  return CheckSignedDecision(token->get_ref<const std::string&>(), keys,
-                             query, nonce, now, clock_skew);
+  Decision d = CheckSignedDecision(token->get_ref<const std::string&>(),
+                                   keys, query, nonce, now, clock_skew);
+  if (d.verdict == Verdict::kAllow) {
+    d.token = token->get<std::string>();
+    d.nonce = nonce;
+  }
+  return d;
 }
 
 namespace {

@@ -48,6 +48,12 @@ struct Decision {
   // kUnavailable: the broker returned a client error (HTTP 4xx other than
   // 404, 408 and 429), so a retry here or at another broker cannot help.
   bool rejected = false;
+  // allow from AskBroker: the signed token and the nonce it answers, so
+  // that the decision can be cached and checked again (decision_cache.h).
+  std::string token;
+  std::string nonce;
+  // allow: taken from the local decision cache, not asked of the broker.
+  bool cached = false;
 };
 
 const char* VerdictName(Verdict verdict);

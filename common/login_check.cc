@@ -10,6 +10,7 @@
 #include "common/audit_spool.h"
 #include "common/config.h"
 #include "common/decision.h"
+#include "common/decision_cache.h"
 #include "common/escape.h"
 
 namespace zsp {
@@ -78,7 +79,11 @@ LoginOutcome CheckLogin(const LoginContext& context) {
   record.Add("ZSP_HOST", query.host)
       .Add("ZSP_BROKER", config.value().broker_url);
 
-  Decision decision = AskBroker(config.value(), keys.value(), query);
+  std::string cache_problem;
+  Decision decision =
+      AskBrokerCached(config.value(), keys.value(), query, &cache_problem);
+  if (!cache_problem.empty()) record.Add("ZSP_CACHE_PROBLEM", cache_problem);
+  if (decision.cached) record.Add("ZSP_CACHED", "1");
   record.Add("ZSP_VERDICT", VerdictName(decision.verdict));
   switch (decision.verdict) {
     case Verdict::kAllow:

@@ -18,6 +18,7 @@
 
 #include "common/audit_spool.h"
 #include "common/breakglass_prompt.h"
+#include "common/decision_cache.h"
 #include "common/decision.h"
 #include "common/escape.h"
 #include "common/host_requests.h"
@@ -392,6 +393,12 @@ SudoOutcome SudoPolicy::Validate() {
   return out;
 }
 
+std::string SudoPolicy::Invalidate() {
+  auto config = LoadHostConfig(options_.config_path);
+  if (!config.ok()) return config.error();
+  return ClearDecisionCache(config.value(), Lookup(user_info_, "user"));
+}
+
 // Tells the user why the emergency path opened and asks for a token for
 // exactly this sudo use.
 EmergencyOutcome SudoPolicy::OfferBreakGlass(const HostConfig& config,
@@ -542,7 +549,17 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
   query.env = env_names;
   record.Add("ZSP_HOST", query.host).Add("ZSP_BROKER", config.value().broker_url);
 
-  Decision decision = AskBroker(config.value(), keys.value(), query);
+  // sudo -k with a command asks for fresh credentials: here, a fresh
+  // answer from the broker.
+  if (Lookup(settings_, "ignore_ticket") == "true") {
+    std::string failure = ClearDecisionCache(config.value(), user);
+    if (!failure.empty()) record.Add("ZSP_CACHE_PROBLEM", failure);
+  }
+  std::string cache_problem;
+  Decision decision =
+      AskBrokerCached(config.value(), keys.value(), query, &cache_problem);
+  if (!cache_problem.empty()) record.Add("ZSP_CACHE_PROBLEM", cache_problem);
+  if (decision.cached) record.Add("ZSP_CACHED", "1");
   EmergencyOutcome emergency;
   // A break-glass token names no run-as group or environment variables,
   // so it is never offered for -g, -E or VAR=value.

@@ -85,6 +85,10 @@ class SudoPolicy {
   // on this host. Never prompts.
   SudoOutcome Validate();
 
+  // sudo -k and -K: drops the invoking user's cached decisions
+  // (decision_cache in zsp.conf). Returns "" or what failed.
+  std::string Invalidate();
+
   // Lends the user's terminal for the request-and-wait flow; nullptr (the
   // default) means never prompt. Not owned.
   void SetTerminal(UserTerminal* terminal) { terminal_ = terminal; }

@@ -223,8 +223,7 @@ int PolicyList(int argc, char* const argv[], int verbose,
 }
 
 // sudo -v checks that the user has an active grant here; it never
-// prompts. No decision is cached, so -k and -K have nothing to drop, but
-// the callback must exist or they fail.
+// prompts.
 int PolicyValidate(const char** errstr) noexcept {
   try {
     if (!State().policy) return -1;
@@ -237,7 +236,19 @@ int PolicyValidate(const char** errstr) noexcept {
   }
 }
 
-void PolicyInvalidate(int /*remove*/) noexcept {}
+// sudo -k and -K drop the user's cached decisions (decision_cache in
+// zsp.conf), so that the next sudo asks the broker again.
+void PolicyInvalidate(int /*remove*/) noexcept {
+  try {
+    if (!State().policy) return;
+    std::string failure = State().policy->Invalidate();
+    if (!failure.empty()) {
+      PrintLines({"zsp: cached decisions were not removed: " + failure});
+    }
+  } catch (...) {
+    PrintLines({"zsp: cached decisions were not removed: internal error"});
+  }
+}
 
 int PolicyInitSession(struct passwd* /*pwd*/, char** /*user_env_out*/[],
                       const char** /*errstr*/) noexcept {

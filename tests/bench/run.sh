@@ -140,6 +140,10 @@ use_zsp() {
   echo "Plugin sudo_zsp_policy $ZSP_BUILD/sudo_zsp.so conf=/etc/zsp/zsp.conf" \
     >/etc/sudo.conf
 }
+# sudo_zsp with a warm decision cache: each sudo after the first within
+# 30 s reuses the signed answer without a broker round trip.
+cache_on() { zsp_write_config "$ZSP_BROKER_URL" "decision_cache = 30s"; }
+cache_off() { zsp_write_config "$ZSP_BROKER_URL"; }
 use_sudoers() {
   # No Plugin line: sudo loads its default policy, sudoers.
   : >/etc/sudo.conf
@@ -164,22 +168,33 @@ use_sudoers
 as_user alice sudo -n /usr/bin/true || fail "sudo through sudoers failed"
 
 zsp_rss=0
+cached_rss=0
 sudoers_rss=0
 for _ in $(seq $((SUDO_RUNS / BATCH))); do
   use_zsp
   sudo_batch "$BENCH_DIR/sudo-zsp.txt" zsp_rss
+  cache_on
+  as_user alice sudo -n /usr/bin/true || fail "sudo with the cache failed"
+  sudo_batch "$BENCH_DIR/sudo-cached.txt" cached_rss
+  cache_off
   use_sudoers
   sudo_batch "$BENCH_DIR/sudo-sudoers.txt" sudoers_rss
 done
 use_zsp
 read -r zsp_median zsp_p95 < <(stats "$BENCH_DIR/sudo-zsp.txt")
+read -r cached_median cached_p95 < <(stats "$BENCH_DIR/sudo-cached.txt")
 read -r base_median base_p95 < <(stats "$BENCH_DIR/sudo-sudoers.txt")
 printf '%-34s %10s %10s\n' "" "median ms" "p95 ms"
 printf '%-34s %10s %10s\n' "sudoers, NOPASSWD rule" "$base_median" "$base_p95"
 printf '%-34s %10s %10s\n' "sudo_zsp, grant, broker over mTLS" \
   "$zsp_median" "$zsp_p95"
+printf '%-34s %10s %10s\n' "sudo_zsp, decision cache warm" \
+  "$cached_median" "$cached_p95"
 printf '%-34s %10s %10s\n' "ratio sudo_zsp / sudoers" \
   "$(ratio "$zsp_median" "$base_median")" "$(ratio "$zsp_p95" "$base_p95")"
+printf '%-34s %10s %10s\n' "ratio cached sudo_zsp / sudoers" \
+  "$(ratio "$cached_median" "$base_median")" \
+  "$(ratio "$cached_p95" "$base_p95")"
 echo
 
 # --- 2. PAM account phase ------------------------------------------------
@@ -194,6 +209,12 @@ account optional $ZSP_BUILD/pam_zsp.so conf=/nonexistent/zsp.conf
 account required pam_permit.so
 PAM
 
+cat >/etc/pam.d/zsp-bench-cached <<PAM
+account required $ZSP_BUILD/pam_zsp.so conf=/etc/zsp/cached.conf
+PAM
+cp /etc/zsp/zsp.conf /etc/zsp/cached.conf
+echo "decision_cache = 30s" >>/etc/zsp/cached.conf
+
 pam_batch() {
   local line
   line=$("$TOOLS/bench_exec" --times "$BENCH_DIR/pam-$1.txt" "$BATCH" \
@@ -206,10 +227,12 @@ for _ in $(seq $((PAM_RUNS / BATCH))); do
   pam_batch base
   pam_batch zsp
   pam_batch load
+  pam_batch cached
 done
 read -r pam_base_median pam_base_p95 < <(stats "$BENCH_DIR/pam-base.txt")
 read -r pam_zsp_median pam_zsp_p95 < <(stats "$BENCH_DIR/pam-zsp.txt")
 read -r pam_load_median pam_load_p95 < <(stats "$BENCH_DIR/pam-load.txt")
+read -r pam_cached_median pam_cached_p95 < <(stats "$BENCH_DIR/pam-cached.txt")
 printf '%-34s %10s %10s\n' "" "median ms" "p95 ms"
 printf '%-34s %10s %10s\n' "pam_permit only" "$pam_base_median" \
   "$pam_base_p95"
@@ -217,8 +240,13 @@ printf '%-34s %10s %10s\n' "pam_zsp loaded, no configuration" \
   "$pam_load_median" "$pam_load_p95"
 printf '%-34s %10s %10s\n' "pam_zsp, login grant" "$pam_zsp_median" \
   "$pam_zsp_p95"
+printf '%-34s %10s %10s\n' "pam_zsp, decision cache warm" \
+  "$pam_cached_median" "$pam_cached_p95"
 printf '%-34s %10s\n' "added by pam_zsp (median)" \
   "$(awk -v a="$pam_zsp_median" -v b="$pam_base_median" \
+    'BEGIN { printf "%.2f", a - b }')"
+printf '%-34s %10s\n' "added with the cache (median)" \
+  "$(awk -v a="$pam_cached_median" -v b="$pam_base_median" \
     'BEGIN { printf "%.2f", a - b }')"
 echo
 
@@ -272,8 +300,13 @@ printf '%-44s %8s\n' "peak RSS of sudo tree, sudoers" \
   "$(awk -v k="$sudoers_rss" 'BEGIN { printf "%.1f", k / 1024 }')"
 printf '%-44s %8s\n' "peak RSS of sudo tree, sudo_zsp" \
   "$(awk -v k="$zsp_rss" 'BEGIN { printf "%.1f", k / 1024 }')"
+printf '%-44s %8s\n' "peak RSS of sudo tree, sudo_zsp cached" \
+  "$(awk -v k="$cached_rss" 'BEGIN { printf "%.1f", k / 1024 }')"
 printf '%-44s %8s\n' "added by sudo_zsp" \
   "$(awk -v a="$zsp_rss" -v b="$sudoers_rss" \
+    'BEGIN { printf "%.1f", (a - b) / 1024 }')"
+printf '%-44s %8s\n' "added by sudo_zsp with the cache" \
+  "$(awk -v a="$cached_rss" -v b="$sudoers_rss" \
     'BEGIN { printf "%.1f", (a - b) / 1024 }')"
 
 # Adds rows to the broker's databases until grants and audit_records hold
