@@ -103,7 +103,7 @@ void RunThread(const Options& options, int thread, Clock::time_point end,
     std::string body = "{\"user\":\"" + options.user + "\",\"host\":\"" +
                        options.host +
                        "\",\"kind\":\"sudo\",\"runas\":\"root\","
-                       "\"argv\":[\"" +
+                       "\"runas_group\":\"\",\"env\":[],\"argv\":[\"" +
                        options.command + "\"],\"nonce\":\"" +
                        Nonce(thread, sequence) + "\"}";
     response.clear();

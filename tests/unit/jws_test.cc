@@ -160,6 +160,7 @@ class JwsTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(Rfc8037Ed25519Vector);
   CPPUNIT_TEST(LoadPemKeys);
   CPPUNIT_TEST(LoadRejectsBadFiles);
+  CPPUNIT_TEST(LoadPemWithLeadingText);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -597,9 +598,49 @@ class JwsTest : public CppUnit::TestFixture {
         ec_pub.error().find("not an Ed25519 key") != std::string::npos);
     CPPUNIT_ASSERT_MESSAGE("P-256 private key rejected",
                            !zsp::LoadEd25519PrivateKey(ec_private).ok());
+
+    // An Ed25519 key block whose algorithm OID is changed (1.3.101.112 to
+    // 1.3.101.113, Ed448's) is not read as Ed25519 by the fast path.
+    std::string pem = ReadFile(WritePem("ed.pub", key_.get(), false));
+    size_t body = pem.find('\n') + 1;
+    CPPUNIT_ASSERT_EQUAL(std::string("MCowBQYDK2Vw"), pem.substr(body, 12));
+    pem.replace(body, 12, "MCowBQYDK2Vx");
+    std::string wrong_oid = dir_ + "/wrong-oid.pem";
+    WriteText(wrong_oid, pem);
+    CPPUNIT_ASSERT_MESSAGE("key with another OID rejected",
+                           !zsp::LoadEd25519PublicKey(wrong_oid).ok());
+  }
+
+  void LoadPemWithLeadingText() {
+    MakeDir();
+    std::string path = dir_ + "/commented.pem";
+    WriteText(path, "# decision key of broker-1\n" +
+                        ReadFile(WritePem("plain.pem", key_.get(), false)));
+    auto pub = zsp::LoadEd25519PublicKey(path);
+    CPPUNIT_ASSERT_MESSAGE("key after a comment line loads", pub.ok());
+    CPPUNIT_ASSERT_EQUAL(zsp::Ed25519KeyId(key_.get()),
+                         zsp::Ed25519KeyId(pub.value().get()));
   }
 
  private:
+  static std::string ReadFile(const std::string& path) {
+    std::string text;
+    FILE* f = fopen(path.c_str(), "r");
+    CPPUNIT_ASSERT_MESSAGE("open " + path, f != nullptr);
+    char buffer[4096];
+    size_t n;
+    while ((n = fread(buffer, 1, sizeof buffer, f)) > 0) text.append(buffer, n);
+    fclose(f);
+    return text;
+  }
+
+  static void WriteText(const std::string& path, const std::string& text) {
+    FILE* f = fopen(path.c_str(), "w");
+    CPPUNIT_ASSERT_MESSAGE("create " + path, f != nullptr);
+    fputs(text.c_str(), f);
+    fclose(f);
+  }
+
   // A valid token signed by key_ of exactly `size` bytes, or "" if none of
   // the pad lengths tried gives that size.
   std::string TokenOfSize(size_t size) {
