@@ -38,6 +38,12 @@ bool MatchPath(const std::string& pattern, const std::string& path,
   return true;
 }
 
+// True for 127.0.0.0/8, ::1 and IPv4-mapped 127.0.0.0/8.
+bool IsLoopbackAddress(const std::string& address) {
+  return address.rfind("127.", 0) == 0 || address == "::1" ||
+         address.rfind("::ffff:127.", 0) == 0;
+}
+
 // The caller as the log names it: the person, the host, or "unknown" when
 // authentication failed.
 std::string DescribeCaller(const ApiRequest& request, const Api::Call& call) {
@@ -61,6 +67,8 @@ void LogRejected(const ApiRequest& request, const ApiResponse& response,
 
 const Api::Route Api::kRoutes[] = {
     {"GET", "/v1/health", Caller::kAnyone, nullptr, &Api::Health},
+    {"GET", "/healthz", Caller::kAnyone, nullptr, &Api::Healthz},
+    {"GET", "/metrics", Caller::kMonitor, nullptr, &Api::MetricsText},
     {"POST", "/v1/decisions", Caller::kHost, nullptr, &Api::Decide},
     {"GET", "/v1/whoami", Caller::kPerson, nullptr, &Api::Whoami},
     {"POST", "/v1/requests", Caller::kPerson, nullptr, &Api::FileRequest},
@@ -107,6 +115,8 @@ const Api::Route Api::kRoutes[] = {
      &Api::AuditReview},
 };
 
+std::span<const Api::Route> Api::Routes() { return kRoutes; }
+
 Api::Api(Store* store, EVP_PKEY* decision_key, Settings settings, Clock clock)
     : store_(store),
       decision_key_(decision_key),
@@ -122,30 +132,42 @@ ApiResponse ErrorResponse(int status, const std::string& code,
 }
 
 ApiResponse Api::Handle(const ApiRequest& request) const noexcept {
+  std::string route = "unmatched";
+  ApiResponse response;
   try {
-    return Dispatch(request);
+    response = Dispatch(request, &route);
   } catch (const std::exception& e) {
     LogEvent("error", {{"method", request.method},
                        {"path", request.path},
                        {"detail", e.what()}});
+    response = ErrorResponse(500, "internal", "the broker failed");
   } catch (...) {
     LogEvent("error", {{"method", request.method},
                        {"path", request.path},
                        {"detail", "unknown exception"}});
+    response = ErrorResponse(500, "internal", "the broker failed");
   }
-  return ErrorResponse(500, "internal", "the broker failed");
+  try {
+    metrics_.CountHttp(request.method, route, response.status);
+  } catch (const std::exception&) {
+    // Only allocation can fail here; the response matters more.
+  }
+  return response;
 }
 
-ApiResponse Api::Dispatch(const ApiRequest& request) const {
+ApiResponse Api::Dispatch(const ApiRequest& request, std::string* route_name) const {
+  auto started = std::chrono::steady_clock::now();
   if (request.body.size() > kMaxBodyBytes) {
     return ErrorResponse(413, "too_large", "request body is over 64 KiB");
   }
   for (const Route& route : kRoutes) {
     Call call;
+    call.started = started;
     if (request.method != route.method ||
         !MatchPath(route.pattern, request.path, &call.id)) {
       continue;
     }
+    *route_name = route.pattern;
     ApiResponse response = Authorize(route, request, &call);
     if (response.status == 200 &&
         std::string_view(route.pattern).find("/requests") !=
@@ -182,7 +204,17 @@ ApiResponse Api::Authorize(const Route& route, const ApiRequest& request,
                            "a host client certificate is required");
     }
   }
-  if (route.caller == Caller::kPerson) {
+  if (route.caller == Caller::kMonitor) {
+    if (!has_bearer && IsLoopbackAddress(request.remote_address)) {
+      return ApiResponse{};
+    }
+    if (!has_bearer) {
+      return ErrorResponse(401, "unauthenticated",
+                           "a bearer token of an auditor or admin is "
+                           "required from a non-loopback address");
+    }
+  }
+  if (route.caller == Caller::kPerson || route.caller == Caller::kMonitor) {
     if (request.has_client_cert) {
       return ErrorResponse(403, "forbidden",
                            "hosts may not call people endpoints");
@@ -205,6 +237,12 @@ ApiResponse Api::Authorize(const Route& route, const ApiRequest& request,
           403, "forbidden",
           std::string("this requires the ") + route.role + " role");
     }
+    if (route.caller == Caller::kMonitor &&
+        !call->person.HasRole(kRoleAuditor) &&
+        !call->person.HasRole(kRoleAdmin)) {
+      return ErrorResponse(403, "forbidden",
+                           "this requires the auditor or admin role");
+    }
   }
 
   if (request.method == "POST" && !request.body.empty()) {
@@ -222,6 +260,28 @@ ApiResponse Api::Authorize(const Route& route, const ApiRequest& request,
 
 ApiResponse Api::Health(const Call&) const {
   return ApiResponse{200, {{"status", "ok"}}};
+}
+
+ApiResponse Api::Healthz(const Call&) const {
+  auto pending = store_->CountRequests("pending");
+  if (!pending.ok()) {
+    LogEvent("error", {{"detail", "health check: the store failed"},
+                       {"error", pending.message}});
+    return ApiResponse{503, {{"status", "unavailable"}, {"store", "failed"}}};
+  }
+  return ApiResponse{200, {{"status", "ok"}, {"store", "ok"}}};
+}
+
+ApiResponse Api::MetricsText(const Call&) const {
+  auto pending = store_->CountRequests("pending");
+  if (!pending.ok()) {
+    LogEvent("error", {{"detail", "metrics: the store failed"},
+                       {"error", pending.message}});
+  }
+  ApiResponse response;
+  response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  response.text = metrics_.Render(pending.ok() ? pending.value : -1);
+  return response;
 }
 
 ApiResponse Api::Whoami(const Call& call) const {

@@ -9,12 +9,19 @@
 #include <openssl/evp.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <span>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "broker/idempotency.h"
+#include "broker/metrics.h"
 #include "broker/model.h"
 #include "broker/policy_file.h"
 #include "broker/settings.h"
@@ -45,15 +52,23 @@ struct ApiRequest {
   // is none or it is unusable as a host certificate.
   std::string client_host;
   std::string remote;  // "address:port" of the peer, for the log
+  std::string remote_address;  // the peer's IP address alone
+  // The Idempotency-Key header, when the client sent one.
+  std::optional<std::string> idempotency_key;
 };
 
 struct ApiResponse {
   int status = 200;
   nlohmann::json body;
+  // When content_type is set, text is sent as the body in place of body.
+  std::string content_type;
+  std::string text;
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
-// Who may call a route.
-enum class Caller { kAnyone, kHost, kPerson };
+// Who may call a route. kMonitor: a peer on a loopback address, or a
+// person with the auditor or admin role (GET /metrics).
+enum class Caller { kAnyone, kHost, kPerson, kMonitor };
 
 class Api {
  public:
@@ -83,6 +98,9 @@ class Api {
   // notifications go out.
   void SetNotifier(Notifier* notifier) { notifier_ = notifier; }
 
+  // The counters behind GET /metrics; the notifier adds webhook failures.
+  Metrics* metrics() const { return &metrics_; }
+
   // Expires pending requests whose lifetime has ended and announces grants
   // that end within kExpiringNoticeSeconds. The server calls it every
   // second; never throws.
@@ -95,6 +113,7 @@ class Api {
     Person person;        // kPerson routes: the authenticated person
     nlohmann::json body;  // POST: the parsed JSON object, else empty object
     int64_t now = 0;
+    std::chrono::steady_clock::time_point started;  // when the call arrived
   };
   using Handler = ApiResponse (Api::*)(const Call&) const;
 
@@ -106,12 +125,19 @@ class Api {
     Handler handler;
   };
 
+  // Every route the API serves, in match order.
+  static std::span<const Route> Routes();
+
  private:
-  ApiResponse Dispatch(const ApiRequest& request) const;
+  // Finds the route and runs it; sets *route to its pattern, or to
+  // "unmatched".
+  ApiResponse Dispatch(const ApiRequest& request, std::string* route) const;
   ApiResponse Authorize(const Route& route, const ApiRequest& request,
                         Call* call) const;
 
   ApiResponse Health(const Call& call) const;
+  ApiResponse Healthz(const Call& call) const;
+  ApiResponse MetricsText(const Call& call) const;
   ApiResponse Whoami(const Call& call) const;
   ApiResponse Decide(const Call& call) const;
   ApiResponse FileRequest(const Call& call) const;
@@ -130,6 +156,7 @@ class Api {
   ApiResponse RevokeUserToken(const Call& call) const;
   ApiResponse EnrollHost(const Call& call) const;
   ApiResponse HostFileRequest(const Call& call) const;
+  ApiResponse HostCreateRequest(const Call& call) const;
   ApiResponse HostGetRequest(const Call& call) const;
   ApiResponse HostCancelRequest(const Call& call) const;
   ApiResponse HostListGrants(const Call& call) const;
@@ -143,6 +170,10 @@ class Api {
   ApiResponse AuditAlerts(const Call& call) const;
 
   ApiResponse DecideRequest(const Call& call, bool approve) const;
+  // Runs create once per Idempotency-Key of the caller: a retry with the
+  // same key and body gets the first 201 response again.
+  ApiResponse CreateOnce(const Call& call,
+                         const std::function<ApiResponse()>& create) const;
   // Checks a parsed request against the policy and stores it; returns 201
   // with the request, or the error.
   ApiResponse CreateUnderPolicy(AccessRequest request, const Call& call) const;
@@ -177,6 +208,8 @@ class Api {
   // Calls blocked in AwaitStateChange, capped so that long polls never
   // take every server thread.
   mutable std::atomic<int> waiters_{0};
+  mutable Metrics metrics_;
+  mutable IdempotencyCache idempotency_;
 };
 
 // An error response: {"error": code, "message": message}.

@@ -212,6 +212,9 @@ ApiResponse Api::Decide(const Call& call) const {
   auto jws = SignJws(decision_key_, claims.dump(), kDecisionJwsType);
   if (!jws.ok()) throw std::runtime_error("signing: " + jws.error());
   LogDecision(question, outcome);
+  std::chrono::duration<double> took =
+      std::chrono::steady_clock::now() - call.started;
+  metrics_.CountDecision(outcome.allow ? "allow" : "deny", took.count());
   return ApiResponse{200, {{"jws", jws.value()}}};
 }
 

@@ -23,6 +23,10 @@ ApiResponse Invalid(const std::string& message) {
 }  // namespace
 
 ApiResponse Api::HostFileRequest(const Call& call) const {
+  return CreateOnce(call, [this, &call] { return HostCreateRequest(call); });
+}
+
+ApiResponse Api::HostCreateRequest(const Call& call) const {
   json body = call.body;
   auto user = body.find("user");
   if (user == body.end() || !user->is_string() ||

@@ -3,6 +3,7 @@
 
 #include "broker/api.h"
 #include "broker/fields.h"
+#include "broker/ids.h"
 #include "broker/log.h"
 #include "broker/validate.h"
 #include "common/escape.h"
@@ -204,12 +205,67 @@ bool Api::MaySeeGrant(const Person& person, const Grant& grant) const {
 }
 
 ApiResponse Api::FileRequest(const Call& call) const {
-  FieldReader fields(call.body);
-  AccessRequest request;
-  ReadNewRequest(settings_.max_duration, &fields, &request);
-  if (!fields.ok()) return Invalid(fields.error());
-  request.requester = call.person.name;
-  return CreateUnderPolicy(std::move(request), call);
+  return CreateOnce(call, [this, &call] {
+    FieldReader fields(call.body);
+    AccessRequest request;
+    ReadNewRequest(settings_.max_duration, &fields, &request);
+    if (!fields.ok()) return Invalid(fields.error());
+    request.requester = call.person.name;
+    return CreateUnderPolicy(std::move(request), call);
+  });
+}
+
+ApiResponse Api::CreateOnce(const Call& call,
+                            const std::function<ApiResponse()>& create) const {
+  const auto& key = call.request->idempotency_key;
+  if (!key.has_value()) return create();
+  if (!IsValidIdempotencyKey(*key)) {
+    return Invalid(
+        "Idempotency-Key: must be 1 to 128 printable ASCII characters "
+        "without spaces");
+  }
+  // People and hosts have separate key spaces, so one caller's keys never
+  // replay another caller's request.
+  std::string scope = call.person.name.empty()
+                          ? "host:" + call.request->client_host
+                          : "person:" + call.person.name;
+  std::string fingerprint = Sha256Hex(call.body.dump());
+  IdempotencyCache::Claim claim =
+      idempotency_.Begin(scope, *key, fingerprint, call.now);
+  switch (claim.outcome) {
+    case IdempotencyCache::Outcome::kReplay: {
+      ApiResponse replay{claim.status, claim.body};
+      replay.headers.push_back({"Idempotent-Replayed", "true"});
+      LogEvent("replayed", {{"request", claim.body.value("id", "")},
+                            {"caller", scope},
+                            {"idempotency_key", *key}});
+      return replay;
+    }
+    case IdempotencyCache::Outcome::kMismatch:
+      return ErrorResponse(
+          422, "idempotency_key_reused",
+          "Idempotency-Key: " + EscapeForLog(*key, 128) +
+              " was already used with a different body; use a new key "
+              "for a different request");
+    case IdempotencyCache::Outcome::kBusy:
+      return ErrorResponse(409, "conflict",
+                           "Idempotency-Key: a call with this key is still "
+                           "running; retry later");
+    case IdempotencyCache::Outcome::kRun:
+      break;
+  }
+  ApiResponse response;
+  try {
+    response = create();
+  } catch (...) {
+    idempotency_.Finish(scope, *key, false, 0, {});
+    throw;
+  }
+  // Only a filed request is remembered: after an error nothing was filed,
+  // so a retry may run again.
+  bool filed = response.status == 201;
+  idempotency_.Finish(scope, *key, filed, response.status, response.body);
+  return response;
 }
 
 ApiResponse Api::ListRequests(const Call& call) const {

@@ -4,11 +4,15 @@
 
 #include <cerrno>
 #include <mutex>
+#include <utility>
 
 #include "common/escape.h"
 
 namespace zsp::broker {
 namespace {
+
+// The request id of the API call this thread serves, or "".
+thread_local std::string current_request_id;
 
 std::string FormatValue(std::string_view value) {
   std::string escaped = EscapeForLog(value, kMaxLogValueBytes);
@@ -51,9 +55,20 @@ std::string FormatLogLine(std::string_view outcome, const LogFields& fields) {
 
 void LogEvent(std::string_view outcome, const LogFields& fields) {
   static std::mutex mutex;
-  std::string line = FormatLogLine(outcome, fields) + "\n";
+  std::string line = FormatLogLine(outcome, fields);
+  if (!current_request_id.empty()) {
+    line += " request_id=" + FormatValue(current_request_id);
+  }
+  line += "\n";
   std::lock_guard<std::mutex> lock(mutex);
   WriteAll(STDERR_FILENO, line);
+}
+
+ScopedRequestId::ScopedRequestId(std::string id)
+    : previous_(std::exchange(current_request_id, std::move(id))) {}
+
+ScopedRequestId::~ScopedRequestId() {
+  current_request_id = std::move(previous_);
 }
 
 }  // namespace zsp::broker

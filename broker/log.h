@@ -23,7 +23,22 @@ using LogFields = std::vector<std::pair<std::string, std::string>>;
 std::string FormatLogLine(std::string_view outcome, const LogFields& fields);
 
 // Writes FormatLogLine to stderr as one write, safe from several threads.
+// While a ScopedRequestId is alive on the calling thread, the line ends
+// with its request_id field.
 void LogEvent(std::string_view outcome, const LogFields& fields);
+
+// Tags every LogEvent line of the calling thread with request_id=ID until
+// it goes out of scope. The HTTPS server sets one per API call.
+class ScopedRequestId {
+ public:
+  explicit ScopedRequestId(std::string id);
+  ScopedRequestId(const ScopedRequestId&) = delete;
+  ScopedRequestId& operator=(const ScopedRequestId&) = delete;
+  ~ScopedRequestId();
+
+ private:
+  std::string previous_;
+};
 
 }  // namespace zsp::broker
 

@@ -50,7 +50,8 @@ std::string WebhookSignature(const std::string& secret,
   return "sha256=" + Hex(mac, size);
 }
 
-Notifier::Notifier(const PolicyHolder* policy) : policy_(policy) {
+Notifier::Notifier(const PolicyHolder* policy, Metrics* metrics)
+    : policy_(policy), metrics_(metrics) {
   worker_ = std::thread([this] { Run(); });
 }
 
@@ -88,6 +89,7 @@ void Notifier::Send(const std::string& event, nlohmann::json payload,
                       id.ok() ? id.value() : "d-unknown", 1,
                       std::chrono::steady_clock::now()};
     if (queue_.size() >= kMaxQueuedDeliveries) {
+      if (metrics_ != nullptr) metrics_->CountWebhookDropped();
       LogEvent("error", {{"detail", "webhook queue full, delivery dropped"},
                          {"webhook", hook.name},
                          {"event", event},
@@ -125,6 +127,7 @@ void Notifier::Run() {
     std::string error = Post(delivery);
     lock.lock();
     if (error.empty()) continue;
+    if (metrics_ != nullptr) metrics_->CountWebhookFailure();
 
     LogFields fields = {{"webhook", delivery.hook.name},
                         {"event", delivery.event},
@@ -134,6 +137,7 @@ void Notifier::Run() {
     if (delivery.attempt >= kWebhookAttempts) {
       fields.insert(fields.begin(),
                     {"detail", "webhook delivery failed, giving up"});
+      if (metrics_ != nullptr) metrics_->CountWebhookDropped();
       LogEvent("error", fields);
       continue;
     }

@@ -15,6 +15,7 @@
 #include <string>
 #include <thread>
 
+#include "broker/metrics.h"
 #include "broker/policy_file.h"
 
 namespace zsp::broker {
@@ -36,7 +37,9 @@ class Notifier {
  public:
   // policy stays owned by the caller and must outlive the notifier. Send
   // reads the webhooks from it each time, so a reload applies at once.
-  explicit Notifier(const PolicyHolder* policy);
+  // metrics, when not null, counts failed and dropped deliveries and must
+  // outlive the notifier too.
+  explicit Notifier(const PolicyHolder* policy, Metrics* metrics = nullptr);
   Notifier(const Notifier&) = delete;
   Notifier& operator=(const Notifier&) = delete;
   // Stops the worker; deliveries still queued are logged as dropped.
@@ -66,6 +69,7 @@ class Notifier {
   std::string Post(const Delivery& delivery);
 
   const PolicyHolder* policy_;
+  Metrics* metrics_;
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<Delivery> queue_;

@@ -240,6 +240,11 @@ std::string CheckRunasEntry(const std::string& entry) {
   return entry == "*" ? "" : CheckPersonName(entry);
 }
 
+std::string CheckRunasGroupEntry(const std::string& entry) {
+  if (entry == "*" || IsValidGroupName(entry)) return "";
+  return "is not a valid group name";
+}
+
 std::string CheckCommandPattern(const std::string& pattern) {
   if (pattern == "*") return "";
   std::string problem = CheckCommandEntry(pattern);
@@ -313,6 +318,21 @@ AutoApproveRule ReadAutoApprove(const TomlValue& table,
   return rule;
 }
 
+// Reads runas_groups and env, which widen a sudo grant and so need runas.
+void ReadSudoExtras(const TableReader& reader, Entitlement* e) {
+  e->runas_groups = reader.Strings("runas_groups", CheckRunasGroupEntry);
+  e->env = reader.Strings("env", [](const std::string& entry) {
+    return CheckEnvGrantEntry(entry);
+  });
+  for (const char* key : {"runas_groups", "env"}) {
+    const TomlValue* value = reader.Find(key);
+    if (value != nullptr && e->runas.empty()) {
+      reader.Fail(*value, key,
+                  "applies to sudo only; list runas and commands too");
+    }
+  }
+}
+
 void ReadScope(const TableReader& reader, const GroupMap& host_groups,
                Entitlement* e) {
   reader.Require("hosts");
@@ -338,6 +358,7 @@ void ReadScope(const TableReader& reader, const GroupMap& host_groups,
                 "the entitlement grants nothing: set login = true or list "
                 "runas and commands");
   }
+  ReadSudoExtras(reader, e);
 }
 
 void ReadApproval(const TableReader& reader, const GroupMap& groups,
@@ -401,7 +422,7 @@ Entitlement ReadEntitlement(const TomlValue& table, size_t index,
   }
   TableReader named(table, "entitlement \"" + e.name + "\"");
   named.RejectUnknown({"name", "hosts", "requesters", "login", "runas",
-                       "commands", "approvers", "approvals", "max_duration",
+                       "commands", "runas_groups", "env", "approvers", "approvals", "max_duration",
                        "pending_lifetime", "reason_required", "reason_pattern",
                        "auto_approve"});
   ReadScope(named, host_groups, &e);
@@ -576,6 +597,26 @@ bool RuleMatchesTime(const AutoApproveRule& rule, int64_t now) {
   return false;
 }
 
+// Returns "" when the entitlement allows the request's run-as groups and
+// environment names, else why not.
+std::string WhySudoExtrasNotCovered(const Entitlement& e,
+                                    const AccessRequest& request) {
+  for (const auto& group : request.runas_groups) {
+    if (!ListAllows(e.runas_groups, group)) {
+      return "run-as group " + group + " is not in its runas_groups";
+    }
+  }
+  for (const auto& name : request.env) {
+    if (ListAllows(e.env, name)) continue;
+    if (name == "*") {
+      return "env \"*\" (the whole environment, sudo -E) is not allowed by "
+             "its env";
+    }
+    return "environment variable " + name + " is not in its env";
+  }
+  return "";
+}
+
 // Returns "" when the entitlement's hosts, run-as users and commands cover
 // the request, else why not.
 std::string WhyScopeNotCovered(const Entitlement& e,
@@ -605,7 +646,7 @@ std::string WhyScopeNotCovered(const Entitlement& e,
              "\" is not covered by its commands";
     }
   }
-  return "";
+  return WhySudoExtrasNotCovered(e, request);
 }
 
 // Returns "" when the request keeps to the entitlement's duration, reason
@@ -707,9 +748,10 @@ std::string DefaultPolicyText() {
   return R"(# zsp-broker policy: every request must match an entitlement.
 # Reload with SIGHUP; see docs/policy.md for every field.
 #
-# This default lets anyone request login, or sudo as any user for any
-# command, on any host, and needs one approval from a person with the
-# approver role. Narrow it before production use.
+# This default lets anyone request login, or sudo as any user and group
+# with any environment variables for any command, on any host, and needs
+# one approval from a person with the approver role. Narrow it before
+# production use.
 
 [groups]
 # oncall = ["alice", "carol"]
@@ -724,6 +766,8 @@ requesters = ["*"]
 login = true
 runas = ["*"]
 commands = ["*"]
+runas_groups = ["*"]
+env = ["*"]
 approvers = ["*"]
 approvals = 1
 max_duration = "8h"

@@ -40,6 +40,11 @@ struct Entitlement {
   bool login = false;
   std::vector<std::string> runas;     // user names, or "*"; empty: no sudo
   std::vector<std::string> commands;  // command patterns, or "*"
+  // sudo only: groups a request may name for sudo -g, or "*"; empty: none.
+  std::vector<std::string> runas_groups;
+  // sudo only: environment variable names a request may let the user set
+  // (VAR=value); "*" allows any name and sudo -E. Empty: none.
+  std::vector<std::string> env;
   std::vector<std::string> approvers;  // person names, or "*"
   int approvals = 1;                   // distinct approvals needed
   int64_t max_duration = 3600;         // seconds
@@ -76,8 +81,9 @@ Result<Policy> ParsePolicy(const std::string& text, const std::string& path);
 Result<Policy> LoadPolicy(const std::string& path);
 
 // The policy that init writes: one entitlement that lets anyone request
-// login or sudo as any user for any command on any host, with one
-// approval from a person with the approver role.
+// login or sudo as any user and group, with any environment variables, for
+// any command on any host, with one approval from a person with the
+// approver role.
 std::string DefaultPolicyText();
 
 // The policy's decision on a new request.

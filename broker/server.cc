@@ -21,6 +21,7 @@
 
 #include "broker/api.h"
 #include "broker/audit_store.h"
+#include "broker/ids.h"
 #include "broker/log.h"
 #include "broker/notify.h"
 #include "broker/pki.h"
@@ -39,6 +40,9 @@ constexpr time_t kWriteTimeoutSeconds = 10;
 constexpr time_t kKeepAliveSeconds = 5;
 constexpr size_t kKeepAliveMaxRequests = 100;
 constexpr char kSessionIdContext[] = "zsp-broker";
+constexpr char kRequestIdHeader[] = "X-Request-Id";
+constexpr size_t kMaxRequestIdBytes = 64;
+constexpr char kIdempotencyKeyHeader[] = "Idempotency-Key";
 
 bool SetupTls(SSL_CTX& ctx, const std::string& dir) {
   std::string ca = dir + "/ca.pem";
@@ -94,8 +98,34 @@ void ReadPeerHost(const SSL* ssl, ApiRequest* request) {
   if (IsValidHostName(host)) request->client_host = host;
 }
 
-void HandleHttp(const Api& api, const httplib::Request& req,
-                httplib::Response& res) {
+// True for an X-Request-Id worth keeping: 1 to 64 characters of letters,
+// digits, '.', '_', ':' and '-'. Anything else is replaced, so that the id
+// is safe in logs and headers.
+bool IsSaneRequestId(const std::string& id) {
+  if (id.empty() || id.size() > kMaxRequestIdBytes) return false;
+  for (char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == ':' ||
+              c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// Runs before routing for every call, including those httplib answers
+// itself: gives the call its request id, in the response header.
+httplib::Server::HandlerResponse AssignRequestId(const httplib::Request& req,
+                                                 httplib::Response& res) {
+  std::string id = req.get_header_value(kRequestIdHeader);
+  if (!IsSaneRequestId(id)) {
+    auto fresh = NewId("req-");
+    id = fresh.ok() ? fresh.value() : "req-unknown";
+  }
+  res.set_header(kRequestIdHeader, id);
+  return httplib::Server::HandlerResponse::Unhandled;
+}
+
+ApiRequest ReadApiRequest(const httplib::Request& req) {
   ApiRequest request;
   request.method = req.method;
   request.path = req.path;
@@ -103,20 +133,54 @@ void HandleHttp(const Api& api, const httplib::Request& req,
   request.body = req.body;
   request.authorization = req.get_header_value("Authorization");
   request.remote = req.remote_addr + ":" + std::to_string(req.remote_port);
+  request.remote_address = req.remote_addr;
+  if (req.has_header(kIdempotencyKeyHeader)) {
+    request.idempotency_key = req.get_header_value(kIdempotencyKeyHeader);
+  }
   ReadPeerHost(req.ssl, &request);
+  return request;
+}
+
+void HandleHttp(const Api& api, const httplib::Request& req,
+                httplib::Response& res) {
+  auto started = std::chrono::steady_clock::now();
+  ScopedRequestId request_id(res.get_header_value(kRequestIdHeader));
+  ApiRequest request = ReadApiRequest(req);
 
   ApiResponse response = api.Handle(request);
   res.status = response.status;
-  res.set_content(
-      response.body.dump(-1, ' ', false, json::error_handler_t::replace),
-      "application/json");
+  for (const auto& [name, value] : response.headers) {
+    res.set_header(name, value);
+  }
+  if (!response.content_type.empty()) {
+    res.set_content(response.text, response.content_type);
+  } else {
+    res.set_content(
+        response.body.dump(-1, ' ', false, json::error_handler_t::replace),
+        "application/json");
+  }
+  auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                    std::chrono::steady_clock::now() - started)
+                    .count();
+  LogEvent("http", {{"method", request.method},
+                    {"path", request.path},
+                    {"status", std::to_string(response.status)},
+                    {"duration_us", std::to_string(micros)},
+                    {"remote", request.remote}});
 }
 
 // Gives errors that httplib produces itself (unknown route or method, body
-// over the limit, malformed HTTP) the API's JSON shape.
-httplib::Server::HandlerResponse FillError(const httplib::Request&,
+// over the limit, malformed HTTP) the API's JSON shape, and logs them.
+httplib::Server::HandlerResponse FillError(const httplib::Request& req,
                                            httplib::Response& res) {
   if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+  ScopedRequestId request_id(res.get_header_value(kRequestIdHeader));
+  LogEvent("reject", {{"status", std::to_string(res.status)},
+                      {"method", req.method},
+                      {"path", req.path},
+                      {"remote", req.remote_addr + ":" +
+                                     std::to_string(req.remote_port)},
+                      {"detail", "rejected by the HTTP layer"}});
   ApiResponse error;
   if (res.status == 413) {
     error = ErrorResponse(413, "too_large", "request body is over 64 KiB");
@@ -144,11 +208,14 @@ void ConfigureServer(httplib::SSLServer* server, const Api& api) {
   auto handler = [&api](const httplib::Request& req, httplib::Response& res) {
     HandleHttp(api, req, res);
   };
+  server->set_pre_routing_handler(
+      httplib::Server::HandlerWithResponse(AssignRequestId));
   server->Get(".*", handler);
   server->Post(".*", handler);
   server->set_error_handler(httplib::Server::HandlerWithResponse(FillError));
   server->set_exception_handler(
       [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+        ScopedRequestId request_id(res.get_header_value(kRequestIdHeader));
         LogEvent("error", {{"detail", "exception outside the API handler"}});
         res.status = 500;
         res.set_content(
@@ -355,7 +422,7 @@ int Serve(const std::string& dir, const Settings& settings) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   // Created after the mask, so that its thread blocks SIGHUP too and only
   // the signal watcher takes it.
-  Notifier notifier(&policy_holder);
+  Notifier notifier(&policy_holder, api.metrics());
   api.SetNotifier(&notifier);
   httplib::SSLServer server(
       [&dir](SSL_CTX& ctx) { return SetupTls(ctx, dir); });

@@ -597,6 +597,16 @@ StoreResult<std::vector<AccessRequest>> Store::ListRequests(
   return listed;
 }
 
+StoreResult<int64_t> Store::CountRequests(const std::string& state) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Statement stmt(db_, "SELECT count(*) FROM requests WHERE state = ?");
+  stmt.Bind(1, state);
+  if (stmt.Step() != SQLITE_ROW) {
+    return Fail<int64_t>(StoreError::kInternal, stmt.error());
+  }
+  return Ok<int64_t>(stmt.Int(0));
+}
+
 StoreResult<AccessRequest> Store::ApproveRequest(
     const std::string& id, const std::string& approver,
     const std::optional<std::string>& comment, int64_t now) {

@@ -74,6 +74,9 @@ class Store {
   StoreResult<std::vector<AccessRequest>> ListRequests(
       const std::optional<std::string>& state,
       const std::optional<std::string>& requester);
+  // How many requests are in state, without the row cap of ListRequests.
+  // GET /healthz also calls it to learn whether the database answers.
+  StoreResult<int64_t> CountRequests(const std::string& state);
 
   // Records one vote. Any deny ends the request, and the approval that
   // reaches approvals_required creates a grant from now to now + duration.

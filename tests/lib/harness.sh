@@ -77,7 +77,9 @@ zsp_add_users() {
 
 # Initialises and starts a broker; sets ZSP_BROKER_URL, ZSP_BROKER_DIR and
 # ZSP_TOKEN_<user> for each person given as user[:role]. The broker uses
-# the policy file $ZSP_POLICY when set, else the default that init writes.
+# the policy file $ZSP_POLICY when set, else the default that init writes,
+# and listens on $ZSP_BROKER_LISTEN (default 127.0.0.1:0); a broker on
+# 0.0.0.0 is reached through 127.0.0.1.
 zsp_start_broker() {
   ZSP_BROKER_DIR="$ZSP_TMP/broker"
   "$ZSP_BUILD/zsp-broker" init "$ZSP_BROKER_DIR" --host "$ZSP_HOST" \
@@ -103,14 +105,15 @@ zsp_start_broker() {
   if [ -n "${ZSP_POLICY:-}" ]; then
     install -m 600 "$ZSP_POLICY" "$ZSP_BROKER_DIR/policy.toml" || return 1
   fi
-  "$ZSP_BUILD/zsp-broker" serve "$ZSP_BROKER_DIR" --listen 127.0.0.1:0 \
-    2>"$ZSP_TMP/broker.log" &
+  "$ZSP_BUILD/zsp-broker" serve "$ZSP_BROKER_DIR" \
+    --listen "${ZSP_BROKER_LISTEN:-127.0.0.1:0}" 2>"$ZSP_TMP/broker.log" &
   ZSP_BROKER_PID=$!
   local i line
   for i in $(seq 100); do
     line=$(grep -m1 'listening on' "$ZSP_TMP/broker.log" 2>/dev/null || true)
     if [ -n "$line" ]; then
       ZSP_BROKER_URL=${line##* }
+      ZSP_BROKER_URL=${ZSP_BROKER_URL/\/\/0.0.0.0:/\/\/127.0.0.1:}
       return 0
     fi
     sleep 0.05

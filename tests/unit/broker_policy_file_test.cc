@@ -102,6 +102,8 @@ class BrokerPolicyFileTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(ReasonRulesApply);
   CPPUNIT_TEST(AutoApprovalFollowsHours);
   CPPUNIT_TEST(WebhookNeedsSecretAndUrl);
+  CPPUNIT_TEST(GroupsAndEnvValidated);
+  CPPUNIT_TEST(GroupsAndEnvEnforced);
   CPPUNIT_TEST(WebhookSignatureKnownAnswer);
   CPPUNIT_TEST_SUITE_END();
 
@@ -170,6 +172,76 @@ class BrokerPolicyFileTest : public CppUnit::TestFixture {
         ParseError("[[entitlement]]\nname = \"x\"\nhosts = [\"h\"]\n"
                    "requesters = [\"*\"]\napprovers = [\"bob\"]\n"),
         "grants nothing");
+  }
+
+  void GroupsAndEnvValidated() {
+    const std::string head =
+        "[[entitlement]]\nname = \"x\"\nhosts = [\"h\"]\n"
+        "requesters = [\"*\"]\napprovers = [\"bob\"]\n";
+    const std::string sudo = head + "runas = [\"root\"]\ncommands = [\"*\"]\n";
+    AssertContains(ParseError(sudo + "runas_groups = [\"adm\", \"-bad\"]\n"),
+                   "policy.toml:8: entitlement \"x\".runas_groups: \"-bad\" "
+                   "is not a valid group name");
+    AssertContains(ParseError(sudo + "env = [\"LD_PRELOAD\"]\n"),
+                   "policy.toml:8: entitlement \"x\".env: \"LD_PRELOAD\"");
+    AssertContains(ParseError(sudo + "env = \"FOO\"\n"),
+                   "policy.toml:8: entitlement \"x\".env: must be a list");
+    AssertContains(ParseError(head + "login = true\nenv = [\"FOO\"]\n"),
+                   "policy.toml:7: entitlement \"x\".env: applies to sudo only");
+    AssertContains(
+        ParseError(head + "login = true\nrunas_groups = [\"adm\"]\n"),
+        "policy.toml:7: entitlement \"x\".runas_groups: applies to sudo only");
+
+    Policy policy = MustParse(sudo + "runas_groups = [\"adm\", \"*\"]\n"
+                                     "env = [\"FOO\", \"*\"]\n");
+    CPPUNIT_ASSERT_EQUAL(size_t{2}, policy.entitlements[0].runas_groups.size());
+    CPPUNIT_ASSERT_EQUAL(size_t{2}, policy.entitlements[0].env.size());
+  }
+
+  void GroupsAndEnvEnforced() {
+    Policy policy = MustParse(
+        "[[entitlement]]\nname = \"x\"\nhosts = [\"web-*\"]\n"
+        "requesters = [\"*\"]\napprovers = [\"bob\"]\nrunas = [\"root\"]\n"
+        "commands = [\"/usr/bin/id\"]\nrunas_groups = [\"adm\"]\n"
+        "env = [\"FOO\"]\n"
+        "[[entitlement]]\nname = \"plain\"\nhosts = [\"web-*\"]\n"
+        "requesters = [\"*\"]\napprovers = [\"bob\"]\nrunas = [\"root\"]\n"
+        "commands = [\"/usr/bin/uptime\"]\n");
+    AccessRequest request = Restart("alice", "/usr/bin/id");
+    request.runas_groups = {"adm"};
+    request.env = {"FOO"};
+    auto verdict = CheckRequestAgainstPolicy(policy, request, kMondayTen);
+    CPPUNIT_ASSERT_MESSAGE(verdict.message, verdict.entitlement != nullptr);
+
+    request.runas_groups = {"adm", "shadow"};
+    verdict = CheckRequestAgainstPolicy(policy, request, kMondayTen);
+    CPPUNIT_ASSERT(verdict.entitlement == nullptr);
+    AssertContains(verdict.message,
+                   "x: run-as group shadow is not in its runas_groups");
+
+    request.runas_groups = {};
+    request.env = {"BAR"};
+    verdict = CheckRequestAgainstPolicy(policy, request, kMondayTen);
+    CPPUNIT_ASSERT(verdict.entitlement == nullptr);
+    AssertContains(verdict.message,
+                   "x: environment variable BAR is not in its env");
+
+    request.env = {"*"};
+    verdict = CheckRequestAgainstPolicy(policy, request, kMondayTen);
+    CPPUNIT_ASSERT(verdict.entitlement == nullptr);
+    AssertContains(verdict.message, "sudo -E");
+
+    // Without the fields an entitlement allows no groups and no variables.
+    AccessRequest uptime = Restart("alice", "/usr/bin/uptime");
+    uptime.runas_groups = {"adm"};
+    verdict = CheckRequestAgainstPolicy(policy, uptime, kMondayTen);
+    CPPUNIT_ASSERT(verdict.entitlement == nullptr);
+    AssertContains(verdict.message,
+                   "plain: run-as group adm is not in its runas_groups");
+    uptime.runas_groups = {};
+    uptime.env = {"FOO"};
+    verdict = CheckRequestAgainstPolicy(policy, uptime, kMondayTen);
+    CPPUNIT_ASSERT(verdict.entitlement == nullptr);
   }
 
   void SyntaxErrorNamesLine() {
