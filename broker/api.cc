@@ -96,6 +96,8 @@ const Api::Route Api::kRoutes[] = {
     {"POST", "/v1/users/{id}/revoke", Caller::kPerson, kRoleAdmin,
      &Api::RevokeUserToken},
     {"POST", "/v1/hosts", Caller::kPerson, kRoleAdmin, &Api::EnrollHost},
+    {"POST", "/v1/hosts/{id}/revoke", Caller::kPerson, kRoleAdmin,
+     &Api::RevokeHost},
     {"POST", "/v1/host/requests", Caller::kHost, nullptr,
      &Api::HostFileRequest},
     {"GET", "/v1/host/requests/{id}", Caller::kHost, nullptr,
@@ -155,7 +157,8 @@ ApiResponse Api::Handle(const ApiRequest& request) const noexcept {
   return response;
 }
 
-ApiResponse Api::Dispatch(const ApiRequest& request, std::string* route_name) const {
+ApiResponse Api::Dispatch(const ApiRequest& request,
+                          std::string* route_name) const {
   auto started = std::chrono::steady_clock::now();
   if (request.body.size() > kMaxBodyBytes) {
     return ErrorResponse(413, "too_large", "request body is over 64 KiB");
@@ -203,6 +206,8 @@ ApiResponse Api::Authorize(const Route& route, const ApiRequest& request,
       return ErrorResponse(401, "unauthenticated",
                            "a host client certificate is required");
     }
+    ApiResponse revoked = CheckHostNotRevoked(request);
+    if (revoked.status != 200) return revoked;
   }
   if (route.caller == Caller::kMonitor) {
     if (!has_bearer && IsLoopbackAddress(request.remote_address)) {

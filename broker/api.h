@@ -51,6 +51,9 @@ struct ApiRequest {
   // The common name of the verified client certificate, or "" when there
   // is none or it is unusable as a host certificate.
   std::string client_host;
+  // When the client certificate was issued: its notBefore plus the
+  // backdate the broker CA applies, in Unix seconds; 0 without one.
+  int64_t client_cert_issued_at = 0;
   std::string remote;  // "address:port" of the peer, for the log
   std::string remote_address;  // the peer's IP address alone
   // The Idempotency-Key header, when the client sent one.
@@ -155,6 +158,9 @@ class Api {
   ApiResponse IssueUserToken(const Call& call) const;
   ApiResponse RevokeUserToken(const Call& call) const;
   ApiResponse EnrollHost(const Call& call) const;
+  ApiResponse RevokeHost(const Call& call) const;
+  // Returns status 200 unless the host's certificate was revoked.
+  ApiResponse CheckHostNotRevoked(const ApiRequest& request) const;
   ApiResponse HostFileRequest(const Call& call) const;
   ApiResponse HostCreateRequest(const Call& call) const;
   ApiResponse HostGetRequest(const Call& call) const;

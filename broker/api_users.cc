@@ -162,4 +162,42 @@ ApiResponse Api::EnrollHost(const Call& call) const {
   return response;
 }
 
+ApiResponse Api::CheckHostNotRevoked(const ApiRequest& request) const {
+  auto revoked_at = store_->HostRevokedAt(request.client_host);
+  if (revoked_at.error == StoreError::kNotFound) return ApiResponse{};
+  if (!revoked_at.ok()) {
+    throw std::runtime_error("store: " + revoked_at.message);
+  }
+  // A certificate issued in the second of the revocation counts as revoked,
+  // so that the check fails closed.
+  if (request.client_cert_issued_at > revoked_at.value) return ApiResponse{};
+  return ErrorResponse(401, "unauthenticated",
+                       "the certificate of host " + request.client_host +
+                           " was revoked; enroll the host again");
+}
+
+ApiResponse Api::RevokeHost(const Call& call) const {
+  if (!IsValidHostName(call.id)) {
+    return Invalid("host: must be a host name of letters, digits, '.' and "
+                   "'-', at most 253 characters");
+  }
+  FieldReader fields(call.body);
+  fields.RejectUnknown({"reason"});
+  std::optional<std::string> reason = fields.String("reason");
+  if (reason.has_value() && !IsValidText(*reason, kMaxCommentChars)) {
+    fields.Fail("reason",
+                "must be 1 to 1024 characters without control characters");
+  }
+  if (!fields.ok()) return Invalid(fields.error());
+  auto revoked =
+      store_->RevokeHost(call.id, call.person.name, reason, call.now);
+  if (!revoked.ok()) throw std::runtime_error("store: " + revoked.message);
+  LogEvent("host_revoked", {{"host", call.id},
+                            {"by", call.person.name},
+                            {"reason", reason.value_or("")}});
+  return ApiResponse{200, {{"host", call.id},
+                           {"revoked_at", call.now},
+                           {"revoked_by", call.person.name}}};
+}
+
 }  // namespace zsp::broker

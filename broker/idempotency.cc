@@ -75,10 +75,9 @@ void IdempotencyCache::MakeRoomLocked(int64_t now) {
       it = entries_.erase(it);
       continue;
     }
-    if (it->second.done && (oldest == entries_.end() ||
-                            it->second.created_at < oldest->second.created_at)) {
-      oldest = it;
-    }
+    bool older = oldest == entries_.end() ||
+                 it->second.created_at < oldest->second.created_at;
+    if (it->second.done && older) oldest = it;
     ++it;
   }
   if (entries_.size() >= kMaxIdempotencyKeys && oldest != entries_.end()) {

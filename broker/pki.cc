@@ -22,7 +22,6 @@ using X509ExtensionPtr =
 
 // Certificates start a few minutes in the past so that a host whose clock
 // is slightly behind accepts a fresh certificate.
-constexpr long kBackdateSeconds = 300;
 constexpr int kSerialBits = 127;
 
 std::string OpenSslError(const std::string& operation) {
@@ -51,7 +50,7 @@ bool SetRandomSerial(X509* cert) {
 }
 
 bool SetValidity(X509* cert, int days) {
-  return X509_gmtime_adj(X509_getm_notBefore(cert), -kBackdateSeconds) !=
+  return X509_gmtime_adj(X509_getm_notBefore(cert), -kCertBackdateSeconds) !=
              nullptr &&
          X509_time_adj_ex(X509_getm_notAfter(cert), days, 0, nullptr) !=
              nullptr;

@@ -17,6 +17,9 @@ namespace zsp::broker {
 inline constexpr int kCaDays = 3650;
 inline constexpr int kServerCertDays = 825;
 inline constexpr int kHostCertDays = 365;
+// Issued certificates start this many seconds before their issue time, to
+// allow for clock skew between the broker and its hosts.
+inline constexpr long kCertBackdateSeconds = 300;
 
 struct KeyAndCert {
   EvpPkeyPtr key;

@@ -422,7 +422,8 @@ Entitlement ReadEntitlement(const TomlValue& table, size_t index,
   }
   TableReader named(table, "entitlement \"" + e.name + "\"");
   named.RejectUnknown({"name", "hosts", "requesters", "login", "runas",
-                       "commands", "runas_groups", "env", "approvers", "approvals", "max_duration",
+                       "commands", "runas_groups", "env", "approvers",
+                       "approvals", "max_duration",
                        "pending_lifetime", "reason_required", "reason_pattern",
                        "auto_approve"});
   ReadScope(named, host_groups, &e);

@@ -95,13 +95,21 @@ void ReadPeerHost(const SSL* ssl, ApiRequest* request) {
   if (cert == nullptr || SSL_get_verify_result(ssl) != X509_V_OK) return;
   if (X509_check_purpose(cert, X509_PURPOSE_SSL_CLIENT, 0) != 1) return;
   std::string host = CommonName(cert);
-  if (IsValidHostName(host)) request->client_host = host;
+  if (!IsValidHostName(host)) return;
+  request->client_host = host;
+  // An unreadable notBefore leaves the issue time at 0, which any
+  // revocation of the host covers.
+  struct tm not_before {};
+  if (ASN1_TIME_to_tm(X509_get0_notBefore(cert), &not_before) == 1) {
+    request->client_cert_issued_at =
+        static_cast<int64_t>(timegm(&not_before)) + kCertBackdateSeconds;
+  }
 }
 
 // True for an X-Request-Id worth keeping: 1 to 64 characters of letters,
 // digits, '.', '_', ':' and '-'. Anything else is replaced, so that the id
 // is safe in logs and headers.
-bool IsSaneRequestId(const std::string& id) {
+bool IsValidRequestId(const std::string& id) {
   if (id.empty() || id.size() > kMaxRequestIdBytes) return false;
   for (char c : id) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
@@ -112,12 +120,12 @@ bool IsSaneRequestId(const std::string& id) {
   return true;
 }
 
-// Runs before routing for every call, including those httplib answers
-// itself: gives the call its request id, in the response header.
+// Runs before routing for every call, including those that httplib
+// rejects itself, and stores the call's request id in the response header.
 httplib::Server::HandlerResponse AssignRequestId(const httplib::Request& req,
                                                  httplib::Response& res) {
   std::string id = req.get_header_value(kRequestIdHeader);
-  if (!IsSaneRequestId(id)) {
+  if (!IsValidRequestId(id)) {
     auto fresh = NewId("req-");
     id = fresh.ok() ? fresh.value() : "req-unknown";
   }
@@ -340,6 +348,13 @@ class MaintenanceLoop {
   std::thread thread_;
 };
 
+// Logs why the broker cannot start, as one error line; returns the exit
+// status.
+int StartupFailed(const std::string& message) {
+  LogEvent("error", {{"detail", "startup failed"}, {"error", message}});
+  return 1;
+}
+
 std::string UrlHost(const std::string& host) {
   return host.find(':') != std::string::npos ? "[" + host + "]" : host;
 }
@@ -352,9 +367,8 @@ int Listen(httplib::SSLServer* server, const ListenAddress& address) {
     port = -1;
   }
   if (port <= 0) {
-    std::cerr << "zsp-broker: cannot listen on " << address.host << ":"
-              << address.port << "\n";
-    return 1;
+    return StartupFailed("cannot listen on " + address.host + ":" +
+                         std::to_string(address.port));
   }
   std::cerr << "zsp-broker: listening on https://" << UrlHost(address.host)
             << ":" << port << std::endl;
@@ -369,47 +383,39 @@ int Listen(httplib::SSLServer* server, const ListenAddress& address) {
 int Serve(const std::string& dir, const Settings& settings) {
   auto address = ParseListenAddress(settings.listen);
   if (!address.ok()) {
-    std::cerr << "zsp-broker: " << address.error() << "\n";
-    return 1;
+    return StartupFailed(address.error());
   }
   for (const char* name : {"/decision.key", "/server.key"}) {
     auto mode = CheckKeyMode(dir + name);
     if (!mode.ok()) {
-      std::cerr << "zsp-broker: " << mode.error() << "\n";
-      return 1;
+      return StartupFailed(mode.error());
     }
   }
   auto key = LoadEd25519PrivateKey(dir + "/decision.key");
   auto store = Store::Open(dir + "/broker.db");
   if (!key.ok() || !store.ok()) {
-    std::cerr << "zsp-broker: " << (key.ok() ? store.error() : key.error())
-              << "\n";
-    return 1;
+    return StartupFailed(key.ok() ? store.error() : key.error());
   }
   auto audit_key = LoadOrCreateAuditKey(dir);
   if (!audit_key.ok()) {
-    std::cerr << "zsp-broker: " << audit_key.error() << "\n";
-    return 1;
+    return StartupFailed(audit_key.error());
   }
   auto audit =
       AuditStore::Open(dir + "/audit.db", std::move(audit_key.value()));
   if (!audit.ok()) {
-    std::cerr << "zsp-broker: " << audit.error() << "\n";
-    return 1;
+    return StartupFailed(audit.error());
   }
   std::string policy_path = dir + "/" + kPolicyFileName;
   auto policy = LoadPolicy(policy_path);
   if (!policy.ok()) {
-    std::cerr << "zsp-broker: " << policy.error() << "\n";
-    return 1;
+    return StartupFailed(policy.error());
   }
   PolicyHolder policy_holder(std::move(policy.value()));
   auto ca_mode = CheckKeyMode(dir + "/ca.key");
   auto ca = ca_mode.ok() ? LoadCa(dir + "/ca.pem", dir + "/ca.key")
                          : Result<KeyAndCert>(Error{ca_mode.error()});
   if (!ca.ok()) {
-    std::cerr << "zsp-broker: " << ca.error() << "\n";
-    return 1;
+    return StartupFailed(ca.error());
   }
   Api api(store.value().get(), key.value().get(), settings,
           [] { return static_cast<int64_t>(std::time(nullptr)); });
@@ -427,9 +433,8 @@ int Serve(const std::string& dir, const Settings& settings) {
   httplib::SSLServer server(
       [&dir](SSL_CTX& ctx) { return SetupTls(ctx, dir); });
   if (!server.is_valid()) {
-    std::cerr << "zsp-broker: TLS setup failed; check " << dir
-              << "/server.pem, server.key and ca.pem\n";
-    return 1;
+    return StartupFailed("TLS setup failed; check " + dir +
+                         "/server.pem, server.key and ca.pem");
   }
   ConfigureServer(&server, api);
   SignalWatcher watcher(&server, policy_path, &policy_holder);

@@ -13,6 +13,12 @@ using nlohmann::json;
 constexpr int kBusyTimeoutMs = 5000;
 
 constexpr char kSchema[] = R"sql(
+CREATE TABLE IF NOT EXISTS host_revocations (
+  host TEXT PRIMARY KEY,
+  revoked_at INTEGER NOT NULL,
+  revoked_by TEXT NOT NULL,
+  reason TEXT
+);
 CREATE TABLE IF NOT EXISTS persons (
   name TEXT PRIMARY KEY,
   roles TEXT NOT NULL,
@@ -595,6 +601,39 @@ StoreResult<std::vector<AccessRequest>> Store::ListRequests(
     }
   }
   return listed;
+}
+
+StoreResult<bool> Store::RevokeHost(const std::string& host,
+                                    const std::string& actor,
+                                    const std::optional<std::string>& reason,
+                                    int64_t now) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Statement stmt(db_,
+                 "INSERT OR REPLACE INTO host_revocations "
+                 "(host, revoked_at, revoked_by, reason) VALUES (?, ?, ?, ?)");
+  stmt.Bind(1, host);
+  stmt.Bind(2, now);
+  stmt.Bind(3, actor);
+  stmt.Bind(4, reason);
+  if (stmt.Step() != SQLITE_DONE) {
+    return Fail<bool>(StoreError::kInternal, stmt.error());
+  }
+  return Ok(true);
+}
+
+StoreResult<int64_t> Store::HostRevokedAt(const std::string& host) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Statement stmt(db_,
+                 "SELECT revoked_at FROM host_revocations WHERE host = ?");
+  stmt.Bind(1, host);
+  int rc = stmt.Step();
+  if (rc == SQLITE_DONE) {
+    return Fail<int64_t>(StoreError::kNotFound, "host not revoked");
+  }
+  if (rc != SQLITE_ROW) {
+    return Fail<int64_t>(StoreError::kInternal, stmt.error());
+  }
+  return Ok<int64_t>(stmt.Int(0));
 }
 
 StoreResult<int64_t> Store::CountRequests(const std::string& state) {

@@ -74,8 +74,8 @@ class Store {
   StoreResult<std::vector<AccessRequest>> ListRequests(
       const std::optional<std::string>& state,
       const std::optional<std::string>& requester);
-  // How many requests are in state, without the row cap of ListRequests.
-  // GET /healthz also calls it to learn whether the database answers.
+  // Counts the requests in state, without the row cap of ListRequests.
+  // GET /healthz also calls it to check that the database responds.
   StoreResult<int64_t> CountRequests(const std::string& state);
 
   // Records one vote. Any deny ends the request, and the approval that
@@ -114,6 +114,15 @@ class Store {
   StoreResult<std::vector<Grant>> ActiveGrantsOf(const std::string& user,
                                                  const std::string& kind,
                                                  int64_t now);
+  // Host certificates. RevokeHost records that every certificate of host
+  // issued at or before now is revoked. A later call moves that time on.
+  StoreResult<bool> RevokeHost(const std::string& host,
+                               const std::string& actor,
+                               const std::optional<std::string>& reason,
+                               int64_t now);
+  // The time of the last RevokeHost for host, or kNotFound.
+  StoreResult<int64_t> HostRevokedAt(const std::string& host);
+
   // Revoking a grant that is not active (revoked or expired) is kConflict.
   // Who may revoke is the caller's check.
   StoreResult<Grant> RevokeGrant(const std::string& id,

@@ -81,6 +81,10 @@ constexpr char kHelp[] =
     "                         DIR/NAME.key (mode 600), DIR/NAME.pem and "
     "DIR/ca.pem;\n"
     "                         DIR defaults to the current directory (admin)\n"
+    "  host revoke NAME [--reason TEXT]\n"
+    "                         revoke every certificate issued to host NAME "
+    "so far;\n"
+    "                         the broker rejects them at once (admin)\n"
     "%AUDIT%"
     "%BREAKGLASS%"
     "%HOST%"
@@ -777,6 +781,25 @@ int RunHostEnroll(const Options& options,
   return 0;
 }
 
+int RunHostRevoke(const Options& options,
+                  const std::vector<std::string>& args) {
+  Words words = ParseWords(args, {"--reason"}, {});
+  if (words.positional.size() != 2 || words.positional[0] != "revoke") {
+    throw UsageException("host needs revoke NAME");
+  }
+  const std::string& name = words.positional[1];
+  json body = json::object();
+  if (auto reason = words.One("--reason")) body["reason"] = *reason;
+  json answer = Call(options, "POST", "/v1/hosts/" + name + "/revoke", body);
+  if (options.json_output) {
+    std::cout << answer.dump(2) << "\n";
+  } else {
+    std::cout << "revoked every certificate of host " << name
+              << " issued so far; enroll it again to give it a new one\n";
+  }
+  return 0;
+}
+
 int RunWhoami(const Options& options, const std::vector<std::string>& args) {
   if (!args.empty()) throw UsageException("whoami takes no arguments");
   json answer = Call(options, "GET", "/v1/whoami");
@@ -816,11 +839,15 @@ int RunCommand(Options options, const std::string& command,
       };
     });
   }
-  // enroll sends a request to the broker. check, enable-sudo and
+  // enroll and revoke send a request to the broker. check, enable-sudo and
   // disable-sudo run on this host only (zspctl_host.cc).
   if (command == "host" && !args.empty() && args[0] == "enroll") {
     ResolveSettings(&options);
     return RunHostEnroll(options, args);
+  }
+  if (command == "host" && !args.empty() && args[0] == "revoke") {
+    ResolveSettings(&options);
+    return RunHostRevoke(options, args);
   }
   if (command == "host") return RunHost(args);
   auto runner = kRunners.find(command);

@@ -1,9 +1,10 @@
 #!/bin/bash
 # The broker's operational API over real HTTPS, end to end: /healthz,
-# /metrics and who may read it, request ids in headers and logs,
-# Idempotency-Key under concurrent retries, the grant_expiring webhook
-# with its HMAC, and run-as groups and environment names limited by the
-# policy and enforced through the real sudo.
+# /metrics and who may read it, request ids in headers and logs, and
+# Idempotency-Key under concurrent retries. It also covers the
+# grant_expiring webhook with its HMAC, host certificate revocation, and
+# run-as groups and environment names that the policy limits and the real
+# sudo enforces.
 . "$(dirname "$0")/../lib/harness.sh"
 . "$(dirname "$0")/../lib/assert.sh"
 zsp_enter_namespace "$@"
@@ -251,7 +252,7 @@ kill "$RECEIVER_PID" 2>/dev/null
 # --- host certificate revocation ---
 mkdir -p "$ZSP_TMP/enroll" "$ZSP_TMP/enroll2"
 zspctl_as dave host enroll web-7 --out "$ZSP_TMP/enroll" >/dev/null
-# web7_decide DIR: asks for a login decision as web-7 with the
+# web7_decide DIR: requests a login decision as web-7 with the
 # certificate in DIR.
 web7_decide() {
   api_curl --cert "$1/web-7.pem" --key "$1/web-7.key" \
@@ -308,5 +309,12 @@ expect_equal "log: clean exit on SIGTERM" "$?" 0
 ZSP_BROKER_PID=
 OUT=$(cat "$ZSP_TMP/broker.log")
 expect_output "log: stop line" "stop signal=SIGTERM"
+
+printf '[[entitlement]]\nname = "broken"\n' >>"$ZSP_BROKER_DIR/policy.toml"
+run "$ZSP_BUILD/zsp-broker" serve "$ZSP_BROKER_DIR" --listen 127.0.0.1:0
+expect_status "log: broken policy stops the start" 1
+expect_output "log: startup failure is an error line" \
+  'error detail="startup failed" error='
+expect_output "log: startup failure names the line" "policy.toml:"
 
 zsp_finish

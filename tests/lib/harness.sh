@@ -77,8 +77,8 @@ zsp_add_users() {
 
 # Initialises and starts a broker; sets ZSP_BROKER_URL, ZSP_BROKER_DIR and
 # ZSP_TOKEN_<user> for each person given as user[:role]. The broker uses
-# the policy file $ZSP_POLICY when set, else the default that init writes,
-# and listens on $ZSP_BROKER_LISTEN (default 127.0.0.1:0); a broker on
+# the policy file $ZSP_POLICY when set, else the default that init writes.
+# It listens on $ZSP_BROKER_LISTEN (default 127.0.0.1:0), and a broker on
 # 0.0.0.0 is reached through 127.0.0.1.
 zsp_start_broker() {
   ZSP_BROKER_DIR="$ZSP_TMP/broker"

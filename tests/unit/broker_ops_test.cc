@@ -1,6 +1,6 @@
 // Tests for the broker's operational endpoints and retries without a
-// network: GET /healthz, GET /metrics and who may read it, and
-// Idempotency-Key on request creation.
+// network: GET /healthz, GET /metrics and who may read it, Idempotency-Key
+// on request creation, and host certificate revocation.
 #include <cppunit/TestFixture.h>
 #include <cppunit/extensions/HelperMacros.h>
 #include <sqlite3.h>
@@ -45,6 +45,7 @@ class BrokerOpsTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(ConcurrentRetriesFileOnce);
   CPPUNIT_TEST(HostRetryReplays);
   CPPUNIT_TEST(CacheForgetsOldestAtCap);
+  CPPUNIT_TEST(RevokedHostRejected);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -96,6 +97,40 @@ class BrokerOpsTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(200, response.status);
     CPPUNIT_ASSERT_EQUAL(std::string("ok"), response.body.value("status", ""));
     CPPUNIT_ASSERT_EQUAL(std::string("ok"), response.body.value("store", ""));
+  }
+
+  void RevokedHostRejected() {
+    ApiRequest ask{"POST", "/v1/host/grants"};
+    ask.has_client_cert = true;
+    ask.client_host = "web-1";
+    ask.client_cert_issued_at = kStart - 10;
+    ask.body = json{{"user", "alice"}}.dump();
+    CPPUNIT_ASSERT_EQUAL(200, api_->Handle(ask).status);
+
+    ApiRequest revoke{"POST", "/v1/hosts/web-1/revoke"};
+    revoke.authorization = "Bearer zsp_bob";
+    CPPUNIT_ASSERT_EQUAL(403, api_->Handle(revoke).status);
+    revoke.authorization = "Bearer zsp_dave";
+    revoke.body = json{{"reason", "retired"}}.dump();
+    ApiResponse revoked = api_->Handle(revoke);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(revoked.body.dump(), 200, revoked.status);
+    CPPUNIT_ASSERT_EQUAL(kStart, revoked.body.value("revoked_at", int64_t{0}));
+    revoke.path = "/v1/hosts/-bad/revoke";
+    CPPUNIT_ASSERT_EQUAL(400, api_->Handle(revoke).status);
+
+    ApiResponse rejected = api_->Handle(ask);
+    CPPUNIT_ASSERT_EQUAL(401, rejected.status);
+    CPPUNIT_ASSERT(rejected.body.value("message", "").find("revoked") !=
+                   std::string::npos);
+    // A certificate issued in the second of the revocation is revoked too.
+    ask.client_cert_issued_at = kStart;
+    CPPUNIT_ASSERT_EQUAL(401, api_->Handle(ask).status);
+    ask.client_cert_issued_at = kStart + 1;
+    CPPUNIT_ASSERT_EQUAL(200, api_->Handle(ask).status);
+    // Other hosts are not affected.
+    ask.client_host = "web-2";
+    ask.client_cert_issued_at = kStart - 10;
+    CPPUNIT_ASSERT_EQUAL(200, api_->Handle(ask).status);
   }
 
   // Drops the requests table behind the store's back, so that its next
@@ -157,7 +192,8 @@ class BrokerOpsTest : public CppUnit::TestFixture {
                     {"nonce", "mF3k2p0xq8Zr1YbVn7Qw2A"}}
                    .dump();
     CPPUNIT_ASSERT_EQUAL(200, api_->Handle(ask).status);
-    CPPUNIT_ASSERT_EQUAL(201, File("alice", Body("/usr/bin/id"), std::nullopt).status);
+    ApiResponse filed = File("alice", Body("/usr/bin/id"), std::nullopt);
+    CPPUNIT_ASSERT_EQUAL(201, filed.status);
     api_->Handle({"GET", "/no/such/path"});
 
     ApiRequest scrape{"GET", "/metrics"};

@@ -186,8 +186,9 @@ class BrokerPolicyFileTest : public CppUnit::TestFixture {
                    "policy.toml:8: entitlement \"x\".env: \"LD_PRELOAD\"");
     AssertContains(ParseError(sudo + "env = \"FOO\"\n"),
                    "policy.toml:8: entitlement \"x\".env: must be a list");
-    AssertContains(ParseError(head + "login = true\nenv = [\"FOO\"]\n"),
-                   "policy.toml:7: entitlement \"x\".env: applies to sudo only");
+    AssertContains(
+        ParseError(head + "login = true\nenv = [\"FOO\"]\n"),
+        "policy.toml:7: entitlement \"x\".env: applies to sudo only");
     AssertContains(
         ParseError(head + "login = true\nrunas_groups = [\"adm\"]\n"),
         "policy.toml:7: entitlement \"x\".runas_groups: applies to sudo only");
