@@ -2,11 +2,13 @@
 // api_people.cc, api_decisions.cc, api_host.cc and api_audit.cc.
 #include "broker/api.h"
 
+#include <algorithm>
 #include <exception>
 #include <utility>
 
 #include "broker/ids.h"
 #include "broker/log.h"
+#include "broker/oidc.h"
 #include "common/text.h"
 
 namespace zsp::broker {
@@ -17,8 +19,12 @@ using nlohmann::json;
 constexpr int kMaxJsonDepth = 8;
 constexpr char kBearerPrefix[] = "Bearer ";
 
-// The longest Authorization header worth hashing; real tokens are 47 bytes.
-constexpr size_t kMaxAuthorizationBytes = 512;
+// The longest Authorization header read: API tokens are 47 bytes, OpenID
+// Connect tokens a few KiB.
+constexpr size_t kMaxAuthorizationBytes =
+    sizeof kBearerPrefix + kMaxOidcTokenBytes;
+// The longest API token worth hashing; real ones are 47 bytes.
+constexpr size_t kMaxApiTokenBytes = 512;
 
 // Splits "/v1/requests/r-1/approve" and matches it against a pattern with
 // "{id}" segments; stores the id segment.
@@ -69,6 +75,7 @@ const Api::Route Api::kRoutes[] = {
     {"GET", "/v1/health", Caller::kAnyone, nullptr, &Api::Health},
     {"GET", "/healthz", Caller::kAnyone, nullptr, &Api::Healthz},
     {"GET", "/metrics", Caller::kMonitor, nullptr, &Api::MetricsText},
+    {"GET", "/v1/oidc", Caller::kAnyone, nullptr, &Api::OidcInfo},
     {"POST", "/v1/decisions", Caller::kHost, nullptr, &Api::Decide},
     {"GET", "/v1/whoami", Caller::kPerson, nullptr, &Api::Whoami},
     {"POST", "/v1/requests", Caller::kPerson, nullptr, &Api::FileRequest},
@@ -230,13 +237,9 @@ ApiResponse Api::Authorize(const Route& route, const ApiRequest& request,
       return ErrorResponse(401, "unauthenticated",
                            "a bearer token is required");
     }
-    auto person = store_->FindPersonByTokenHash(
-        Sha256Hex(header.substr(sizeof kBearerPrefix - 1)));
-    if (person.error == StoreError::kNotFound) {
-      return ErrorResponse(401, "unauthenticated", "unknown bearer token");
-    }
-    if (!person.ok()) throw std::runtime_error(person.message);
-    call->person = std::move(person.value);
+    ApiResponse who =
+        AuthenticatePerson(header.substr(sizeof kBearerPrefix - 1), call);
+    if (who.status != 200) return who;
     if (route.role != nullptr && !call->person.HasRole(route.role)) {
       return ErrorResponse(
           403, "forbidden",
@@ -258,6 +261,79 @@ ApiResponse Api::Authorize(const Route& route, const ApiRequest& request,
     if (!call->body.is_object()) {
       return ErrorResponse(400, "invalid_request",
                            "body: must be a JSON object");
+    }
+  }
+  return ApiResponse{};
+}
+
+ApiResponse Api::AuthenticatePerson(const std::string& token,
+                                    Call* call) const {
+  if (oidc_ != nullptr && LooksLikeJwt(token)) {
+    auto identity = oidc_->Verify(token, call->now);
+    if (!identity.ok()) {
+      return ErrorResponse(401, "unauthenticated",
+                           "OpenID Connect token rejected: " + identity.error());
+    }
+    const OidcIdentity& id = identity.value();
+    call->person.name = id.name;
+    call->person.roles = id.roles;
+    call->may_request = id.may_request;
+    call->auth.method = "oidc";
+    call->auth.issuer = id.issuer;
+    call->auth.auth_time = id.auth_time;
+    call->auth.acr = id.acr;
+    call->auth.amr = id.amr;
+    return ApiResponse{};
+  }
+  if (token.size() > kMaxApiTokenBytes) {
+    return ErrorResponse(401, "unauthenticated", "unknown bearer token");
+  }
+  auto person = store_->FindPersonByTokenHash(Sha256Hex(token));
+  if (person.error == StoreError::kNotFound) {
+    return ErrorResponse(401, "unauthenticated", "unknown bearer token");
+  }
+  if (!person.ok()) throw std::runtime_error(person.message);
+  call->person = std::move(person.value);
+  return ApiResponse{};
+}
+
+ApiResponse Api::CheckStepUp(const Call& call) const {
+  if (oidc_ == nullptr) return ApiResponse{};
+  const ApprovalAuth& rules = oidc_->settings().approval;
+  bool step_up = rules.max_auth_age > 0 || !rules.acr.empty() ||
+                 !rules.amr.empty();
+  if (!step_up) return ApiResponse{};
+  if (call.auth.method != "oidc") {
+    if (rules.api_tokens_may_approve) return ApiResponse{};
+    return ErrorResponse(401, "step_up_required",
+                         "approvals need a recent sign-in through the "
+                         "identity provider; run zspctl login and try again");
+  }
+  if (rules.max_auth_age > 0 &&
+      (call.auth.auth_time == 0 ||
+       call.now - call.auth.auth_time > rules.max_auth_age)) {
+    return ErrorResponse(
+        401, "step_up_required",
+        "your sign-in is older than " + std::to_string(rules.max_auth_age) +
+            " seconds; sign in again (zspctl login) and retry the approval");
+  }
+  if (!rules.acr.empty() &&
+      std::find(rules.acr.begin(), rules.acr.end(), call.auth.acr) ==
+          rules.acr.end()) {
+    return ErrorResponse(401, "step_up_required",
+                         "approvals need a stronger sign-in (acr); sign in "
+                         "again with the stronger method and retry");
+  }
+  if (!rules.amr.empty()) {
+    bool found = false;
+    for (const auto& method : call.auth.amr) {
+      found |= std::find(rules.amr.begin(), rules.amr.end(), method) !=
+               rules.amr.end();
+    }
+    if (!found) {
+      return ErrorResponse(401, "step_up_required",
+                           "approvals need a stronger sign-in method (amr); "
+                           "sign in again with it and retry");
     }
   }
   return ApiResponse{};
@@ -290,9 +366,32 @@ ApiResponse Api::MetricsText(const Call&) const {
 }
 
 ApiResponse Api::Whoami(const Call& call) const {
-  json roles = json::array({"requester"});
+  json roles = json::array();
+  if (call.may_request) roles.push_back("requester");
   for (const auto& role : call.person.roles) roles.push_back(role);
-  return ApiResponse{200, {{"user", call.person.name}, {"roles", roles}}};
+  json body = {{"user", call.person.name},
+               {"roles", roles},
+               {"auth_method", call.auth.method}};
+  if (call.auth.method == "oidc") {
+    body["issuer"] = call.auth.issuer;
+    body["auth_time"] = call.auth.auth_time;
+    body["acr"] = call.auth.acr;
+    body["amr"] = call.auth.amr;
+  }
+  return ApiResponse{200, body};
+}
+
+// Lists the providers that zspctl login may use: issuer and public client.
+ApiResponse Api::OidcInfo(const Call&) const {
+  json providers = json::array();
+  if (oidc_ != nullptr) {
+    for (const auto& provider : oidc_->settings().providers) {
+      if (provider.cli_client_id.empty()) continue;
+      providers.push_back({{"issuer", provider.issuer},
+                           {"client_id", provider.cli_client_id}});
+    }
+  }
+  return ApiResponse{200, {{"providers", providers}}};
 }
 
 json RequestToJson(const AccessRequest& r) {

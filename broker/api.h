@@ -31,6 +31,7 @@ namespace zsp::broker {
 
 class AuditStore;
 class Notifier;
+class OidcVerifier;
 struct KeyAndCert;
 
 // How long before a grant ends the grant_expiring notification goes out.
@@ -104,16 +105,33 @@ class Api {
   // The counters behind GET /metrics; the notifier adds webhook failures.
   Metrics* metrics() const { return &metrics_; }
 
+  // Sets the OpenID Connect verifier, owned by the caller. Until then only
+  // API tokens authenticate people.
+  void SetOidc(const OidcVerifier* oidc) { oidc_ = oidc; }
+
   // Expires pending requests whose lifetime has ended and announces grants
   // that end within kExpiringNoticeSeconds. The server calls it every
   // second; never throws.
   void RunMaintenance() const noexcept;
+
+  // How a person authenticated one call.
+  struct AuthContext {
+    std::string method = "api_token";  // "api_token" or "oidc"
+    std::string issuer;                // oidc only
+    int64_t auth_time = 0;  // oidc: Unix seconds of the sign-in, 0 if unknown
+    std::string acr;
+    std::vector<std::string> amr;
+  };
 
   // Inputs of a handler once the route has matched and the caller passed.
   struct Call {
     const ApiRequest* request = nullptr;
     std::string id;       // the {id} path segment, if the route has one
     Person person;        // kPerson routes: the authenticated person
+    AuthContext auth;     // kPerson routes: how the person authenticated
+    // False for an OpenID Connect person whose claims give no requester
+    // role.
+    bool may_request = true;
     nlohmann::json body;  // POST: the parsed JSON object, else empty object
     int64_t now = 0;
     std::chrono::steady_clock::time_point started;  // when the call arrived
@@ -137,11 +155,18 @@ class Api {
   ApiResponse Dispatch(const ApiRequest& request, std::string* route) const;
   ApiResponse Authorize(const Route& route, const ApiRequest& request,
                         Call* call) const;
+  // Finds the person behind a bearer token: an API token, or an OpenID
+  // Connect token when a verifier is set. Returns status 200 or the error.
+  ApiResponse AuthenticatePerson(const std::string& token, Call* call) const;
+  // Returns status 200 when call's sign-in meets the approval step-up
+  // rules, else a 401 that tells the person to sign in again.
+  ApiResponse CheckStepUp(const Call& call) const;
 
   ApiResponse Health(const Call& call) const;
   ApiResponse Healthz(const Call& call) const;
   ApiResponse MetricsText(const Call& call) const;
   ApiResponse Whoami(const Call& call) const;
+  ApiResponse OidcInfo(const Call& call) const;
   ApiResponse Decide(const Call& call) const;
   ApiResponse FileRequest(const Call& call) const;
   ApiResponse ListRequests(const Call& call) const;
@@ -210,6 +235,7 @@ class Api {
   AuditStore* audit_ = nullptr;
   const PolicyHolder* policy_ = nullptr;
   Notifier* notifier_ = nullptr;
+  const OidcVerifier* oidc_ = nullptr;
   const KeyAndCert* ca_ = nullptr;
   // Calls blocked in AwaitStateChange, capped so that long polls never
   // take every server thread.

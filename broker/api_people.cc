@@ -191,6 +191,24 @@ void ReadNewRequest(int64_t max_duration, FieldReader* fields,
   request->reason = reason.value_or("");
 }
 
+// The sign-in behind a decision for the log: "api_token", or "oidc" with
+// the age of the sign-in and its acr and amr values.
+std::string DescribeAuth(const Api::AuthContext& auth, int64_t now) {
+  if (auth.method != "oidc") return auth.method;
+  std::string text = "oidc";
+  if (auth.auth_time > 0) {
+    text += " auth_age=" + std::to_string(now - auth.auth_time);
+  }
+  if (!auth.acr.empty()) text += " acr=" + auth.acr;
+  if (!auth.amr.empty()) {
+    text += " amr=";
+    for (size_t i = 0; i < auth.amr.size(); ++i) {
+      text += (i > 0 ? "," : "") + auth.amr[i];
+    }
+  }
+  return text;
+}
+
 }  // namespace
 
 bool Api::MaySeeRequest(const Person& person,
@@ -210,6 +228,11 @@ ApiResponse Api::FileRequest(const Call& call) const {
     AccessRequest request;
     ReadNewRequest(settings_.max_duration, &fields, &request);
     if (!fields.ok()) return Invalid(fields.error());
+    if (!call.may_request) {
+      return ErrorResponse(403, "forbidden",
+                           "your identity provider groups give you no "
+                           "requester role");
+    }
     request.requester = call.person.name;
     return CreateUnderPolicy(std::move(request), call);
   });
@@ -343,6 +366,10 @@ ApiResponse Api::DecideRequest(const Call& call, bool approve) const {
     ApiResponse allowed = CheckApprover(call.person, found.value);
     if (allowed.status != 200) return allowed;
   }
+  if (approve) {
+    ApiResponse fresh = CheckStepUp(call);
+    if (fresh.status != 200) return fresh;
+  }
   auto decided =
       approve ? store_->ApproveRequest(call.id, approver, comment, call.now)
               : store_->DenyRequest(call.id, approver, comment, call.now);
@@ -362,7 +389,8 @@ ApiResponse Api::DecideRequest(const Call& call, bool approve) const {
                               std::to_string(r.approvals_required)},
             {"grant", r.grant.value_or("")},
             {"duration", std::to_string(r.duration)},
-            {"comment", comment.value_or("")}});
+            {"comment", comment.value_or("")},
+            {"auth", DescribeAuth(call.auth, call.now)}});
   if (r.state == "approved" || r.state == "denied") {
     Notify("request_" + r.state, r, nullptr, call.now);
   }

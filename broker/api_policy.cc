@@ -8,6 +8,7 @@
 #include "broker/api.h"
 #include "broker/log.h"
 #include "broker/notify.h"
+#include "broker/oidc.h"
 #include "common/text.h"
 
 namespace zsp::broker {
@@ -201,6 +202,13 @@ void Api::Notify(const std::string& event, const AccessRequest& request,
             JoinNames(request.commands);
   }
   if (grant != nullptr) text += " (grant " + grant->id + ")";
+  // A link to the request on the web approval page, when it is served.
+  if (oidc_ != nullptr && !oidc_->settings().public_url.empty()) {
+    std::string url =
+        oidc_->settings().public_url + "/web/#" + request.id;
+    payload["url"] = url;
+    text += " " + url;
+  }
   if (!approvers.empty()) {
     std::vector<std::string> names = approvers.get<std::vector<std::string>>();
     text += "; approvers: " + JoinNames(names);

@@ -10,10 +10,12 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <ctime>
 #include <iostream>
@@ -24,10 +26,12 @@
 #include "broker/ids.h"
 #include "broker/log.h"
 #include "broker/notify.h"
+#include "broker/oidc.h"
 #include "broker/pki.h"
 #include "broker/policy_file.h"
 #include "broker/store.h"
 #include "broker/validate.h"
+#include "broker/web.h"
 #include "common/jws.h"
 
 namespace zsp::broker {
@@ -203,7 +207,25 @@ httplib::Server::HandlerResponse FillError(const httplib::Request& req,
   return httplib::Server::HandlerResponse::Handled;
 }
 
-void ConfigureServer(httplib::SSLServer* server, const Api& api) {
+void HandleWeb(WebUi& web, const httplib::Request& req,
+               httplib::Response& res) {
+  WebRequest request;
+  request.method = req.method;
+  request.path = req.path;
+  for (const auto& [key, value] : req.params) request.query.emplace(key, value);
+  request.body = req.body;
+  request.cookie = req.get_header_value("Cookie");
+  request.origin = req.get_header_value("Origin");
+  request.remote = req.remote_addr + ":" + std::to_string(req.remote_port);
+  WebResponse response = web.Handle(request);
+  res.status = response.status;
+  for (const auto& [name, value] : response.headers) {
+    res.headers.emplace(name, value);
+  }
+  res.set_content(response.body, response.content_type.c_str());
+}
+
+void ConfigureServer(httplib::SSLServer* server, const Api& api, WebUi* web) {
   server->set_payload_max_length(kMaxBodyBytes);
   server->set_read_timeout(kReadTimeoutSeconds, 0);
   server->set_write_timeout(kWriteTimeoutSeconds, 0);
@@ -218,6 +240,15 @@ void ConfigureServer(httplib::SSLServer* server, const Api& api) {
   };
   server->set_pre_routing_handler(
       httplib::Server::HandlerWithResponse(AssignRequestId));
+  if (web != nullptr && web->enabled()) {
+    auto web_handler = [web](const httplib::Request& req,
+                             httplib::Response& res) {
+      HandleWeb(*web, req, res);
+    };
+    // Registered first, because cpp-httplib takes the first match.
+    server->Get("/web/.*", web_handler);
+    server->Post("/web/.*", web_handler);
+  }
   server->Get(".*", handler);
   server->Post(".*", handler);
   server->set_error_handler(httplib::Server::HandlerWithResponse(FillError));
@@ -417,8 +448,19 @@ int Serve(const std::string& dir, const Settings& settings) {
   if (!ca.ok()) {
     return StartupFailed(ca.error());
   }
+  std::unique_ptr<OidcVerifier> oidc;
+  std::string oidc_path = dir + "/" + kOidcFileName;
+  if (access(oidc_path.c_str(), F_OK) == 0) {
+    auto oidc_settings = LoadOidcSettings(oidc_path);
+    if (!oidc_settings.ok()) return StartupFailed(oidc_settings.error());
+    oidc = std::make_unique<OidcVerifier>(std::move(oidc_settings.value()));
+    LogEvent("oidc", {{"config", oidc_path},
+                      {"providers", std::to_string(
+                                        oidc->settings().providers.size())}});
+  }
   Api api(store.value().get(), key.value().get(), settings,
           [] { return static_cast<int64_t>(std::time(nullptr)); });
+  api.SetOidc(oidc.get());
   api.SetAuditStore(audit.value().get());
   api.SetPolicy(&policy_holder);
   api.SetCa(&ca.value());
@@ -436,7 +478,9 @@ int Serve(const std::string& dir, const Settings& settings) {
     return StartupFailed("TLS setup failed; check " + dir +
                          "/server.pem, server.key and ca.pem");
   }
-  ConfigureServer(&server, api);
+  WebUi web(&api, oidc.get(),
+            [] { return static_cast<int64_t>(std::time(nullptr)); });
+  ConfigureServer(&server, api, &web);
   SignalWatcher watcher(&server, policy_path, &policy_holder);
   MaintenanceLoop maintenance(&api);
   return Listen(&server, address.value());

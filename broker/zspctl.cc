@@ -23,6 +23,7 @@
 #include "broker/zspctl_audit.h"
 #include "broker/zspctl_breakglass.h"
 #include "broker/zspctl_host.h"
+#include "broker/zspctl_login.h"
 #include "common/escape.h"
 #include "common/https_client.h"
 #include "common/text.h"
@@ -67,6 +68,7 @@ constexpr char kHelp[] =
     "  grants [--active] [--user U]  list grants\n"
     "  revoke GRANT_ID [--reason TEXT]  end a grant now\n"
     "  whoami                 show your user name and roles\n"
+    "%LOGIN%"
     "  user add NAME [--role approver|admin|auditor]...\n"
     "                         add a person and print their token once "
     "(admin)\n"
@@ -91,7 +93,8 @@ constexpr char kHelp[] =
     "  help                   show this text\n"
     "settings: flags, else ZSP_BROKER_URL, ZSP_CA_FILE, ZSP_TOKEN_FILE or "
     "ZSP_TOKEN,\n"
-    "else broker_url, ca_file and token_file in ~/.config/zsp/zspctl.conf\n";
+    "else broker_url, ca_file and token_file in ~/.config/zsp/zspctl.conf,\n"
+    "else the token that zspctl login saved in ~/.config/zsp/oidc-token\n";
 
 // Exit statuses: 1 for failures, 2 for usage errors.
 constexpr int kFailed = 1;
@@ -219,8 +222,8 @@ std::string ReadTokenFile(const std::string& path) {
 }
 
 // Fills what the flags left empty from the environment, then the config
-// file, and loads the token.
-void ResolveSettings(Options* options) {
+// file, and loads the token unless require_token is false.
+void ResolveSettings(Options* options, bool require_token = true) {
   if (options->broker_url.empty()) {
     options->broker_url = EnvOrEmpty("ZSP_BROKER_URL");
   }
@@ -243,16 +246,28 @@ void ResolveSettings(Options* options) {
         "no CA file: use --ca, ZSP_CA_FILE or ca_file in "
         "~/.config/zsp/zspctl.conf (the broker's ca.pem)");
   }
+  while (!options->broker_url.empty() && options->broker_url.back() == '/') {
+    options->broker_url.pop_back();
+  }
+  if (!require_token) return;
+  if (options->token.empty() && options->token_file.empty()) {
+    std::string signed_in = DefaultLoginTokenFile();
+    struct stat st {};
+    if (!signed_in.empty() && lstat(signed_in.c_str(), &st) == 0) {
+      options->token_file = signed_in;
+    }
+  }
   if (options->token.empty() && !options->token_file.empty()) {
     options->token = ReadTokenFile(options->token_file);
+  }
+  int64_t expiry = UnverifiedJwtExpiry(options->token);
+  if (expiry > 0 && expiry <= static_cast<int64_t>(std::time(nullptr))) {
+    throw std::runtime_error("your sign-in has expired; run zspctl login");
   }
   if (options->token.empty()) {
     throw std::runtime_error(
         "no token: use --token-file, ZSP_TOKEN_FILE, ZSP_TOKEN or token_file "
-        "in ~/.config/zsp/zspctl.conf");
-  }
-  while (!options->broker_url.empty() && options->broker_url.back() == '/') {
-    options->broker_url.pop_back();
+        "in ~/.config/zsp/zspctl.conf, or sign in with zspctl login");
   }
 }
 
@@ -850,6 +865,13 @@ int RunCommand(Options options, const std::string& command,
     return RunHostRevoke(options, args);
   }
   if (command == "host") return RunHost(args);
+  if (command == "login") {
+    ResolveSettings(&options, false);
+    LoginSettings login{options.broker_url, options.ca_file,
+                        options.token_file};
+    if (login.token_file.empty()) login.token_file = DefaultLoginTokenFile();
+    return RunLogin(login, args);
+  }
   auto runner = kRunners.find(command);
   bool decide =
       command == "approve" || command == "deny" || command == "cancel";
@@ -888,6 +910,7 @@ int Main(int argc, char** argv) {
     help.replace(help.find("%AUDIT%"), 7, kAuditHelp);
     help.replace(help.find("%BREAKGLASS%"), 12, kBreakGlassHelp);
     help.replace(help.find("%HOST%"), 6, kHostHelp);
+    help.replace(help.find("%LOGIN%"), 7, kLoginHelp);
     std::cout << kUsage << help;
     return 0;
   }

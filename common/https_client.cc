@@ -172,7 +172,10 @@ Result<HttpsResponse> HttpsRequest(const HttpsOptions& options,
     curl_slist* longer = api->slist_append(headers.get(), line);
     if (longer == nullptr) headers.reset();
   };
-  if (method == "POST") add_header("Content-Type: application/json");
+  if (method == "POST") {
+    std::string type = "Content-Type: " + options.content_type;
+    add_header(type.c_str());
+  }
   std::string auth;
   if (!options.bearer_token.empty()) {
     auth = "Authorization: Bearer " + options.bearer_token;

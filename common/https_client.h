@@ -15,6 +15,9 @@ struct HttpsOptions {
   std::string client_cert;  // PEM client certificate for mutual TLS, or ""
   std::string client_key;   // PEM key of client_cert, or ""
   std::string bearer_token;  // sent as "Authorization: Bearer", or ""
+  // Content-Type of a POST body; OAuth token endpoints take
+  // "application/x-www-form-urlencoded".
+  std::string content_type = "application/json";
   long connect_timeout_ms = 2000;  // TCP and TLS handshake
   long total_timeout_ms = 5000;    // whole transfer, name lookup included
   size_t max_response_bytes = 256 * 1024;
@@ -26,7 +29,7 @@ struct HttpsResponse {
 };
 
 // Sends one request. method is "GET" or "POST"; body is sent only for POST,
-// as application/json. Fails on any transport or TLS error, a timeout, or a
+// as options.content_type. Fails on any transport or TLS error, a timeout, or a
 // body over max_response_bytes; an HTTP error status is not a failure.
 Result<HttpsResponse> HttpsRequest(const HttpsOptions& options,
                                    const std::string& method,

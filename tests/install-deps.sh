@@ -8,13 +8,28 @@ nlohmann-json3-dev libsqlite3-dev libcpp-httplib-dev libtoml11-dev openssl
 curl
 util-linux iproute2 binutils openssh-server openssh-client
 clang libclang-rt-14-dev sqlite3 jq valgrind libpam-runtime man-db
-groff-base"
+groff-base nodejs chromium"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
     missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
+# Test-only node tools (an OpenID Connect provider and a browser driver),
+# pinned by their package-lock.json; npm ci downloads no browser. They need
+# Node.js 20.19 or later (nodejs from NodeSource, which brings npm).
+install_node_tools() {
+  local dir
+  dir="$(cd "$(dirname "$0")" && pwd)/tools/oidc"
+  if [ ! -d "$dir/node_modules" ] ||
+    [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
+    (cd "$dir" && npm ci --no-audit --no-fund --silent) || return 1
+    touch "$dir/node_modules"
+  fi
+}
+if [ -z "$missing" ]; then
+  install_node_tools
+  exit $?
+fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps: missing packages:$missing; run as root" >&2
   exit 1
@@ -23,3 +38,4 @@ echo "install-deps: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
+install_node_tools

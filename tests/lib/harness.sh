@@ -105,6 +105,11 @@ zsp_start_broker() {
   if [ -n "${ZSP_POLICY:-}" ]; then
     install -m 600 "$ZSP_POLICY" "$ZSP_BROKER_DIR/policy.toml" || return 1
   fi
+  # ZSP_OIDC_CONFIG becomes the broker's oidc.toml (trusted identity
+  # providers).
+  if [ -n "${ZSP_OIDC_CONFIG:-}" ]; then
+    install -m 600 "$ZSP_OIDC_CONFIG" "$ZSP_BROKER_DIR/oidc.toml" || return 1
+  fi
   "$ZSP_BUILD/zsp-broker" serve "$ZSP_BROKER_DIR" \
     --listen "${ZSP_BROKER_LISTEN:-127.0.0.1:0}" 2>"$ZSP_TMP/broker.log" &
   ZSP_BROKER_PID=$!

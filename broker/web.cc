@@ -1,0 +1,608 @@
+#include "broker/web.h"
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include <exception>
+
+#include "broker/log.h"
+#include "common/base64url.h"
+#include "common/text.h"
+
+namespace zsp::broker {
+namespace {
+
+using nlohmann::json;
+
+constexpr char kSessionCookie[] = "__Host-zsp-session";
+constexpr char kLoginCookie[] = "__Host-zsp-login";
+constexpr int64_t kLoginLifetimeSeconds = 600;
+constexpr size_t kMaxSessions = 10000;
+constexpr size_t kMaxPendingLogins = 1000;
+constexpr size_t kMaxFormBytes = 8 * 1024;
+constexpr size_t kMaxIdBytes = 32;
+constexpr long kTokenConnectTimeoutMs = 2000;
+constexpr long kTokenTotalTimeoutMs = 5000;
+constexpr size_t kMaxTokenResponseBytes = 64 * 1024;
+
+// Refuses scripts, plugins, frames and any load from elsewhere; forms may
+// post only to the broker.
+constexpr char kContentSecurityPolicy[] =
+    "default-src 'none'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'";
+
+// 32 random bytes in base64url, or "" when the RNG fails.
+std::string RandomToken() {
+  unsigned char bytes[32];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) return "";
+  return Base64UrlEncode(
+      std::string_view(reinterpret_cast<char*>(bytes), sizeof bytes));
+}
+
+std::string PkceChallenge(const std::string& verifier) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(verifier.data()),
+         verifier.size(), digest);
+  return Base64UrlEncode(
+      std::string_view(reinterpret_cast<char*>(digest), sizeof digest));
+}
+
+std::string FormEncode(std::string_view text) {
+  static constexpr char kDigits[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+        (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' ||
+        c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kDigits[c >> 4];
+      out += kDigits[c & 15];
+    }
+  }
+  return out;
+}
+
+// The value of cookie name in a Cookie header, or "".
+std::string CookieValue(const std::string& header, const std::string& name) {
+  for (const std::string& part : SplitString(header, ';')) {
+    size_t begin = part.find_first_not_of(' ');
+    if (begin == std::string::npos) continue;
+    size_t equals = part.find('=', begin);
+    if (equals == std::string::npos) continue;
+    if (part.compare(begin, equals - begin, name) == 0) {
+      return part.substr(equals + 1);
+    }
+  }
+  return "";
+}
+
+std::string SetCookie(const std::string& name, const std::string& value,
+                      int64_t max_age) {
+  return name + "=" + value + "; Path=/; Secure; HttpOnly; SameSite=Lax; " +
+         "Max-Age=" + std::to_string(max_age);
+}
+
+bool EqualSecrets(const std::string& a, const std::string& b) {
+  return a.size() == b.size() && !a.empty() &&
+         CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+// Request and grant ids: lowercase letters, digits and '-'.
+bool IsPlainId(const std::string& id) {
+  if (id.empty() || id.size() > kMaxIdBytes) return false;
+  for (char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// The scheme, host and port of url, as browsers send in Origin.
+std::string OriginOf(const std::string& url) {
+  size_t scheme = url.find("://");
+  if (scheme == std::string::npos) return url;
+  size_t path = url.find('/', scheme + 3);
+  return path == std::string::npos ? url : url.substr(0, path);
+}
+
+WebResponse Html(int status, std::string body) {
+  WebResponse response;
+  response.status = status;
+  response.body = std::move(body);
+  return response;
+}
+
+WebResponse Redirect(const std::string& location) {
+  WebResponse response;
+  response.status = 302;
+  response.headers.emplace_back("Location", location);
+  return response;
+}
+
+std::string Document(const std::string& title, const std::string& body) {
+  return "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+         "<title>" +
+         HtmlEscape(title) + "</title></head><body><h1>" + HtmlEscape(title) +
+         "</h1>\n" + body + "</body></html>\n";
+}
+
+std::string Join(const json& list) {
+  std::string text;
+  if (!list.is_array()) return text;
+  for (const auto& item : list) {
+    if (!item.is_string()) continue;
+    if (!text.empty()) text += ", ";
+    text += item.get<std::string>();
+  }
+  return text;
+}
+
+std::string Field(const json& object, const char* name) {
+  auto it = object.find(name);
+  if (it == object.end()) return "";
+  if (it->is_string()) return it->get<std::string>();
+  if (it->is_number_integer()) return std::to_string(it->get<int64_t>());
+  return "";
+}
+
+std::string Scope(const json& request) {
+  if (Field(request, "kind") != "sudo") return "login";
+  return "sudo as " + Join(request["runas"]) + ": " + Join(request["commands"]);
+}
+
+// A form that posts to action with the CSRF token and an optional text
+// field; data attributes name the request and action for tests and
+// scripts.
+std::string ActionForm(const std::string& action, const std::string& id,
+                       const std::string& verb, const std::string& csrf,
+                       const std::string& field) {
+  std::string form = "<form method=\"post\" action=\"" + HtmlEscape(action) +
+                     "\" data-request=\"" + HtmlEscape(id) +
+                     "\" data-action=\"" + HtmlEscape(verb) +
+                     "\"><input type=\"hidden\" name=\"csrf\" value=\"" +
+                     HtmlEscape(csrf) + "\">";
+  if (!field.empty()) {
+    form += "<input type=\"text\" name=\"" + HtmlEscape(field) +
+            "\" maxlength=\"1024\" placeholder=\"" + HtmlEscape(field) + "\">";
+  }
+  return form + "<button type=\"submit\">" + HtmlEscape(verb) +
+         "</button></form>";
+}
+
+std::string RequestRow(const json& r, const std::string& actions) {
+  int64_t required = r.value("approvals_required", 1);
+  int64_t have = r.contains("approvals") && r["approvals"].is_array()
+                     ? static_cast<int64_t>(r["approvals"].size())
+                     : 0;
+  std::string id = Field(r, "id");
+  return "<tr id=\"" + HtmlEscape(id) + "\"><td>" + HtmlEscape(id) +
+         "</td><td>" + HtmlEscape(Field(r, "requester")) + "</td><td>" +
+         HtmlEscape(Field(r, "host")) + "</td><td>" + HtmlEscape(Scope(r)) +
+         "</td><td>" + HtmlEscape(Field(r, "duration")) + " s</td><td>" +
+         HtmlEscape(Field(r, "reason")) + "</td><td>" +
+         HtmlEscape(Field(r, "state")) + "</td><td>" +
+         std::to_string(std::max<int64_t>(required - have, 0)) + "</td><td>" +
+         actions + "</td></tr>\n";
+}
+
+constexpr char kRequestHeader[] =
+    "<table><tr><th>request</th><th>requester</th><th>host</th>"
+    "<th>scope</th><th>duration</th><th>reason</th><th>state</th>"
+    "<th>approvals needed</th><th></th></tr>\n";
+
+}  // namespace
+
+std::string HtmlEscape(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+bool ParseForm(std::string_view body, std::map<std::string, std::string>* out) {
+  auto decode = [](std::string_view text, std::string* value) {
+    value->clear();
+    for (size_t i = 0; i < text.size(); ++i) {
+      char c = text[i];
+      if (c == '+') {
+        *value += ' ';
+      } else if (c == '%') {
+        if (i + 2 >= text.size()) return false;
+        unsigned int byte = 0;
+        for (int k = 1; k <= 2; ++k) {
+          char h = text[i + k];
+          byte <<= 4;
+          if (h >= '0' && h <= '9') byte |= h - '0';
+          else if (h >= 'a' && h <= 'f') byte |= h - 'a' + 10;
+          else if (h >= 'A' && h <= 'F') byte |= h - 'A' + 10;
+          else return false;
+        }
+        *value += static_cast<char>(byte);
+        i += 2;
+      } else {
+        *value += c;
+      }
+    }
+    return true;
+  };
+  for (const std::string& pair : SplitString(body, '&')) {
+    if (pair.empty()) continue;
+    size_t equals = pair.find('=');
+    std::string key;
+    std::string value;
+    if (!decode(std::string_view(pair).substr(0, equals), &key)) return false;
+    if (equals != std::string::npos &&
+        !decode(std::string_view(pair).substr(equals + 1), &value)) {
+      return false;
+    }
+    out->emplace(key, value);
+  }
+  return true;
+}
+
+WebUi::WebUi(const Api* api, const OidcVerifier* oidc, Api::Clock clock,
+             TokenFetcher fetcher)
+    : api_(api), oidc_(oidc), clock_(std::move(clock)),
+      fetcher_(std::move(fetcher)) {
+  if (oidc_ == nullptr || oidc_->settings().public_url.empty()) return;
+  for (const auto& provider : oidc_->settings().providers) {
+    if (!provider.web_client_id.empty()) {
+      provider_ = &provider;
+      break;
+    }
+  }
+  redirect_uri_ = oidc_->settings().public_url + "/web/callback";
+}
+
+WebResponse WebUi::Handle(const WebRequest& request) noexcept {
+  WebResponse response;
+  try {
+    response = enabled() ? Dispatch(request)
+                         : Html(404, Document("Not found",
+                                              "<p>The web page is not "
+                                              "configured.</p>"));
+  } catch (const std::exception& e) {
+    LogEvent("error", {{"path", request.path}, {"detail", e.what()}});
+    response = Html(500, Document("Error", "<p>The broker failed.</p>"));
+  }
+  response.headers.emplace_back("Content-Security-Policy",
+                                kContentSecurityPolicy);
+  response.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  response.headers.emplace_back("X-Frame-Options", "DENY");
+  response.headers.emplace_back("Referrer-Policy", "no-referrer");
+  response.headers.emplace_back("Cache-Control", "no-store");
+  return response;
+}
+
+WebResponse WebUi::Dispatch(const WebRequest& request) {
+  int64_t now = clock_();
+  if (request.method == "GET" && request.path == "/web/callback") {
+    return FinishLogin(request, now);
+  }
+  std::optional<Session> session = FindSession(request, now);
+  if (request.method == "GET" && request.path == "/web/logout") {
+    if (session.has_value()) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      sessions_.erase(CookieValue(request.cookie, kSessionCookie));
+    }
+    WebResponse out = Html(200, Document("Signed out", "<p><a href=\"/web/\">"
+                                                       "Sign in</a></p>"));
+    out.headers.emplace_back("Set-Cookie", SetCookie(kSessionCookie, "", 0));
+    return out;
+  }
+  if (request.method == "GET" && request.path == "/web/") {
+    if (!session.has_value()) return StartLogin(now);
+    return ShowPage(*session, "");
+  }
+  if (request.method != "POST") {
+    return Html(404, Document("Not found", "<p>No such page.</p>"));
+  }
+  if (!session.has_value()) {
+    return Html(401, Document("Signed out", "<p>Your session ended. "
+                                            "<a href=\"/web/\">Sign in "
+                                            "again</a>.</p>"));
+  }
+  std::vector<std::string> parts = SplitString(request.path, '/');
+  // "", "web", "requests"|"grants", ID, ACTION
+  if (parts.size() != 5 || !IsPlainId(parts[3])) {
+    return Html(404, Document("Not found", "<p>No such action.</p>"));
+  }
+  const std::string& id = parts[3];
+  if (parts[2] == "requests" && (parts[4] == "approve" || parts[4] == "deny")) {
+    return Act(request, *session, "/v1/requests/" + id + "/" + parts[4],
+               parts[4] == "approve" ? "approved " + id : "denied " + id);
+  }
+  if (parts[2] == "grants" && parts[4] == "revoke") {
+    return Act(request, *session, "/v1/grants/" + id + "/revoke",
+               "revoked " + id);
+  }
+  return Html(404, Document("Not found", "<p>No such action.</p>"));
+}
+
+WebResponse WebUi::StartLogin(int64_t now) {
+  auto endpoints = oidc_->Endpoints(*provider_, now);
+  if (!endpoints.ok() || endpoints.value().authorization_endpoint.empty()) {
+    LogEvent("error", {{"detail", "web sign-in: provider discovery failed"},
+                       {"error", endpoints.ok() ? "no authorization_endpoint"
+                                                : endpoints.error()}});
+    return Html(503, Document("Sign-in unavailable",
+                              "<p>The identity provider cannot be reached; "
+                              "try again later.</p>"));
+  }
+  std::string state = RandomToken();
+  PendingLogin login{RandomToken(), RandomToken(), now};
+  if (state.empty() || login.nonce.empty() || login.code_verifier.empty()) {
+    throw std::runtime_error("RAND_bytes failed");
+  }
+  std::string location =
+      endpoints.value().authorization_endpoint +
+      "?response_type=code&client_id=" + FormEncode(provider_->web_client_id) +
+      "&redirect_uri=" + FormEncode(redirect_uri_) +
+      "&scope=" + FormEncode("openid profile") + "&state=" + state +
+      "&nonce=" + login.nonce +
+      "&code_challenge=" + PkceChallenge(login.code_verifier) +
+      "&code_challenge_method=S256";
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    DropExpiredLocked(now);
+    if (logins_.size() >= kMaxPendingLogins) {
+      return Html(503, Document("Busy", "<p>Too many sign-ins in progress; "
+                                        "try again in a few minutes.</p>"));
+    }
+    logins_.emplace(state, std::move(login));
+  }
+  WebResponse out = Redirect(location);
+  out.headers.emplace_back("Set-Cookie",
+                           SetCookie(kLoginCookie, state, kLoginLifetimeSeconds));
+  return out;
+}
+
+WebResponse WebUi::FinishLogin(const WebRequest& request, int64_t now) {
+  auto param = [&request](const char* name) {
+    auto it = request.query.find(name);
+    return it == request.query.end() ? std::string() : it->second;
+  };
+  std::string state = param("state");
+  std::string code = param("code");
+  PendingLogin login;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = logins_.find(state);
+    if (state.empty() ||
+        !EqualSecrets(state, CookieValue(request.cookie, kLoginCookie)) ||
+        it == logins_.end() ||
+        now - it->second.created_at > kLoginLifetimeSeconds) {
+      return Html(400, Document("Sign-in failed",
+                                "<p>The sign-in state is unknown or expired. "
+                                "<a href=\"/web/\">Start again</a>.</p>"));
+    }
+    login = it->second;
+    logins_.erase(it);
+  }
+  if (code.empty()) {
+    return Html(400, Document("Sign-in failed",
+                              "<p>The identity provider returned no code: " +
+                                  HtmlEscape(param("error")) + "</p>"));
+  }
+  auto endpoints = oidc_->Endpoints(*provider_, now);
+  if (!endpoints.ok()) throw std::runtime_error(endpoints.error());
+  std::string form = "grant_type=authorization_code&code=" + FormEncode(code) +
+                     "&redirect_uri=" + FormEncode(redirect_uri_) +
+                     "&client_id=" + FormEncode(provider_->web_client_id) +
+                     "&code_verifier=" + login.code_verifier;
+  Result<HttpsResponse> response = Error{""};
+  if (fetcher_) {
+    response = fetcher_(*provider_, endpoints.value().token_endpoint, form);
+  } else {
+    HttpsOptions options;
+    options.ca_file = provider_->ca_file;
+    options.connect_timeout_ms = kTokenConnectTimeoutMs;
+    options.total_timeout_ms = kTokenTotalTimeoutMs;
+    options.max_response_bytes = kMaxTokenResponseBytes;
+    options.content_type = "application/x-www-form-urlencoded";
+    response = HttpsRequest(options, "POST", endpoints.value().token_endpoint,
+                            form);
+  }
+  json body = response.ok() ? json::parse(response.value().body, nullptr, false)
+                            : json();
+  std::string id_token =
+      body.is_object() ? body.value("id_token", std::string()) : "";
+  if (!response.ok() || response.value().status != 200 || id_token.empty()) {
+    LogEvent("reject", {{"detail", "web sign-in: token request failed"},
+                        {"remote", request.remote},
+                        {"error", response.ok() ? std::to_string(
+                                                      response.value().status)
+                                                : response.error()}});
+    return Html(502, Document("Sign-in failed",
+                              "<p>The identity provider did not issue a "
+                              "token. <a href=\"/web/\">Start again</a>.</p>"));
+  }
+  auto identity = oidc_->Verify(id_token, now);
+  if (!identity.ok() || !EqualSecrets(identity.value().nonce, login.nonce)) {
+    std::string why = identity.ok() ? "nonce does not match" : identity.error();
+    LogEvent("reject", {{"detail", "web sign-in: ID token rejected"},
+                        {"remote", request.remote},
+                        {"error", why}});
+    return Html(401, Document("Sign-in failed",
+                              "<p>" + HtmlEscape(why) + "</p>"));
+  }
+  Session session{id_token, RandomToken(), identity.value().name,
+                  identity.value().expires_at};
+  std::string session_id = RandomToken();
+  if (session.csrf.empty() || session_id.empty()) {
+    throw std::runtime_error("RAND_bytes failed");
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    DropExpiredLocked(now);
+    if (sessions_.size() >= kMaxSessions) {
+      return Html(503, Document("Busy", "<p>Too many sessions.</p>"));
+    }
+    sessions_.emplace(session_id, session);
+  }
+  LogEvent("web_login", {{"user", session.name},
+                         {"issuer", provider_->issuer},
+                         {"remote", request.remote}});
+  WebResponse out = Redirect("/web/");
+  out.headers.emplace_back(
+      "Set-Cookie",
+      SetCookie(kSessionCookie, session_id,
+                std::max<int64_t>(session.expires_at - now, 1)));
+  out.headers.emplace_back("Set-Cookie", SetCookie(kLoginCookie, "", 0));
+  return out;
+}
+
+std::optional<WebUi::Session> WebUi::FindSession(const WebRequest& request,
+                                                 int64_t now) {
+  std::string id = CookieValue(request.cookie, kSessionCookie);
+  if (id.empty()) return std::nullopt;
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) return std::nullopt;
+  if (it->second.expires_at <= now) {
+    sessions_.erase(it);
+    return std::nullopt;
+  }
+  return it->second;
+}
+
+void WebUi::DropExpiredLocked(int64_t now) {
+  for (auto it = sessions_.begin(); it != sessions_.end();) {
+    it = it->second.expires_at <= now ? sessions_.erase(it) : std::next(it);
+  }
+  for (auto it = logins_.begin(); it != logins_.end();) {
+    it = now - it->second.created_at > kLoginLifetimeSeconds ? logins_.erase(it)
+                                                             : std::next(it);
+  }
+}
+
+ApiResponse WebUi::CallApi(const Session& session, const std::string& method,
+                           const std::string& path,
+                           const std::map<std::string, std::string>& query,
+                           const std::string& body) const {
+  ApiRequest request;
+  request.method = method;
+  request.path = path;
+  request.query = query;
+  request.body = body;
+  request.authorization = "Bearer " + session.id_token;
+  request.remote = "web";
+  return api_->Handle(request);
+}
+
+WebResponse WebUi::Act(const WebRequest& request, const Session& session,
+                       const std::string& api_path, const std::string& done) {
+  std::string expected_origin = OriginOf(oidc_->settings().public_url);
+  if (!request.origin.empty() && request.origin != expected_origin) {
+    return Html(403, Document("Rejected", "<p>The request came from another "
+                                          "site.</p>"));
+  }
+  std::map<std::string, std::string> form;
+  if (request.body.size() > kMaxFormBytes || !ParseForm(request.body, &form)) {
+    return Html(400, Document("Rejected", "<p>The form is invalid.</p>"));
+  }
+  if (!EqualSecrets(form["csrf"], session.csrf)) {
+    LogEvent("reject", {{"detail", "web action without a valid CSRF token"},
+                        {"user", session.name},
+                        {"path", request.path},
+                        {"remote", request.remote}});
+    return Html(403, Document("Rejected", "<p>The form's CSRF token is "
+                                          "missing or wrong; reload the page "
+                                          "and try again.</p>"));
+  }
+  json body = json::object();
+  const char* field = api_path.find("/revoke") != std::string::npos
+                          ? "reason"
+                          : "comment";
+  if (!form[field].empty()) body[field] = form[field];
+  ApiResponse result = CallApi(session, "POST", api_path, {}, body.dump());
+  std::string notice =
+      result.status == 200
+          ? done
+          : "failed: " + result.body.value("message", std::string("error"));
+  WebResponse page = ShowPage(session, notice);
+  if (result.status != 200) page.status = result.status;
+  return page;
+}
+
+WebResponse WebUi::ShowPage(const Session& session, const std::string& notice) {
+  ApiResponse me = CallApi(session, "GET", "/v1/whoami", {}, "");
+  if (me.status != 200) {
+    return Html(me.status,
+                Document("Signed out",
+                         "<p>" + HtmlEscape(me.body.value("message", "")) +
+                             " <a href=\"/web/logout\">Sign in again</a>.</p>"));
+  }
+  bool approver = false;
+  for (const auto& role : me.body["roles"]) approver |= role == kRoleApprover;
+  std::string html = "<p>Signed in as <strong>" + HtmlEscape(session.name) +
+                     "</strong>. <a href=\"/web/logout\">Sign out</a></p>\n";
+  if (!notice.empty()) {
+    html += "<p id=\"notice\">" + HtmlEscape(notice) + "</p>\n";
+  }
+
+  html += "<h2>Pending requests you may approve</h2>\n";
+  html += kRequestHeader;
+  ApiResponse pending =
+      CallApi(session, "GET", "/v1/requests", {{"state", "pending"}}, "");
+  for (const auto& r : pending.body.value("requests", json::array())) {
+    if (!approver || Field(r, "requester") == session.name) continue;
+    bool voted = false;
+    for (const auto& name : r.value("approvals", json::array())) {
+      voted |= name == session.name;
+    }
+    if (voted) continue;
+    std::string id = Field(r, "id");
+    std::string actions =
+        ActionForm("/web/requests/" + id + "/approve", id, "approve",
+                   session.csrf, "comment") +
+        ActionForm("/web/requests/" + id + "/deny", id, "deny", session.csrf,
+                   "comment");
+    html += RequestRow(r, actions);
+  }
+  html += "</table>\n<h2>Your requests</h2>\n";
+  html += kRequestHeader;
+  ApiResponse mine =
+      CallApi(session, "GET", "/v1/requests", {{"mine", "1"}}, "");
+  for (const auto& r : mine.body.value("requests", json::array())) {
+    html += RequestRow(r, "");
+  }
+  html += "</table>\n<h2>Active grants</h2>\n<table><tr><th>grant</th>"
+          "<th>user</th><th>host</th><th>scope</th><th>time left</th>"
+          "<th></th></tr>\n";
+  ApiResponse grants =
+      CallApi(session, "GET", "/v1/grants", {{"active", "1"}}, "");
+  bool admin = false;
+  for (const auto& role : me.body["roles"]) admin |= role == kRoleAdmin;
+  int64_t now = clock_();
+  for (const auto& g : grants.body.value("grants", json::array())) {
+    std::string id = Field(g, "id");
+    int64_t left = g.value("expires_at", int64_t{0}) - now;
+    std::string actions;
+    if (admin || Field(g, "user") == session.name) {
+      actions = ActionForm("/web/grants/" + id + "/revoke", id, "revoke",
+                           session.csrf, "reason");
+    }
+    html += "<tr id=\"" + HtmlEscape(id) + "\"><td>" + HtmlEscape(id) +
+            "</td><td>" + HtmlEscape(Field(g, "user")) + "</td><td>" +
+            HtmlEscape(Field(g, "host")) + "</td><td>" +
+            HtmlEscape(Scope(g)) + "</td><td>" +
+            std::to_string(std::max<int64_t>(left, 0)) + " s</td><td>" +
+            actions + "</td></tr>\n";
+  }
+  html += "</table>\n";
+  return Html(200, Document("zsp access requests", html));
+}
+
+}  // namespace zsp::broker

@@ -1,0 +1,257 @@
+#!/bin/bash
+# People sign in through a real OpenID Connect provider (the npm package
+# oidc-provider, on loopback inside the test's network namespace): zspctl
+# login by the device authorization grant, request and approval with the
+# resulting tokens, a real sudo under the grant, the step-up rule for
+# approvals, and tokens that the broker must reject. A headless chromium
+# completes the provider's user step. Runs in its own mount namespace.
+. "$(dirname "$0")/../lib/harness.sh"
+. "$(dirname "$0")/../lib/assert.sh"
+zsp_enter_namespace "$@"
+
+TOOLS="$ZSP_ROOT/tests/tools/oidc"
+if [ ! -d "$TOOLS/node_modules/oidc-provider" ] || [ ! -x /usr/bin/chromium ]; then
+  echo "oidc_test: run tests/install-deps.sh first (needs node modules" \
+    "in $TOOLS and /usr/bin/chromium)" >&2
+  exit 1
+fi
+
+zsp_private_system || exit 1
+
+OP_PORT=9443
+ISSUER="https://127.0.0.1:$OP_PORT"
+BROKER_PORT=8443
+
+oidc_cleanup() {
+  [ -n "${OP_PID:-}" ] && kill "$OP_PID" 2>/dev/null
+  zsp_cleanup
+}
+trap oidc_cleanup EXIT
+
+# A CA and a certificate for 127.0.0.1, for the provider's HTTPS.
+make_provider_pki() {
+  local dir=$ZSP_TMP/op
+  mkdir -p "$dir"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$dir/ca.key" -out "$dir/ca.pem" -days 1 \
+    -subj /CN=zsp-test-provider-ca 2>/dev/null &&
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+      -keyout "$dir/server.key" -out "$dir/server.csr" \
+      -subj /CN=127.0.0.1 2>/dev/null &&
+    printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' \
+      >"$dir/ext.cnf" &&
+    openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" \
+      -CAkey "$dir/ca.key" -CAcreateserial -days 1 -extfile "$dir/ext.cnf" \
+      -out "$dir/server.pem" 2>/dev/null
+}
+make_provider_pki || { echo "oidc_test: openssl failed" >&2; exit 1; }
+
+cat >"$ZSP_TMP/oidc.toml" <<EOF
+public_url = "https://127.0.0.1:$BROKER_PORT"
+clock_skew = 30
+
+[approval]
+max_auth_age = 600
+
+[[provider]]
+issuer = "$ISSUER"
+ca_file = "$ZSP_TMP/op/ca.pem"
+cli_client_id = "zspctl"
+web_client_id = "zsp-web"
+
+[provider.roles]
+requester = ["eng"]
+approver = ["zsp-approvers"]
+EOF
+
+zsp_add_users alice bob carol
+ZSP_OIDC_CONFIG="$ZSP_TMP/oidc.toml" ZSP_BROKER_LISTEN="127.0.0.1:$BROKER_PORT" \
+  zsp_start_broker dave:approver || exit 1
+zsp_install_host
+install -m 644 "$ZSP_TMP/op/ca.pem" /etc/zsp/op-ca.pem
+
+node "$TOOLS/provider.js" --port "$OP_PORT" --cert "$ZSP_TMP/op/server.pem" \
+  --key "$ZSP_TMP/op/server.key" --keys-out "$ZSP_TMP/op/keys.json" \
+  --redirect-uri "$ZSP_BROKER_URL/web/callback" >"$ZSP_TMP/op.log" 2>&1 &
+OP_PID=$!
+for i in $(seq 100); do
+  grep -q 'listening on' "$ZSP_TMP/op.log" 2>/dev/null && break
+  sleep 0.1
+done
+if ! grep -q 'listening on' "$ZSP_TMP/op.log"; then
+  echo "oidc_test: the provider did not start:" >&2
+  cat "$ZSP_TMP/op.log" >&2
+  exit 1
+fi
+
+# Runs zspctl as local user $1 with the broker and provider CAs.
+zspctl_user() {
+  local who=$1
+  shift
+  as_user "$who" env ZSP_BROKER_URL="$ZSP_BROKER_URL" \
+    ZSP_CA_FILE=/etc/zsp/ca.pem ZSP_OIDC_CA_FILE=/etc/zsp/op-ca.pem \
+    "$ZSP_BUILD/zspctl" "$@"
+}
+
+# Signs local user $1 in with zspctl login; the browser completes the
+# provider's step with the remaining arguments (--mfa, --age SECONDS).
+# Prints the login output and returns its status; use it with run.
+login_as() {
+  local who=$1
+  shift
+  local log="$ZSP_TMP/login-$who.log" url="" i status
+  zspctl_user "$who" login >"$log" 2>&1 &
+  local pid=$!
+  for i in $(seq 100); do
+    url=$(sed -n 's/^or open \(https:[^ ]*\)$/\1/p' "$log" | head -1)
+    [ -n "$url" ] && break
+    sleep 0.1
+  done
+  if [ -z "$url" ]; then
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    echo "no verification URL from zspctl login"
+    cat "$log"
+    return 1
+  fi
+  if node "$TOOLS/browser.js" device "$url" "$who" "$@" >>"$log" 2>&1; then
+    wait "$pid"
+    status=$?
+  else
+    # zspctl would poll until the code expires; the browser step failed.
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    status=1
+  fi
+  cat "$log"
+  return "$status"
+}
+
+# Runs zspctl as root with the bearer token $1.
+zspctl_token() {
+  local token=$1
+  shift
+  ZSP_BROKER_URL=$ZSP_BROKER_URL ZSP_CA_FILE=/etc/zsp/ca.pem \
+    ZSP_TOKEN=$token "$ZSP_BUILD/zspctl" "$@"
+}
+
+mint() {
+  node "$TOOLS/mint.js" "$ZSP_TMP/op/keys.json" "$1" "${2:-$ISSUER}" \
+    zspctl bob
+}
+
+# --- zspctl login by the device flow ---
+run login_as alice
+expect_status "login: alice signs in by device flow" 0
+expect_output "login: tells where the token went" "oidc-token"
+token_mode=$(stat -c %a /home/alice/.config/zsp/oidc-token 2>/dev/null)
+expect_equal "login: token file mode 600" "$token_mode" "600"
+token_owner=$(stat -c %U /home/alice/.config/zsp/oidc-token 2>/dev/null)
+expect_equal "login: token file owned by alice" "$token_owner" "alice"
+
+run zspctl_user alice --json whoami
+expect_status "whoami: alice's token accepted" 0
+expect_output "whoami: name from preferred_username" '"user": "alice"'
+expect_output "whoami: method is oidc" '"auth_method": "oidc"'
+expect_output "whoami: requester role from groups" '"requester"'
+expect_no_output "whoami: no approver role for alice" '"approver"'
+
+# --- request and approve with OpenID Connect tokens ---
+run zspctl_user alice request --host "$ZSP_HOST" --sudo --runas root \
+  --command /usr/bin/id --duration 1h --reason "oidc test" --quiet
+expect_status "request: filed with alice's token" 0
+request=$OUT
+
+run zspctl_user alice approve "$request"
+expect_fail "approve: own request rejected"
+expect_output "approve: own request message" "own request"
+
+run as_user alice sudo -n id
+expect_fail "sudo: denied before approval"
+
+run login_as bob
+expect_status "login: bob signs in by device flow" 0
+
+run zspctl_user bob approve "$request" --comment "looks fine"
+expect_status "approve: bob approves with his token" 0
+
+run as_user alice sudo -n id
+expect_status "sudo: allowed under the grant" 0
+expect_output "sudo: ran as root" "uid=0(root)"
+
+OUT=$(grep '^approved ' "$ZSP_TMP/broker.log" | grep "$request")
+expect_output "log: approval records the sign-in method" 'auth="oidc auth_age='
+expect_output "log: approval records amr" 'amr=pwd'
+
+# --- step-up: an old sign-in cannot approve ---
+run zspctl_user alice request --host "$ZSP_HOST" --sudo --runas root \
+  --command /usr/bin/whoami --duration 1h --reason "second" --quiet
+expect_status "request: second request filed" 0
+second=$OUT
+
+run login_as carol --age 3600
+expect_status "login: carol signs in with an old sign-in" 0
+run zspctl_user carol approve "$second"
+expect_fail "step-up: approval with an old sign-in rejected"
+expect_output "step-up: message says to sign in again" "sign in again"
+
+run login_as carol
+expect_status "login: carol signs in again" 0
+run zspctl_user carol approve "$second"
+expect_status "step-up: approval after a fresh sign-in" 0
+
+run zspctl_user alice request --host "$ZSP_HOST" --sudo --runas root \
+  --command /usr/bin/true --duration 10m --reason "third" --quiet
+third=$OUT
+run zspctl_as dave approve "$third"
+expect_fail "step-up: API token approval rejected"
+expect_output "step-up: API token told to run zspctl login" "zspctl login"
+
+# --- tokens the broker must reject ---
+run zspctl_token "$(mint valid)" whoami
+expect_status "mint: a valid token signed with the real key passes" 0
+
+run zspctl_token "$(mint expired)" whoami
+expect_fail "reject: expired token"
+expect_output "reject: expired message" "expired"
+
+run zspctl_token "$(mint wrong-audience)" whoami
+expect_fail "reject: token for another audience"
+expect_output "reject: audience message" "audience"
+
+run zspctl_token "$(mint valid https://127.0.0.1:9444)" whoami
+expect_fail "reject: token from another issuer"
+expect_output "reject: issuer message" "not trusted"
+
+run zspctl_token "$(mint bad-signature)" whoami
+expect_fail "reject: tampered token"
+expect_output "reject: tampered message" "signature is invalid"
+
+run zspctl_token "$(mint stranger-key)" whoami
+expect_fail "reject: token signed by another key"
+expect_output "reject: other key message" "signature is invalid"
+
+run zspctl_token "$(mint alg-none)" whoami
+expect_fail "reject: alg none"
+expect_output "reject: alg none message" "not allowed"
+
+run zspctl_token "$(mint hs256-public-key)" whoami
+expect_fail "reject: HS256 keyed with the public key"
+expect_output "reject: HS256 message" "not allowed"
+
+run zspctl_token "$(mint future-iat)" whoami
+expect_fail "reject: token issued in the future"
+
+run zspctl_token "$(mint old-auth-time)" approve "$third"
+expect_fail "reject: approval with old auth_time"
+expect_output "reject: old auth_time says sign in again" "sign in again"
+
+# --- the token file ---
+rm -f /home/alice/.config/zsp/oidc-token
+mkdir -p /home/alice/.config/zsp
+ln -s /tmp/elsewhere /home/alice/.config/zsp/oidc-token
+run zspctl_user alice login
+expect_fail "login: token file symlink rejected"
+expect_output "login: symlink message" "symbolic link"
+
+zsp_finish

@@ -1,0 +1,157 @@
+// Drives Debian's chromium (headless, through playwright-core) for the zsp
+// integration tests: completes the provider's user step of a device sign-in
+// and uses the broker's web approval page.
+//
+// usage: node browser.js device URL USER [--mfa] [--age SECONDS]
+//        node browser.js web BROKER_URL USER SCRIPT_JSON
+// SCRIPT_JSON lists steps for the web page; see runWebSteps. Prints one
+// line per check and exits 1 on the first failure.
+'use strict';
+
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { chromium } = require('playwright-core');
+
+async function launch() {
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'zsp-chromium-'));
+  // A persistent context is how playwright takes a fresh --user-data-dir.
+  // The provider and the broker use test CAs that chromium does not know,
+  // hence ignoreHTTPSErrors.
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    ignoreHTTPSErrors: true,
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
+      '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync',
+    ],
+  });
+  return {
+    context,
+    close: async () => {
+      await context.close();
+      fs.rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+async function signIn(page, user, options) {
+  await page.waitForSelector('#login', { timeout: 15000 });
+  await page.fill('#login', user);
+  if (options.mfa) await page.check('#mfa');
+  if (options.age) await page.fill('#age', String(options.age));
+  await page.click('#sign-in');
+}
+
+async function runDevice(url, user, options) {
+  const { context, close } = await launch();
+  try {
+    const page = await context.newPage();
+    await page.goto(url);
+    // The provider shows the code form (unless the URL carries the code),
+    // the confirmation and the login form; the order depends on its
+    // version, so each page is handled as it comes.
+    for (let step = 0; step < 6; step += 1) {
+      const shown = page.locator('#continue, #confirm, #login, #done');
+      await shown.first().waitFor({ timeout: 15000 });
+      const id = await shown.first().getAttribute('id');
+      if (id === 'done') break;
+      if (id === 'login') await signIn(page, user, options);
+      else await page.click(`#${id}`);
+      await page.waitForLoadState('load');
+    }
+    await page.waitForSelector('#done', { timeout: 15000 });
+    console.log('device sign-in done');
+  } finally {
+    await close();
+  }
+}
+
+function fail(message) {
+  console.log(`FAIL ${message}`);
+  process.exitCode = 1;
+  throw new Error(message);
+}
+
+// Steps: {"do":"approve","request":ID,"comment":TEXT}, {"do":"expect-no-approve",
+// "request":ID}, {"do":"post-without-csrf","request":ID}, {"do":"expect-text",
+// "text":TEXT}.
+async function runWebSteps(page, brokerUrl, steps) {
+  for (const step of steps) {
+    await page.goto(`${brokerUrl}/web/`);
+    if (step.do === 'approve') {
+      const form = page.locator(`form[data-request="${step.request}"][data-action="approve"]`);
+      if (await form.count() !== 1) fail(`no approve form for ${step.request}`);
+      await form.locator('input[name="comment"]').fill(step.comment || '');
+      await form.locator('button[type="submit"]').click();
+      await page.waitForLoadState('load');
+      const text = await page.textContent('body');
+      if (!text.includes(`approved ${step.request}`)) fail(`approval of ${step.request} not confirmed: ${text.slice(0, 300)}`);
+      console.log(`ok approved ${step.request}`);
+    } else if (step.do === 'expect-no-approve') {
+      const text = await page.textContent('body');
+      if (!text.includes(step.request)) fail(`own request ${step.request} not listed`);
+      const count = await page.locator(`form[data-request="${step.request}"][data-action="approve"]`).count();
+      if (count !== 0) fail(`approve form shown for own request ${step.request}`);
+      console.log(`ok no approve button for ${step.request}`);
+    } else if (step.do === 'post-without-csrf') {
+      const status = await page.evaluate(async ({ base, id }) => {
+        const body = new URLSearchParams({ comment: 'no csrf' });
+        const response = await fetch(`${base}/web/requests/${id}/approve`, { method: 'POST', body });
+        return response.status;
+      }, { base: brokerUrl, id: step.request }).catch(() => -1);
+      // The page's CSP forbids inline script, but page.evaluate runs in the
+      // page's context through the DevTools protocol, as a script would.
+      if (status !== 403) fail(`POST without CSRF token returned ${status}, expected 403`);
+      console.log(`ok POST without CSRF token rejected with ${status}`);
+    } else if (step.do === 'expect-text') {
+      const text = await page.textContent('body');
+      if (!text.includes(step.text)) fail(`page lacks "${step.text}"`);
+      console.log(`ok page shows "${step.text}"`);
+    } else {
+      fail(`unknown step ${step.do}`);
+    }
+  }
+}
+
+async function runWeb(brokerUrl, user, steps, options) {
+  const { context, close } = await launch();
+  try {
+    const page = await context.newPage();
+    await page.goto(`${brokerUrl}/web/`);
+    await signIn(page, user, options);
+    await page.waitForURL(`${brokerUrl}/web/**`, { timeout: 15000 });
+    console.log(`ok ${user} signed in to the web page`);
+    await runWebSteps(page, brokerUrl, steps);
+  } finally {
+    await close();
+  }
+}
+
+function parseFlags(words) {
+  const options = {};
+  for (let i = 0; i < words.length; i += 1) {
+    if (words[i] === '--mfa') options.mfa = true;
+    else if (words[i] === '--age') options.age = Number(words[++i]);
+    else throw new Error(`unknown option ${words[i]}`);
+  }
+  return options;
+}
+
+async function main() {
+  const [command, ...rest] = process.argv.slice(2);
+  if (command === 'device') {
+    await runDevice(rest[0], rest[1], parseFlags(rest.slice(2)));
+  } else if (command === 'web') {
+    await runWeb(rest[0], rest[1], JSON.parse(rest[2]), parseFlags(rest.slice(3)));
+  } else {
+    throw new Error('usage: browser.js device URL USER | web BROKER_URL USER STEPS');
+  }
+}
+
+main().catch((error) => {
+  console.error(`browser.js: ${error.message}`);
+  process.exitCode = 1;
+});
