@@ -280,7 +280,9 @@ WebResponse WebUi::Handle(const WebRequest& request) noexcept {
                                 kContentSecurityPolicy);
   response.headers.emplace_back("X-Content-Type-Options", "nosniff");
   response.headers.emplace_back("X-Frame-Options", "DENY");
-  response.headers.emplace_back("Referrer-Policy", "no-referrer");
+  // With "no-referrer" browsers send "Origin: null" on form posts, which
+  // the Origin check would reject; "same-origin" keeps URLs from leaving.
+  response.headers.emplace_back("Referrer-Policy", "same-origin");
   response.headers.emplace_back("Cache-Control", "no-store");
   return response;
 }

@@ -246,6 +246,58 @@ run zspctl_token "$(mint old-auth-time)" approve "$third"
 expect_fail "reject: approval with old auth_time"
 expect_output "reject: old auth_time says sign in again" "sign in again"
 
+# --- the web approval page ---
+run zspctl_user alice request --host "$ZSP_HOST" --sudo --runas root \
+  --command /usr/bin/uname --duration 1h --reason "web approval" --quiet
+expect_status "web: request to approve filed" 0
+web_request=$OUT
+run zspctl_user alice request --host "$ZSP_HOST" --sudo --runas root \
+  --command /usr/bin/date --duration 1h --reason "stays pending" --quiet
+expect_status "web: request left pending filed" 0
+pending_request=$OUT
+
+run as_user alice sudo -n /usr/bin/uname
+expect_fail "web: sudo denied before web approval"
+
+run node "$TOOLS/browser.js" web "$ZSP_BROKER_URL" carol \
+  "[{\"do\":\"post-without-csrf\",\"request\":\"$pending_request\"},
+    {\"do\":\"approve\",\"request\":\"$web_request\",\"comment\":\"via web\"},
+    {\"do\":\"expect-text\",\"text\":\"$pending_request\"}]"
+expect_status "web: carol's browser session" 0
+expect_output "web: carol signs in" "ok carol signed in"
+expect_output "web: POST without CSRF token rejected" \
+  "ok POST without CSRF token rejected with 403"
+expect_output "web: carol approves" "ok approved $web_request"
+
+run zspctl_as dave status "$pending_request"
+expect_output "web: CSRF-less POST changed nothing" "pending"
+
+run as_user alice sudo -n /usr/bin/uname
+expect_status "web: sudo allowed after web approval" 0
+expect_output "web: command ran" "Linux"
+
+OUT=$(grep '^approved ' "$ZSP_TMP/broker.log" | grep "$web_request")
+expect_output "web: log records the web approval" 'by=carol'
+expect_output "web: log records the sign-in method" 'auth="oidc'
+
+run node "$TOOLS/browser.js" web "$ZSP_BROKER_URL" alice \
+  "[{\"do\":\"expect-no-approve\",\"request\":\"$pending_request\"}]"
+expect_status "web: alice's browser session" 0
+expect_output "web: no approve button on own request" \
+  "ok no approve button for $pending_request"
+
+run curl -sk -o /dev/null -w '%{http_code}' -X POST \
+  "$ZSP_BROKER_URL/web/requests/$pending_request/approve" -d csrf=x
+expect_equal "web: POST without session rejected" "$OUT" "401"
+headers=$(curl -sk -D - -o /dev/null "$ZSP_BROKER_URL/web/")
+OUT=$headers
+expect_output "web: strict CSP" "Content-Security-Policy: default-src 'none'"
+expect_output "web: login cookie is __Host- and Secure" \
+  "Set-Cookie: __Host-zsp-login="
+expect_output "web: cookie flags" "Secure; HttpOnly; SameSite=Lax"
+expect_output "web: redirect to the provider" "Location: $ISSUER/auth?"
+expect_output "web: PKCE challenge sent" "code_challenge_method=S256"
+
 # --- the token file ---
 rm -f /home/alice/.config/zsp/oidc-token
 mkdir -p /home/alice/.config/zsp

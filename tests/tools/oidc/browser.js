@@ -75,9 +75,10 @@ function fail(message) {
   throw new Error(message);
 }
 
-// Steps: {"do":"approve","request":ID,"comment":TEXT}, {"do":"expect-no-approve",
-// "request":ID}, {"do":"post-without-csrf","request":ID}, {"do":"expect-text",
-// "text":TEXT}.
+// Runs the steps of a web session in order, each on a fresh load of the
+// page: {"do":"approve","request":ID,"comment":TEXT},
+// {"do":"expect-no-approve","request":ID},
+// {"do":"post-without-csrf","request":ID}, {"do":"expect-text","text":TEXT}.
 async function runWebSteps(page, brokerUrl, steps) {
   for (const step of steps) {
     await page.goto(`${brokerUrl}/web/`);
@@ -97,15 +98,14 @@ async function runWebSteps(page, brokerUrl, steps) {
       if (count !== 0) fail(`approve form shown for own request ${step.request}`);
       console.log(`ok no approve button for ${step.request}`);
     } else if (step.do === 'post-without-csrf') {
-      const status = await page.evaluate(async ({ base, id }) => {
-        const body = new URLSearchParams({ comment: 'no csrf' });
-        const response = await fetch(`${base}/web/requests/${id}/approve`, { method: 'POST', body });
-        return response.status;
-      }, { base: brokerUrl, id: step.request }).catch(() => -1);
-      // The page's CSP forbids inline script, but page.evaluate runs in the
-      // page's context through the DevTools protocol, as a script would.
-      if (status !== 403) fail(`POST without CSRF token returned ${status}, expected 403`);
-      console.log(`ok POST without CSRF token rejected with ${status}`);
+      // The request context shares the browser's cookies, so this POST
+      // carries the session cookie but no CSRF token.
+      const response = await page.context().request.post(
+        `${brokerUrl}/web/requests/${step.request}/approve`,
+        { form: { comment: 'no csrf' }, maxRedirects: 0 },
+      );
+      if (response.status() !== 403) fail(`POST without CSRF token returned ${response.status()}, expected 403`);
+      console.log(`ok POST without CSRF token rejected with ${response.status()}`);
     } else if (step.do === 'expect-text') {
       const text = await page.textContent('body');
       if (!text.includes(step.text)) fail(`page lacks "${step.text}"`);
