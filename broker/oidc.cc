@@ -325,7 +325,10 @@ Result<OidcIdentity> OidcVerifier::Verify(std::string_view token,
     for (const Jwk& key : *keys.value()) {
       if (!kid.empty() && key.kid != kid) continue;
       kid_known = true;
-      status = VerifyJwsSignature(alg, key, signing_input, *signature);
+      SignatureStatus result =
+          VerifyJwsSignature(alg, key, signing_input, *signature);
+      // A key of the wrong type must not hide a failed check by another.
+      if (result != SignatureStatus::kWrongKey) status = result;
       if (status == SignatureStatus::kValid) break;
     }
     // Only a kid that the cached JWKS lacks is worth a refetch.

@@ -23,7 +23,7 @@ namespace zsp::broker {
 
 inline constexpr char kOidcFileName[] = "oidc.toml";
 
-// Longest bearer token the broker reads, in bytes.
+// Maximum size of a bearer token that the broker reads, in bytes.
 inline constexpr size_t kMaxOidcTokenBytes = 16 * 1024;
 
 struct OidcProvider {

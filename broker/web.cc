@@ -154,8 +154,7 @@ std::string Scope(const json& request) {
 }
 
 // A form that posts to action with the CSRF token and an optional text
-// field; data attributes name the request and action for tests and
-// scripts.
+// field. Its data attributes name the request and the action, for tests.
 std::string ActionForm(const std::string& action, const std::string& id,
                        const std::string& verb, const std::string& csrf,
                        const std::string& field) {
@@ -397,39 +396,14 @@ WebResponse WebUi::FinishLogin(const WebRequest& request, int64_t now) {
                               "<p>The identity provider returned no code: " +
                                   HtmlEscape(param("error")) + "</p>"));
   }
-  auto endpoints = oidc_->Endpoints(*provider_, now);
-  if (!endpoints.ok()) throw std::runtime_error(endpoints.error());
-  std::string form = "grant_type=authorization_code&code=" + FormEncode(code) +
-                     "&redirect_uri=" + FormEncode(redirect_uri_) +
-                     "&client_id=" + FormEncode(provider_->web_client_id) +
-                     "&code_verifier=" + login.code_verifier;
-  Result<HttpsResponse> response = Error{""};
-  if (fetcher_) {
-    response = fetcher_(*provider_, endpoints.value().token_endpoint, form);
-  } else {
-    HttpsOptions options;
-    options.ca_file = provider_->ca_file;
-    options.connect_timeout_ms = kTokenConnectTimeoutMs;
-    options.total_timeout_ms = kTokenTotalTimeoutMs;
-    options.max_response_bytes = kMaxTokenResponseBytes;
-    options.content_type = "application/x-www-form-urlencoded";
-    response = HttpsRequest(options, "POST", endpoints.value().token_endpoint,
-                            form);
-  }
-  json body = response.ok() ? json::parse(response.value().body, nullptr, false)
-                            : json();
-  std::string id_token =
-      body.is_object() ? body.value("id_token", std::string()) : "";
-  if (!response.ok() || response.value().status != 200 || id_token.empty()) {
-    LogEvent("reject", {{"detail", "web sign-in: token request failed"},
-                        {"remote", request.remote},
-                        {"error", response.ok() ? std::to_string(
-                                                      response.value().status)
-                                                : response.error()}});
+  std::string id_token = ExchangeCode(code, login.code_verifier, now,
+                                      request.remote);
+  if (id_token.empty()) {
     return Html(502, Document("Sign-in failed",
                               "<p>The identity provider did not issue a "
                               "token. <a href=\"/web/\">Start again</a>.</p>"));
   }
+
   auto identity = oidc_->Verify(id_token, now);
   if (!identity.ok() || !EqualSecrets(identity.value().nonce, login.nonce)) {
     std::string why = identity.ok() ? "nonce does not match" : identity.error();
@@ -463,6 +437,45 @@ WebResponse WebUi::FinishLogin(const WebRequest& request, int64_t now) {
                 std::max<int64_t>(session.expires_at - now, 1)));
   out.headers.emplace_back("Set-Cookie", SetCookie(kLoginCookie, "", 0));
   return out;
+}
+
+std::string WebUi::ExchangeCode(const std::string& code,
+                                const std::string& code_verifier, int64_t now,
+                                const std::string& remote) {
+  auto endpoints = oidc_->Endpoints(*provider_, now);
+  if (!endpoints.ok()) throw std::runtime_error(endpoints.error());
+  std::string form = "grant_type=authorization_code&code=" + FormEncode(code) +
+                     "&redirect_uri=" + FormEncode(redirect_uri_) +
+                     "&client_id=" + FormEncode(provider_->web_client_id) +
+                     "&code_verifier=" + code_verifier;
+  const std::string& url = endpoints.value().token_endpoint;
+  Result<HttpsResponse> response = Error{""};
+  if (fetcher_) {
+    response = fetcher_(*provider_, url, form);
+  } else {
+    HttpsOptions options;
+    options.ca_file = provider_->ca_file;
+    options.connect_timeout_ms = kTokenConnectTimeoutMs;
+    options.total_timeout_ms = kTokenTotalTimeoutMs;
+    options.max_response_bytes = kMaxTokenResponseBytes;
+    options.content_type = "application/x-www-form-urlencoded";
+    response = HttpsRequest(options, "POST", url, form);
+  }
+
+  json body;
+  if (response.ok()) body = json::parse(response.value().body, nullptr, false);
+  std::string id_token;
+  if (body.is_object()) id_token = body.value("id_token", std::string());
+  if (!response.ok() || response.value().status != 200 || id_token.empty()) {
+    std::string error = response.ok()
+                            ? "HTTP " + std::to_string(response.value().status)
+                            : response.error();
+    LogEvent("reject", {{"detail", "web sign-in: token request failed"},
+                        {"remote", remote},
+                        {"error", error}});
+    return "";
+  }
+  return id_token;
 }
 
 std::optional<WebUi::Session> WebUi::FindSession(const WebRequest& request,

@@ -1,7 +1,7 @@
-// The broker's web approval page under /web/: people sign in through an
+// The broker's web approval page under /web/. People sign in through an
 // OpenID Connect provider (authorization code flow with PKCE, state and
-// nonce), then see pending requests they may approve, their own requests
-// and active grants, and approve, deny or revoke with a form. Every action
+// nonce). The page lists pending requests they may approve, their own
+// requests and active grants, with forms to approve, deny or revoke. Every action
 // goes through Api::Handle with the person's ID token, so the page has the
 // same rights and step-up rules as zspctl.
 //
@@ -54,7 +54,7 @@ class WebUi {
 
   bool enabled() const { return provider_ != nullptr; }
 
-  // Serves one request under /web/; never throws.
+  // Serves one request under /web/. Exceptions become a 500 page.
   WebResponse Handle(const WebRequest& request) noexcept;
 
  private:
@@ -73,6 +73,11 @@ class WebUi {
   WebResponse Dispatch(const WebRequest& request);
   WebResponse StartLogin(int64_t now);
   WebResponse FinishLogin(const WebRequest& request, int64_t now);
+  // Redeems an authorization code at the token endpoint; returns the ID
+  // token, or "" after logging why the provider issued none.
+  std::string ExchangeCode(const std::string& code,
+                           const std::string& code_verifier, int64_t now,
+                           const std::string& remote);
   WebResponse ShowPage(const Session& session, const std::string& notice);
   WebResponse Act(const WebRequest& request, const Session& session,
                   const std::string& api_path, const std::string& done);

@@ -58,7 +58,7 @@ std::string FormEncode(const std::string& text) {
 }
 
 // Sends method to url and returns the status and JSON object of the
-// response; throws on a transport failure or a body that is not JSON.
+// response. Throws on a transport failure or a body that is not JSON.
 std::pair<long, json> Send(const std::string& ca_file,
                            const std::string& method, const std::string& url,
                            const std::string& form) {
@@ -279,7 +279,8 @@ int RunLogin(const LoginSettings& settings,
     throw std::runtime_error("no token file: set HOME or use --token-file");
   }
 
-  // Checked before the sign-in too, so that nobody signs in for nothing.
+  // Checked before the sign-in too, so that a person does not sign in only
+  // to see the token rejected at the end.
   struct stat st {};
   if (lstat(settings.token_file.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
     throw std::runtime_error(settings.token_file +

@@ -1,0 +1,381 @@
+// Tests for broker/oidc and common/jwk: token validation with RS256, PS256
+// and ES256 keys made in process, every claim and header rejection, the
+// JWKS refetch on an unknown kid and its rate limit, JWK parsing and
+// oidc.toml parsing. A fake fetcher serves discovery and the JWKS.
+#include <cppunit/TestFixture.h>
+#include <cppunit/extensions/HelperMacros.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/rsa.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "broker/oidc.h"
+#include "broker/web.h"
+#include "common/base64url.h"
+#include "common/jwk.h"
+
+namespace {
+
+using nlohmann::json;
+using zsp::Base64UrlEncode;
+using zsp::EvpPkeyPtr;
+using zsp::broker::OidcSettings;
+using zsp::broker::OidcVerifier;
+
+constexpr char kIssuer[] = "https://idp.test";
+constexpr int64_t kNow = 1800000000;
+
+std::string BignumParam(EVP_PKEY* key, const char* name) {
+  BIGNUM* value = nullptr;
+  if (EVP_PKEY_get_bn_param(key, name, &value) != 1) return "";
+  std::string bytes(static_cast<size_t>(BN_num_bytes(value)), '\0');
+  BN_bn2bin(value, reinterpret_cast<unsigned char*>(bytes.data()));
+  BN_free(value);
+  return bytes;
+}
+
+// The public JWK of an RSA or P-256 key.
+json PublicJwk(EVP_PKEY* key, const std::string& kid) {
+  if (EVP_PKEY_is_a(key, "RSA")) {
+    return {{"kty", "RSA"},
+            {"kid", kid},
+            {"n", Base64UrlEncode(BignumParam(key, OSSL_PKEY_PARAM_RSA_N))},
+            {"e", Base64UrlEncode(BignumParam(key, OSSL_PKEY_PARAM_RSA_E))}};
+  }
+  std::string x = BignumParam(key, OSSL_PKEY_PARAM_EC_PUB_X);
+  std::string y = BignumParam(key, OSSL_PKEY_PARAM_EC_PUB_Y);
+  x.insert(0, 32 - x.size(), '\0');
+  y.insert(0, 32 - y.size(), '\0');
+  return {{"kty", "EC"},
+          {"kid", kid},
+          {"crv", "P-256"},
+          {"x", Base64UrlEncode(x)},
+          {"y", Base64UrlEncode(y)}};
+}
+
+// Signs header.claims with key as alg (RS256, PS256 or ES256).
+std::string Sign(EVP_PKEY* key, const std::string& alg, const json& header,
+                 const json& claims) {
+  std::string input = Base64UrlEncode(header.dump()) + "." +
+                      Base64UrlEncode(claims.dump());
+  zsp::EvpMdCtxPtr ctx(EVP_MD_CTX_new());
+  EVP_PKEY_CTX* pctx = nullptr;
+  EVP_DigestSignInit(ctx.get(), &pctx, EVP_sha256(), nullptr, key);
+  if (alg == "PS256") {
+    EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING);
+    EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST);
+  }
+  size_t size = 0;
+  EVP_DigestSign(ctx.get(), nullptr, &size,
+                 reinterpret_cast<const unsigned char*>(input.data()),
+                 input.size());
+  std::string signature(size, '\0');
+  EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(signature.data()),
+                 &size, reinterpret_cast<const unsigned char*>(input.data()),
+                 input.size());
+  signature.resize(size);
+  if (alg == "ES256") {
+    // DER to the JWS form R || S, 32 bytes each.
+    const auto* der = reinterpret_cast<const unsigned char*>(signature.data());
+    ECDSA_SIG* sig = d2i_ECDSA_SIG(nullptr, &der, static_cast<long>(size));
+    std::string raw(64, '\0');
+    BN_bn2binpad(ECDSA_SIG_get0_r(sig),
+                 reinterpret_cast<unsigned char*>(raw.data()), 32);
+    BN_bn2binpad(ECDSA_SIG_get0_s(sig),
+                 reinterpret_cast<unsigned char*>(raw.data()) + 32, 32);
+    ECDSA_SIG_free(sig);
+    signature = raw;
+  }
+  return input + "." + Base64UrlEncode(signature);
+}
+
+json Claims() {
+  return {{"iss", kIssuer},
+          {"sub", "u-1"},
+          {"aud", "zspctl"},
+          {"preferred_username", "bob"},
+          {"groups", {"eng", "approvers"}},
+          {"iat", kNow - 10},
+          {"exp", kNow + 300},
+          {"auth_time", kNow - 20},
+          {"acr", "urn:mfa"},
+          {"amr", {"pwd", "otp"}}};
+}
+
+OidcSettings Settings() {
+  std::string text = std::string("[[provider]]\nissuer = \"") + kIssuer +
+                     "\"\ncli_client_id = \"zspctl\"\n"
+                     "[provider.roles]\nrequester = [\"eng\"]\n"
+                     "approver = [\"approvers\"]\n";
+  auto settings = zsp::broker::ParseOidcSettings(text, "oidc.toml");
+  if (!settings.ok()) throw std::runtime_error(settings.error());
+  return settings.value();
+}
+
+}  // namespace
+
+class OidcTest : public CppUnit::TestFixture {
+  CPPUNIT_TEST_SUITE(OidcTest);
+  CPPUNIT_TEST(ValidTokensOfEachAlgorithm);
+  CPPUNIT_TEST(RolesFromGroups);
+  CPPUNIT_TEST(RejectsBadHeaders);
+  CPPUNIT_TEST(RejectsBadClaims);
+  CPPUNIT_TEST(RejectsBadSignature);
+  CPPUNIT_TEST(RefetchesOnUnknownKidWithLimit);
+  CPPUNIT_TEST(ParseJwkRejections);
+  CPPUNIT_TEST(SettingsRejections);
+  CPPUNIT_TEST_SUITE_END();
+
+ public:
+  void setUp() override {
+    rsa_.reset(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048}));
+    ec_.reset(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
+    jwks_ = {{"keys", {PublicJwk(rsa_.get(), "rsa-1"),
+                       PublicJwk(ec_.get(), "ec-1")}}};
+    fetches_ = 0;
+  }
+
+  OidcVerifier::Fetcher Fetcher() {
+    return [this](const zsp::broker::OidcProvider&, const std::string& url)
+               -> zsp::Result<zsp::HttpsResponse> {
+      ++fetches_;
+      if (url == std::string(kIssuer) + "/.well-known/openid-configuration") {
+        json doc = {{"issuer", kIssuer},
+                    {"jwks_uri", std::string(kIssuer) + "/jwks"}};
+        return zsp::HttpsResponse{200, doc.dump()};
+      }
+      return zsp::HttpsResponse{200, jwks_.dump()};
+    };
+  }
+
+  std::string Token(const std::string& alg, const json& claims,
+                    const std::string& kid = "") {
+    EVP_PKEY* key = alg == "ES256" ? ec_.get() : rsa_.get();
+    std::string key_id = kid;
+    if (key_id.empty()) key_id = alg == "ES256" ? "ec-1" : "rsa-1";
+    return Sign(key, alg, {{"alg", alg}, {"kid", key_id}, {"typ", "JWT"}},
+                claims);
+  }
+
+  void ValidTokensOfEachAlgorithm() {
+    OidcVerifier verifier(Settings(), Fetcher());
+    for (const char* alg : {"RS256", "PS256", "ES256"}) {
+      auto identity = verifier.Verify(Token(alg, Claims()), kNow);
+      CPPUNIT_ASSERT_MESSAGE(alg + std::string(": ") +
+                                 (identity.ok() ? "" : identity.error()),
+                             identity.ok());
+      CPPUNIT_ASSERT_EQUAL(std::string("bob"), identity.value().name);
+    }
+  }
+
+  void RolesFromGroups() {
+    OidcVerifier verifier(Settings(), Fetcher());
+    auto identity = verifier.Verify(Token("RS256", Claims()), kNow);
+    CPPUNIT_ASSERT(identity.ok());
+    CPPUNIT_ASSERT(identity.value().may_request);
+    CPPUNIT_ASSERT_EQUAL(size_t{1}, identity.value().roles.size());
+    CPPUNIT_ASSERT_EQUAL(std::string("approver"), identity.value().roles[0]);
+    CPPUNIT_ASSERT_EQUAL(kNow - 20, identity.value().auth_time);
+    CPPUNIT_ASSERT_EQUAL(std::string("urn:mfa"), identity.value().acr);
+    CPPUNIT_ASSERT_EQUAL(size_t{2}, identity.value().amr.size());
+
+    json no_groups = Claims();
+    no_groups["groups"] = json::array({"sales"});
+    auto rejected = verifier.Verify(Token("RS256", no_groups), kNow);
+    CPPUNIT_ASSERT(!rejected.ok());
+    CPPUNIT_ASSERT(rejected.error().find("no zsp role") != std::string::npos);
+  }
+
+  void RejectsBadHeaders() {
+    OidcVerifier verifier(Settings(), Fetcher());
+    std::string payload = Base64UrlEncode(Claims().dump());
+    std::string none =
+        Base64UrlEncode(json{{"alg", "none"}}.dump()) + "." + payload + ".";
+    CPPUNIT_ASSERT(!verifier.Verify(none, kNow).ok());
+    std::string hs256 = Base64UrlEncode(json{{"alg", "HS256"}}.dump()) + "." +
+                        payload + "." + Base64UrlEncode("mac");
+    auto result = verifier.Verify(hs256, kNow);
+    CPPUNIT_ASSERT(!result.ok());
+    CPPUNIT_ASSERT(result.error().find("not allowed") != std::string::npos);
+    std::string crit = Sign(rsa_.get(), "RS256",
+                            {{"alg", "RS256"}, {"kid", "rsa-1"}, {"crit", {"x"}}},
+                            Claims());
+    CPPUNIT_ASSERT(!verifier.Verify(crit, kNow).ok());
+    std::string typ = Sign(rsa_.get(), "RS256",
+                           {{"alg", "RS256"}, {"kid", "rsa-1"},
+                            {"typ", "logout+jwt"}},
+                           Claims());
+    CPPUNIT_ASSERT(!verifier.Verify(typ, kNow).ok());
+    CPPUNIT_ASSERT(!verifier.Verify("not a token", kNow).ok());
+  }
+
+  void RejectsBadClaims() {
+    OidcVerifier verifier(Settings(), Fetcher());
+    struct Case {
+      const char* name;
+      const char* claim;
+      json value;
+      const char* message;
+    };
+    const Case cases[] = {
+        {"other issuer", "iss", "https://evil.test", "not trusted"},
+        {"other audience", "aud", "other-app", "audience"},
+        {"audience list without ours", "aud", {"a", "b"}, "audience"},
+        {"expired", "exp", kNow - 31 - 60, "expired"},
+        {"iat in the future", "iat", kNow + 3600, "future"},
+        {"nbf in the future", "nbf", kNow + 3600, "not valid yet"},
+        {"other azp", "azp", "other-app", "azp"},
+        {"invalid user name", "preferred_username", "Bob Smith", "user name"},
+        {"auth_time not a number", "auth_time", "yesterday", "auth_time"},
+    };
+    for (const Case& c : cases) {
+      json claims = Claims();
+      claims[c.claim] = c.value;
+      auto result = verifier.Verify(Token("RS256", claims), kNow);
+      CPPUNIT_ASSERT_MESSAGE(c.name, !result.ok());
+      CPPUNIT_ASSERT_MESSAGE(std::string(c.name) + ": " + result.error(),
+                             result.error().find(c.message) != std::string::npos);
+    }
+    json no_exp = Claims();
+    no_exp.erase("exp");
+    CPPUNIT_ASSERT(!verifier.Verify(Token("RS256", no_exp), kNow).ok());
+  }
+
+  void RejectsBadSignature() {
+    OidcVerifier verifier(Settings(), Fetcher());
+    std::string token = Token("RS256", Claims());
+    json tampered = Claims();
+    tampered["preferred_username"] = "root";
+    size_t dot1 = token.find('.');
+    size_t dot2 = token.find('.', dot1 + 1);
+    std::string forged = token.substr(0, dot1) + "." +
+                         Base64UrlEncode(tampered.dump()) + token.substr(dot2);
+    auto result = verifier.Verify(forged, kNow);
+    CPPUNIT_ASSERT(!result.ok());
+    CPPUNIT_ASSERT(result.error().find("signature is invalid") !=
+                   std::string::npos);
+    // An RS256 header over an EC kid: the key does not fit the algorithm.
+    std::string mixed = Sign(rsa_.get(), "RS256",
+                             {{"alg", "RS256"}, {"kid", "ec-1"}}, Claims());
+    CPPUNIT_ASSERT(!verifier.Verify(mixed, kNow).ok());
+  }
+
+  void RefetchesOnUnknownKidWithLimit() {
+    OidcVerifier verifier(Settings(), Fetcher());
+    CPPUNIT_ASSERT(verifier.Verify(Token("RS256", Claims()), kNow).ok());
+    CPPUNIT_ASSERT_EQUAL(2, fetches_);  // discovery and JWKS
+
+    // A new key appears at the provider after the first fetch.
+    EvpPkeyPtr rotated(
+        EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048}));
+    jwks_["keys"].push_back(PublicJwk(rotated.get(), "rsa-2"));
+    std::string token =
+        Sign(rotated.get(), "RS256", {{"alg", "RS256"}, {"kid", "rsa-2"}},
+             Claims());
+    // Within 30 s of the last fetch the JWKS is not fetched again.
+    CPPUNIT_ASSERT(!verifier.Verify(token, kNow + 5).ok());
+    CPPUNIT_ASSERT_EQUAL(2, fetches_);
+    auto later = verifier.Verify(token, kNow + 40);
+    CPPUNIT_ASSERT_MESSAGE(later.ok() ? "" : later.error(), later.ok());
+    CPPUNIT_ASSERT_EQUAL(3, fetches_);
+  }
+
+  void ParseJwkRejections() {
+    json good = PublicJwk(rsa_.get(), "k");
+    CPPUNIT_ASSERT(zsp::ParseJwk(good).ok());
+    json with_private = good;
+    with_private["d"] = "AQAB";
+    CPPUNIT_ASSERT(!zsp::ParseJwk(with_private).ok());
+    json encryption = good;
+    encryption["use"] = "enc";
+    CPPUNIT_ASSERT(!zsp::ParseJwk(encryption).ok());
+    json hmac = {{"kty", "oct"}, {"k", "c2VjcmV0"}};
+    CPPUNIT_ASSERT(!zsp::ParseJwk(hmac).ok());
+    json wrong_alg = good;
+    wrong_alg["alg"] = "ES256";
+    CPPUNIT_ASSERT(!zsp::ParseJwk(wrong_alg).ok());
+
+    EvpPkeyPtr small(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{1024}));
+    CPPUNIT_ASSERT(!zsp::ParseJwk(PublicJwk(small.get(), "s")).ok());
+
+    json off_curve = PublicJwk(ec_.get(), "e");
+    off_curve["y"] = Base64UrlEncode(std::string(32, '\x01'));
+    CPPUNIT_ASSERT(!zsp::ParseJwk(off_curve).ok());
+    CPPUNIT_ASSERT(!zsp::ParseJwks("{\"keys\": []}").ok());
+  }
+
+  void SettingsRejections() {
+    struct Case {
+      const char* text;
+      const char* message;
+    };
+    const Case cases[] = {
+        {"x = 1\n", "unknown field"},
+        {"clock_skew = 5\n", "provider"},
+        {"[[provider]]\nissuer = \"http://idp\"\naudiences = [\"a\"]\n",
+         "https"},
+        {"[[provider]]\nissuer = \"https://idp\"\n", "audiences"},
+        {"[[provider]]\nissuer = \"https://idp\"\naudiences = [\"a\"]\n"
+         "algorithms = [\"HS256\"]\n",
+         "not supported"},
+        {"[[provider]]\nissuer = \"https://idp\"\naudiences = [\"a\"]\n"
+         "algorithms = [\"none\"]\n",
+         "not supported"},
+        {"[[provider]]\nissuer = \"https://idp\"\naudiences = [\"a\"]\n"
+         "[provider.roles]\nroot = [\"x\"]\n",
+         "unknown field"},
+        {"[approval]\nmax_auth_age = -1\n[[provider]]\n"
+         "issuer = \"https://idp\"\naudiences = [\"a\"]\n",
+         "max_auth_age"},
+    };
+    for (const Case& c : cases) {
+      auto result = zsp::broker::ParseOidcSettings(c.text, "oidc.toml");
+      CPPUNIT_ASSERT_MESSAGE(c.text, !result.ok());
+      CPPUNIT_ASSERT_MESSAGE(c.text + std::string(" -> ") + result.error(),
+                             result.error().find(c.message) != std::string::npos);
+    }
+  }
+
+ private:
+  EvpPkeyPtr rsa_;
+  EvpPkeyPtr ec_;
+  json jwks_;
+  int fetches_ = 0;
+};
+
+CPPUNIT_TEST_SUITE_REGISTRATION(OidcTest);
+
+class WebHelpersTest : public CppUnit::TestFixture {
+  CPPUNIT_TEST_SUITE(WebHelpersTest);
+  CPPUNIT_TEST(HtmlEscapeCoversMarkup);
+  CPPUNIT_TEST(ParseFormDecodes);
+  CPPUNIT_TEST(ParseFormRejectsBadEscapes);
+  CPPUNIT_TEST_SUITE_END();
+
+ public:
+  void HtmlEscapeCoversMarkup() {
+    CPPUNIT_ASSERT_EQUAL(
+        std::string("&lt;script&gt;&amp;&quot;&#39;"),
+        zsp::broker::HtmlEscape("<script>&\"'"));
+    CPPUNIT_ASSERT_EQUAL(std::string("plain"), zsp::broker::HtmlEscape("plain"));
+  }
+
+  void ParseFormDecodes() {
+    std::map<std::string, std::string> form;
+    CPPUNIT_ASSERT(zsp::broker::ParseForm(
+        "csrf=a%2Bb&comment=looks+fine%21&csrf=second", &form));
+    CPPUNIT_ASSERT_EQUAL(std::string("a+b"), form["csrf"]);
+    CPPUNIT_ASSERT_EQUAL(std::string("looks fine!"), form["comment"]);
+  }
+
+  void ParseFormRejectsBadEscapes() {
+    std::map<std::string, std::string> form;
+    CPPUNIT_ASSERT(!zsp::broker::ParseForm("a=%2", &form));
+    CPPUNIT_ASSERT(!zsp::broker::ParseForm("a=%zz", &form));
+    CPPUNIT_ASSERT(!zsp::broker::ParseForm("a=%", &form));
+  }
+};
+
+CPPUNIT_TEST_SUITE_REGISTRATION(WebHelpersTest);
