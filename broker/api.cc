@@ -19,11 +19,11 @@ using nlohmann::json;
 constexpr int kMaxJsonDepth = 8;
 constexpr char kBearerPrefix[] = "Bearer ";
 
-// The longest Authorization header read: API tokens are 47 bytes, OpenID
-// Connect tokens a few KiB.
+// Maximum size of an Authorization header: API tokens are 47 bytes, and
+// OpenID Connect tokens a few KiB.
 constexpr size_t kMaxAuthorizationBytes =
     sizeof kBearerPrefix + kMaxOidcTokenBytes;
-// The longest API token worth hashing; real ones are 47 bytes.
+// Maximum size of an API token worth hashing; real ones are 47 bytes.
 constexpr size_t kMaxApiTokenBytes = 512;
 
 // Splits "/v1/requests/r-1/approve" and matches it against a pattern with
