@@ -6,7 +6,7 @@ CXX ?= g++
 CXXFLAGS ?= -O2 -g
 WARNINGS := -Wall -Wextra -Werror=format-security -Wno-missing-field-initializers
 HARDEN := -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIC
-ZSP_CXXFLAGS := -std=c++20 -I. $(WARNINGS) $(HARDEN) -MMD -MP
+ZSP_CXXFLAGS := -std=c++20 -I. -I/usr/include/postgresql $(WARNINGS) $(HARDEN) -MMD -MP
 HIDDEN := -fvisibility=hidden -fvisibility-inlines-hidden
 LDHARDEN := -Wl,-z,relro,-z,now
 
@@ -53,7 +53,7 @@ $(B)/pam_zsp.so: $(B)/pam_zsp/pam_zsp.o $(B)/libzsp.a pam_zsp/pam_zsp.map
 	  $(B)/pam_zsp/pam_zsp.o $(B)/libzsp.a -lpam $(MODULE_LIBS)
 
 $(B)/zsp-broker: $(BROKER_OBJS) $(B)/libzsp.a
-	$(CXX) $(LDHARDEN) -pie -o $@ $^ -lcpp-httplib -lsqlite3 $(COMMON_LIBS) \
+	$(CXX) $(LDHARDEN) -pie -o $@ $^ -lcpp-httplib -lsqlite3 -lpq $(COMMON_LIBS) \
 	  -pthread
 
 $(B)/zspctl: $(B)/broker/zspctl.o $(B)/broker/zspctl_audit.o \
@@ -63,7 +63,7 @@ $(B)/zspctl: $(B)/broker/zspctl.o $(B)/broker/zspctl_audit.o \
 
 $(B)/unit_tests: $(UNIT_OBJS) $(BROKER_LIB_OBJS) $(B)/broker/zspctl_audit.o \
     $(B)/broker/zspctl_host.o $(B)/libzsp.a
-	$(CXX) $(LDHARDEN) -o $@ $^ -lcppunit -lcpp-httplib -lsqlite3 \
+	$(CXX) $(LDHARDEN) -o $@ $^ -lcppunit -lcpp-httplib -lsqlite3 -lpq \
 	  $(COMMON_LIBS) -pthread
 
 $(B)/tcp_blackhole: tests/tools/tcp_blackhole.cc

@@ -21,7 +21,6 @@ constexpr unsigned int kMaxWaitSeconds = 10;
 // Long polls at once; the rest return at once. cpp-httplib serves with at
 // least 8 threads, so this leaves at least 4 for other calls.
 constexpr int kMaxWaiters = 4;
-constexpr auto kWaitPollInterval = std::chrono::milliseconds(200);
 
 std::string JoinNames(const std::vector<std::string>& names) {
   std::string joined;
@@ -134,10 +133,17 @@ ApiResponse Api::AwaitStateChange(const Call& call,
   if (waiters_.fetch_add(1) >= kMaxWaiters) return ApiResponse{};
 
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait);
+  // The mark is taken before each read, so that a change committed by any
+  // broker instance between the read and the wait ends the wait at once.
+  uint64_t mark = store_->ChangeMark();
   while (request->state == seen &&
          std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(kWaitPollInterval);
-    ExpirePending(clock_());
+    store_->WaitForChange(mark, deadline);
+    mark = store_->ChangeMark();
+    int64_t now = clock_();
+    if (request->pending_until > 0 && request->pending_until <= now) {
+      ExpirePending(now);
+    }
     auto again = store_->GetRequest(request->id);
     if (!again.ok()) break;
     *request = std::move(again.value);

@@ -1,4 +1,4 @@
-#include "broker/audit_store.h"
+#include "broker/audit_store_sqlite.h"
 
 #include <sys/stat.h>
 
@@ -197,13 +197,13 @@ struct ChainHead {
 
 }  // namespace
 
-Result<std::unique_ptr<AuditStore>> AuditStore::Open(const std::string& path,
+Result<std::unique_ptr<SqliteAuditStore>> SqliteAuditStore::Open(const std::string& path,
                                                      EvpPkeyPtr signing_key) {
   sqlite3* db = nullptr;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
               SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_EXRESCODE;
   int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
-  std::unique_ptr<AuditStore> store(new AuditStore(db, std::move(signing_key)));
+  std::unique_ptr<SqliteAuditStore> store(new SqliteAuditStore(db, std::move(signing_key)));
   if (rc != SQLITE_OK) {
     return Error{path + ": " + (db ? sqlite3_errmsg(db) : "out of memory")};
   }
@@ -216,13 +216,13 @@ Result<std::unique_ptr<AuditStore>> AuditStore::Open(const std::string& path,
   return store;
 }
 
-AuditStore::~AuditStore() { sqlite3_close_v2(db_); }
+SqliteAuditStore::~SqliteAuditStore() { sqlite3_close_v2(db_); }
 
-bool AuditStore::Exec(const char* sql) {
+bool SqliteAuditStore::Exec(const char* sql) {
   return sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) == SQLITE_OK;
 }
 
-StoreResult<AuditAlert> AuditStore::RecordAlert(AuditAlert alert) {
+StoreResult<AuditAlert> SqliteAuditStore::RecordAlert(AuditAlert alert) {
   // The same problem reported again by a retrying host is one alert.
   Statement stmt(db_,
                  "INSERT OR IGNORE INTO audit_alerts (host, kind, seq, detail, "
@@ -245,7 +245,7 @@ StoreResult<AuditAlert> AuditStore::RecordAlert(AuditAlert alert) {
   return Ok(std::move(alert));
 }
 
-StoreResult<bool> AuditStore::MaybeCheckpoint(const std::string& host,
+StoreResult<bool> SqliteAuditStore::MaybeCheckpoint(const std::string& host,
                                               uint64_t seq,
                                               const std::string& hash,
                                               int64_t now) {
@@ -283,7 +283,7 @@ StoreResult<bool> AuditStore::MaybeCheckpoint(const std::string& host,
   return Ok(true);
 }
 
-StoreResult<AppendOutcome> AuditStore::Append(
+StoreResult<AppendOutcome> SqliteAuditStore::Append(
     const std::string& host, const std::vector<std::string>& lines,
     int64_t now) {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -293,7 +293,7 @@ StoreResult<AppendOutcome> AuditStore::Append(
   // Alerts and the records before a rejected one are kept, so every path
   // below commits; only a SQLite failure rolls back.
   struct Rollback {
-    AuditStore* store;
+    SqliteAuditStore* store;
     bool armed = true;
     ~Rollback() {
       if (armed) store->Exec("ROLLBACK");
@@ -413,7 +413,7 @@ StoreResult<AppendOutcome> AuditStore::Append(
   return Ok(std::move(outcome));
 }
 
-StoreResult<std::vector<AuditRow>> AuditStore::ListRecords(
+StoreResult<std::vector<AuditRow>> SqliteAuditStore::ListRecords(
     const AuditFilter& filter) {
   std::lock_guard<std::mutex> lock(mutex_);
   Statement stmt(db_,
@@ -458,7 +458,7 @@ StoreResult<std::vector<AuditRow>> AuditStore::ListRecords(
   return Ok(std::move(rows));
 }
 
-StoreResult<AuditReview> AuditStore::AddReview(const std::string& host,
+StoreResult<AuditReview> SqliteAuditStore::AddReview(const std::string& host,
                                                uint64_t seq,
                                                const std::string& reviewer,
                                                const std::string& comment,
@@ -508,7 +508,7 @@ StoreResult<AuditReview> AuditStore::AddReview(const std::string& host,
   return Ok(AuditReview{host, seq, reviewer, comment, now});
 }
 
-StoreResult<std::vector<AuditCheckpoint>> AuditStore::ListCheckpoints(
+StoreResult<std::vector<AuditCheckpoint>> SqliteAuditStore::ListCheckpoints(
     const std::optional<std::string>& host) {
   std::lock_guard<std::mutex> lock(mutex_);
   Statement stmt(db_,
@@ -531,7 +531,7 @@ StoreResult<std::vector<AuditCheckpoint>> AuditStore::ListCheckpoints(
   return Ok(std::move(rows));
 }
 
-StoreResult<std::vector<AuditAlert>> AuditStore::ListAlerts(
+StoreResult<std::vector<AuditAlert>> SqliteAuditStore::ListAlerts(
     const std::optional<std::string>& host) {
   std::lock_guard<std::mutex> lock(mutex_);
   Statement stmt(db_,

@@ -1,15 +1,13 @@
 // The remote audit store: each host's chain of spool records, kept
-// append-only in its own SQLite file (DIR/audit.db), with alerts for
+// append-only (in DIR/audit.db with SQLite, or in the broker's PostgreSQL
+// database), with alerts for
 // records that do not continue the chain and checkpoints signed by the
 // audit key (DIR/audit.key), which is separate from the decision key.
 #ifndef ZSP_BROKER_AUDIT_STORE_H_
 #define ZSP_BROKER_AUDIT_STORE_H_
 
-#include <sqlite3.h>
-
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -94,49 +92,41 @@ struct AppendOutcome {
 
 class AuditStore {
  public:
-  // Opens or creates the database at path. signing_key (Ed25519) signs
-  // checkpoints; the store keeps it.
-  static Result<std::unique_ptr<AuditStore>> Open(const std::string& path,
-                                                  EvpPkeyPtr signing_key);
+  // Opens the store that location names: a PostgreSQL connection URI
+  // (postgresql://...) or else the path of a SQLite file, created with its
+  // schema when missing. signing_key (Ed25519) signs checkpoints; the store
+  // keeps it.
+  static Result<std::unique_ptr<AuditStore>> Open(
+      const std::string& location, EvpPkeyPtr signing_key,
+      const StoreOptions& options = {});
 
+  AuditStore() = default;
   AuditStore(const AuditStore&) = delete;
   AuditStore& operator=(const AuditStore&) = delete;
-  ~AuditStore();
+  virtual ~AuditStore() = default;
 
   // Appends host's records in order. A record whose seq is already stored
   // counts as a duplicate when its line is byte-identical; otherwise, and
   // for a gap or a prev that is not the hash of the last stored record,
   // the batch stops there with an alert.
-  StoreResult<AppendOutcome> Append(const std::string& host,
+  virtual StoreResult<AppendOutcome> Append(const std::string& host,
                                     const std::vector<std::string>& lines,
-                                    int64_t now);
+                                    int64_t now) = 0;
 
   // Records by host and seq, oldest first.
-  StoreResult<std::vector<AuditRow>> ListRecords(const AuditFilter& filter);
+  virtual StoreResult<std::vector<AuditRow>> ListRecords(const AuditFilter& filter) = 0;
   // Records reviewer's review of host's break-glass record seq.
   // kNotFound for no such record, kConflict for a record that is not a
   // break-glass one or was reviewed already, kForbidden when the record's
   // user is the reviewer.
-  StoreResult<AuditReview> AddReview(const std::string& host, uint64_t seq,
+  virtual StoreResult<AuditReview> AddReview(const std::string& host, uint64_t seq,
                                      const std::string& reviewer,
-                                     const std::string& comment, int64_t now);
+                                     const std::string& comment, int64_t now) = 0;
 
-  StoreResult<std::vector<AuditCheckpoint>> ListCheckpoints(
-      const std::optional<std::string>& host);
-  StoreResult<std::vector<AuditAlert>> ListAlerts(
-      const std::optional<std::string>& host);
-
- private:
-  AuditStore(sqlite3* db, EvpPkeyPtr key) : db_(db), key_(std::move(key)) {}
-
-  bool Exec(const char* sql);
-  StoreResult<AuditAlert> RecordAlert(AuditAlert alert);
-  StoreResult<bool> MaybeCheckpoint(const std::string& host, uint64_t seq,
-                                    const std::string& hash, int64_t now);
-
-  std::mutex mutex_;
-  sqlite3* db_;
-  EvpPkeyPtr key_;
+  virtual StoreResult<std::vector<AuditCheckpoint>> ListCheckpoints(
+      const std::optional<std::string>& host) = 0;
+  virtual StoreResult<std::vector<AuditAlert>> ListAlerts(
+      const std::optional<std::string>& host) = 0;
 };
 
 // Loads DIR/audit.key, creating it and DIR/audit.pub first if the broker

@@ -319,7 +319,9 @@ int RunHostCert(int argc, char** argv) {
 Result<std::unique_ptr<Store>> OpenBrokerStore(const std::string& dir) {
   auto checked = CheckBrokerDir(dir);
   if (!checked.ok()) return Error{checked.error()};
-  return Store::Open(dir + "/broker.db");
+  auto settings = LoadSettings(dir + "/broker.conf");
+  if (!settings.ok()) return Error{settings.error()};
+  return Store::Open(BrokerStoreLocation(dir, settings.value()));
 }
 
 // Prints a new token on stdout; stores only its hash through save.

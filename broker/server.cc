@@ -423,7 +423,7 @@ int Serve(const std::string& dir, const Settings& settings) {
     }
   }
   auto key = LoadEd25519PrivateKey(dir + "/decision.key");
-  auto store = Store::Open(dir + "/broker.db");
+  auto store = Store::Open(BrokerStoreLocation(dir, settings));
   if (!key.ok() || !store.ok()) {
     return StartupFailed(key.ok() ? store.error() : key.error());
   }
@@ -431,8 +431,8 @@ int Serve(const std::string& dir, const Settings& settings) {
   if (!audit_key.ok()) {
     return StartupFailed(audit_key.error());
   }
-  auto audit =
-      AuditStore::Open(dir + "/audit.db", std::move(audit_key.value()));
+  auto audit = AuditStore::Open(AuditStoreLocation(dir, settings),
+                                std::move(audit_key.value()));
   if (!audit.ok()) {
     return StartupFailed(audit.error());
   }

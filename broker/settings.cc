@@ -3,6 +3,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "broker/store.h"
 #include "broker/validate.h"
 #include "common/text.h"
 
@@ -43,6 +44,13 @@ std::string ApplySetting(const std::string& key, const std::string& value,
       return "invalid value \"" + value + "\", expected 1 to " +
              std::to_string(kMaxDecisionTtl) + " seconds";
     }
+  } else if (key == "store") {
+    if (!IsPostgresLocation(value)) {
+      return "invalid value: expected a PostgreSQL URI starting with "
+             "postgresql://, or no store line for the SQLite files in the "
+             "broker directory";
+    }
+    settings->store = value;
   } else {
     return "unknown setting";
   }
@@ -109,6 +117,16 @@ Result<ListenAddress> ParseListenAddress(const std::string& text) {
   }
   address.port = static_cast<int>(port);
   return address;
+}
+
+std::string BrokerStoreLocation(const std::string& dir,
+                                const Settings& settings) {
+  return settings.store.empty() ? dir + "/broker.db" : settings.store;
+}
+
+std::string AuditStoreLocation(const std::string& dir,
+                               const Settings& settings) {
+  return settings.store.empty() ? dir + "/audit.db" : settings.store;
 }
 
 }  // namespace zsp::broker

@@ -15,7 +15,17 @@ struct Settings {
   std::string listen = kDefaultListen;  // ADDR:PORT or [IPv6]:PORT
   int64_t max_duration = 28800;  // longest grant a request may ask, seconds
   int64_t decision_ttl = 60;     // lifetime of a signed decision, seconds
+  // Where the broker keeps its state: empty for the SQLite files in the
+  // broker directory (broker.db, audit.db), or a PostgreSQL connection URI
+  // (postgresql://...) shared by several broker instances.
+  std::string store;
 };
+
+// The store location for broker directory dir under settings.
+std::string BrokerStoreLocation(const std::string& dir,
+                                const Settings& settings);
+std::string AuditStoreLocation(const std::string& dir,
+                               const Settings& settings);
 
 // Parses the text of broker.conf. Errors name path, line number and key.
 Result<Settings> ParseSettings(const std::string& text,

@@ -1,4 +1,4 @@
-#include "broker/store.h"
+#include "broker/store_sqlite.h"
 
 #include <nlohmann/json.hpp>
 #include <utility>
@@ -274,12 +274,12 @@ StoreResult<std::vector<T>> ReadAll(Statement* stmt, Reader read) {
 
 }  // namespace
 
-Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
+Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) {
   sqlite3* db = nullptr;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
               SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_EXRESCODE;
   int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
-  std::unique_ptr<Store> store(new Store(db));
+  std::unique_ptr<SqliteStore> store(new SqliteStore(db));
   if (rc != SQLITE_OK) {
     return Error{path + ": " + (db ? sqlite3_errmsg(db) : "out of memory")};
   }
@@ -314,13 +314,13 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   return store;
 }
 
-Store::~Store() { sqlite3_close_v2(db_); }
+SqliteStore::~SqliteStore() { sqlite3_close_v2(db_); }
 
-bool Store::Exec(const char* sql) {
+bool SqliteStore::Exec(const char* sql) {
   return sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) == SQLITE_OK;
 }
 
-StoreResult<bool> Store::AddPerson(const std::string& name,
+StoreResult<bool> SqliteStore::AddPerson(const std::string& name,
                                    const std::vector<std::string>& roles,
                                    const std::string& token_sha256,
                                    int64_t now) {
@@ -340,7 +340,7 @@ StoreResult<bool> Store::AddPerson(const std::string& name,
   return Ok(true);
 }
 
-StoreResult<bool> Store::SetTokenHash(const std::string& name,
+StoreResult<bool> SqliteStore::SetTokenHash(const std::string& name,
                                       const std::string& token_sha256) {
   std::lock_guard<std::mutex> lock(mutex_);
   Statement stmt(db_, "UPDATE persons SET token_sha256 = ?1 WHERE name = ?2");
@@ -355,7 +355,7 @@ StoreResult<bool> Store::SetTokenHash(const std::string& name,
   return Ok(true);
 }
 
-StoreResult<bool> Store::RevokeToken(const std::string& name) {
+StoreResult<bool> SqliteStore::RevokeToken(const std::string& name) {
   std::lock_guard<std::mutex> lock(mutex_);
   Statement stmt(db_, "UPDATE persons SET token_sha256 = NULL WHERE name = ?1");
   stmt.Bind(1, name);
@@ -368,7 +368,7 @@ StoreResult<bool> Store::RevokeToken(const std::string& name) {
   return Ok(true);
 }
 
-StoreResult<std::vector<Person>> Store::ListPersons() {
+StoreResult<std::vector<Person>> SqliteStore::ListPersons() {
   std::lock_guard<std::mutex> lock(mutex_);
   Statement stmt(db_,
                  "SELECT name, roles, token_sha256, created_at FROM persons "
@@ -376,7 +376,7 @@ StoreResult<std::vector<Person>> Store::ListPersons() {
   return ReadAll<Person>(&stmt, ReadPerson);
 }
 
-StoreResult<Person> Store::FindPersonByTokenHash(
+StoreResult<Person> SqliteStore::FindPersonByTokenHash(
     const std::string& token_sha256) {
   std::lock_guard<std::mutex> lock(mutex_);
   Statement stmt(db_,
@@ -392,7 +392,7 @@ StoreResult<Person> Store::FindPersonByTokenHash(
   return Ok(ReadPerson(stmt));
 }
 
-StoreResult<AccessRequest> Store::CreateRequest(
+StoreResult<AccessRequest> SqliteStore::CreateRequest(
     AccessRequest request, int64_t now,
     const std::optional<std::string>& auto_approved_by) {
   auto id = NewId("r-");
@@ -464,7 +464,7 @@ StoreResult<AccessRequest> Store::CreateRequest(
   return created;
 }
 
-StoreResult<std::string> Store::FindOverlapLocked(const AccessRequest& request,
+StoreResult<std::string> SqliteStore::FindOverlapLocked(const AccessRequest& request,
                                                   int64_t now) {
   Statement stmt(db_, std::string("SELECT ") + kGrantColumns +
                           " FROM grants WHERE user = ?1 AND kind = ?2"
@@ -477,29 +477,12 @@ StoreResult<std::string> Store::FindOverlapLocked(const AccessRequest& request,
   auto grants = ReadAll<Grant>(&stmt, ReadGrant);
   if (!grants.ok()) return Fail<std::string>(grants.error, grants.message);
   for (const Grant& grant : grants.value) {
-    if (request.kind == "login") return Ok(grant.id);
-    bool shares_runas = false;
-    for (const auto& user : request.runas) {
-      for (const auto& granted : grant.runas) {
-        if (user == granted) shares_runas = true;
-      }
-    }
-    bool shares_command = false;
-    for (const auto& entry : request.commands) {
-      for (const auto& granted : grant.commands) {
-        if (entry == granted) shares_command = true;
-      }
-    }
-    // A request that adds a run-as group or environment names widens the
-    // scope rather than repeating it, so it does not count as an overlap.
-    bool same_extras = grant.runas_groups == request.runas_groups &&
-                       grant.env == request.env;
-    if (shares_runas && shares_command && same_extras) return Ok(grant.id);
+    if (RequestOverlapsGrant(request, grant)) return Ok(grant.id);
   }
   return Ok(std::string());
 }
 
-bool Store::AddEventLocked(const std::string& request_id,
+bool SqliteStore::AddEventLocked(const std::string& request_id,
                            const std::optional<std::string>& grant_id,
                            const std::string& event, const std::string& actor,
                            int64_t at, const std::string& detail) {
@@ -515,7 +498,7 @@ bool Store::AddEventLocked(const std::string& request_id,
   return stmt.Step() == SQLITE_DONE;
 }
 
-bool Store::SetDecidedLocked(const AccessRequest& request,
+bool SqliteStore::SetDecidedLocked(const AccessRequest& request,
                              const std::string& state,
                              const std::string& decided_by,
                              const std::optional<std::string>& comment,
@@ -545,12 +528,12 @@ bool Store::SetDecidedLocked(const AccessRequest& request,
   return AddEventLocked(request.id, grant_id, event, decided_by, now, detail);
 }
 
-StoreResult<AccessRequest> Store::GetRequest(const std::string& id) {
+StoreResult<AccessRequest> SqliteStore::GetRequest(const std::string& id) {
   std::lock_guard<std::mutex> lock(mutex_);
   return GetRequestLocked(id);
 }
 
-StoreResult<AccessRequest> Store::GetRequestLocked(const std::string& id) {
+StoreResult<AccessRequest> SqliteStore::GetRequestLocked(const std::string& id) {
   Statement stmt(db_, std::string("SELECT ") + kRequestColumns +
                           " FROM requests WHERE id = ?1");
   stmt.Bind(1, id);
@@ -568,7 +551,7 @@ StoreResult<AccessRequest> Store::GetRequestLocked(const std::string& id) {
   return Ok(std::move(request));
 }
 
-bool Store::FillApprovalsLocked(AccessRequest* request) {
+bool SqliteStore::FillApprovalsLocked(AccessRequest* request) {
   Statement stmt(db_,
                  "SELECT voter FROM votes WHERE request_id = ?1 AND "
                  "vote = 'approve' ORDER BY at, rowid");
@@ -580,7 +563,7 @@ bool Store::FillApprovalsLocked(AccessRequest* request) {
   return true;
 }
 
-StoreResult<std::vector<AccessRequest>> Store::ListRequests(
+StoreResult<std::vector<AccessRequest>> SqliteStore::ListRequests(
     const std::optional<std::string>& state,
     const std::optional<std::string>& requester) {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -603,10 +586,9 @@ StoreResult<std::vector<AccessRequest>> Store::ListRequests(
   return listed;
 }
 
-StoreResult<bool> Store::RevokeHost(const std::string& host,
-                                    const std::string& actor,
-                                    const std::optional<std::string>& reason,
-                                    int64_t now) {
+StoreResult<bool> SqliteStore::RevokeHost(
+    const std::string& host, const std::string& actor,
+    const std::optional<std::string>& reason, int64_t now) {
   std::lock_guard<std::mutex> lock(mutex_);
   Statement stmt(db_,
                  "INSERT OR REPLACE INTO host_revocations "
@@ -621,7 +603,7 @@ StoreResult<bool> Store::RevokeHost(const std::string& host,
   return Ok(true);
 }
 
-StoreResult<int64_t> Store::HostRevokedAt(const std::string& host) {
+StoreResult<int64_t> SqliteStore::HostRevokedAt(const std::string& host) {
   std::lock_guard<std::mutex> lock(mutex_);
   Statement stmt(db_,
                  "SELECT revoked_at FROM host_revocations WHERE host = ?");
@@ -636,7 +618,7 @@ StoreResult<int64_t> Store::HostRevokedAt(const std::string& host) {
   return Ok<int64_t>(stmt.Int(0));
 }
 
-StoreResult<int64_t> Store::CountRequests(const std::string& state) {
+StoreResult<int64_t> SqliteStore::CountRequests(const std::string& state) {
   std::lock_guard<std::mutex> lock(mutex_);
   Statement stmt(db_, "SELECT count(*) FROM requests WHERE state = ?");
   stmt.Bind(1, state);
@@ -646,19 +628,19 @@ StoreResult<int64_t> Store::CountRequests(const std::string& state) {
   return Ok<int64_t>(stmt.Int(0));
 }
 
-StoreResult<AccessRequest> Store::ApproveRequest(
+StoreResult<AccessRequest> SqliteStore::ApproveRequest(
     const std::string& id, const std::string& approver,
     const std::optional<std::string>& comment, int64_t now) {
   return DecideRequest(id, approver, true, comment, now);
 }
 
-StoreResult<AccessRequest> Store::DenyRequest(
+StoreResult<AccessRequest> SqliteStore::DenyRequest(
     const std::string& id, const std::string& approver,
     const std::optional<std::string>& comment, int64_t now) {
   return DecideRequest(id, approver, false, comment, now);
 }
 
-StoreResult<AccessRequest> Store::DecideRequest(
+StoreResult<AccessRequest> SqliteStore::DecideRequest(
     const std::string& id, const std::string& approver, bool approve,
     const std::optional<std::string>& comment, int64_t now) {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -739,7 +721,7 @@ StoreResult<AccessRequest> Store::DecideRequest(
   return updated;
 }
 
-bool Store::ExpireLocked(const AccessRequest& request) {
+bool SqliteStore::ExpireLocked(const AccessRequest& request) {
   Statement update(db_,
                    "UPDATE requests SET state = 'expired', decided_by = "
                    "'broker', decided_at = ?1 WHERE id = ?2 AND "
@@ -753,7 +735,7 @@ bool Store::ExpireLocked(const AccessRequest& request) {
                         "no decision before the pending lifetime ended");
 }
 
-StoreResult<std::vector<AccessRequest>> Store::ExpirePending(int64_t now) {
+StoreResult<std::vector<AccessRequest>> SqliteStore::ExpirePending(int64_t now) {
   std::lock_guard<std::mutex> lock(mutex_);
   Transaction transaction(db_);
   if (!transaction.active()) {
@@ -780,7 +762,7 @@ StoreResult<std::vector<AccessRequest>> Store::ExpirePending(int64_t now) {
   return due;
 }
 
-StoreResult<std::vector<RequestEvent>> Store::ListEvents(
+StoreResult<std::vector<RequestEvent>> SqliteStore::ListEvents(
     const std::string& request_id) {
   std::lock_guard<std::mutex> lock(mutex_);
   Statement stmt(db_,
@@ -800,7 +782,7 @@ StoreResult<std::vector<RequestEvent>> Store::ListEvents(
   });
 }
 
-StoreResult<std::string> Store::InsertGrantLocked(const AccessRequest& request,
+StoreResult<std::string> SqliteStore::InsertGrantLocked(const AccessRequest& request,
                                                   const std::string& approver,
                                                   int64_t now) {
   auto id = NewId("g-");
@@ -828,7 +810,7 @@ StoreResult<std::string> Store::InsertGrantLocked(const AccessRequest& request,
   return Ok(id.value());
 }
 
-StoreResult<AccessRequest> Store::CancelRequest(const std::string& id,
+StoreResult<AccessRequest> SqliteStore::CancelRequest(const std::string& id,
                                                 const std::string& actor,
                                                 int64_t now) {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -866,12 +848,12 @@ StoreResult<AccessRequest> Store::CancelRequest(const std::string& id,
   return updated;
 }
 
-StoreResult<Grant> Store::GetGrant(const std::string& id) {
+StoreResult<Grant> SqliteStore::GetGrant(const std::string& id) {
   std::lock_guard<std::mutex> lock(mutex_);
   return GetGrantLocked(id);
 }
 
-StoreResult<Grant> Store::GetGrantLocked(const std::string& id) {
+StoreResult<Grant> SqliteStore::GetGrantLocked(const std::string& id) {
   Statement stmt(db_, std::string("SELECT ") + kGrantColumns +
                           " FROM grants WHERE id = ?1");
   stmt.Bind(1, id);
@@ -883,7 +865,7 @@ StoreResult<Grant> Store::GetGrantLocked(const std::string& id) {
   return Ok(ReadGrant(stmt));
 }
 
-StoreResult<std::vector<Grant>> Store::ListGrants(
+StoreResult<std::vector<Grant>> SqliteStore::ListGrants(
     const std::optional<std::string>& user, bool active_only, int64_t now) {
   std::lock_guard<std::mutex> lock(mutex_);
   Statement stmt(db_, std::string("SELECT ") + kGrantColumns +
@@ -898,7 +880,7 @@ StoreResult<std::vector<Grant>> Store::ListGrants(
   return ReadAll<Grant>(&stmt, ReadGrant);
 }
 
-StoreResult<std::vector<Grant>> Store::GrantsOf(const std::string& user,
+StoreResult<std::vector<Grant>> SqliteStore::GrantsOf(const std::string& user,
                                                 const std::string& kind) {
   std::lock_guard<std::mutex> lock(mutex_);
   Statement stmt(db_, std::string("SELECT ") + kGrantColumns +
@@ -908,7 +890,7 @@ StoreResult<std::vector<Grant>> Store::GrantsOf(const std::string& user,
   return ReadAll<Grant>(&stmt, ReadGrant);
 }
 
-StoreResult<std::vector<Grant>> Store::ActiveGrantsOf(
+StoreResult<std::vector<Grant>> SqliteStore::ActiveGrantsOf(
     const std::string& user, const std::string& kind, int64_t now) {
   std::lock_guard<std::mutex> lock(mutex_);
   Statement stmt(db_, std::string("SELECT ") + kGrantColumns +
@@ -920,7 +902,7 @@ StoreResult<std::vector<Grant>> Store::ActiveGrantsOf(
   return ReadAll<Grant>(&stmt, ReadGrant);
 }
 
-StoreResult<Grant> Store::RevokeGrant(const std::string& id,
+StoreResult<Grant> SqliteStore::RevokeGrant(const std::string& id,
                                       const std::string& actor,
                                       const std::optional<std::string>& reason,
                                       int64_t now) {

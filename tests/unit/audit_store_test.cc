@@ -17,6 +17,7 @@
 #include "broker/pki.h"
 #include "common/audit_spool.h"
 #include "common/jws.h"
+#include "tests/unit/store_backend.h"
 
 namespace {
 
@@ -70,7 +71,9 @@ class AuditStoreTest : public CppUnit::TestFixture {
     dir_ = mkdtemp(dir_template);
     auto key = zsp::broker::LoadOrCreateAuditKey(dir_);
     CPPUNIT_ASSERT_MESSAGE(key.ok() ? "" : key.error(), key.ok());
-    auto store = AuditStore::Open(dir_ + "/audit.db", std::move(key.value()));
+    auto store = AuditStore::Open(
+        zsp::test::FreshStoreLocation(dir_ + "/audit.db"),
+        std::move(key.value()), zsp::test::TestStoreOptions());
     CPPUNIT_ASSERT_MESSAGE(store.ok() ? "" : store.error(), store.ok());
     audit_ = std::move(store.value());
   }
@@ -159,16 +162,12 @@ class AuditStoreTest : public CppUnit::TestFixture {
     audit_->Append("web-1", Slice(lines, 0, 2), kNow);
     audit_->Append("web-1", Slice(lines, 3, 1), kNow);  // an alert row
     audit_.reset();
-    sqlite3* db = nullptr;
-    CPPUNIT_ASSERT_EQUAL(SQLITE_OK,
-                         sqlite3_open((dir_ + "/audit.db").c_str(), &db));
     for (const char* sql :
          {"UPDATE audit_records SET line = 'x'", "DELETE FROM audit_records",
           "DELETE FROM audit_checkpoints", "UPDATE audit_alerts SET kind = 'x'"}) {
       CPPUNIT_ASSERT_MESSAGE(
-          sql, sqlite3_exec(db, sql, nullptr, nullptr, nullptr) != SQLITE_OK);
+          sql, !zsp::test::ExecOnTestDatabase(dir_ + "/audit.db", sql).empty());
     }
-    sqlite3_close(db);
   }
 
   void CheckpointsSignedWithAuditKey() {
@@ -272,7 +271,9 @@ class AuditStoreTest : public CppUnit::TestFixture {
   // An Api with a people store, wired to this test's audit store.
   struct Fixture {
     explicit Fixture(AuditStoreTest* test) {
-      auto opened = zsp::broker::Store::Open(test->dir_ + "/broker.db");
+      auto opened = zsp::broker::Store::Open(
+          zsp::test::SameStoreLocation(test->dir_ + "/broker.db"),
+          zsp::test::TestStoreOptions());
       CPPUNIT_ASSERT(opened.ok());
       store = std::move(opened.value());
       auto generated = zsp::broker::GenerateEd25519Key();

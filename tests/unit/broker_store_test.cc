@@ -1,4 +1,5 @@
-// Tests for broker/store on a temporary SQLite file: people and tokens,
+// Tests for broker/store on a temporary SQLite file, or on PostgreSQL with
+// ZSP_TEST_POSTGRES (tests/unit/store_backend.h): people and tokens,
 // request state transitions, the own-request rule, grants and revocation.
 #include <cppunit/TestFixture.h>
 #include <cppunit/extensions/HelperMacros.h>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "broker/store.h"
+#include "tests/unit/store_backend.h"
 
 namespace {
 
@@ -63,7 +65,8 @@ class BrokerStoreTest : public CppUnit::TestFixture {
     char* dir = mkdtemp(dir_template);
     CPPUNIT_ASSERT(dir != nullptr);
     dir_ = dir;
-    auto store = Store::Open(dir_ + "/broker.db");
+    auto store = Store::Open(zsp::test::FreshStoreLocation(dir_ + "/broker.db"),
+                             zsp::test::TestStoreOptions());
     CPPUNIT_ASSERT_MESSAGE(store.ok() ? "" : store.error(), store.ok());
     store_ = std::move(store).value();
   }
@@ -408,7 +411,9 @@ class BrokerStoreTest : public CppUnit::TestFixture {
   // Eight threads on two connections vote at once: the same approver
   // counts once, and exactly one grant comes from two approvals.
   void ConcurrentVotesCountOnce() {
-    auto second_store = Store::Open(dir_ + "/broker.db");
+    auto second_store =
+        Store::Open(zsp::test::SameStoreLocation(dir_ + "/broker.db"),
+                    zsp::test::TestStoreOptions());
     CPPUNIT_ASSERT(second_store.ok());
     Store* stores[] = {store_.get(), second_store.value().get()};
 

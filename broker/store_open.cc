@@ -1,0 +1,77 @@
+// Store::Open and AuditStore::Open: the choice of back end by location.
+#include <algorithm>
+#include <thread>
+
+#include "broker/audit_store_sqlite.h"
+#include "broker/store_pg.h"
+#include "broker/store_sqlite.h"
+
+namespace zsp::broker {
+namespace {
+
+// How often a back end without notifications re-reads a waited-on request.
+constexpr auto kPollInterval = std::chrono::milliseconds(200);
+
+}  // namespace
+
+bool RequestOverlapsGrant(const AccessRequest& request, const Grant& grant) {
+  if (request.kind == "login") return true;
+  bool shares_runas = false;
+  for (const auto& user : request.runas) {
+    for (const auto& granted : grant.runas) {
+      if (user == granted) shares_runas = true;
+    }
+  }
+  bool shares_command = false;
+  for (const auto& entry : request.commands) {
+    for (const auto& granted : grant.commands) {
+      if (entry == granted) shares_command = true;
+    }
+  }
+  // A request that adds a run-as group or environment names widens the
+  // scope rather than repeating it, so it does not count as an overlap.
+  bool same_extras =
+      grant.runas_groups == request.runas_groups && grant.env == request.env;
+  return shares_runas && shares_command && same_extras;
+}
+
+bool IsPostgresLocation(const std::string& location) {
+  return location.rfind("postgresql://", 0) == 0 ||
+         location.rfind("postgres://", 0) == 0;
+}
+
+Result<std::unique_ptr<Store>> Store::Open(const std::string& location,
+                                           const StoreOptions& options) {
+  if (IsPostgresLocation(location)) {
+    auto opened = PgStore::Open(location, options);
+    if (!opened.ok()) return Error{opened.error()};
+    return std::unique_ptr<Store>(std::move(opened).value());
+  }
+  auto opened = SqliteStore::Open(location);
+  if (!opened.ok()) return Error{opened.error()};
+  return std::unique_ptr<Store>(std::move(opened).value());
+}
+
+void Store::WaitForChange(uint64_t,
+                          std::chrono::steady_clock::time_point deadline) {
+  auto now = std::chrono::steady_clock::now();
+  if (now >= deadline) return;
+  auto remaining = deadline - now;
+  std::this_thread::sleep_for(
+      std::min<std::chrono::steady_clock::duration>(remaining, kPollInterval));
+}
+
+Result<std::unique_ptr<AuditStore>> AuditStore::Open(
+    const std::string& location, EvpPkeyPtr signing_key,
+    const StoreOptions& options) {
+  if (IsPostgresLocation(location)) {
+    auto opened = PgAuditStore::Open(location, std::move(signing_key), options);
+    if (!opened.ok()) return Error{opened.error()};
+    return std::unique_ptr<AuditStore>(std::move(opened).value());
+  }
+  auto opened = SqliteAuditStore::Open(location, std::move(signing_key));
+  if (!opened.ok()) return Error{opened.error()};
+  return std::unique_ptr<AuditStore>(std::move(opened).value());
+}
+
+}  // namespace zsp::broker
