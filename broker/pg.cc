@@ -16,9 +16,9 @@ constexpr auto kMaxBackoff = std::chrono::milliseconds(800);
 constexpr int64_t kMigrationLockKey = 0x7a73705f736368;  // "zsp_sch"
 // How long the listener waits between reconnection attempts.
 constexpr auto kListenerRetry = std::chrono::milliseconds(500);
-// Waiters re-read at least this often, so that a listener that is down
-// costs latency, not correctness.
-constexpr auto kMaxWaitSlice = std::chrono::seconds(1);
+// Waiters re-read at least this often, so that a notification lost on a
+// LISTEN connection that died silently costs latency, not correctness.
+constexpr auto kMaxWaitSlice = std::chrono::seconds(3);
 
 // libpq error messages end with a newline.
 std::string Trimmed(const char* message) {
@@ -28,6 +28,10 @@ std::string Trimmed(const char* message) {
   }
   return text;
 }
+
+// Drops server notices (such as "relation already exists, skipping"),
+// which libpq would otherwise print on stderr.
+void IgnoreNotice(void*, const PGresult*) {}
 
 int RemainingMs(Clock::time_point deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -117,6 +121,7 @@ Result<std::unique_ptr<Connection>> Connection::Connect(
                  Trimmed(conn != nullptr ? PQerrorMessage(conn)
                                          : "out of memory")};
   }
+  PQsetNoticeReceiver(conn, IgnoreNotice, nullptr);
   try {
     connection->Exec("SET statement_timeout = " +
                          std::to_string(kStatementTimeoutMs) +

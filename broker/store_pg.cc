@@ -346,11 +346,20 @@ class Session {
         .Int(0, 0);
   }
 
+  // With for_update, locks the row first and reads it in a second
+  // statement: under READ COMMITTED each statement takes a new snapshot,
+  // so the approvals read after the lock include every vote committed by
+  // the transaction that held the lock before. One statement would return
+  // the locked row's newest version but votes from an older snapshot.
   std::optional<AccessRequest> FindRequest(const std::string& id,
                                            bool for_update) {
+    if (for_update) {
+      Rows locked =
+          Exec("SELECT id FROM requests WHERE id = $1 FOR UPDATE", {P(id)});
+      if (locked.empty()) return std::nullopt;
+    }
     Rows rows = Exec(std::string("SELECT ") + kRequestColumns +
-                         " FROM requests WHERE id = $1" +
-                         (for_update ? " FOR UPDATE" : ""),
+                         " FROM requests WHERE id = $1",
                      {P(id)});
     if (rows.empty()) return std::nullopt;
     return ReadRequest(rows, 0);
