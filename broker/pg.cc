@@ -29,10 +29,6 @@ std::string Trimmed(const char* message) {
   return text;
 }
 
-// Drops server notices (such as "relation already exists, skipping"),
-// which libpq would otherwise print on stderr.
-void IgnoreNotice(void*, const PGresult*) {}
-
 int RemainingMs(Clock::time_point deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
       deadline - Clock::now());
@@ -121,7 +117,9 @@ Result<std::unique_ptr<Connection>> Connection::Connect(
                  Trimmed(conn != nullptr ? PQerrorMessage(conn)
                                          : "out of memory")};
   }
-  PQsetNoticeReceiver(conn, IgnoreNotice, nullptr);
+  // Replaces libpq's default, which prints notices such as "relation
+  // already exists, skipping" on stderr.
+  PQsetNoticeReceiver(conn, ReceiveNotice, connection.get());
   try {
     connection->Exec("SET statement_timeout = " +
                          std::to_string(kStatementTimeoutMs) +
@@ -136,6 +134,14 @@ Result<std::unique_ptr<Connection>> Connection::Connect(
                  error.what()};
   }
   return connection;
+}
+
+void Connection::ReceiveNotice(void* connection, const PGresult* notice) {
+  const char* severity =
+      PQresultErrorField(notice, PG_DIAG_SEVERITY_NONLOCALIZED);
+  if (severity != nullptr && std::string(severity) == "WARNING") {
+    static_cast<Connection*>(connection)->warned_ = true;
+  }
 }
 
 Connection::~Connection() {
@@ -164,6 +170,7 @@ bool Connection::WaitReadable(Clock::time_point deadline) {
 Rows Connection::Exec(const std::string& sql, const std::vector<Param>& params,
                       Clock::time_point deadline) {
   if (broken_) FailBroken("the connection broke earlier");
+  warned_ = false;
   deadline = std::min(deadline, Clock::now() + kStatementDeadline);
   std::vector<const char*> values;
   values.reserve(params.size());
@@ -274,10 +281,11 @@ void Pool::Release(std::unique_ptr<Connection> connection) {
   available_.notify_one();
 }
 
-void LogRetry(const char* operation, const PgError& error, int attempt) {
+void LogRetry(const char* operation, const PgError& error, Failure failure,
+              int attempt) {
   const char* kind = "retry_safe";
-  if (error.failure() == Failure::kRetryTransaction) kind = "retry_transaction";
-  if (error.failure() == Failure::kOutcomeUnknown) kind = "outcome_unknown";
+  if (failure == Failure::kRetryTransaction) kind = "retry_transaction";
+  if (failure == Failure::kOutcomeUnknown) kind = "outcome_unknown";
   LogEvent("retry", {{"operation", operation},
                      {"attempt", std::to_string(attempt)},
                      {"failure", kind},

@@ -115,6 +115,11 @@ class Connection {
 
   bool broken() const { return broken_; }
   bool idle() const;
+  // True when the server sent a WARNING during the last Exec. PostgreSQL
+  // answers a COMMIT whose wait for a synchronous standby was cancelled
+  // (by statement_timeout, for one) with success plus a WARNING: committed
+  // locally, perhaps not replicated.
+  bool warned() const { return warned_; }
   PGconn* raw() { return conn_; }
 
  private:
@@ -123,8 +128,11 @@ class Connection {
   bool WaitReadable(Clock::time_point deadline);
   [[noreturn]] void FailBroken(const std::string& what);
 
+  static void ReceiveNotice(void* connection, const PGresult* notice);
+
   PGconn* conn_;
   bool broken_ = false;
+  bool warned_ = false;
 };
 
 class Pool {
@@ -178,8 +186,9 @@ template <typename R>
 R RunRead(Pool* pool, const char* operation,
           const std::function<R(Connection&)>& body);
 
-// Logs one retry with the failure and the operation.
-void LogRetry(const char* operation, const PgError& error, int attempt);
+// Logs one retry with its failure class and the operation.
+void LogRetry(const char* operation, const PgError& error, Failure failure,
+              int attempt);
 // Sleeps before attempt (1-based) with a doubling backoff, unless that
 // passes deadline; returns false then.
 bool Backoff(int attempt, Clock::time_point deadline);
@@ -229,6 +238,16 @@ R RunTransaction(Pool* pool, const char* operation,
     try {
       Pool::Lease lease = pool->Acquire(deadline);
       lease->Exec("BEGIN", deadline);
+      // A replay may find a write whose COMMIT was cut off while waiting
+      // for a synchronous standby: committed on the primary, perhaps not
+      // replicated. Writing WAL in the replay makes its COMMIT wait for
+      // the standby too, and WAL is replicated in order, so the replay
+      // acknowledges only data that the standby has. (A transaction that
+      // wrote no WAL commits without waiting, even with an xid.)
+      if (replay) {
+        lease->Exec("SELECT pg_logical_emit_message(true, 'zsp', 'replay')",
+                    deadline);
+      }
       R result = body(*lease, replay);
       if (!result.ok()) {
         lease->Exec("ROLLBACK", deadline);
@@ -236,6 +255,11 @@ R RunTransaction(Pool* pool, const char* operation,
       }
       committing = true;
       lease->Exec("COMMIT", deadline);
+      if (lease->warned()) {
+        throw PgError(Failure::kOutcomeUnknown, "",
+                      "COMMIT returned a warning; it may not have reached "
+                      "the synchronous standby");
+      }
       return result;
     } catch (const PgError& error) {
       Failure failure = error.failure();
@@ -247,7 +271,7 @@ R RunTransaction(Pool* pool, const char* operation,
                        failure == Failure::kOutcomeUnknown;
       if (!retryable) throw;
       if (failure == Failure::kOutcomeUnknown) replay = true;
-      LogRetry(operation, error, attempt);
+      LogRetry(operation, error, failure, attempt);
       if (!Backoff(attempt, deadline)) {
         throw PgError(failure, error.sqlstate(),
                       std::string(operation) + " failed after " +
@@ -270,7 +294,7 @@ R RunRead(Pool* pool, const char* operation,
       bool retryable = error.failure() == Failure::kRetrySafe ||
                        error.failure() == Failure::kRetryTransaction;
       if (!retryable) throw;
-      LogRetry(operation, error, attempt);
+      LogRetry(operation, error, error.failure(), attempt);
       if (!Backoff(attempt, deadline)) {
         throw PgError(error.failure(), error.sqlstate(),
                       std::string(operation) + " failed after " +
