@@ -100,6 +100,7 @@ $(B)/bench/spool_bench: $(B)/tests/bench/spool_bench.o $(B)/libzsp.a
 bench: deps
 	$(MAKE) all $(BENCH_TOOLS)
 	tests/bench/run.sh
+	tests/bench/pg.sh
 
 # libFuzzer targets, built with clang and sanitizers from the same sources.
 FUZZ_CXX ?= clang++
