@@ -83,7 +83,8 @@ $(B)/pam_loop: tests/tools/pam_loop.cc
 	@mkdir -p $(B)
 	$(CXX) $(ZSP_CXXFLAGS) $(CXXFLAGS) -o $@ $< -lpam
 
-# Benchmark tools; `make bench` builds them and runs tests/bench/run.sh.
+# Benchmark tools; `make bench` builds them and runs tests/bench/run.sh,
+# then tests/bench/pg.sh (decisions on SQLite next to PostgreSQL).
 BENCH_TOOLS := $(B)/bench/bench_exec $(B)/bench/loadgen $(B)/bench/spool_bench
 
 $(B)/bench/bench_exec: tests/bench/bench_exec.cc

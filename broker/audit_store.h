@@ -109,19 +109,22 @@ class AuditStore {
   // counts as a duplicate when its line is byte-identical; otherwise, and
   // for a gap or a prev that is not the hash of the last stored record,
   // the batch stops there with an alert.
-  virtual StoreResult<AppendOutcome> Append(const std::string& host,
-                                    const std::vector<std::string>& lines,
-                                    int64_t now) = 0;
+  virtual StoreResult<AppendOutcome> Append(
+      const std::string& host, const std::vector<std::string>& lines,
+      int64_t now) = 0;
 
   // Records by host and seq, oldest first.
-  virtual StoreResult<std::vector<AuditRow>> ListRecords(const AuditFilter& filter) = 0;
+  virtual StoreResult<std::vector<AuditRow>> ListRecords(
+      const AuditFilter& filter) = 0;
   // Records reviewer's review of host's break-glass record seq.
   // kNotFound for no such record, kConflict for a record that is not a
   // break-glass one or was reviewed already, kForbidden when the record's
   // user is the reviewer.
-  virtual StoreResult<AuditReview> AddReview(const std::string& host, uint64_t seq,
-                                     const std::string& reviewer,
-                                     const std::string& comment, int64_t now) = 0;
+  virtual StoreResult<AuditReview> AddReview(const std::string& host,
+                                             uint64_t seq,
+                                             const std::string& reviewer,
+                                             const std::string& comment,
+                                             int64_t now) = 0;
 
   virtual StoreResult<std::vector<AuditCheckpoint>> ListCheckpoints(
       const std::optional<std::string>& host) = 0;

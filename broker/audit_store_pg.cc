@@ -90,7 +90,8 @@ BEGIN
       NEW.seq, NEW.host USING ERRCODE = 'ZS003';
   END IF;
   IF NEW.seq = 1 THEN
-    expected := ')sql") + kGenesisHash + R"sql(';
+    expected := ')sql") +
+          kGenesisHash + R"sql(';
   ELSE
     SELECT hash INTO expected FROM audit_records
       WHERE host = NEW.host AND seq = NEW.seq - 1;
@@ -152,12 +153,14 @@ struct ChainHead {
   std::string hash = kGenesisHash;
 };
 
-int64_t TransactionNow(Connection& c, const StoreOptions& options,
-                       int64_t now, pg::Clock::time_point deadline) {
+int64_t TransactionNow(Connection& c, const StoreOptions& options, int64_t now,
+                       pg::Clock::time_point deadline) {
   if (!options.database_clock) return now;
-  return c.Exec("SELECT floor(extract(epoch from transaction_timestamp()))"
-                "::bigint",
-                deadline)
+  return c
+      .Exec(
+          "SELECT floor(extract(epoch from transaction_timestamp()))"
+          "::bigint",
+          deadline)
       .Int(0, 0);
 }
 
@@ -212,8 +215,8 @@ void MaybeCheckpoint(Connection& c, EVP_PKEY* key, const std::string& host,
 Result<std::unique_ptr<PgAuditStore>> PgAuditStore::Open(
     const std::string& conninfo, EvpPkeyPtr signing_key,
     const StoreOptions& options) {
-  auto connection = Connection::Connect(
-      conninfo, pg::Clock::now() + pg::kOperationDeadline);
+  auto connection =
+      Connection::Connect(conninfo, pg::Clock::now() + pg::kOperationDeadline);
   if (!connection.ok()) return Error{connection.error()};
   auto migrated =
       pg::Migrate(connection.value().get(), AuditMigrations(), "audit");
@@ -253,9 +256,10 @@ StoreResult<AppendOutcome> PgAuditStore::Append(
           };
           for (const auto& line : lines) {
             json record = json::parse(line, nullptr, false);
-            auto seq_it = record.is_object() ? record.find("seq") : record.end();
-            auto prev =
-                record.is_object() ? StringMember(record, "prev") : std::nullopt;
+            auto seq_it =
+                record.is_object() ? record.find("seq") : record.end();
+            auto prev = record.is_object() ? StringMember(record, "prev")
+                                           : std::nullopt;
             if (seq_it == record.end() || !seq_it->is_number_unsigned() ||
                 !prev) {
               reject("invalid_record", head.seq + 1,
@@ -353,10 +357,10 @@ StoreResult<std::vector<AuditRow>> PgAuditStore::ListRecords(
               deadline);
           std::vector<AuditRow> list;
           for (int i = 0; i < rows.size(); ++i) {
-            list.push_back(AuditRow{
-                rows.Text(i, 0), static_cast<uint64_t>(rows.Int(i, 1)),
-                rows.Text(i, 2), rows.Text(i, 3), rows.Int(i, 4),
-                rows.Text(i, 5)});
+            list.push_back(AuditRow{rows.Text(i, 0),
+                                    static_cast<uint64_t>(rows.Int(i, 1)),
+                                    rows.Text(i, 2), rows.Text(i, 3),
+                                    rows.Int(i, 4), rows.Text(i, 5)});
           }
           return Ok(std::move(list));
         });
@@ -380,9 +384,9 @@ StoreResult<AuditReview> PgAuditStore::AddReview(const std::string& host,
               "host = $1 AND seq = $2",
               {P(host), P(static_cast<int64_t>(seq))}, deadline);
           if (record.empty()) {
-            return Fail<AuditReview>(StoreError::kNotFound,
-                                     "no record " + std::to_string(seq) +
-                                         " from host " + host);
+            return Fail<AuditReview>(
+                StoreError::kNotFound,
+                "no record " + std::to_string(seq) + " from host " + host);
           }
           std::string message_id = record.Text(0, 0);
           if (message_id != MessageId(AuditEvent::kBreakGlassAllow) &&
@@ -405,9 +409,9 @@ StoreResult<AuditReview> PgAuditStore::AddReview(const std::string& host,
               return Ok(AuditReview{host, seq, reviewer, existing.Text(0, 1),
                                     existing.Int(0, 2)});
             }
-            return Fail<AuditReview>(StoreError::kConflict,
-                                     "record " + std::to_string(seq) +
-                                         " has been reviewed already");
+            return Fail<AuditReview>(
+                StoreError::kConflict,
+                "record " + std::to_string(seq) + " has been reviewed already");
           }
           c.Exec(
               "INSERT INTO audit_reviews (host, seq, reviewer, comment, time) "

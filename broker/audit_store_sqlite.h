@@ -13,8 +13,8 @@ namespace zsp::broker {
 
 class SqliteAuditStore final : public AuditStore {
  public:
-  static Result<std::unique_ptr<SqliteAuditStore>> Open(
-      const std::string& path, EvpPkeyPtr signing_key);
+  static Result<std::unique_ptr<SqliteAuditStore>> Open(const std::string& path,
+                                                        EvpPkeyPtr signing_key);
 
   ~SqliteAuditStore() override;
 
@@ -22,10 +22,12 @@ class SqliteAuditStore final : public AuditStore {
                                     const std::vector<std::string>& lines,
                                     int64_t now) override;
 
-  StoreResult<std::vector<AuditRow>> ListRecords(const AuditFilter& filter) override;
+  StoreResult<std::vector<AuditRow>> ListRecords(
+      const AuditFilter& filter) override;
   StoreResult<AuditReview> AddReview(const std::string& host, uint64_t seq,
                                      const std::string& reviewer,
-                                     const std::string& comment, int64_t now) override;
+                                     const std::string& comment,
+                                     int64_t now) override;
 
   StoreResult<std::vector<AuditCheckpoint>> ListCheckpoints(
       const std::optional<std::string>& host) override;
@@ -33,7 +35,8 @@ class SqliteAuditStore final : public AuditStore {
       const std::optional<std::string>& host) override;
 
  private:
-  SqliteAuditStore(sqlite3* db, EvpPkeyPtr key) : db_(db), key_(std::move(key)) {}
+  SqliteAuditStore(sqlite3* db, EvpPkeyPtr key)
+      : db_(db), key_(std::move(key)) {}
 
   bool Exec(const char* sql);
   StoreResult<AuditAlert> RecordAlert(AuditAlert alert);

@@ -113,22 +113,21 @@ Result<std::unique_ptr<Connection>> Connection::Connect(
   PGconn* conn = PQconnectdbParams(keywords, values, 1);
   std::unique_ptr<Connection> connection(new Connection(conn));
   if (conn == nullptr || PQstatus(conn) != CONNECTION_OK) {
-    return Error{"PostgreSQL connection failed: " +
-                 Trimmed(conn != nullptr ? PQerrorMessage(conn)
-                                         : "out of memory")};
+    return Error{
+        "PostgreSQL connection failed: " +
+        Trimmed(conn != nullptr ? PQerrorMessage(conn) : "out of memory")};
   }
   // Replaces libpq's default, which prints notices such as "relation
   // already exists, skipping" on stderr.
   PQsetNoticeReceiver(conn, ReceiveNotice, connection.get());
   try {
-    connection->Exec("SET statement_timeout = " +
-                         std::to_string(kStatementTimeoutMs) +
-                         "; SET lock_timeout = " +
-                         std::to_string(kLockTimeoutMs) +
-                         "; SET idle_in_transaction_session_timeout = " +
-                         std::to_string(kIdleInTransactionTimeoutMs) +
-                         "; SET TIME ZONE 'UTC'",
-                     deadline);
+    connection->Exec(
+        "SET statement_timeout = " + std::to_string(kStatementTimeoutMs) +
+            "; SET lock_timeout = " + std::to_string(kLockTimeoutMs) +
+            "; SET idle_in_transaction_session_timeout = " +
+            std::to_string(kIdleInTransactionTimeoutMs) +
+            "; SET TIME ZONE 'UTC'",
+        deadline);
   } catch (const PgError& error) {
     return Error{std::string("PostgreSQL session setup failed: ") +
                  error.what()};
@@ -347,8 +346,7 @@ void Listener::Run() {
     }
     std::unique_ptr<Connection> connection = std::move(connected).value();
     try {
-      connection->Exec("LISTEN " + channel_,
-                       Clock::now() + kStatementDeadline);
+      connection->Exec("LISTEN " + channel_, Clock::now() + kStatementDeadline);
     } catch (const PgError& error) {
       LogEvent("error", {{"detail", "LISTEN failed, retrying"},
                          {"error", error.what()}});
@@ -387,8 +385,8 @@ Result<bool> Migrate(Connection* connection,
   Clock::time_point deadline = Clock::now() + kOperationDeadline;
   try {
     connection->Exec("BEGIN", deadline);
-    connection->Exec("SELECT pg_advisory_xact_lock($1)",
-                     {P(kMigrationLockKey)}, deadline);
+    connection->Exec("SELECT pg_advisory_xact_lock($1)", {P(kMigrationLockKey)},
+                     deadline);
     connection->Exec(
         "CREATE TABLE IF NOT EXISTS zsp_migrations (component text NOT NULL, "
         "version integer NOT NULL, applied_at timestamptz NOT NULL DEFAULT "

@@ -37,7 +37,7 @@ inline constexpr auto kOperationDeadline = std::chrono::milliseconds(8000);
 // Connections per pool; cpp-httplib serves with 8 threads by default.
 inline constexpr size_t kPoolSize = 8;
 
-// How a failed database call may be retried.
+// Retry class of a failed database call.
 enum class Failure {
   kRetrySafe,         // nothing was committed: reconnect and run again
   kRetryTransaction,  // serialization failure, deadlock, timeout
@@ -60,7 +60,8 @@ class PgError : public std::runtime_error {
   std::string sqlstate_;
 };
 
-// Classifies a SQLSTATE; "" (no server answer) is a broken connection.
+// Classifies a SQLSTATE. An empty one (no server response) is a broken
+// connection.
 Failure ClassifySqlState(const std::string& sqlstate);
 
 // One text parameter; nullopt binds SQL NULL.
@@ -115,10 +116,10 @@ class Connection {
 
   bool broken() const { return broken_; }
   bool idle() const;
-  // True when the server sent a WARNING during the last Exec. PostgreSQL
-  // answers a COMMIT whose wait for a synchronous standby was cancelled
-  // (by statement_timeout, for one) with success plus a WARNING: committed
-  // locally, perhaps not replicated.
+  // True when the server sent a WARNING during the last Exec. When the
+  // wait of a COMMIT for a synchronous standby is cancelled, PostgreSQL
+  // returns success with a WARNING: committed locally, perhaps not
+  // replicated.
   bool warned() const { return warned_; }
   PGconn* raw() { return conn_; }
 
@@ -172,11 +173,10 @@ class Pool {
 
 // Runs body(connection, replay) in a transaction with retries until
 // kOperationDeadline. replay is true once a COMMIT ended with an unknown
-// outcome, so that the body can find its own earlier write and return it
-// instead of failing on it; every body must be safe to replay this way.
-// A body that returns a failed result is rolled back and not retried.
-// Throws the last PgError when the deadline passes or the failure is not
-// retryable.
+// outcome. The body then finds its own earlier write and returns it
+// instead of failing on it, so every body must be safe to replay. A body
+// that returns a failed result is rolled back and not retried. Throws the
+// last PgError when the deadline passes or the failure is not retryable.
 template <typename R>
 R RunTransaction(Pool* pool, const char* operation,
                  const std::function<R(Connection&, bool replay)>& body);

@@ -7,9 +7,9 @@
 #ifndef ZSP_BROKER_STORE_H_
 #define ZSP_BROKER_STORE_H_
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
-#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -49,8 +49,9 @@ struct StoreOptions {
 };
 
 // True when a request repeats the scope of an active grant of the same
-// user, kind and host: any login grant, or a sudo grant that shares a
-// run-as user and a command and has the same groups and environment names.
+// user, kind and host. Any login grant does. A sudo grant does when it
+// shares a run-as user and a command and has the same groups and
+// environment names.
 bool RequestOverlapsGrant(const AccessRequest& request, const Grant& grant);
 
 // True when location is a PostgreSQL connection URI.
@@ -71,15 +72,17 @@ class Store {
 
   // People. token_sha256 is the lowercase hex SHA-256 of the bearer token.
   virtual StoreResult<bool> AddPerson(const std::string& name,
-                              const std::vector<std::string>& roles,
-                              const std::string& token_sha256, int64_t now) = 0;
+                                      const std::vector<std::string>& roles,
+                                      const std::string& token_sha256,
+                                      int64_t now) = 0;
   virtual StoreResult<bool> SetTokenHash(const std::string& name,
-                                 const std::string& token_sha256) = 0;
+                                         const std::string& token_sha256) = 0;
   virtual StoreResult<std::vector<Person>> ListPersons() = 0;
   // Removes the token hash, so the person's token stops working until a new
   // one is issued. kNotFound for an unknown name.
   virtual StoreResult<bool> RevokeToken(const std::string& name) = 0;
-  virtual StoreResult<Person> FindPersonByTokenHash(const std::string& token_sha256) = 0;
+  virtual StoreResult<Person> FindPersonByTokenHash(
+      const std::string& token_sha256) = 0;
 
   // Requests. CreateRequest sets id, state "pending" and created_at = now,
   // or approves the request at once when auto_approved_by names the
@@ -110,12 +113,13 @@ class Store {
       const std::optional<std::string>& comment, int64_t now) = 0;
   // Only the requester may cancel (else kForbidden), only while pending.
   virtual StoreResult<AccessRequest> CancelRequest(const std::string& id,
-                                           const std::string& actor,
-                                           int64_t now) = 0;
+                                                   const std::string& actor,
+                                                   int64_t now) = 0;
 
   // Moves every pending request whose pending_until is at or before now to
   // "expired" and returns those requests.
-  virtual StoreResult<std::vector<AccessRequest>> ExpirePending(int64_t now) = 0;
+  virtual StoreResult<std::vector<AccessRequest>> ExpirePending(
+      int64_t now) = 0;
   // The events of a request and its grant, oldest first.
   virtual StoreResult<std::vector<RequestEvent>> ListEvents(
       const std::string& request_id) = 0;
@@ -123,16 +127,16 @@ class Store {
   // Grants.
   virtual StoreResult<Grant> GetGrant(const std::string& id) = 0;
   virtual StoreResult<std::vector<Grant>> ListGrants(
-      const std::optional<std::string>& user, bool active_only, int64_t now) = 0;
+      const std::optional<std::string>& user, bool active_only,
+      int64_t now) = 0;
   // All grants of user for kind, whatever their state, for a decision.
   virtual StoreResult<std::vector<Grant>> GrantsOf(const std::string& user,
-                                           const std::string& kind) = 0;
+                                                   const std::string& kind) = 0;
   // The grants of user for kind that are active at now: not revoked and
   // expiring after now. Reads only those rows, so a decision that finds an
   // allow does not pay for the user's whole history.
-  virtual StoreResult<std::vector<Grant>> ActiveGrantsOf(const std::string& user,
-                                                 const std::string& kind,
-                                                 int64_t now) = 0;
+  virtual StoreResult<std::vector<Grant>> ActiveGrantsOf(
+      const std::string& user, const std::string& kind, int64_t now) = 0;
   // Host certificates. RevokeHost records that every certificate of host
   // issued at or before now is revoked. A later call moves that time on.
   virtual StoreResult<bool> RevokeHost(
@@ -143,11 +147,9 @@ class Store {
 
   // Revoking a grant that is not active (revoked or expired) is kConflict.
   // Who may revoke is the caller's check.
-  virtual StoreResult<Grant> RevokeGrant(const std::string& id,
-                                 const std::string& actor,
-                                 const std::optional<std::string>& reason,
-                                 int64_t now) = 0;
-
+  virtual StoreResult<Grant> RevokeGrant(
+      const std::string& id, const std::string& actor,
+      const std::optional<std::string>& reason, int64_t now) = 0;
 
   // Long-poll support. ChangeMark returns a counter of the request state
   // changes this store has heard of; WaitForChange blocks until the counter

@@ -320,8 +320,8 @@ std::vector<T> ReadAll(const Rows& rows, Reader read) {
 // The scope that the exclusion constraint compares: grants with the same
 // user, host, kind, run-as users, commands, groups and environment names.
 std::string ScopeKey(const AccessRequest& request) {
-  json scope = {request.requester, request.host,         request.kind,
-                request.runas,     request.commands,     request.runas_groups,
+  json scope = {request.requester, request.host,     request.kind,
+                request.runas,     request.commands, request.runas_groups,
                 request.env};
   return Sha256Hex(scope.dump());
 }
@@ -378,18 +378,19 @@ class Session {
                 const std::optional<std::string>& grant_id,
                 const std::string& event, const std::string& actor, int64_t at,
                 const std::string& detail) {
-    Exec("INSERT INTO events (request_id, grant_id, event, actor, at, detail) "
-         "VALUES ($1, $2, $3, $4, $5, $6)",
-         {P(request_id), P(grant_id), P(event), P(actor), P(at), P(detail)});
+    Exec(
+        "INSERT INTO events (request_id, grant_id, event, actor, at, detail) "
+        "VALUES ($1, $2, $3, $4, $5, $6)",
+        {P(request_id), P(grant_id), P(event), P(actor), P(at), P(detail)});
   }
 
   std::string FindOverlap(const AccessRequest& request, int64_t now) {
-    Rows rows = Exec(std::string("SELECT ") + kGrantColumns +
-                         " FROM grants WHERE user_name = $1 AND kind = $2"
-                         " AND host = $3 AND revoked_at IS NULL"
-                         " AND expires_at > $4",
-                     {P(request.requester), P(request.kind), P(request.host),
-                      P(now)});
+    Rows rows =
+        Exec(std::string("SELECT ") + kGrantColumns +
+                 " FROM grants WHERE user_name = $1 AND kind = $2"
+                 " AND host = $3 AND revoked_at IS NULL"
+                 " AND expires_at > $4",
+             {P(request.requester), P(request.kind), P(request.host), P(now)});
     for (int i = 0; i < rows.size(); ++i) {
       Grant grant = ReadGrant(rows, i);
       if (RequestOverlapsGrant(request, grant)) return grant.id;
@@ -410,15 +411,16 @@ class Session {
       auto id = NewId("g-");
       if (!id.ok()) throw PgError(pg::Failure::kInternal, "", id.error());
       grant_id = id.value();
-      Exec("INSERT INTO grants (id, request_id, user_name, host, kind, runas, "
-           "commands, approved_by, starts_at, expires_at, runas_groups, env, "
-           "scope) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
-           "$13)",
-           {P(*grant_id), P(request.id), P(request.requester), P(request.host),
-            P(request.kind), P(ToJsonText(request.runas)),
-            P(ToJsonText(request.commands)), P(approved_by), P(now),
-            P(now + request.duration), P(ToJsonText(request.runas_groups)),
-            P(ToJsonText(request.env)), P(ScopeKey(request))});
+      Exec(
+          "INSERT INTO grants (id, request_id, user_name, host, kind, runas, "
+          "commands, approved_by, starts_at, expires_at, runas_groups, env, "
+          "scope) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
+          "$13)",
+          {P(*grant_id), P(request.id), P(request.requester), P(request.host),
+           P(request.kind), P(ToJsonText(request.runas)),
+           P(ToJsonText(request.commands)), P(approved_by), P(now),
+           P(now + request.duration), P(ToJsonText(request.runas_groups)),
+           P(ToJsonText(request.env)), P(ScopeKey(request))});
     }
     Rows updated = Exec(
         "UPDATE requests SET state = $1, decided_by = $2, decided_at = $3, "
@@ -452,8 +454,7 @@ class Session {
  private:
   Connection& connection_;
   const StoreOptions& options_;
-  pg::Clock::time_point deadline_ =
-      pg::Clock::now() + pg::kOperationDeadline;
+  pg::Clock::time_point deadline_ = pg::Clock::now() + pg::kOperationDeadline;
 };
 
 template <typename T>
@@ -468,8 +469,8 @@ PgStore::PgStore(const std::string& conninfo, const StoreOptions& options)
 
 Result<std::unique_ptr<PgStore>> PgStore::Open(const std::string& conninfo,
                                                const StoreOptions& options) {
-  auto connection = Connection::Connect(
-      conninfo, pg::Clock::now() + pg::kOperationDeadline);
+  auto connection =
+      Connection::Connect(conninfo, pg::Clock::now() + pg::kOperationDeadline);
   if (!connection.ok()) return Error{connection.error()};
   auto migrated =
       pg::Migrate(connection.value().get(), StoreMigrations(), "store");
@@ -524,9 +525,8 @@ StoreResult<bool> PgStore::AddPerson(const std::string& name,
                                      int64_t now) {
   return Transact<bool>(
       &pool_, options_, "add_person", [&](Session& s, bool replay) {
-        Rows existing =
-            s.Exec("SELECT token_sha256 FROM persons WHERE name = $1",
-                   {P(name)});
+        Rows existing = s.Exec(
+            "SELECT token_sha256 FROM persons WHERE name = $1", {P(name)});
         if (!existing.empty()) {
           if (replay && existing.Text(0, 0) == token_sha256) return Ok(true);
           return Fail<bool>(StoreError::kConflict,
@@ -542,16 +542,15 @@ StoreResult<bool> PgStore::AddPerson(const std::string& name,
 
 StoreResult<bool> PgStore::SetTokenHash(const std::string& name,
                                         const std::string& token_sha256) {
-  return Transact<bool>(
-      &pool_, options_, "set_token", [&](Session& s, bool) {
-        Rows updated =
-            s.Exec("UPDATE persons SET token_sha256 = $1 WHERE name = $2",
-                   {P(token_sha256), P(name)});
-        if (updated.affected() != 1) {
-          return Fail<bool>(StoreError::kNotFound, "no person named " + name);
-        }
-        return Ok(true);
-      });
+  return Transact<bool>(&pool_, options_, "set_token", [&](Session& s, bool) {
+    Rows updated =
+        s.Exec("UPDATE persons SET token_sha256 = $1 WHERE name = $2",
+               {P(token_sha256), P(name)});
+    if (updated.affected() != 1) {
+      return Fail<bool>(StoreError::kNotFound, "no person named " + name);
+    }
+    return Ok(true);
+  });
 }
 
 StoreResult<bool> PgStore::RevokeToken(const std::string& name) {
@@ -655,8 +654,8 @@ StoreResult<AccessRequest> PgStore::CreateRequest(
 StoreResult<AccessRequest> PgStore::GetRequest(const std::string& id) {
   return Read<AccessRequest>(&pool_, options_, "get_request", [&](Session& s) {
     auto found = s.FindRequest(id, false);
-    if (!found) return Fail<AccessRequest>(StoreError::kNotFound,
-                                           "no request " + id);
+    if (!found)
+      return Fail<AccessRequest>(StoreError::kNotFound, "no request " + id);
     return Ok(std::move(*found));
   });
 }
@@ -666,13 +665,13 @@ StoreResult<std::vector<AccessRequest>> PgStore::ListRequests(
     const std::optional<std::string>& requester) {
   return Read<std::vector<AccessRequest>>(
       &pool_, options_, "list_requests", [&](Session& s) {
-        Rows rows = s.Exec(std::string("SELECT ") + kRequestColumns +
-                               " FROM requests"
-                               " WHERE ($1::text IS NULL OR state = $1)"
-                               " AND ($2::text IS NULL OR requester = $2)"
-                               " ORDER BY created_at DESC, id DESC LIMIT $3",
-                           {P(state), P(requester),
-                            P(static_cast<int64_t>(kMaxListedRows))});
+        Rows rows = s.Exec(
+            std::string("SELECT ") + kRequestColumns +
+                " FROM requests"
+                " WHERE ($1::text IS NULL OR state = $1)"
+                " AND ($2::text IS NULL OR requester = $2)"
+                " ORDER BY created_at DESC, id DESC LIMIT $3",
+            {P(state), P(requester), P(static_cast<int64_t>(kMaxListedRows))});
         return Ok(ReadAll<AccessRequest>(rows, ReadRequest));
       });
 }
@@ -708,20 +707,19 @@ StoreResult<AccessRequest> PgStore::DecideRequest(
         }
         AccessRequest request = std::move(*found);
         if (request.requester == approver) {
-          return Fail<AccessRequest>(StoreError::kForbidden,
-                                     "you may not " + vote +
-                                         " your own request");
+          return Fail<AccessRequest>(
+              StoreError::kForbidden,
+              "you may not " + vote + " your own request");
         }
-        Rows voted =
-            s.Exec("SELECT vote FROM votes WHERE request_id = $1 AND "
-                   "voter = $2",
-                   {P(id), P(approver)});
+        Rows voted = s.Exec(
+            "SELECT vote FROM votes WHERE request_id = $1 AND "
+            "voter = $2",
+            {P(id), P(approver)});
         if (!voted.empty()) {
           // A replay after an unknown COMMIT outcome finds its own vote.
           if (replay && voted.Text(0, 0) == vote) return Ok(request);
           return Fail<AccessRequest>(StoreError::kConflict,
-                                     "you have already voted on request " +
-                                         id);
+                                     "you have already voted on request " + id);
         }
         if (request.state == "pending" && request.pending_until > 0 &&
             request.pending_until <= at) {
@@ -736,12 +734,12 @@ StoreResult<AccessRequest> PgStore::DecideRequest(
               "request " + id + " is " + request.state +
                   ", only pending requests can be decided");
         }
-        s.Exec("INSERT INTO votes (request_id, voter, vote, comment, at) "
-               "VALUES ($1, $2, $3, $4, $5)",
-               {P(id), P(approver), P(vote), P(comment), P(at)});
+        s.Exec(
+            "INSERT INTO votes (request_id, voter, vote, comment, at) "
+            "VALUES ($1, $2, $3, $4, $5)",
+            {P(id), P(approver), P(vote), P(comment), P(at)});
         if (!approve) {
-          s.SetDecided(request, "denied", approver, comment, "", at,
-                       "denied");
+          s.SetDecided(request, "denied", approver, comment, "", at, "denied");
         } else {
           request.approvals.push_back(approver);
           int count = static_cast<int>(request.approvals.size());
@@ -754,8 +752,8 @@ StoreResult<AccessRequest> PgStore::DecideRequest(
             for (const auto& name : request.approvals) {
               approvers += (approvers.empty() ? "" : ",") + name;
             }
-            s.SetDecided(request, "approved", approver, comment, approvers,
-                         at, "approved");
+            s.SetDecided(request, "approved", approver, comment, approvers, at,
+                         "approved");
           }
         }
         auto updated = s.FindRequest(id, false);
@@ -785,9 +783,8 @@ StoreResult<AccessRequest> PgStore::CancelRequest(const std::string& id,
           return Fail<AccessRequest>(StoreError::kNotFound, "no request " + id);
         }
         if (found->requester != actor) {
-          return Fail<AccessRequest>(
-              StoreError::kForbidden,
-              "only the requester may cancel a request");
+          return Fail<AccessRequest>(StoreError::kForbidden,
+                                     "only the requester may cancel a request");
         }
         if (replay && found->state == "cancelled") return Ok(*found);
         if (found->state != "pending") {
@@ -796,9 +793,10 @@ StoreResult<AccessRequest> PgStore::CancelRequest(const std::string& id,
               "request " + id + " is " + found->state +
                   ", only pending requests can be cancelled");
         }
-        s.Exec("UPDATE requests SET state = 'cancelled', decided_by = $1, "
-               "decided_at = $2 WHERE id = $3 AND state = 'pending'",
-               {P(actor), P(at), P(id)});
+        s.Exec(
+            "UPDATE requests SET state = 'cancelled', decided_by = $1, "
+            "decided_at = $2 WHERE id = $3 AND state = 'pending'",
+            {P(actor), P(at), P(id)});
         s.AddEvent(id, std::nullopt, "cancelled", actor, at, "");
         auto updated = s.FindRequest(id, false);
         if (!updated) {
@@ -813,8 +811,8 @@ StoreResult<std::vector<AccessRequest>> PgStore::ExpirePending(int64_t now) {
   return Transact<std::vector<AccessRequest>>(
       &pool_, options_, "expire_pending", [&](Session& s, bool) {
         int64_t at = s.Now(now);
-        // SKIP LOCKED leaves requests that a vote holds to that vote, which
-        // expires them itself when it comes too late.
+        // SKIP LOCKED leaves a request that a vote has locked to that vote,
+        // which expires the request itself when it comes too late.
         Rows due = s.Exec(std::string("SELECT ") + kRequestColumns +
                               " FROM requests WHERE state = 'pending' AND"
                               " pending_until > 0 AND pending_until <= $1"
@@ -881,19 +879,19 @@ StoreResult<std::vector<Grant>> PgStore::ListGrants(
 
 StoreResult<std::vector<Grant>> PgStore::GrantsOf(const std::string& user,
                                                   const std::string& kind) {
-  return Read<std::vector<Grant>>(&pool_, options_, "grants_of",
-                                  [&](Session& s) {
-                                    Rows rows = s.Exec(
-                                        std::string("SELECT ") + kGrantColumns +
-                                            " FROM grants WHERE user_name = $1"
-                                            " AND kind = $2",
-                                        {P(user), P(kind)});
-                                    return Ok(ReadAll<Grant>(rows, ReadGrant));
-                                  });
+  return Read<std::vector<Grant>>(
+      &pool_, options_, "grants_of", [&](Session& s) {
+        Rows rows = s.Exec(std::string("SELECT ") + kGrantColumns +
+                               " FROM grants WHERE user_name = $1"
+                               " AND kind = $2",
+                           {P(user), P(kind)});
+        return Ok(ReadAll<Grant>(rows, ReadGrant));
+      });
 }
 
-StoreResult<std::vector<Grant>> PgStore::ActiveGrantsOf(
-    const std::string& user, const std::string& kind, int64_t now) {
+StoreResult<std::vector<Grant>> PgStore::ActiveGrantsOf(const std::string& user,
+                                                        const std::string& kind,
+                                                        int64_t now) {
   return Read<std::vector<Grant>>(
       &pool_, options_, "active_grants_of", [&](Session& s) {
         Rows rows = s.Exec(std::string("SELECT ") + kGrantColumns +
@@ -921,15 +919,16 @@ StoreResult<Grant> PgStore::RevokeGrant(
                              "grant " + id + " is " + state +
                                  ", only active grants can be revoked");
         }
-        s.Exec("UPDATE grants SET revoked_by = $1, revoked_at = $2, "
-               "revoke_reason = $3 WHERE id = $4 AND revoked_at IS NULL",
-               {P(actor), P(at), P(reason), P(id)});
+        s.Exec(
+            "UPDATE grants SET revoked_by = $1, revoked_at = $2, "
+            "revoke_reason = $3 WHERE id = $4 AND revoked_at IS NULL",
+            {P(actor), P(at), P(reason), P(id)});
         s.AddEvent(found->request, id, "revoked", actor, at,
                    reason.value_or(""));
         auto updated = s.FindGrant(id, false);
         if (!updated) {
-          return Fail<Grant>(StoreError::kInternal, "grant " + id +
-                                                        " vanished");
+          return Fail<Grant>(StoreError::kInternal,
+                             "grant " + id + " vanished");
         }
         return Ok(std::move(*updated));
       });

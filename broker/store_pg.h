@@ -1,9 +1,9 @@
 // The PostgreSQL back ends of Store and AuditStore, for several broker
 // instances on one database. The database enforces the rules that must
-// hold across instances (one vote per approver, no self-vote, one grant
+// hold across instances: one vote per approver, no self-vote, one grant
 // per request, no overlapping active grants of one scope, decided requests
-// never change, audit records append-only and chained), every call has a
-// deadline, and failures are retried by class (broker/pg.h).
+// that never change, and append-only, chained audit records. Every call
+// has a deadline, and failures are retried by class (broker/pg.h).
 #ifndef ZSP_BROKER_STORE_PG_H_
 #define ZSP_BROKER_STORE_PG_H_
 

@@ -20,16 +20,19 @@ class SqliteStore final : public Store {
 
   StoreResult<bool> AddPerson(const std::string& name,
                               const std::vector<std::string>& roles,
-                              const std::string& token_sha256, int64_t now) override;
+                              const std::string& token_sha256,
+                              int64_t now) override;
   StoreResult<bool> SetTokenHash(const std::string& name,
                                  const std::string& token_sha256) override;
   StoreResult<std::vector<Person>> ListPersons() override;
   StoreResult<bool> RevokeToken(const std::string& name) override;
-  StoreResult<Person> FindPersonByTokenHash(const std::string& token_sha256) override;
+  StoreResult<Person> FindPersonByTokenHash(
+      const std::string& token_sha256) override;
 
   StoreResult<AccessRequest> CreateRequest(
       AccessRequest request, int64_t now,
-      const std::optional<std::string>& auto_approved_by = std::nullopt) override;
+      const std::optional<std::string>& auto_approved_by =
+          std::nullopt) override;
   StoreResult<AccessRequest> GetRequest(const std::string& id) override;
   StoreResult<std::vector<AccessRequest>> ListRequests(
       const std::optional<std::string>& state,
@@ -52,7 +55,8 @@ class SqliteStore final : public Store {
 
   StoreResult<Grant> GetGrant(const std::string& id) override;
   StoreResult<std::vector<Grant>> ListGrants(
-      const std::optional<std::string>& user, bool active_only, int64_t now) override;
+      const std::optional<std::string>& user, bool active_only,
+      int64_t now) override;
   StoreResult<std::vector<Grant>> GrantsOf(const std::string& user,
                                            const std::string& kind) override;
   StoreResult<std::vector<Grant>> ActiveGrantsOf(const std::string& user,
