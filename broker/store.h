@@ -155,7 +155,7 @@ class Store {
   // changes this store has heard of; WaitForChange blocks until the counter
   // differs from mark or until deadline. Take the mark before reading, so
   // that a change between the read and the wait is not missed. A return
-  // says only "read again": it may be early. The defaults return 0 and
+  // means only "read again": it may be early. The defaults return 0 and
   // sleep a short poll interval, for back ends that cannot notify.
   virtual uint64_t ChangeMark() { return 0; }
   virtual void WaitForChange(uint64_t mark,
