@@ -57,6 +57,7 @@ class BrokerStoreTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(AutoApprovalCreatesGrant);
   CPPUNIT_TEST(EventsRecordEveryChange);
   CPPUNIT_TEST(ConcurrentVotesCountOnce);
+  CPPUNIT_TEST(HostRevocationAndCounts);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -410,6 +411,25 @@ class BrokerStoreTest : public CppUnit::TestFixture {
 
   // Eight threads on two connections vote at once: the same approver
   // counts once, and exactly one grant comes from two approvals.
+  void HostRevocationAndCounts() {
+    auto unknown = store_->HostRevokedAt("web-1");
+    CPPUNIT_ASSERT(unknown.error == StoreError::kNotFound);
+    CPPUNIT_ASSERT(store_->RevokeHost("web-1", "admin", std::nullopt, kNow)
+                       .ok());
+    CPPUNIT_ASSERT(
+        store_->RevokeHost("web-1", "admin", std::string("again"), kNow + 5)
+            .ok());
+    auto revoked = store_->HostRevokedAt("web-1");
+    CPPUNIT_ASSERT(revoked.ok());
+    CPPUNIT_ASSERT_EQUAL(kNow + 5, revoked.value);
+
+    CPPUNIT_ASSERT(store_->CreateRequest(SudoRequest("alice"), kNow).ok());
+    auto pending = store_->CountRequests("pending");
+    CPPUNIT_ASSERT(pending.ok());
+    CPPUNIT_ASSERT_EQUAL(int64_t{1}, pending.value);
+    CPPUNIT_ASSERT_EQUAL(int64_t{0}, store_->CountRequests("approved").value);
+  }
+
   void ConcurrentVotesCountOnce() {
     auto second_store =
         Store::Open(zsp::test::SameStoreLocation(dir_ + "/broker.db"),
