@@ -11,47 +11,18 @@
 #include "common/base64url.h"
 #include "common/escape.h"
 #include "common/https_client.h"
+#include "common/strict_json.h"
 
 namespace zsp {
 namespace {
 
 using nlohmann::json;
 
-// The response and the claims are flat objects; deeper nesting or a key
-// given twice is never produced by the broker and is rejected.
-constexpr int kMaxJsonDepth = 8;
-
 Decision Invalid(std::string detail) {
   Decision d;
   d.verdict = Verdict::kInvalid;
   d.detail = std::move(detail);
   return d;
-}
-
-// Parses text as JSON, rejecting nesting deeper than kMaxJsonDepth and
-// objects that repeat a key (nlohmann keeps the last value, but another
-// reader might keep the first). Returns a discarded value on any problem.
-json ParseStrictJson(std::string_view text) {
-  bool rejected = false;
-  std::vector<std::set<std::string>> open_objects;
-  json::parser_callback_t check = [&](int depth, json::parse_event_t event,
-                                      json& parsed) {
-    if (depth > kMaxJsonDepth) rejected = true;
-    if (event == json::parse_event_t::object_start) {
-      open_objects.emplace_back();
-    } else if (event == json::parse_event_t::object_end &&
-               !open_objects.empty()) {
-      open_objects.pop_back();
-    } else if (event == json::parse_event_t::key && !open_objects.empty() &&
-               parsed.is_string() &&
-               !open_objects.back().insert(parsed.get<std::string>()).second) {
-      rejected = true;
-    }
-    return !rejected;
-  };
-  json value = json::parse(text, check, false);
-  if (rejected) return json(json::value_t::discarded);
-  return value;
 }
 
 bool StringClaimIs(const json& claims, const char* name,
@@ -199,6 +170,7 @@ Decision CheckSignedDecision(std::string_view jws,
   d.grant = StringClaim(claims, "grant");
   d.request = StringClaim(claims, "request");
   if (d.grant.empty()) return Invalid("decision rejected: no grant id");
+  d.token = std::string(jws);
   d.verdict = Verdict::kAllow;
   return d;
 }
