@@ -112,6 +112,7 @@ const Api::Route Api::kRoutes[] = {
     {"POST", "/v1/host/requests/{id}/cancel", Caller::kHost, nullptr,
      &Api::HostCancelRequest},
     {"POST", "/v1/host/grants", Caller::kHost, nullptr, &Api::HostListGrants},
+    {"GET", "/v1/host/feed", Caller::kHost, nullptr, &Api::HostFeed},
     {"POST", "/v1/audit/records", Caller::kHost, nullptr, &Api::AuditAppend},
     // The audit reads need the auditor or admin role; the handlers check
     // it, because a route names only one role.

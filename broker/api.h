@@ -191,6 +191,8 @@ class Api {
   ApiResponse HostGetRequest(const Call& call) const;
   ApiResponse HostCancelRequest(const Call& call) const;
   ApiResponse HostListGrants(const Call& call) const;
+  // GET /v1/host/feed (api_feed.cc): long poll for signed revocations.
+  ApiResponse HostFeed(const Call& call) const;
   // The request with this id if this host filed it, or a 404 response.
   StoreResult<AccessRequest> FindHostRequest(const Call& call) const;
 
@@ -242,6 +244,8 @@ class Api {
   mutable std::atomic<int> waiters_{0};
   mutable Metrics metrics_;
   mutable IdempotencyCache idempotency_;
+  // Calls blocked in HostFeed, capped the same way.
+  mutable std::atomic<int> feed_waiters_{0};
 };
 
 // An error response: {"error": code, "message": message}.

@@ -42,6 +42,9 @@ using nlohmann::json;
 constexpr time_t kReadTimeoutSeconds = 10;
 constexpr time_t kWriteTimeoutSeconds = 10;
 constexpr time_t kKeepAliveSeconds = 5;
+// Threads that serve calls. Long polls hold one each: up to 4 request
+// waits (api_policy.cc) and 16 host feeds (api_feed.cc).
+constexpr size_t kServerThreads = 32;
 constexpr size_t kKeepAliveMaxRequests = 100;
 constexpr char kSessionIdContext[] = "zsp-broker";
 constexpr char kRequestIdHeader[] = "X-Request-Id";
@@ -235,6 +238,7 @@ void ConfigureServer(httplib::SSLServer* server, const Api& api, WebUi* web) {
   // the body then waits for the client's delayed ACK (40 ms on Linux).
   // Accepted sockets inherit TCP_NODELAY from the listening socket.
   server->set_tcp_nodelay(true);
+  server->new_task_queue = [] { return new httplib::ThreadPool(kServerThreads); };
   auto handler = [&api](const httplib::Request& req, httplib::Response& res) {
     HandleHttp(api, req, res);
   };

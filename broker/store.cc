@@ -1,5 +1,6 @@
 #include "broker/store_sqlite.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <utility>
 
@@ -938,6 +939,44 @@ StoreResult<Grant> SqliteStore::RevokeGrant(const std::string& id,
     return Fail<Grant>(StoreError::kInternal, sqlite3_errmsg(db_));
   }
   return updated;
+}
+
+StoreResult<RevocationPage> SqliteStore::ListRevocations(int64_t after,
+                                                         int64_t now,
+                                                         int limit) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Statement stmt(db_,
+                 "SELECT e.sequence, e.grant_id, g.user, g.host, g.kind, e.at, "
+                 "g.expires_at FROM events e JOIN grants g ON g.id = "
+                 "e.grant_id WHERE e.event = 'revoked' AND e.sequence > ?1 "
+                 "AND g.expires_at > ?2 ORDER BY e.sequence LIMIT ?3");
+  stmt.Bind(1, after);
+  stmt.Bind(2, now);
+  stmt.Bind(3, static_cast<int64_t>(limit));
+  auto rows = ReadAll<Revocation>(&stmt, [](const Statement& row) {
+    Revocation r;
+    r.sequence = row.Int(0);
+    r.grant = row.Text(1);
+    r.user = row.Text(2);
+    r.host = row.Text(3);
+    r.kind = row.Text(4);
+    r.at = row.Int(5);
+    r.expires_at = row.Int(6);
+    return r;
+  });
+  if (!rows.ok()) return Fail<RevocationPage>(rows.error, rows.message);
+  RevocationPage page;
+  page.revocations = std::move(rows.value);
+  if (static_cast<int>(page.revocations.size()) == limit) {
+    page.last = page.revocations.back().sequence;
+    return Ok(std::move(page));
+  }
+  Statement head(db_, "SELECT COALESCE(MAX(sequence), 0) FROM events");
+  if (head.Step() != SQLITE_ROW) {
+    return Fail<RevocationPage>(StoreError::kInternal, head.error());
+  }
+  page.last = std::max(head.Int(0), after);
+  return Ok(std::move(page));
 }
 
 }  // namespace zsp::broker

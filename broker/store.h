@@ -57,6 +57,25 @@ bool RequestOverlapsGrant(const AccessRequest& request, const Grant& grant);
 // True when location is a PostgreSQL connection URI.
 bool IsPostgresLocation(const std::string& location);
 
+// A revocation as the host feed reports it.
+struct Revocation {
+  int64_t sequence = 0;  // the event's sequence number
+  std::string grant;
+  std::string user;
+  std::string host;  // the grant's host name or pattern
+  std::string kind;
+  int64_t at = 0;          // when it was revoked
+  int64_t expires_at = 0;  // when the grant would have ended
+};
+
+// One page of revocations, oldest first. Every revocation event with a
+// sequence number in (after, last] whose grant had not ended at the time
+// of the query is in revocations.
+struct RevocationPage {
+  std::vector<Revocation> revocations;
+  int64_t last = 0;
+};
+
 class Store {
  public:
   // Opens the store that location names: a PostgreSQL connection URI
@@ -145,6 +164,12 @@ class Store {
   // The time of the last RevokeHost for host, or kNotFound.
   virtual StoreResult<int64_t> HostRevokedAt(const std::string& host) = 0;
 
+  // Revocation events after sequence number after, of grants that end
+  // after now, at most limit of them; one locked read, so that last
+  // cannot skip an event that is written meanwhile.
+  virtual StoreResult<RevocationPage> ListRevocations(int64_t after,
+                                                      int64_t now,
+                                                      int limit) = 0;
   // Revoking a grant that is not active (revoked or expired) is kConflict.
   // Who may revoke is the caller's check.
   virtual StoreResult<Grant> RevokeGrant(

@@ -1,5 +1,6 @@
 #include "broker/store_pg.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <utility>
 
@@ -969,6 +970,38 @@ StoreResult<int64_t> PgStore::HostRevokedAt(const std::string& host) {
     }
     return Ok<int64_t>(rows.Int(0, 0));
   });
+}
+
+StoreResult<RevocationPage> PgStore::ListRevocations(int64_t after,
+                                                     int64_t now, int limit) {
+  return Read<RevocationPage>(
+      &pool_, options_, "list_revocations", [&](Session& s) {
+        Rows rows = s.Exec(
+            "SELECT e.sequence, e.grant_id, g.user_name, g.host, g.kind, "
+            "e.at, g.expires_at FROM events e JOIN grants g ON g.id = "
+            "e.grant_id WHERE e.event = 'revoked' AND e.sequence > $1 AND "
+            "g.expires_at > $2 ORDER BY e.sequence LIMIT $3",
+            {P(after), P(s.Now(now)), P(static_cast<int64_t>(limit))});
+        RevocationPage page;
+        page.revocations = ReadAll<Revocation>(rows, [](const Rows& r, int i) {
+          Revocation revocation;
+          revocation.sequence = r.Int(i, 0);
+          revocation.grant = r.Text(i, 1);
+          revocation.user = r.Text(i, 2);
+          revocation.host = r.Text(i, 3);
+          revocation.kind = r.Text(i, 4);
+          revocation.at = r.Int(i, 5);
+          revocation.expires_at = r.Int(i, 6);
+          return revocation;
+        });
+        if (static_cast<int>(page.revocations.size()) == limit) {
+          page.last = page.revocations.back().sequence;
+          return Ok(std::move(page));
+        }
+        Rows head = s.Exec("SELECT COALESCE(MAX(sequence), 0) FROM events", {});
+        page.last = std::max(head.Int(0, 0), after);
+        return Ok(std::move(page));
+      });
 }
 
 }  // namespace zsp::broker

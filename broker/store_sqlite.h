@@ -67,6 +67,8 @@ class SqliteStore final : public Store {
                                const std::optional<std::string>& reason,
                                int64_t now) override;
   StoreResult<int64_t> HostRevokedAt(const std::string& host) override;
+  StoreResult<RevocationPage> ListRevocations(int64_t after, int64_t now,
+                                              int limit) override;
   StoreResult<Grant> RevokeGrant(const std::string& id,
                                  const std::string& actor,
                                  const std::optional<std::string>& reason,
