@@ -18,6 +18,10 @@ BROKER_SRCS := $(filter-out broker/zspctl%.cc,$(wildcard broker/*.cc))
 BROKER_OBJS := $(BROKER_SRCS:%.cc=$(B)/%.o)
 # The broker without its main(), for the unit tests.
 BROKER_LIB_OBJS := $(filter-out $(B)/broker/main.o,$(BROKER_OBJS))
+AGENT_SRCS := $(wildcard agent/*.cc)
+AGENT_OBJS := $(AGENT_SRCS:%.cc=$(B)/%.o)
+# The agent without its main(), for the unit tests.
+AGENT_LIB_OBJS := $(filter-out $(B)/agent/main.o,$(AGENT_OBJS))
 UNIT_SRCS := $(wildcard tests/unit/*.cc)
 UNIT_OBJS := $(UNIT_SRCS:%.cc=$(B)/%.o)
 
@@ -29,7 +33,7 @@ COMMON_LIBS := -lcurl -lssl -lcrypto -lsystemd
 MODULE_LIBS := -Wl,--as-needed -lcrypto -lsystemd
 
 all: $(B)/libzsp.a $(B)/sudo_zsp.so $(B)/pam_zsp.so $(B)/zsp-broker \
-     $(B)/zspctl $(B)/unit_tests $(B)/tcp_blackhole $(B)/pam_loop \
+     $(B)/zspctl $(B)/zsp-agent $(B)/unit_tests $(B)/tcp_blackhole $(B)/pam_loop \
      $(B)/hostile_broker $(B)/open_watch
 
 $(B)/%.o: %.cc
@@ -56,13 +60,16 @@ $(B)/zsp-broker: $(BROKER_OBJS) $(B)/libzsp.a
 	$(CXX) $(LDHARDEN) -pie -o $@ $^ -lcpp-httplib -lsqlite3 -lpq $(COMMON_LIBS) \
 	  -pthread
 
+$(B)/zsp-agent: $(AGENT_OBJS) $(B)/libzsp.a
+	$(CXX) $(LDHARDEN) -pie -o $@ $^ $(COMMON_LIBS) -pthread
+
 $(B)/zspctl: $(B)/broker/zspctl.o $(B)/broker/zspctl_audit.o \
     $(B)/broker/zspctl_breakglass.o $(B)/broker/zspctl_host.o \
     $(B)/broker/zspctl_login.o $(B)/libzsp.a
 	$(CXX) $(LDHARDEN) -pie -o $@ $^ $(COMMON_LIBS)
 
-$(B)/unit_tests: $(UNIT_OBJS) $(BROKER_LIB_OBJS) $(B)/broker/zspctl_audit.o \
-    $(B)/broker/zspctl_host.o $(B)/libzsp.a
+$(B)/unit_tests: $(UNIT_OBJS) $(BROKER_LIB_OBJS) $(AGENT_LIB_OBJS) \
+    $(B)/broker/zspctl_audit.o $(B)/broker/zspctl_host.o $(B)/libzsp.a
 	$(CXX) $(LDHARDEN) -o $@ $^ -lcppunit -lcpp-httplib -lsqlite3 -lpq \
 	  $(COMMON_LIBS) -pthread
 
@@ -164,7 +171,8 @@ UNITDIR ?= /lib/systemd/system
 VERSION := 1.0.0
 
 # What the packages ship, without the tests and their tools.
-programs: $(B)/sudo_zsp.so $(B)/pam_zsp.so $(B)/zsp-broker $(B)/zspctl
+programs: $(B)/sudo_zsp.so $(B)/pam_zsp.so $(B)/zsp-broker $(B)/zspctl \
+  $(B)/zsp-agent
 
 # Installs binaries, modules, systemd units (not enabled), the journal
 # catalog and the auditor guide. Changes no sudo.conf or pam.d file:
@@ -175,6 +183,7 @@ install: programs install-programs
 install-programs:
 	install -D -m 755 $(B)/zsp-broker $(DESTDIR)$(PREFIX)/sbin/zsp-broker
 	install -D -m 755 $(B)/zspctl $(DESTDIR)$(PREFIX)/bin/zspctl
+	install -D -m 755 $(B)/zsp-agent $(DESTDIR)$(PREFIX)/sbin/zsp-agent
 	install -D -m 644 $(B)/sudo_zsp.so \
 	  $(DESTDIR)$(SUDO_PLUGIN_DIR)/sudo_zsp.so
 	install -D -m 644 $(B)/pam_zsp.so $(DESTDIR)$(PAMDIR)/pam_zsp.so
@@ -184,7 +193,7 @@ install-programs:
 	  $(DESTDIR)$(PREFIX)/lib/systemd/catalog/zsp.catalog
 	install -D -m 644 packaging/systemd/zsp.tmpfiles \
 	  $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/zsp.conf
-	for unit in zsp-broker.service zsp-audit-flush.service \
+	for unit in zsp-broker.service zsp-agent.service zsp-audit-flush.service \
 	    zsp-audit-flush.timer zsp-audit-flush.path; do \
 	  install -D -m 644 packaging/systemd/$$unit \
 	    $(DESTDIR)$(UNITDIR)/$$unit || exit 1; \

@@ -45,6 +45,19 @@ bool IsValidHostName(std::string_view v) {
   return true;
 }
 
+// A single cgroup directory name: no '/', no leading '.', nothing that
+// the kernel's own cgroup.* files could collide with.
+bool IsCgroupName(std::string_view v) {
+  if (v.empty() || v.size() > 64 || v[0] == '.') return false;
+  if (v.substr(0, 7) == "cgroup.") return false;
+  for (char c : v) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 // Accepts https://HOST, https://HOST:PORT and https://[IPV6]:PORT, with an
 // optional trailing '/', and nothing else: no user info, path or query.
 bool IsBrokerUrl(std::string_view v) {
@@ -178,6 +191,46 @@ std::string ApplySetting(HostConfig* c, std::string_view key,
   if (key == "breakglass_with_broker") {
     if (value != "true" && value != "false") return "value must be true or false";
     c->breakglass_with_broker = value == "true";
+    return "";
+  }
+  if (key == "agent") {
+    if (value == "required") {
+      c->agent = AgentMode::kRequired;
+    } else if (value == "optional") {
+      c->agent = AgentMode::kOptional;
+    } else if (value == "off") {
+      c->agent = AgentMode::kOff;
+    } else {
+      return "value must be required, optional or off";
+    }
+    return "";
+  }
+  if (key == "agent_socket") return path_setting(&c->agent_socket);
+  if (key == "agent_cgroup") {
+    if (!IsCgroupName(value)) {
+      return "value must be one directory name of letters, digits, '-', "
+             "'_' and '.', not starting with '.'";
+    }
+    c->agent_cgroup = value;
+    return "";
+  }
+  if (key == "feed_stale_after") {
+    int64_t seconds = 0;
+    if (!ParseDurationSeconds(value, &seconds) || seconds < 2 ||
+        seconds > 3600) {
+      return "value must be a duration from 2s to 1h (for example 60s)";
+    }
+    c->feed_stale_after_sec = static_cast<long>(seconds);
+    return "";
+  }
+  if (key == "feed_stale_action") {
+    if (value == "end") {
+      c->feed_stale_action = StaleAction::kEnd;
+    } else if (value == "keep") {
+      c->feed_stale_action = StaleAction::kKeep;
+    } else {
+      return "value must be end or keep";
+    }
     return "";
   }
   if (key == "debug") {

@@ -17,6 +17,21 @@ inline constexpr char kDefaultConfigPath[] = "/etc/zsp/zsp.conf";
 inline constexpr size_t kMaxBrokerUrls = 8;
 inline constexpr char kDefaultDecisionCacheDir[] = "/run/zsp/decisions";
 inline constexpr long kMaxDecisionCacheSec = 60;
+inline constexpr char kDefaultAgentSocket[] = "/run/zsp/agent.sock";
+
+// What pam_zsp and sudo_zsp do with the host agent (setting "agent").
+enum class AgentMode {
+  kRequired,  // work must be placed in its grant's cgroup, or it is denied
+  kOptional,  // placement is tried; a failure is logged and work goes on
+  kOff,       // no agent is asked
+};
+
+// What zsp-agent does when it has had no verified broker feed page for
+// feed_stale_after (setting "feed_stale_action").
+enum class StaleAction {
+  kEnd,   // ends the work of every live grant and places no new work
+  kKeep,  // keeps live work and logs a warning
+};
 inline constexpr char kDefaultSecurePath[] =
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -51,6 +66,13 @@ struct HostConfig {
   // Whether a token is also offered when the broker replies with a denial;
   // by default only an unreachable broker opens the emergency path.
   bool breakglass_with_broker = false;
+  AgentMode agent = AgentMode::kRequired;
+  std::string agent_socket = kDefaultAgentSocket;  // root-only unix socket
+  // Directory under the cgroup v2 mount that zsp-agent owns; each grant
+  // gets a child directory there.
+  std::string agent_cgroup = "zsp";
+  long feed_stale_after_sec = 60;
+  StaleAction feed_stale_action = StaleAction::kEnd;
   bool debug = false;
 };
 

@@ -170,7 +170,6 @@ Decision CheckSignedDecision(std::string_view jws,
   d.grant = StringClaim(claims, "grant");
   d.request = StringClaim(claims, "request");
   if (d.grant.empty()) return Invalid("decision rejected: no grant id");
-  d.token = std::string(jws);
   d.verdict = Verdict::kAllow;
   return d;
 }

@@ -49,7 +49,9 @@ struct Decision {
   // 404, 408 and 429), so a retry here or at another broker cannot help.
   bool rejected = false;
   // allow from AskBroker: the signed token and the nonce it answers, so
-  // that the decision can be cached and checked again (decision_cache.h).
+  // that the decision can be cached and checked again (decision_cache.h),
+  // and so that zsp-agent can verify it before it places work under the
+  // grant.
   std::string token;
   std::string nonce;
   // allow: taken from the local decision cache, not asked of the broker.

@@ -46,6 +46,7 @@ struct CurlApi {
   CURLcode (*easy_getinfo)(CURL* curl, CURLINFO info, ...);
   const char* (*easy_strerror)(CURLcode code);
   void (*easy_cleanup)(CURL* curl);
+  void (*easy_reset)(CURL* curl);
   curl_slist* (*slist_append)(curl_slist* list, const char* text);
   void (*slist_free_all)(curl_slist* list);
 };
@@ -86,6 +87,7 @@ const CurlApi* Curl(std::string* error) {
                  Bind(library, "curl_easy_getinfo", &api.easy_getinfo) &&
                  Bind(library, "curl_easy_strerror", &api.easy_strerror) &&
                  Bind(library, "curl_easy_cleanup", &api.easy_cleanup) &&
+                 Bind(library, "curl_easy_reset", &api.easy_reset) &&
                  Bind(library, "curl_slist_append", &api.slist_append) &&
                  Bind(library, "curl_slist_free_all", &api.slist_free_all);
     if (!bound) {
@@ -150,17 +152,17 @@ bool ApplyOptions(const CurlApi& api, CURL* curl, const HttpsOptions& options,
 
 }  // namespace
 
-Result<HttpsResponse> HttpsRequest(const HttpsOptions& options,
-                                   const std::string& method,
-                                   const std::string& url,
-                                   const std::string& body) {
+namespace {
+
+// Runs one request on curl, which may keep an open connection from an
+// earlier request: curl_easy_reset clears the options but keeps it.
+Result<HttpsResponse> Perform(const CurlApi* api, CURL* curl,
+                              const HttpsOptions& options,
+                              const std::string& method,
+                              const std::string& url,
+                              const std::string& body) {
   if (options.ca_file.empty()) return Error{"no CA file configured"};
-  std::string load_error;
-  const CurlApi* api = Curl(&load_error);
-  if (api == nullptr) return Error{load_error};
-  std::unique_ptr<CURL, void (*)(CURL*)> curl(api->easy_init(),
-                                              api->easy_cleanup);
-  if (!curl) return Error{"curl_easy_init failed"};
+  api->easy_reset(curl);
 
   // curl_slist_append returns nullptr and leaves the list alone when it
   // runs out of memory, so each step keeps the old list until it succeeds.
@@ -186,26 +188,26 @@ Result<HttpsResponse> HttpsRequest(const HttpsOptions& options,
 
   Body response_body;
   response_body.limit = options.max_response_bytes;
-  if (!ApplyOptions(*api, curl.get(), options, url, &response_body,
+  if (!ApplyOptions(*api, curl, options, url, &response_body,
                     headers.get())) {
     return Error{"setting up the HTTPS request failed"};
   }
   if (method == "POST") {
-    api->easy_setopt(curl.get(), CURLOPT_POSTFIELDS, body.c_str());
-    api->easy_setopt(curl.get(), CURLOPT_POSTFIELDSIZE_LARGE,
+    api->easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
+    api->easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
                      static_cast<curl_off_t>(body.size()));
   } else if (method != "GET") {
     return Error{"unsupported HTTP method " + method};
   }
 
   char errbuf[CURL_ERROR_SIZE] = "";
-  api->easy_setopt(curl.get(), CURLOPT_ERRORBUFFER, errbuf);
+  api->easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
   CURLcode rc;
   {
     // CURLOPT_NOSIGNAL stops libcurl from ignoring SIGPIPE itself, and a
     // peer that closes the TLS connection must not kill sudo or sshd.
     ScopedSignalBlock block(SIGPIPE);
-    rc = api->easy_perform(curl.get());
+    rc = api->easy_perform(curl);
   }
   // CURLOPT_MAXFILESIZE stops a body whose Content-Length is too large
   // before it arrives; the write callback stops one without it.
@@ -221,9 +223,52 @@ Result<HttpsResponse> HttpsRequest(const HttpsOptions& options,
     return Error{why};
   }
   HttpsResponse out;
-  api->easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &out.status);
+  api->easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out.status);
   out.body = std::move(response_body.data);
   return out;
+}
+
+}  // namespace
+
+Result<HttpsResponse> HttpsRequest(const HttpsOptions& options,
+                                   const std::string& method,
+                                   const std::string& url,
+                                   const std::string& body) {
+  if (options.ca_file.empty()) return Error{"no CA file configured"};
+  std::string load_error;
+  const CurlApi* api = Curl(&load_error);
+  if (api == nullptr) return Error{load_error};
+  std::unique_ptr<CURL, void (*)(CURL*)> curl(api->easy_init(),
+                                              api->easy_cleanup);
+  if (!curl) return Error{"curl_easy_init failed"};
+  return Perform(api, curl.get(), options, method, url, body);
+}
+
+HttpsSession::~HttpsSession() { Close(); }
+
+void HttpsSession::Close() {
+  if (handle_ == nullptr) return;
+  std::string ignored;
+  const CurlApi* api = Curl(&ignored);
+  if (api != nullptr) api->easy_cleanup(static_cast<CURL*>(handle_));
+  handle_ = nullptr;
+}
+
+Result<HttpsResponse> HttpsSession::Request(const HttpsOptions& options,
+                                            const std::string& method,
+                                            const std::string& url,
+                                            const std::string& body) {
+  std::string load_error;
+  const CurlApi* api = Curl(&load_error);
+  if (api == nullptr) return Error{load_error};
+  if (handle_ == nullptr) handle_ = api->easy_init();
+  if (handle_ == nullptr) return Error{"curl_easy_init failed"};
+  auto response = Perform(api, static_cast<CURL*>(handle_), options, method,
+                          url, body);
+  // After a failed transfer the connection may be in any state, so the
+  // next request opens a new one.
+  if (!response.ok()) Close();
+  return response;
 }
 
 }  // namespace zsp

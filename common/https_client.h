@@ -36,6 +36,29 @@ Result<HttpsResponse> HttpsRequest(const HttpsOptions& options,
                                    const std::string& url,
                                    const std::string& body);
 
+// Requests that reuse one connection (HTTP keep-alive) while the server
+// keeps it open, for a long-running client such as zsp-agent. Not safe
+// for use from several threads at once.
+class HttpsSession {
+ public:
+  HttpsSession() = default;
+  HttpsSession(const HttpsSession&) = delete;
+  HttpsSession& operator=(const HttpsSession&) = delete;
+  ~HttpsSession();
+
+  // Sends one request as HttpsRequest does. After a failure the
+  // connection is dropped and the next request opens a new one.
+  Result<HttpsResponse> Request(const HttpsOptions& options,
+                                const std::string& method,
+                                const std::string& url,
+                                const std::string& body);
+
+ private:
+  void Close();
+
+  void* handle_ = nullptr;  // CURL*, from the libcurl opened at first use
+};
+
 }  // namespace zsp
 
 #endif  // ZSP_COMMON_HTTPS_CLIENT_H_

@@ -37,6 +37,8 @@ const char* MessageId(AuditEvent event) {
       return "e37a9cd6af944bd9bad413ffccf5563c";
     case AuditEvent::kBreakGlassDeny:
       return "ac964c9e59f44502878f784a368c0f23";
+    case AuditEvent::kWorkEnded:
+      return "9272436fe12e4807ae5a73ac8ac36337";
   }
   return "00000000000000000000000000000000";
 }

@@ -23,6 +23,10 @@ enum class AuditEvent {
   // logged at alert priority.
   kBreakGlassAllow,
   kBreakGlassDeny,
+  // zsp-agent ended the processes of a grant: at expiry, on revocation,
+  // after losing the broker feed, or at start for work it cannot match
+  // to a live grant.
+  kWorkEnded,
 };
 
 // The 128-bit MESSAGE_ID of an event, as 32 lower-case hex digits. These

@@ -9,6 +9,7 @@
 
 #include "common/audit_spool.h"
 #include "common/config.h"
+#include "common/agent_protocol.h"
 #include "common/decision.h"
 #include "common/decision_cache.h"
 #include "common/escape.h"
@@ -116,6 +117,21 @@ LoginOutcome CheckLogin(const LoginContext& context) {
     case Verdict::kError:
       return finish(LoginResult::kConfigError, decision.detail,
                     "zsp: login denied: internal error");
+  }
+
+  // The session phase runs in the process that starts the user's work
+  // (sshd's per-connection process, su), so placing it places the work.
+  if (context.phase == "session") {
+    Placement placement = PlaceUnderGrant(config.value(), decision.token);
+    record.Add("ZSP_CGROUP", placement.cgroup);
+    if (!placement.allowed) {
+      return finish(LoginResult::kUnavailable, "agent: " + placement.problem,
+                    "zsp: login denied: the session could not be placed "
+                    "under its grant (" +
+                        EscapeForLog(placement.problem, 256) +
+                        "); ask an administrator");
+    }
+    record.Add("ZSP_AGENT_WARNING", placement.problem);
   }
 
   out.grant = decision.grant;

@@ -20,6 +20,7 @@
 #include "common/breakglass_prompt.h"
 #include "common/decision_cache.h"
 #include "common/decision.h"
+#include "common/agent_protocol.h"
 #include "common/escape.h"
 #include "common/host_requests.h"
 #include "common/journal.h"
@@ -670,6 +671,24 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
                          "the command file changed while it was checked");
   }
   record.Add("ZSP_EXEC_INODE", std::to_string(exec_st.st_ino));
+
+  // This is sudo's front-end process, which forks the command after
+  // check_policy and init_session: placed here, the command, its monitor
+  // and everything they start stay in the grant's cgroup.
+  // NOTE: work under a break-glass token is not placed, because the agent
+  // accepts only broker-signed decisions.
+  if (!emergency.allowed) {
+    Placement placement = PlaceUnderGrant(config.value(), decision.token);
+    record.Add("ZSP_CGROUP", placement.cgroup);
+    if (!placement.allowed) {
+      return deny_recorded("agent: " + placement.problem,
+                           "the command could not be placed under its "
+                           "grant (" +
+                               EscapeForLog(placement.problem, 256) +
+                               "); ask an administrator");
+    }
+    record.Add("ZSP_AGENT_WARNING", placement.problem);
+  }
 
   if (emergency.allowed) {
     record.SetEvent(AuditEvent::kBreakGlassAllow, LOG_ALERT);

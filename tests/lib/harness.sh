@@ -148,6 +148,8 @@ EOF
 }
 
 # Writes /etc/zsp/zsp.conf for broker URL $1; extra lines come from $2.
+# The agent setting comes last, from ZSP_AGENT_MODE (default off, for the
+# suites that run no zsp-agent), so the extra lines keep their numbers.
 zsp_write_config() {
   # Replaces whatever is there, which may be a FIFO or a directory that a
   # test left in its place.
@@ -163,6 +165,7 @@ host = $ZSP_HOST
 connect_timeout_ms = 1000
 timeout_ms = 2000
 ${2:-}
+agent = ${ZSP_AGENT_MODE:-off}
 EOF
   chmod 644 /etc/zsp/zsp.conf
 }

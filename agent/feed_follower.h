@@ -1,0 +1,47 @@
+// Follows the broker's feed for this host (GET /v1/host/feed) over one
+// kept-alive mutual-TLS connection, verifies every page and hands the
+// verified pages to the Agent.
+#ifndef ZSP_AGENT_FEED_FOLLOWER_H_
+#define ZSP_AGENT_FEED_FOLLOWER_H_
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "agent/agent.h"
+#include "common/config.h"
+#include "common/jws.h"
+
+namespace zsp::agent {
+
+// Longest long poll the agent asks for, in seconds; the broker allows 25.
+inline constexpr long kMaxFeedWaitSeconds = 20;
+
+// The long-poll wait for a staleness bound: a third of it, so that two
+// heartbeats can be late before the feed counts as stale, from 1 to
+// kMaxFeedWaitSeconds.
+long FeedWaitSeconds(long stale_after_seconds);
+
+class FeedFollower {
+ public:
+  // agent stays owned by the caller and must outlive Run.
+  FeedFollower(HostConfig config, std::vector<PinnedKey> keys,
+               std::string host, Agent* agent);
+
+  // Follows the feed until stop becomes true; never throws.
+  void Run(const std::atomic<bool>& stop) noexcept;
+
+ private:
+  void ReportFailure(const std::string& url, const std::string& why);
+
+  HostConfig config_;
+  std::vector<PinnedKey> keys_;
+  std::string host_;
+  Agent* agent_;
+  std::string last_failure_;
+  long repeated_failures_ = 0;
+};
+
+}  // namespace zsp::agent
+
+#endif  // ZSP_AGENT_FEED_FOLLOWER_H_

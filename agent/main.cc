@@ -1,0 +1,303 @@
+// zsp-agent: the root daemon on each host that ends live work under a
+// grant at the grant's end and on revocation. See zsp-agent(8) and
+// docs/live-sessions.md.
+//
+// Threads: the main thread serves the unix socket and runs Agent::Tick;
+// one more thread follows the broker feed. SIGTERM, SIGINT and SIGHUP are
+// blocked in both and read through a signalfd by the main thread.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <syslog.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <iostream>
+#include <string>
+#include <thread>
+
+#include "agent/agent.h"
+#include "agent/cgroup.h"
+#include "agent/feed_follower.h"
+#include "agent/log.h"
+#include "common/agent_protocol.h"
+#include "common/config.h"
+#include "common/decision.h"
+#include "common/handles.h"
+
+namespace {
+
+using zsp::agent::Log;
+
+constexpr char kDefaultStateDir[] = "/run/zsp/agent";
+// How long one client may take to send its request.
+constexpr auto kClientTimeout = std::chrono::seconds(2);
+constexpr int kTickMs = 100;
+
+struct Options {
+  std::string config_path = zsp::kDefaultConfigPath;
+  std::string state_dir = kDefaultStateDir;
+};
+
+constexpr char kUsage[] =
+    "usage: zsp-agent [--config PATH] [--state-dir DIR]\n"
+    "  --config PATH    host configuration (default /etc/zsp/zsp.conf)\n"
+    "  --state-dir DIR  root-only directory for the live grants "
+    "(default /run/zsp/agent)\n";
+
+bool ParseOptions(int argc, char** argv, Options* options) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if ((arg == "--config" || arg == "--state-dir") && i + 1 < argc) {
+      std::string value = argv[++i];
+      if (value.empty() || value[0] != '/') {
+        std::cerr << "zsp-agent: " << arg << " needs an absolute path\n";
+        return false;
+      }
+      (arg == "--config" ? options->config_path : options->state_dir) = value;
+    } else {
+      std::cerr << "zsp-agent: unknown argument \"" << arg << "\"\n"
+                << kUsage;
+      return false;
+    }
+  }
+  return true;
+}
+
+zsp::Result<std::string> ReadMountInfo() {
+  zsp::FilePtr file(fopen("/proc/self/mountinfo", "re"));
+  if (!file) {
+    return zsp::Error{std::string("cannot open /proc/self/mountinfo: ") +
+                      strerror(errno)};
+  }
+  std::string text;
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof buffer, file.get())) > 0) {
+    text.append(buffer, n);
+  }
+  return text;
+}
+
+// Creates dir with mode if missing and checks that root owns it and that
+// nobody else may write to it.
+zsp::Result<bool> EnsureRootDirectory(const std::string& dir, mode_t mode) {
+  if (mkdir(dir.c_str(), mode) != 0 && errno != EEXIST) {
+    return zsp::Error{"cannot create " + dir + ": " + strerror(errno)};
+  }
+  struct stat st {};
+  if (lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) ||
+      st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    return zsp::Error{dir + " must be a directory owned by root and "
+                            "writable by root only"};
+  }
+  return true;
+}
+
+// Binds the root-only socket at path, replacing a stale one.
+zsp::Result<zsp::UniqueFd> Listen(const std::string& path) {
+  std::string parent = path.substr(0, path.find_last_of('/'));
+  if (!parent.empty()) {
+    auto made = EnsureRootDirectory(parent, 0755);
+    if (!made.ok()) return zsp::Error{made.error()};
+  }
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  if (path.size() >= sizeof address.sun_path) {
+    return zsp::Error{"agent_socket path " + path + " is too long"};
+  }
+  std::memcpy(address.sun_path, path.c_str(), path.size());
+  zsp::UniqueFd fd(
+      socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (fd.get() < 0) {
+    return zsp::Error{std::string("socket: ") + strerror(errno)};
+  }
+  unlink(path.c_str());
+  mode_t old_mask = umask(0177);
+  int bound = bind(fd.get(), reinterpret_cast<sockaddr*>(&address),
+                   sizeof address);
+  umask(old_mask);
+  if (bound != 0 || chmod(path.c_str(), 0600) != 0) {
+    return zsp::Error{"cannot bind " + path + ": " + strerror(errno)};
+  }
+  if (listen(fd.get(), 16) != 0) {
+    return zsp::Error{"cannot listen on " + path + ": " + strerror(errno)};
+  }
+  return fd;
+}
+
+// Reads one line from a client until kClientTimeout; "" on failure.
+std::string ReadRequestLine(int fd) {
+  auto deadline = std::chrono::steady_clock::now() + kClientTimeout;
+  std::string line;
+  char buffer[4096];
+  while (line.find('\n') == std::string::npos) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0 || line.size() > zsp::kMaxAgentRequestBytes) {
+      return "";
+    }
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    ssize_t n = recv(fd, buffer, sizeof buffer, 0);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n <= 0) return "";
+    line.append(buffer, static_cast<size_t>(n));
+  }
+  return line.substr(0, line.find('\n'));
+}
+
+void Reply(int fd, const zsp::AgentReply& reply) {
+  std::string text = zsp::EncodeAgentReply(reply);
+  ssize_t ignored = send(fd, text.data(), text.size(), MSG_NOSIGNAL);
+  (void)ignored;
+}
+
+// Serves one connection: only a root process may place itself.
+void ServeClient(int fd, zsp::agent::Agent* agent) {
+  ucred peer{};
+  socklen_t length = sizeof peer;
+  zsp::AgentReply reply;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &length) != 0) {
+    reply.error = "cannot read the caller's credentials";
+    Reply(fd, reply);
+    return;
+  }
+  if (peer.uid != 0) {
+    Log(LOG_WARNING, "rejected",
+        {{"pid", std::to_string(peer.pid)},
+         {"uid", std::to_string(peer.uid)},
+         {"reason", "caller is not root"}});
+    reply.error = "only root may place work";
+    Reply(fd, reply);
+    return;
+  }
+  std::string line = ReadRequestLine(fd);
+  auto token = zsp::ParsePlaceRequest(line);
+  if (!token.ok()) {
+    Log(LOG_WARNING, "rejected",
+        {{"pid", std::to_string(peer.pid)}, {"reason", token.error()}});
+    reply.error = "invalid request: " + token.error();
+    Reply(fd, reply);
+    return;
+  }
+  Reply(fd, agent->Place(peer.pid, token.value(),
+                         static_cast<int64_t>(std::time(nullptr))));
+}
+
+zsp::Result<std::string> HostName(const zsp::HostConfig& config) {
+  if (!config.host.empty()) return config.host;
+  char name[256] = "";
+  if (gethostname(name, sizeof name - 1) != 0) {
+    return zsp::Error{std::string("gethostname: ") + strerror(errno)};
+  }
+  return std::string(name);
+}
+
+int Fail(const std::string& what) {
+  Log(LOG_ERR, "failed", {{"action", "start"}, {"error", what}});
+  return 1;
+}
+
+int Run(const Options& options) {
+  auto config = zsp::LoadHostConfig(options.config_path);
+  if (!config.ok()) return Fail(config.error());
+  auto agent_keys = zsp::LoadPinnedKeys(config.value());
+  auto feed_keys = zsp::LoadPinnedKeys(config.value());
+  if (!agent_keys.ok()) return Fail(agent_keys.error());
+  if (!feed_keys.ok()) return Fail(feed_keys.error());
+  auto host = HostName(config.value());
+  if (!host.ok()) return Fail(host.error());
+  auto mountinfo = ReadMountInfo();
+  if (!mountinfo.ok()) return Fail(mountinfo.error());
+  auto mount = zsp::agent::FindCgroup2Mount(mountinfo.value());
+  if (!mount.ok()) return Fail(mount.error());
+  zsp::agent::GrantCgroups cgroups(mount.value(), config.value().agent_cgroup);
+  auto prepared = cgroups.Prepare();
+  if (!prepared.ok()) return Fail(prepared.error());
+
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  zsp::UniqueFd signals(signalfd(-1, &stop_signals, SFD_CLOEXEC));
+  if (signals.get() < 0) return Fail(std::string("signalfd: ") + strerror(errno));
+
+  auto listener = Listen(config.value().agent_socket);
+  if (!listener.ok()) return Fail(listener.error());
+  // After Listen, which creates the socket's directory (by default
+  // /run/zsp, the parent of the default state directory).
+  auto state_dir = EnsureRootDirectory(options.state_dir, 0700);
+  if (!state_dir.ok()) return Fail(state_dir.error());
+
+  zsp::agent::Agent agent(config.value(), std::move(agent_keys).value(),
+                          host.value(), cgroups, options.state_dir);
+  agent.AdoptOrEndLeftovers(static_cast<int64_t>(std::time(nullptr)));
+
+  std::atomic<bool> stop{false};
+  zsp::agent::FeedFollower follower(config.value(),
+                                    std::move(feed_keys).value(), host.value(),
+                                    &agent);
+  // Detached: a long poll may take kMaxFeedWaitSeconds to return, and the
+  // process exits without waiting for it.
+  std::thread([&follower, &stop] { follower.Run(stop); }).detach();
+
+  Log(LOG_INFO, "started",
+      {{"socket", config.value().agent_socket},
+       {"cgroup", cgroups.RelativePathOf("")},
+       {"host", host.value()},
+       {"broker", config.value().broker_url},
+       {"live_grants", std::to_string(agent.LiveGrants())}});
+  sd_notify(0, "READY=1");
+
+  while (true) {
+    pollfd fds[2] = {{listener.value().get(), POLLIN, 0},
+                     {signals.get(), POLLIN, 0}};
+    int ready = poll(fds, 2, kTickMs);
+    if (ready < 0 && errno != EINTR) return Fail(strerror(errno));
+    if (ready > 0 && (fds[1].revents & POLLIN) != 0) {
+      signalfd_siginfo info{};
+      ssize_t ignored = read(signals.get(), &info, sizeof info);
+      (void)ignored;
+      Log(LOG_INFO, "stopped",
+          {{"signal", std::to_string(info.ssi_signo)},
+           {"live_grants", std::to_string(agent.LiveGrants())}});
+      // Live work stays in its cgroups; the next start adopts it.
+      stop = true;
+      return 0;
+    }
+    if (ready > 0 && (fds[0].revents & POLLIN) != 0) {
+      zsp::UniqueFd client(accept4(listener.value().get(), nullptr, nullptr,
+                                   SOCK_CLOEXEC | SOCK_NONBLOCK));
+      if (client.get() >= 0) ServeClient(client.get(), &agent);
+    }
+    agent.Tick(static_cast<int64_t>(std::time(nullptr)));
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options options;
+  if (!ParseOptions(argc, argv, &options)) return 2;
+  if (geteuid() != 0) {
+    std::cerr << "zsp-agent: must run as root (it writes cgroups)\n";
+    return 1;
+  }
+  int status = Run(options);
+  // The feed thread is detached and may be inside a request: end the
+  // process without running destructors under its feet.
+  std::cout.flush();
+  _exit(status);
+}

@@ -1,0 +1,265 @@
+#include "common/agent_protocol.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "common/escape.h"
+#include "common/handles.h"
+#include "common/strict_json.h"
+
+namespace zsp {
+namespace {
+
+using nlohmann::json;
+
+std::string StringMember(const json& object, const char* name) {
+  auto it = object.find(name);
+  if (it == object.end() || !it->is_string()) return "";
+  return it->get<std::string>();
+}
+
+bool IntMember(const json& object, const char* name, int64_t* out) {
+  auto it = object.find(name);
+  if (it == object.end() || !it->is_number_integer()) return false;
+  *out = it->get<int64_t>();
+  return true;
+}
+
+long MillisecondsLeft(std::chrono::steady_clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  return left.count() > 0 ? static_cast<long>(left.count()) : 0;
+}
+
+// Waits for fd to become ready for events until deadline; false on
+// timeout or error, with errno set (ETIMEDOUT on timeout).
+bool WaitFor(int fd, short events,
+             std::chrono::steady_clock::time_point deadline) {
+  while (true) {
+    pollfd p{fd, events, 0};
+    int rc = poll(&p, 1, static_cast<int>(MillisecondsLeft(deadline)));
+    if (rc > 0) return true;
+    if (rc == 0) {
+      errno = ETIMEDOUT;
+      return false;
+    }
+    if (errno != EINTR) return false;
+  }
+}
+
+Result<UniqueFd> ConnectToAgent(const std::string& socket_path) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  if (socket_path.size() >= sizeof(address.sun_path)) {
+    return Error{"agent_socket path " + socket_path + " is too long"};
+  }
+  std::memcpy(address.sun_path, socket_path.c_str(), socket_path.size());
+  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (fd.get() < 0) return Error{std::string("socket: ") + strerror(errno)};
+  if (connect(fd.get(), reinterpret_cast<sockaddr*>(&address),
+              sizeof address) != 0) {
+    return Error{"cannot connect to the zsp agent at " + socket_path + ": " +
+                 strerror(errno)};
+  }
+  ucred peer{};
+  socklen_t length = sizeof peer;
+  if (getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &peer, &length) != 0) {
+    return Error{std::string("SO_PEERCRED: ") + strerror(errno)};
+  }
+  if (peer.uid != 0) {
+    return Error{"the process at " + socket_path + " runs as uid " +
+                 std::to_string(peer.uid) + ", not as root"};
+  }
+  return fd;
+}
+
+}  // namespace
+
+std::string EncodePlaceRequest(const std::string& token) {
+  json request = {{"op", "place"}, {"decision", token}};
+  return request.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
+Result<std::string> ParsePlaceRequest(std::string_view line) {
+  if (line.size() >= kMaxAgentRequestBytes) {
+    return Error{"request is longer than " +
+                 std::to_string(kMaxAgentRequestBytes) + " bytes"};
+  }
+  json request = ParseStrictJson(line);
+  if (!request.is_object()) {
+    return Error{"request is not a JSON object with unique keys"};
+  }
+  for (const auto& [key, value] : request.items()) {
+    if (key != "op" && key != "decision") {
+      return Error{"request has unknown member \"" + EscapeForLog(key, 64) +
+                   "\""};
+    }
+  }
+  std::string op = StringMember(request, "op");
+  if (op != "place") {
+    return Error{"op: must be \"place\", not \"" + EscapeForLog(op, 64) +
+                 "\""};
+  }
+  std::string token = StringMember(request, "decision");
+  if (token.empty()) return Error{"decision: missing or not a string"};
+  return token;
+}
+
+std::string EncodeAgentReply(const AgentReply& reply) {
+  json out = {{"ok", reply.ok}};
+  if (reply.ok) {
+    out["grant"] = reply.grant;
+    out["cgroup"] = reply.cgroup;
+  } else {
+    out["error"] = reply.error;
+  }
+  return out.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
+Result<AgentReply> ParseAgentReply(std::string_view line) {
+  json parsed = ParseStrictJson(line);
+  if (!parsed.is_object()) return Error{"agent reply is not a JSON object"};
+  auto ok = parsed.find("ok");
+  if (ok == parsed.end() || !ok->is_boolean()) {
+    return Error{"agent reply has no boolean \"ok\""};
+  }
+  AgentReply reply;
+  reply.ok = ok->get<bool>();
+  reply.grant = StringMember(parsed, "grant");
+  reply.cgroup = StringMember(parsed, "cgroup");
+  reply.error = StringMember(parsed, "error");
+  if (reply.ok && reply.grant.empty()) {
+    return Error{"agent reply has ok but no grant"};
+  }
+  if (!reply.ok && reply.error.empty()) reply.error = "no reason given";
+  return reply;
+}
+
+Result<AgentReply> AskAgentToPlace(const std::string& socket_path,
+                                   const std::string& token,
+                                   long timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::milliseconds(timeout_ms);
+  auto connected = ConnectToAgent(socket_path);
+  if (!connected.ok()) return Error{connected.error()};
+  int fd = connected.value().get();
+
+  std::string request = EncodePlaceRequest(token);
+  size_t sent = 0;
+  while (sent < request.size()) {
+    if (!WaitFor(fd, POLLOUT, deadline)) {
+      return Error{std::string("sending to the zsp agent: ") +
+                   strerror(errno)};
+    }
+    // MSG_NOSIGNAL: an agent that closes early must not kill sudo or sshd
+    // with SIGPIPE.
+    ssize_t n = send(fd, request.data() + sent, request.size() - sent,
+                     MSG_NOSIGNAL);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n < 0) {
+      return Error{std::string("sending to the zsp agent: ") +
+                   strerror(errno)};
+    }
+    sent += static_cast<size_t>(n);
+  }
+
+  std::string reply;
+  char buffer[512];
+  while (reply.find('\n') == std::string::npos) {
+    if (!WaitFor(fd, POLLIN, deadline)) {
+      return Error{std::string("waiting for the zsp agent: ") +
+                   strerror(errno)};
+    }
+    ssize_t n = recv(fd, buffer, sizeof buffer, 0);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n < 0) {
+      return Error{std::string("reading from the zsp agent: ") +
+                   strerror(errno)};
+    }
+    if (n == 0) return Error{"the zsp agent closed the connection"};
+    reply.append(buffer, static_cast<size_t>(n));
+    if (reply.size() > kMaxAgentReplyBytes) {
+      return Error{"the zsp agent's reply is longer than " +
+                   std::to_string(kMaxAgentReplyBytes) + " bytes"};
+    }
+  }
+  return ParseAgentReply(std::string_view(reply).substr(0, reply.find('\n')));
+}
+
+Placement PlaceUnderGrant(const HostConfig& config,
+                          const std::string& token) {
+  Placement out;
+  if (config.agent == AgentMode::kOff) {
+    out.allowed = true;
+    return out;
+  }
+  auto reply = AskAgentToPlace(config.agent_socket, token, config.timeout_ms);
+  if (!reply.ok()) {
+    out.problem = reply.error();
+  } else if (!reply.value().ok) {
+    out.problem = "the zsp agent refused: " + reply.value().error;
+  } else {
+    out.cgroup = reply.value().cgroup;
+  }
+  out.allowed = out.problem.empty() || config.agent == AgentMode::kOptional;
+  return out;
+}
+
+bool IsGrantId(std::string_view id) {
+  if (id.size() != 14 || id.substr(0, 2) != "g-") return false;
+  for (char c : id.substr(2)) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+Result<GrantClaims> CheckPlacementToken(std::string_view token,
+                                        const std::vector<PinnedKey>& keys,
+                                        const std::string& host, int64_t now,
+                                        int64_t clock_skew) {
+  VerifiedJws verified = VerifyJws(token, keys, kDecisionJwsType);
+  if (verified.status != JwsStatus::kValid) {
+    return Error{"decision rejected: " + verified.detail};
+  }
+  json claims = ParseStrictJson(verified.payload);
+  if (!claims.is_object()) return Error{"signed payload is not an object"};
+  auto ver = claims.find("ver");
+  if (StringMember(claims, "iss") != "zsp-broker" || ver == claims.end() ||
+      *ver != 1) {
+    return Error{"decision rejected: wrong issuer or version"};
+  }
+  if (StringMember(claims, "decision") != "allow") {
+    return Error{"decision rejected: not an allow"};
+  }
+  if (StringMember(claims, "host") != host) {
+    return Error{"decision rejected: issued for host \"" +
+                 EscapeForLog(StringMember(claims, "host"), 64) +
+                 "\", not " + host};
+  }
+  int64_t iat = 0;
+  int64_t exp = 0;
+  GrantClaims out;
+  if (!IntMember(claims, "iat", &iat) || !IntMember(claims, "exp", &exp) ||
+      !IntMember(claims, "grant_exp", &out.grant_expires)) {
+    return Error{"decision rejected: missing iat, exp or grant_exp"};
+  }
+  if (iat > now + clock_skew) return Error{"decision issued in the future"};
+  if (exp < now - clock_skew) return Error{"decision expired"};
+  if (out.grant_expires <= now) return Error{"the grant has ended"};
+  out.grant = StringMember(claims, "grant");
+  if (!IsGrantId(out.grant)) {
+    return Error{"decision rejected: grant id is not g- and 12 hex digits"};
+  }
+  out.request = StringMember(claims, "request");
+  out.user = StringMember(claims, "sub");
+  out.kind = StringMember(claims, "kind");
+  return out;
+}
+
+}  // namespace zsp

@@ -1,0 +1,98 @@
+// The protocol between pam_zsp or sudo_zsp and zsp-agent on the same host,
+// over the agent's root-only unix stream socket. One request per
+// connection: the client sends one line of JSON,
+//   {"op":"place","decision":"<compact JWS>"}
+// and the agent places the client process (the pid that SO_PEERCRED
+// reports, never a pid from the message) in the cgroup of the grant that
+// the signed decision names, then answers with one line:
+//   {"ok":true,"grant":"g-...","cgroup":"/zsp/g-..."}
+//   {"ok":false,"error":"why"}
+// Children the client starts afterwards inherit the cgroup.
+#ifndef ZSP_COMMON_AGENT_PROTOCOL_H_
+#define ZSP_COMMON_AGENT_PROTOCOL_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/config.h"
+#include "common/jws.h"
+#include "common/result.h"
+
+namespace zsp {
+
+// Longest request line the agent reads, newline included: a decision JWS
+// (kMaxJwsBytes) and the JSON around it.
+inline constexpr size_t kMaxAgentRequestBytes = kMaxJwsBytes + 1024;
+// Longest reply line a client reads.
+inline constexpr size_t kMaxAgentReplyBytes = 4096;
+
+struct AgentReply {
+  bool ok = false;
+  std::string grant;   // ok: the grant the work now runs under
+  std::string cgroup;  // ok: its cgroup, relative to the cgroup2 mount
+  std::string error;   // !ok: why the work was not placed
+};
+
+// The request line for placing the caller under decision token, with
+// its trailing newline.
+std::string EncodePlaceRequest(const std::string& token);
+
+// Reads a request line (without its newline) and returns the decision
+// token, or an error naming the problem.
+Result<std::string> ParsePlaceRequest(std::string_view line);
+
+// The reply line, with its trailing newline.
+std::string EncodeAgentReply(const AgentReply& reply);
+
+// Reads a reply line (without its newline).
+Result<AgentReply> ParseAgentReply(std::string_view line);
+
+// Connects to the agent at socket_path, checks that the agent runs as
+// root (SO_PEERCRED), sends the place request and waits at most
+// timeout_ms for the reply. An error means no reply was read: the agent
+// is not running, not root, too slow or answered garbage.
+Result<AgentReply> AskAgentToPlace(const std::string& socket_path,
+                                   const std::string& token, long timeout_ms);
+
+// True for a grant id as the broker makes them: "g-" and 12 lowercase hex
+// digits. The agent uses the id as a directory name, so nothing else is
+// accepted.
+bool IsGrantId(std::string_view id);
+
+struct Placement {
+  bool allowed = false;  // whether the work may go on
+  std::string cgroup;    // set when the agent placed the work
+  // Why the work was not placed: with allowed it is a warning (agent =
+  // optional), without it the reason for the denial.
+  std::string problem;
+};
+
+// Asks the agent to place the calling process under the grant of decision
+// token, as config.agent says: kOff never asks, kRequired allows only
+// placed work, kOptional allows the rest with a warning.
+Placement PlaceUnderGrant(const HostConfig& config, const std::string& token);
+
+// The grant facts that the agent takes from a signed allow decision.
+struct GrantClaims {
+  std::string grant;
+  std::string request;
+  std::string user;
+  std::string kind;
+  int64_t grant_expires = 0;  // Unix seconds
+};
+
+// Verifies a decision token for placement: a valid signature by a pinned
+// key, issuer and version as in a decision, "decision":"allow" for this
+// host, not expired (exp, with clock_skew) and a grant that has not ended
+// at now. The nonce is not checked: only root can reach the agent, and a
+// replayed allow can only place work under a grant that is still live.
+Result<GrantClaims> CheckPlacementToken(std::string_view token,
+                                        const std::vector<PinnedKey>& keys,
+                                        const std::string& host, int64_t now,
+                                        int64_t clock_skew);
+
+}  // namespace zsp
+
+#endif  // ZSP_COMMON_AGENT_PROTOCOL_H_

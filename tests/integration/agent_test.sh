@@ -1,0 +1,331 @@
+#!/bin/bash
+# zsp-agent through the real sudo, a real sshd login and the real broker
+# over mutual TLS: work under a grant is placed in the grant's cgroup v2
+# directory and ended at expiry (even after the user killed the sudo
+# parent), within 2 seconds of a revocation, and when the broker feed is
+# lost (feed_stale_action end), or kept (keep). Without the agent, new
+# work is denied. Every end is a journal record and reaches the audit
+# store.
+. "$(dirname "$0")/../lib/harness.sh"
+. "$(dirname "$0")/../lib/assert.sh"
+zsp_enter_namespace "$@"
+
+work_ended_id=9272436fe12e4807ae5a73ac8ac36337
+sudo_deny_id=e4fcdd60972f4768ace9012fa6cef4f7
+
+cgroup_mount=$(awk '$0 ~ / - cgroup2 / { print $5; exit }' /proc/self/mountinfo)
+if [ -z "$cgroup_mount" ]; then
+  echo "FAIL agent_test: no cgroup2 mount"
+  echo "agent_test: 0 passed, 1 failed"
+  exit 1
+fi
+# The cgroup tree is the machine's own, not private to this namespace, so
+# the suite uses a subtree of its own and removes it at the end.
+subtree=zsp-test-$$
+stale_after=4
+
+zsp_private_system || exit 1
+zsp_add_users alice bob carol
+zsp_start_broker alice bob:approver carol:auditor || exit 1
+export ZSP_AGENT_MODE=required
+agent_settings="agent_cgroup = $subtree
+feed_stale_after = ${stale_after}s"
+zsp_install_host
+zsp_write_config "$ZSP_BROKER_URL" "$agent_settings"
+
+AGENT_PID=
+SSHD_PID=
+# Kills whatever is left in the test subtree, then removes it.
+remove_subtree() {
+  local dir
+  [ -d "$cgroup_mount/$subtree" ] || return 0
+  for dir in "$cgroup_mount/$subtree"/*/; do
+    [ -d "$dir" ] || continue
+    echo 1 >"$dir/cgroup.kill" 2>/dev/null
+  done
+  sleep 0.2
+  find "$cgroup_mount/$subtree" -mindepth 1 -depth -type d \
+    -exec rmdir {} \; 2>/dev/null
+  rmdir "$cgroup_mount/$subtree" 2>/dev/null
+}
+cleanup() {
+  [ -n "$AGENT_PID" ] && kill "$AGENT_PID" 2>/dev/null
+  [ -n "$SSHD_PID" ] && kill "$SSHD_PID" 2>/dev/null
+  [ -n "${ZSP_BROKER_PID:-}" ] && kill -CONT "$ZSP_BROKER_PID" 2>/dev/null
+  remove_subtree
+  zsp_cleanup
+}
+trap cleanup EXIT
+
+start_agent() {
+  rm -f /run/zsp/agent.sock
+  echo "--- start" >>"$ZSP_TMP/agent.log"
+  "$ZSP_BUILD/zsp-agent" 2>>"$ZSP_TMP/agent.log" &
+  AGENT_PID=$!
+  local i
+  for i in $(seq 100); do
+    grep -q '^<6>started' "$ZSP_TMP/agent.log" &&
+      [ -S /run/zsp/agent.sock ] && return 0
+    sleep 0.05
+  done
+  echo "agent_test: zsp-agent did not start:" >&2
+  cat "$ZSP_TMP/agent.log" >&2
+  return 1
+}
+
+stop_agent() {
+  kill "$AGENT_PID" 2>/dev/null
+  wait "$AGENT_PID" 2>/dev/null
+  AGENT_PID=
+}
+
+# count_procs PATTERN: prints how many processes have a matching command
+# line.
+count_procs() {
+  pgrep -c -f -- "$1" || true
+}
+
+# wait_for_procs PATTERN N: waits up to 5 s until N processes match.
+wait_for_procs() {
+  local i
+  for i in $(seq 250); do
+    [ "$(count_procs "$1")" -ge "$2" ] && return 0
+    sleep 0.02
+  done
+  return 1
+}
+
+# time_until_gone PATTERN START_NS MAX_MS: waits until no process matches;
+# sets ELAPSED_MS to the time since START_NS (date +%s%N).
+time_until_gone() {
+  local pattern=$1 start=$2 max_ms=$3 now
+  while true; do
+    now=$(date +%s%N)
+    ELAPSED_MS=$(((now - start) / 1000000))
+    [ "$(count_procs "$pattern")" -eq 0 ] && return 0
+    [ "$ELAPSED_MS" -ge "$max_ms" ] && return 1
+    sleep 0.02
+  done
+}
+
+# grant_of REQUEST: prints the grant id of an approved request.
+grant_of() {
+  zspctl_as alice --json status "$1" | grep -o '"g-[0-9a-f]*"' | head -1 |
+    tr -d '"'
+}
+
+# ended_records GRANT: the work-ended journal records of GRANT, as JSON.
+ended_records() {
+  zsp_journal_json MESSAGE_ID=$work_ended_id ZSP_GRANT="$1"
+}
+
+# --- sshd, as in sshd_test.sh, in the private /etc ---
+ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/zsp_test_host_key
+printf '%s\n' "Port 2222" "ListenAddress 127.0.0.1" \
+  "HostKey /etc/ssh/zsp_test_host_key" "UsePAM yes" \
+  "PubkeyAuthentication yes" "PasswordAuthentication no" \
+  "KbdInteractiveAuthentication no" \
+  "AuthorizedKeysFile .ssh/authorized_keys" \
+  "PidFile /run/sshd-zsp-test.pid" >/etc/ssh/zsp_test_sshd_config
+printf '%s\n' "auth     required pam_deny.so" \
+  "account  required $ZSP_BUILD/pam_zsp.so conf=/etc/zsp/zsp.conf" \
+  "account  required pam_unix.so" \
+  "session  required $ZSP_BUILD/pam_zsp.so conf=/etc/zsp/zsp.conf" \
+  "session  required pam_unix.so" >/etc/pam.d/sshd
+install -d -m 700 -o alice -g alice /home/alice/.ssh
+as_user alice ssh-keygen -q -t ed25519 -N '' -f /home/alice/.ssh/id_ed25519
+install -m 600 -o alice -g alice /home/alice/.ssh/id_ed25519.pub \
+  /home/alice/.ssh/authorized_keys
+/usr/sbin/sshd -D -e -f /etc/ssh/zsp_test_sshd_config 2>"$ZSP_TMP/sshd.log" &
+SSHD_PID=$!
+for _ in $(seq 100); do
+  (exec 3<>/dev/tcp/127.0.0.1/2222) 2>/dev/null && break
+  sleep 0.05
+done
+
+ssh_as() {
+  local who=$1
+  shift
+  as_user "$who" ssh -p 2222 -o BatchMode=yes -o StrictHostKeyChecking=no \
+    -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
+    -i "/home/$who/.ssh/id_ed25519" "$who@127.0.0.1" "$@"
+}
+
+cat_request=$(zsp_grant_sudo alice bob /usr/bin/cat 1h)
+login_request=$(zspctl_as alice request --host "$ZSP_HOST" --login \
+  --duration 1h --reason "agent test" --quiet)
+zspctl_as bob approve "$login_request" >/dev/null
+
+# --- no agent running ---
+run as_user alice sudo -n /usr/bin/cat /proc/self/cgroup
+expect_fail "no agent: sudo denied"
+expect_output "no agent: user told why" "could not be placed under its grant"
+OUT=$(zsp_journal_json MESSAGE_ID=$sudo_deny_id ZSP_USER=alice)
+expect_output "no agent: denial recorded" '"ZSP_REASON":"agent: cannot connect'
+
+run ssh_as alice id -un
+expect_fail "no agent: ssh login rejected"
+
+ZSP_AGENT_MODE=optional zsp_write_config "$ZSP_BROKER_URL" "$agent_settings"
+run as_user alice sudo -n /usr/bin/cat /proc/self/cgroup
+expect_status "optional: sudo allowed without agent" 0
+zsp_write_config "$ZSP_BROKER_URL" "$agent_settings"
+
+# --- placement ---
+start_agent || exit 1
+OUT=$(stat -c '%a %U' /run/zsp/agent.sock)
+expect_equal "socket: root-only" "$OUT" "600 root"
+
+cat_grant=$(grant_of "$cat_request")
+run as_user alice sudo -n /usr/bin/cat /proc/self/cgroup
+expect_status "sudo: allowed with agent" 0
+expect_output "sudo: command runs in the grant's cgroup" \
+  "0::/$subtree/$cat_grant"
+
+run ssh_as alice "cat /proc/self/cgroup; echo \$\$ >$cgroup_mount/cgroup.procs"
+expect_output "ssh: session runs in its grant's cgroup" "0::/$subtree/g-"
+expect_output "ssh: user cannot leave the cgroup" "Permission denied"
+
+# --- expiry, after the user killed the sudo parent ---
+expiry_request=$(zsp_grant_sudo alice bob /usr/bin/bash 20s)
+expiry_grant=$(grant_of "$expiry_request")
+as_user alice sudo -n /usr/bin/bash -c \
+  'setsid sleep 7101 </dev/null >/dev/null 2>&1 &
+   nohup sleep 7102 </dev/null >/dev/null 2>&1 &
+   (sleep 7103 </dev/null >/dev/null 2>&1 &)
+   sleep 7104' </dev/null >/dev/null 2>&1 &
+wait_for_procs '^sleep 710[1-4]' 4
+sudo_parent=$(pgrep -o -U alice -x sudo)
+as_user alice kill -KILL "$sudo_parent"
+sleep 0.5
+run count_procs '^sleep 7101'
+expect_equal "expiry: setsid child outlives the killed sudo" "$OUT" 1
+setsid_pid=$(pgrep -f '^sleep 7101')
+OUT=$(cat "/proc/$setsid_pid/cgroup" 2>/dev/null)
+expect_output "expiry: setsid child is in the grant's cgroup" \
+  "0::/$subtree/$expiry_grant"
+
+# --- revocation of a running sudo command ---
+dash_request=$(zsp_grant_sudo alice bob /usr/bin/dash 1h)
+dash_grant=$(grant_of "$dash_request")
+as_user alice sudo -n /usr/bin/dash -c \
+  'setsid sleep 7201 </dev/null >/dev/null 2>&1 & sleep 7202' \
+  </dev/null >/dev/null 2>&1 &
+wait_for_procs '^sleep 720[12]' 2
+run count_procs '^sleep 720[12]'
+expect_equal "revoke sudo: command and child running" "$OUT" 2
+start=$(date +%s%N)
+zspctl_as alice revoke "$dash_grant" >/dev/null
+if time_until_gone '^sleep 720[12]' "$start" 5000; then
+  pass "revoke sudo: all processes ended"
+else
+  fail "revoke sudo: all processes ended" "still running after 5 s"
+fi
+expect_faster "revoke sudo: ended within 2 s" 2000
+OUT=$(ended_records "$dash_grant")
+expect_output "revoke sudo: journal names the cause" '"ZSP_CAUSE":"revoked"'
+expect_output "revoke sudo: journal names the pids" '"ZSP_PIDS":"'
+
+# --- revocation of a live ssh login session ---
+login_grant=$(grant_of "$login_request")
+ssh_as alice 'setsid sleep 7301 </dev/null >/dev/null 2>&1 & sleep 7302' \
+  </dev/null >/dev/null 2>&1 &
+ssh_job=$!
+wait_for_procs '^sleep 730[12]' 2
+run count_procs '^sleep 730[12]'
+expect_equal "revoke ssh: session and child running" "$OUT" 2
+start=$(date +%s%N)
+zspctl_as alice revoke "$login_grant" >/dev/null
+if time_until_gone '^sleep 730[12]' "$start" 5000; then
+  pass "revoke ssh: all processes ended"
+else
+  fail "revoke ssh: all processes ended" "still running after 5 s"
+fi
+expect_faster "revoke ssh: ended within 2 s" 2000
+wait "$ssh_job"
+ssh_status=$?
+if [ "$ssh_status" -ne 0 ]; then
+  pass "revoke ssh: connection closed"
+else
+  fail "revoke ssh: connection closed" "ssh exited with status 0"
+fi
+OUT=$(ended_records "$login_grant")
+expect_output "revoke ssh: journal names the cause" '"ZSP_CAUSE":"revoked"'
+expect_output "revoke ssh: journal names the user" '"ZSP_USER":"alice"'
+
+run ssh_as alice id -un
+expect_fail "revoke ssh: new login rejected"
+
+# --- expiry ---
+# The grant's end as the agent logged it when it placed the command.
+expires=$(grep -o "placed grant=$expiry_grant .*grant_exp=[0-9]*" \
+  "$ZSP_TMP/agent.log" | head -1 | grep -o '[0-9]*$')
+while [ "$(date +%s)" -lt "$((expires + 2))" ]; do sleep 0.2; done
+run count_procs '^sleep 710[1-4]'
+expect_equal "expiry: every process ended" "$OUT" 0
+OUT=$(ended_records "$expiry_grant")
+expect_output "expiry: journal names the cause" '"ZSP_CAUSE":"expired"'
+if [ -d "$cgroup_mount/$subtree/$expiry_grant" ]; then
+  OUT=present
+else
+  OUT=removed
+fi
+expect_equal "expiry: cgroup removed" "$OUT" removed
+
+# --- the audit store ---
+spool=/var/lib/zsp/spool/audit.jsonl
+OUT=$(grep "$work_ended_id" "$spool" 2>/dev/null)
+expect_output "audit: end is in the spool" "$dash_grant"
+run "$ZSP_BUILD/zspctl" audit flush
+expect_status "audit: spool delivered" 0
+OUT=$(zspctl_as carol audit query --host "$ZSP_HOST" --format json)
+expect_output "audit: store has the revocation end" "$dash_grant"
+expect_output "audit: store has the expiry end" "$expiry_grant"
+
+# --- feed lost, feed_stale_action = end ---
+sleep_request=$(zsp_grant_sudo alice bob /usr/bin/sleep 1h)
+sleep_grant=$(grant_of "$sleep_request")
+as_user alice sudo -n /usr/bin/sleep 7401 </dev/null >/dev/null 2>&1 &
+wait_for_procs '^(/usr/bin/)?sleep 7401' 1
+kill -STOP "$ZSP_BROKER_PID"
+start=$(date +%s%N)
+if time_until_gone '^(/usr/bin/)?sleep 7401' "$start" $(((stale_after + 6) * 1000)); then
+  pass "feed lost, end: work ended"
+else
+  fail "feed lost, end: work ended" "still running"
+fi
+if [ "$ELAPSED_MS" -ge 1000 ]; then
+  pass "feed lost, end: not before the feed went stale"
+else
+  fail "feed lost, end: not before the feed went stale" "${ELAPSED_MS} ms"
+fi
+OUT=$(ended_records "$sleep_grant")
+expect_output "feed lost, end: journal names the cause" \
+  '"ZSP_CAUSE":"feed_stale"'
+kill -CONT "$ZSP_BROKER_PID"
+
+# --- feed lost, feed_stale_action = keep ---
+stop_agent
+zsp_write_config "$ZSP_BROKER_URL" "$agent_settings
+feed_stale_action = keep"
+start_agent || exit 1
+as_user alice sudo -n /usr/bin/sleep 7402 </dev/null >/dev/null 2>&1 &
+wait_for_procs '^(/usr/bin/)?sleep 7402' 1
+kill -STOP "$ZSP_BROKER_PID"
+sleep $((stale_after + 3))
+run count_procs '^(/usr/bin/)?sleep 7402'
+expect_equal "feed lost, keep: work still running" "$OUT" 1
+OUT=$(cat "$ZSP_TMP/agent.log")
+expect_output "feed lost, keep: agent logged it" "feed-stale"
+expect_output "feed lost, keep: log names the action" "action=keep"
+kill -CONT "$ZSP_BROKER_PID"
+
+start=$(date +%s%N)
+zspctl_as alice revoke "$sleep_grant" >/dev/null
+if time_until_gone '^(/usr/bin/)?sleep 7402' "$start" 10000; then
+  pass "feed back: revocation ends the kept work"
+else
+  fail "feed back: revocation ends the kept work" "still running"
+fi
+
+zsp_finish
