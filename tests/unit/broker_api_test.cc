@@ -11,6 +11,7 @@
 #include "broker/api.h"
 #include "broker/ids.h"
 #include "broker/pki.h"
+#include "common/feed.h"
 #include "common/jws.h"
 
 namespace {
@@ -47,6 +48,8 @@ class BrokerApiTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(AdminIssuesAndRevokesTokens);
   CPPUNIT_TEST(PolicyRejectsUncoveredRequest);
   CPPUNIT_TEST(EventsFollowVisibility);
+  CPPUNIT_TEST(HostFeedReportsRevocations);
+  CPPUNIT_TEST(HostFeedInputChecked);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -287,6 +290,64 @@ class BrokerApiTest : public CppUnit::TestFixture {
                 "conflict");
     ExpectError(Post("bob", "/v1/requests/r-000000000000/approve", {}), 404,
                 "not_found");
+  }
+
+  void HostFeedReportsRevocations() {
+    std::string id = FileSudoRequest("alice", "/usr/bin/id");
+    ApiResponse approved = Post("bob", "/v1/requests/" + id + "/approve", {});
+    std::string grant = approved.body.value("grant", "");
+
+    json heartbeat = Feed("web-1", 0);
+    CPPUNIT_ASSERT_EQUAL(json::array(), heartbeat["events"]);
+    CPPUNIT_ASSERT_EQUAL(std::string("web-1"), heartbeat.value("host", ""));
+    CPPUNIT_ASSERT_EQUAL(std::string(kNonce), heartbeat.value("nonce", ""));
+    CPPUNIT_ASSERT_EQUAL(int64_t{0}, heartbeat.value("after", int64_t{-1}));
+    int64_t head = heartbeat.value("last", int64_t{0});
+    CPPUNIT_ASSERT_MESSAGE("last covers the filing", head > 0);
+
+    now_ += 5;
+    ApiResponse revoked = Post("alice", "/v1/grants/" + grant + "/revoke", {});
+    CPPUNIT_ASSERT_EQUAL(200, revoked.status);
+    json page = Feed("web-1", head);
+    CPPUNIT_ASSERT_EQUAL(size_t(1), page["events"].size());
+    json event = page["events"][0];
+    CPPUNIT_ASSERT_EQUAL(std::string("revoked"), event.value("type", ""));
+    CPPUNIT_ASSERT_EQUAL(grant, event.value("grant", ""));
+    CPPUNIT_ASSERT_EQUAL(std::string("alice"), event.value("user", ""));
+    CPPUNIT_ASSERT_EQUAL(kStart + 3600, event.value("grant_exp", int64_t{0}));
+    CPPUNIT_ASSERT(event.value("seq", int64_t{0}) > head);
+    CPPUNIT_ASSERT_EQUAL(event.value("seq", int64_t{0}),
+                         page.value("last", int64_t{0}));
+
+    // From the start, the revocation of a grant that has not ended yet is
+    // reported again, so a restarted agent learns of it.
+    CPPUNIT_ASSERT_EQUAL(size_t(1), Feed("web-1", 0)["events"].size());
+    CPPUNIT_ASSERT_EQUAL(json::array(), Feed("web-2", 0)["events"]);
+    json after = Feed("web-1", page.value("last", int64_t{0}));
+    CPPUNIT_ASSERT_EQUAL(json::array(), after["events"]);
+    now_ += 3600;
+    CPPUNIT_ASSERT_EQUAL(json::array(), Feed("web-1", 0)["events"]);
+  }
+
+  void HostFeedInputChecked() {
+    ApiRequest request{"GET", "/v1/host/feed"};
+    request.has_client_cert = true;
+    request.client_host = "web-1";
+    request.query = {{"after", "0"}, {"nonce", kNonce}};
+    CPPUNIT_ASSERT_EQUAL(200, api_->Handle(request).status);
+    request.query["after"] = "-1";
+    ExpectError(api_->Handle(request), 400, "invalid_request");
+    request.query["after"] = "x";
+    ExpectError(api_->Handle(request), 400, "invalid_request");
+    request.query.erase("after");
+    ExpectError(api_->Handle(request), 400, "invalid_request");
+    request.query = {{"after", "0"}, {"nonce", "short"}};
+    ExpectError(api_->Handle(request), 400, "invalid_request");
+    request.query = {{"after", "0"}, {"nonce", kNonce}, {"wait", "26"}};
+    ExpectError(api_->Handle(request), 400, "invalid_request");
+    ApiRequest person = AsPerson("alice", "GET", "/v1/host/feed");
+    person.query = {{"after", "0"}, {"nonce", kNonce}};
+    ExpectError(api_->Handle(person), 403, "forbidden");
   }
 
   void SignedAllowThenRevokedDeny() {
@@ -634,6 +695,26 @@ class BrokerApiTest : public CppUnit::TestFixture {
     request.client_host = cert_host;
     request.body = question.dump();
     return api_->Handle(request);
+  }
+
+  // Reads the feed of host after sequence number after, without waiting,
+  // and returns the verified page.
+  json Feed(const std::string& host, int64_t after) {
+    ApiRequest request{"GET", "/v1/host/feed"};
+    request.has_client_cert = true;
+    request.client_host = host;
+    request.query = {{"after", std::to_string(after)}, {"nonce", kNonce}};
+    ApiResponse response = api_->Handle(request);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(response.body.dump(), 200, response.status);
+    EVP_PKEY_up_ref(key_.get());
+    std::vector<zsp::PinnedKey> keys;
+    keys.push_back(
+        {zsp::Ed25519KeyId(key_.get()), zsp::EvpPkeyPtr(key_.get())});
+    zsp::VerifiedJws verified = zsp::VerifyJws(response.body.value("jws", ""),
+                                               keys, zsp::kFeedJwsType);
+    CPPUNIT_ASSERT_MESSAGE(verified.detail,
+                           verified.status == zsp::JwsStatus::kValid);
+    return json::parse(verified.payload);
   }
 
   // Asks as the question's host and returns the verified claims.
