@@ -202,6 +202,8 @@ install-programs:
 	  $(DESTDIR)$(PREFIX)/share/doc/zsp/examples/zsp.conf
 	install -D -m 644 docs/auditing.md \
 	  $(DESTDIR)$(PREFIX)/share/doc/zsp/auditing.md
+	install -D -m 644 docs/live-sessions.md \
+	  $(DESTDIR)$(PREFIX)/share/doc/zsp/live-sessions.md
 	install -D -m 644 packaging/pam.d/sshd \
 	  $(DESTDIR)$(PREFIX)/share/doc/zsp/examples/pam.d/sshd
 	install -D -m 644 packaging/pam.d/su \

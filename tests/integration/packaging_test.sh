@@ -39,13 +39,15 @@ cp -a /etc/sudo.conf "$ZSP_TMP/before/sudo.conf" 2>/dev/null
 
 # --- install ---
 run dpkg -i "$deb_dir"/zsp-host_*.deb "$deb_dir"/zspctl_*.deb \
-  "$deb_dir"/libpam-zsp_*.deb "$deb_dir"/sudo-zsp_*.deb \
-  "$deb_dir"/zsp-broker_*.deb
+  "$deb_dir"/zsp-agent_*.deb "$deb_dir"/libpam-zsp_*.deb \
+  "$deb_dir"/sudo-zsp_*.deb "$deb_dir"/zsp-broker_*.deb
 expect_status "install: dpkg -i succeeds" 0
 for f in "$pam_module" "$plugin" /usr/bin/zspctl /usr/sbin/zsp-broker \
   /usr/share/pam-configs/zsp /usr/lib/systemd/catalog/zsp.catalog \
   /lib/systemd/system/zsp-broker.service \
-  /lib/systemd/system/zsp-audit-flush.timer /usr/lib/tmpfiles.d/zsp.conf; do
+  /lib/systemd/system/zsp-audit-flush.timer /usr/lib/tmpfiles.d/zsp.conf \
+  /usr/sbin/zsp-agent /lib/systemd/system/zsp-agent.service \
+  /usr/share/man/man8/zsp-agent.8.gz; do
   if [ -f "$f" ]; then pass "install: $f present"; else
     fail "install: $f present" "missing"
   fi
@@ -67,6 +69,18 @@ if [ -n "$level" ] && awk -v l="$level" 'BEGIN { exit !(l <= 2.0) }'; then
   pass "install: broker service sandboxed (exposure $level)"
 else
   fail "install: broker service sandboxed" "exposure level ${level:-unknown}, expected 2.0 or less"
+fi
+
+# The agent must write cgroups and signal root processes as root, so its
+# bound is looser than the broker's.
+run systemd-analyze security --offline=yes \
+  /lib/systemd/system/zsp-agent.service
+level=$(printf '%s\n' "$OUT" | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+echo "zsp-agent.service exposure level: ${level:-unknown}"
+if [ -n "$level" ] && awk -v l="$level" 'BEGIN { exit !(l <= 3.0) }'; then
+  pass "install: agent service sandboxed (exposure $level)"
+else
+  fail "install: agent service sandboxed" "exposure level ${level:-unknown}, expected 3.0 or less"
 fi
 
 # --- the installed broker and host files ---
@@ -139,13 +153,14 @@ expect_status "decide: login with grant allowed" 0
 
 # --- purge ---
 rm -f /etc/pam.d/zsp-pkg
-run dpkg --purge libpam-zsp sudo-zsp zsp-host zspctl zsp-broker
+run dpkg --purge libpam-zsp sudo-zsp zsp-agent zsp-host zspctl zsp-broker
 expect_status "purge: dpkg --purge succeeds" 0
 run diff -r "$ZSP_TMP/before/pam.d" /etc/pam.d
 expect_status "purge: pam.d as before" 0
 run diff "$ZSP_TMP/before/sudo.conf" /etc/sudo.conf
 expect_status "purge: sudo.conf as before" 0
-for f in "$pam_module" "$plugin" /usr/bin/zspctl /usr/share/pam-configs/zsp; do
+for f in "$pam_module" "$plugin" /usr/bin/zspctl /usr/share/pam-configs/zsp \
+  /usr/sbin/zsp-agent; do
   if [ -e "$f" ]; then fail "purge: $f removed" "still there"; else
     pass "purge: $f removed"
   fi

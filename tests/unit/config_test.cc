@@ -67,6 +67,9 @@ class ConfigTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(ParseSecurePath);
   CPPUNIT_TEST(ParseDebug);
   CPPUNIT_TEST(ParseDecisionKeysAccumulate);
+  CPPUNIT_TEST(ParseAgentDefaults);
+  CPPUNIT_TEST(ParseAgentSettings);
+  CPPUNIT_TEST(ParseAgentSettingsRejected);
   CPPUNIT_TEST(ModuleOptionsDefaults);
   CPPUNIT_TEST(ModuleOptionsAccepted);
   CPPUNIT_TEST(ModuleOptionsRejected);
@@ -391,6 +394,61 @@ class ConfigTest : public CppUnit::TestFixture {
       std::string line = std::string("debug = ") + value;
       auto result = ParseHostConfig(MinimalConfigWith(line), kOrigin);
       CPPUNIT_ASSERT_MESSAGE("reject " + line, !result.ok());
+    }
+  }
+
+  void ParseAgentDefaults() {
+    auto result = ParseHostConfig(MinimalConfig(), kOrigin);
+    CPPUNIT_ASSERT_MESSAGE("parse succeeds", result.ok());
+    const zsp::HostConfig& c = result.value();
+    CPPUNIT_ASSERT_MESSAGE("agent required by default",
+                           c.agent == zsp::AgentMode::kRequired);
+    CPPUNIT_ASSERT_EQUAL(std::string("/run/zsp/agent.sock"), c.agent_socket);
+    CPPUNIT_ASSERT_EQUAL(std::string("zsp"), c.agent_cgroup);
+    CPPUNIT_ASSERT_EQUAL(60L, c.feed_stale_after_sec);
+    CPPUNIT_ASSERT_MESSAGE("stale feed ends work by default",
+                           c.feed_stale_action == zsp::StaleAction::kEnd);
+  }
+
+  void ParseAgentSettings() {
+    std::string text = MinimalConfig() +
+                       "agent = optional\n"
+                       "agent_socket = /run/other/agent.sock\n"
+                       "agent_cgroup = zsp-web.1\n"
+                       "feed_stale_after = 2m\n"
+                       "feed_stale_action = keep\n";
+    auto result = ParseHostConfig(text, kOrigin);
+    CPPUNIT_ASSERT_MESSAGE(result.ok() ? "" : result.error(), result.ok());
+    const zsp::HostConfig& c = result.value();
+    CPPUNIT_ASSERT_MESSAGE("optional", c.agent == zsp::AgentMode::kOptional);
+    CPPUNIT_ASSERT_EQUAL(std::string("/run/other/agent.sock"),
+                         c.agent_socket);
+    CPPUNIT_ASSERT_EQUAL(std::string("zsp-web.1"), c.agent_cgroup);
+    CPPUNIT_ASSERT_EQUAL(120L, c.feed_stale_after_sec);
+    CPPUNIT_ASSERT_MESSAGE("keep", c.feed_stale_action == zsp::StaleAction::kKeep);
+    auto off = ParseHostConfig(MinimalConfigWith("agent = off"), kOrigin);
+    CPPUNIT_ASSERT(off.ok());
+    CPPUNIT_ASSERT_MESSAGE("off", off.value().agent == zsp::AgentMode::kOff);
+  }
+
+  void ParseAgentSettingsRejected() {
+    const char* lines[] = {
+        "agent = yes",
+        "agent = Required",
+        "agent_socket = run/zsp/agent.sock",
+        "agent_cgroup = ../escape",
+        "agent_cgroup = a/b",
+        "agent_cgroup = .hidden",
+        "agent_cgroup = cgroup.procs",
+        "feed_stale_after = 1s",
+        "feed_stale_after = 2h",
+        "feed_stale_after = soon",
+        "feed_stale_action = kill",
+    };
+    for (const char* line : lines) {
+      auto result = ParseHostConfig(MinimalConfigWith(line), kOrigin);
+      CPPUNIT_ASSERT_MESSAGE(std::string("accepted: ") + line, !result.ok());
+      CPPUNIT_ASSERT_MESSAGE(result.error(), Contains(result.error(), ":6: "));
     }
   }
 
