@@ -17,8 +17,8 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-// Shortest time between two feed requests, so that a broker that answers
-// at once (no long poll, or an error) is not asked in a tight loop.
+// Minimum time between two feed requests, so that a broker that responds
+// at once (no long poll, or an error) is not polled in a tight loop.
 constexpr auto kMinRequestInterval = std::chrono::seconds(1);
 
 // Sleeps until deadline in short steps, returning early once stop is set.

@@ -1,6 +1,6 @@
 // GET /v1/host/feed: the signed event feed of one host, which zsp-agent
-// follows to end work under revoked grants. Each answer is one page,
-// signed with the decision key under its own JWS type; a page with no
+// follows to end work under revoked grants. Each response is one page,
+// signed with the decision key under its own JWS type. A page with no
 // events is a heartbeat. See docs/broker-api.md.
 #include <charconv>
 #include <chrono>
@@ -20,11 +20,11 @@ namespace {
 
 using nlohmann::json;
 
-// Longest long poll of the feed, in seconds. zsp-agent asks for at most
-// 20 and times out 5 s after that by default.
+// Maximum long poll of the feed, in seconds. zsp-agent requests at most
+// 20 and times out 5 s after that with the default timeout_ms.
 constexpr unsigned int kMaxFeedWaitSeconds = 25;
-// Feed long polls at once; the rest are answered at once, and their
-// agents ask again a second later. The server runs 32 threads
+// Maximum feed long polls at once. Further calls get a response at once,
+// and their agents poll again a second later. The server runs 32 threads
 // (server.cc), so the feeds never take all of them.
 constexpr int kMaxFeedWaiters = 16;
 constexpr auto kFeedPollInterval = std::chrono::milliseconds(200);

@@ -113,7 +113,7 @@ Result<FeedPage> CheckFeedPage(long status, std::string_view body,
                                const std::string& nonce, int64_t after,
                                int64_t now, int64_t clock_skew) {
   if (status != 200) {
-    return Error{"broker answered HTTP " + std::to_string(status)};
+    return Error{"broker responded with HTTP " + std::to_string(status)};
   }
   if (body.size() > kMaxFeedResponseBytes) {
     return Error{"feed response is larger than " +
