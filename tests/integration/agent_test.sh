@@ -186,6 +186,24 @@ run ssh_as alice "cat /proc/self/cgroup; echo \$\$ >$cgroup_mount/cgroup.procs"
 expect_output "ssh: session runs in its grant's cgroup" "0::/$subtree/g-"
 expect_output "ssh: user cannot leave the cgroup" "Permission denied"
 
+# --- restart: live grants adopted, unknown work ended ---
+# A cgroup the agent has no record of, with a process in it.
+unknown=$cgroup_mount/$subtree/g-000000000000
+mkdir "$unknown"
+sleep 7501 </dev/null >/dev/null 2>&1 &
+echo $! >"$unknown/cgroup.procs"
+disown  # bash would report the kill below as a job status line
+stop_agent
+start_agent || exit 1
+OUT=$(cat "$ZSP_TMP/agent.log")
+expect_output "restart: live grant adopted" "adopted grant=$cat_grant"
+time_until_gone '^sleep 7501' "$(date +%s%N)" 3000
+run count_procs '^sleep 7501'
+expect_equal "restart: unknown work ended" "$OUT" 0
+OUT=$(ended_records g-000000000000)
+expect_output "restart: journal names the cause" \
+  '"ZSP_CAUSE":"unknown_at_start"'
+
 # --- expiry, after the user killed the sudo parent ---
 expiry_request=$(zsp_grant_sudo alice bob /usr/bin/bash 20s)
 expiry_grant=$(grant_of "$expiry_request")
