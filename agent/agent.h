@@ -1,5 +1,5 @@
 // zsp-agent's state: the grants whose work it has placed in cgroups, the
-// grants it knows to be revoked, and the health of the broker feed. It
+// grants the feed has reported revoked, and the health of the broker feed. It
 // ends a grant's work at the grant's end, on a revocation from the feed,
 // and, when feed_stale_action is end, once the feed has been silent for
 // longer than feed_stale_after. Every end is one audit record (journal
@@ -36,8 +36,8 @@ class Agent {
  public:
   using SteadyClock = std::chrono::steady_clock;
 
-  // host is this host's name as the broker knows it; state_dir keeps one
-  // file per live grant so that a restarted agent can adopt its cgroups.
+  // host is this host's name at the broker. state_dir contains one file
+  // per live grant so that a restarted agent can adopt its cgroups.
   Agent(HostConfig config, std::vector<PinnedKey> keys, std::string host,
         GrantCgroups cgroups, std::string state_dir);
 

@@ -20,7 +20,7 @@ namespace zsp::agent {
 // format of /proc/self/mountinfo). Error if there is none.
 Result<std::string> FindCgroup2Mount(std::string_view mountinfo);
 
-// What KillGrant found and did.
+// The outcome of KillGrant.
 struct KillReport {
   std::vector<pid_t> pids;        // processes in the cgroup at the kill
   std::vector<std::string> names; // their /proc/PID/comm, in the same order

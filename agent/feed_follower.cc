@@ -93,6 +93,9 @@ void FeedFollower::Run(const std::atomic<bool>& stop) noexcept {
     } catch (const std::exception& e) {
       ReportFailure("", std::string("internal error: ") + e.what());
       SleepUntil(SteadyClock::now() + kMinRequestInterval, stop);
+    } catch (...) {
+      ReportFailure("", "internal error");
+      SleepUntil(SteadyClock::now() + kMinRequestInterval, stop);
     }
   }
 }

@@ -14,7 +14,7 @@
 
 namespace zsp::agent {
 
-// Longest long poll the agent asks for, in seconds; the broker allows 25.
+// Maximum long poll the agent requests, in seconds. The broker allows 25.
 inline constexpr long kMaxFeedWaitSeconds = 20;
 
 // The long-poll wait for a staleness bound: a third of it, so that two
@@ -28,7 +28,8 @@ class FeedFollower {
   FeedFollower(HostConfig config, std::vector<PinnedKey> keys,
                std::string host, Agent* agent);
 
-  // Follows the feed until stop becomes true; never throws.
+  // Follows the feed until stop becomes true. Exceptions are caught,
+  // logged and retried, so none leaves Run.
   void Run(const std::atomic<bool>& stop) noexcept;
 
  private:

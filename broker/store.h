@@ -164,9 +164,9 @@ class Store {
   // The time of the last RevokeHost for host, or kNotFound.
   virtual StoreResult<int64_t> HostRevokedAt(const std::string& host) = 0;
 
-  // Revocation events after sequence number after, of grants that end
-  // after now, at most limit of them; one locked read, so that last
-  // cannot skip an event that is written meanwhile.
+  // Lists at most limit revocation events after sequence number after, of
+  // grants that end after now. It is one locked read, so that last cannot
+  // skip an event that is written meanwhile.
   virtual StoreResult<RevocationPage> ListRevocations(int64_t after,
                                                       int64_t now,
                                                       int limit) = 0;

@@ -4,7 +4,7 @@
 //   {"op":"place","decision":"<compact JWS>"}
 // and the agent places the client process (the pid that SO_PEERCRED
 // reports, never a pid from the message) in the cgroup of the grant that
-// the signed decision names, then answers with one line:
+// the signed decision names. Then it replies with one line:
 //   {"ok":true,"grant":"g-...","cgroup":"/zsp/g-..."}
 //   {"ok":false,"error":"why"}
 // Children the client starts afterwards inherit the cgroup.
@@ -22,7 +22,7 @@
 
 namespace zsp {
 
-// Longest request line the agent reads, newline included: a decision JWS
+// Maximum request line the agent reads, newline included: a decision JWS
 // (kMaxJwsBytes) and the JSON around it.
 inline constexpr size_t kMaxAgentRequestBytes = kMaxJwsBytes + 1024;
 // Longest reply line a client reads.
@@ -52,7 +52,7 @@ Result<AgentReply> ParseAgentReply(std::string_view line);
 // Connects to the agent at socket_path, checks that the agent runs as
 // root (SO_PEERCRED), sends the place request and waits at most
 // timeout_ms for the reply. An error means no reply was read: the agent
-// is not running, not root, too slow or answered garbage.
+// is not running, not root, too slow or sent an invalid reply.
 Result<AgentReply> AskAgentToPlace(const std::string& socket_path,
                                    const std::string& token, long timeout_ms);
 
@@ -70,7 +70,7 @@ struct Placement {
 };
 
 // Asks the agent to place the calling process under the grant of decision
-// token, as config.agent says: kOff never asks, kRequired allows only
+// token, as config.agent sets: kOff never asks, kRequired allows only
 // placed work, kOptional allows the rest with a warning.
 Placement PlaceUnderGrant(const HostConfig& config, const std::string& token);
 

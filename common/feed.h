@@ -20,7 +20,7 @@ namespace zsp {
 // decision or a decision for a page, although the same key signs both.
 inline constexpr char kFeedJwsType[] = "zsp-feed+jwt";
 
-// Most events in one page; the broker sends the rest in the next one.
+// Maximum events in one page; the broker sends the rest in the next one.
 inline constexpr size_t kMaxFeedEvents = 1000;
 
 // Largest response body that the agent reads for one page.
@@ -39,7 +39,7 @@ struct FeedEvent {
 struct FeedPage {
   int64_t after = 0;  // the sequence number the agent asked to follow
   // Every event for this host with a sequence number in (after, last] is
-  // in events; the next request asks for events after last.
+  // in events. The next request is for events after last.
   int64_t last = 0;
   int64_t issued_at = 0;
   std::vector<FeedEvent> events;

@@ -1,4 +1,4 @@
-// Strict JSON parsing for signed payloads and broker answers: the objects
+// Strict JSON parsing for signed payloads and broker responses: the objects
 // that zsp exchanges are shallow and never repeat a key, so anything else
 // is rejected before a field is read.
 #ifndef ZSP_COMMON_STRICT_JSON_H_

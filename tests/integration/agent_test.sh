@@ -1,7 +1,7 @@
 #!/bin/bash
 # zsp-agent through the real sudo, a real sshd login and the real broker
-# over mutual TLS: work under a grant is placed in the grant's cgroup v2
-# directory and ended at expiry (even after the user killed the sudo
+# over mutual TLS. Work under a grant is placed in the grant's cgroup v2
+# directory. It is ended at expiry (even after the user killed the sudo
 # parent), within 2 seconds of a revocation, and when the broker feed is
 # lost (feed_stale_action end), or kept (keep). Without the agent, new
 # work is denied. Every end is a journal record and reaches the audit
