@@ -57,14 +57,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Starts the agent and waits for its "started" line, which it logs after
+# it has adopted or ended the cgroups of an earlier run.
 start_agent() {
+  local i starts
   rm -f /run/zsp/agent.sock
+  touch "$ZSP_TMP/agent.log"
+  starts=$(grep -c '^<6>started' "$ZSP_TMP/agent.log")
   echo "--- start" >>"$ZSP_TMP/agent.log"
   "$ZSP_BUILD/zsp-agent" 2>>"$ZSP_TMP/agent.log" &
   AGENT_PID=$!
-  local i
   for i in $(seq 100); do
-    grep -q '^<6>started' "$ZSP_TMP/agent.log" &&
+    [ "$(grep -c '^<6>started' "$ZSP_TMP/agent.log")" -gt "$starts" ] &&
       [ -S /run/zsp/agent.sock ] && return 0
     sleep 0.05
   done
