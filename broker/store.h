@@ -165,8 +165,10 @@ class Store {
   virtual StoreResult<int64_t> HostRevokedAt(const std::string& host) = 0;
 
   // Lists at most limit revocation events after sequence number after, of
-  // grants that end after now. It is one locked read, so that last cannot
-  // skip an event that is written meanwhile.
+  // grants that end after now. On SQLite it is one locked read, so that
+  // last cannot skip an event that is written meanwhile.
+  // NOTE: on PostgreSQL an event may commit after one with a higher
+  // sequence number, and a page's last can then pass over it.
   virtual StoreResult<RevocationPage> ListRevocations(int64_t after,
                                                       int64_t now,
                                                       int limit) = 0;
