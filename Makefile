@@ -208,6 +208,8 @@ install-programs:
 	  $(DESTDIR)$(PREFIX)/share/doc/zsp/examples/pam.d/sshd
 	install -D -m 644 packaging/pam.d/su \
 	  $(DESTDIR)$(PREFIX)/share/doc/zsp/examples/pam.d/su
+	install -D -m 644 packaging/pam.d/login \
+	  $(DESTDIR)$(PREFIX)/share/doc/zsp/examples/pam.d/login
 	for page in docs/man/*.[0-9]; do \
 	  section=$${page##*.}; \
 	  install -D -m 644 $$page \

@@ -1,17 +1,18 @@
 #!/bin/bash
 # The shipped PAM configuration through the real libpam (pamtester): the
-# sshd and su files in packaging/pam.d and the pam-auth-update profile in
+# sshd, su and login files in packaging/pam.d and the pam-auth-update
+# profile in
 # packaging/pam-configs, each installed into the private /etc with the
 # module path pointed at this build. pam_zsp must deny when the broker
-# denies, even where the rest of the stack allows, and pam_nologin and
-# pam_unix must keep denying when the broker allows.
+# denies, even where the rest of the stack allows, and pam_nologin,
+# pam_access and pam_unix must keep denying when the broker allows.
 . "$(dirname "$0")/../lib/harness.sh"
 . "$(dirname "$0")/../lib/assert.sh"
 zsp_enter_namespace "$@"
 
 zsp_private_system || exit 1
-zsp_add_users alice bob carol
-zsp_start_broker alice bob:approver carol || exit 1
+zsp_add_users alice bob carol dave
+zsp_start_broker alice bob:approver carol dave || exit 1
 zsp_install_host
 
 # Installs shipped file $1 as /etc/pam.d/$2 with pam_zsp from this build.
@@ -28,6 +29,7 @@ login_grant() {
 
 install_service "$ZSP_ROOT/packaging/pam.d/sshd" zsp-sshd
 install_service "$ZSP_ROOT/packaging/pam.d/su" zsp-su
+install_service "$ZSP_ROOT/packaging/pam.d/login" zsp-login
 
 # --- sshd stanza ---
 run pamtester zsp-sshd alice acct_mgmt
@@ -52,6 +54,59 @@ chage -E 0 carol
 run pamtester zsp-sshd carol acct_mgmt
 expect_fail "sshd: pam_unix still denies an expired account"
 chage -E -1 carol
+
+# --- login stanza: console logins carry PAM_TTY and usually no PAM_RHOST ---
+echo 'dave:login-test-password' | chpasswd
+run pamtester zsp-login dave acct_mgmt
+expect_fail "login: no grant, no tty: denied"
+expect_output "login: denial is PAM_PERM_DENIED" "Permission denied"
+run pamtester -I tty=tty1 zsp-login dave acct_mgmt
+expect_fail "login: no grant, tty1: denied"
+run pamtester -I tty=ttyS0 -I rhost=192.0.2.44 zsp-login dave acct_mgmt
+expect_fail "login: no grant, tty and rhost: denied"
+run pamtester -I tty=tty1 zsp-login dave open_session
+expect_fail "login: no grant: session denied"
+# The password is right, so only pam_zsp can deny here.
+run pamtester -I tty=tty1 zsp-login dave authenticate <<<'login-test-password'
+expect_status "login: no grant: password still accepted" 0
+
+login_grant dave || fail "login: grant" "request failed"
+run pamtester zsp-login dave acct_mgmt
+expect_status "login: grant, no tty or rhost: allowed" 0
+run pamtester -I tty=tty1 zsp-login dave acct_mgmt
+expect_status "login: grant, tty only: allowed" 0
+run pamtester -I rhost=UNKNOWN zsp-login dave acct_mgmt
+expect_status "login: grant, rhost only: allowed" 0
+run pamtester -I tty=ttyS0 -I rhost=2001:db8::9 zsp-login dave acct_mgmt
+expect_status "login: grant, tty and rhost: allowed" 0
+run pamtester -I tty=tty1 zsp-login dave open_session close_session
+expect_status "login: grant: session opens and closes" 0
+OUT=$(zsp_journal_json ZSP_SERVICE=zsp-login ZSP_USER=dave ZSP_DECISION=allow)
+expect_output "login: journal records the tty" '"ZSP_TTY":"ttyS0"'
+expect_output "login: journal records the rhost" '"ZSP_RHOST":"2001:db8::9"'
+
+touch /etc/nologin
+run pamtester -I tty=tty1 zsp-login dave authenticate <<<'login-test-password'
+expect_fail "login: pam_nologin still denies with a grant"
+rm -f /etc/nologin
+run pamtester -I tty=tty1 zsp-login dave authenticate <<<'wrong-password'
+expect_fail "login: pam_unix still rejects a wrong password"
+
+# pam_access is shipped commented out, as in Debian's own file; enabled,
+# it must still deny a user that pam_zsp allows.
+sed -i 's|^# account  required       pam_access.so|account  required pam_access.so|' \
+  /etc/pam.d/zsp-login
+echo '-:dave:tty1' >>/etc/security/access.conf
+run pamtester -I tty=tty1 zsp-login dave acct_mgmt
+expect_fail "login: pam_access still denies with a grant"
+run pamtester -I tty=tty2 zsp-login dave acct_mgmt
+expect_status "login: pam_access allows another tty" 0
+install_service "$ZSP_ROOT/packaging/pam.d/login" zsp-login
+
+chage -E 0 dave
+run pamtester -I tty=tty1 zsp-login dave acct_mgmt
+expect_fail "login: pam_unix still denies an expired account"
+chage -E -1 dave
 
 # --- su stanza: PAM_USER is the target ---
 run pamtester zsp-su bob acct_mgmt
