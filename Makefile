@@ -230,11 +230,25 @@ deb:
 	lintian --fail-on error --suppress-tags \
 	  initial-upload-closes-no-bugs $(B)/deb/*.changes
 
+# Builds the RPM packages into $(B)/rpm/RPMS/ with rpmbuild from a tarball
+# of the tracked files. --nodeps skips the BuildRequires check, because
+# rpmbuild on Debian has an empty RPM database; tests/install-deps.sh
+# installs the Debian equivalents.
+RPM_TOP := $(abspath $(B))/rpm
+
+rpm:
+	rm -rf $(RPM_TOP) && mkdir -p $(RPM_TOP)/SOURCES
+	git ls-files -z | tar --null -T - --transform 's,^,zsp-$(VERSION)/,' \
+	  -czf $(RPM_TOP)/SOURCES/zsp-$(VERSION).tar.gz
+	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL rpmbuild -bb --nodeps \
+	  --define "_topdir $(RPM_TOP)" packaging/rpm/zsp.spec
+
 clean:
 	rm -rf $(B) $(ASAN_B)
 
-.PHONY: all deps check demo install install-programs programs deb clean \
-  fuzz fuzz-build asan bench
+.PHONY: all deps check demo install install-programs programs deb rpm clean \
+  fuzz fuzz-build asan asan-build asan-ci bench
 
-# Dependency files of the compiler, not the package tree under $(B)/deb.
--include $(shell find $(B) -path '$(B)/deb' -prune -o -name '*.d' -type f -print 2>/dev/null)
+# Dependency files of the compiler, not the package trees under $(B)/deb
+# and $(B)/rpm.
+-include $(shell find $(B) \( -path '$(B)/deb' -o -path '$(B)/rpm' \) -prune -o -name '*.d' -type f -print 2>/dev/null)
