@@ -123,14 +123,19 @@ $(B)/fuzz/obj/%.o: %.cc
 
 $(B)/fuzz/%: tests/fuzz/%.cc $(FUZZ_COMMON_OBJS)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CXX) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_COMMON_OBJS) \
+	$(FUZZ_CXX) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(filter %.o,$^) \
 	  $(COMMON_LIBS)
+
+# The broker's command matcher, with the broker objects it needs.
+FUZZ_BROKER_POLICY_OBJS := $(B)/fuzz/obj/broker/policy.o \
+  $(B)/fuzz/obj/broker/policy_file.o $(B)/fuzz/obj/broker/validate.o
+$(B)/fuzz/command_match_fuzz: $(FUZZ_BROKER_POLICY_OBJS)
 
 fuzz-build: $(FUZZ_BINS)
 
 # Keeps the sanitizer objects, which make would otherwise delete as
 # intermediate files and rebuild on every fuzz-build.
-.SECONDARY: $(FUZZ_COMMON_OBJS)
+.SECONDARY: $(FUZZ_COMMON_OBJS) $(FUZZ_BROKER_POLICY_OBJS)
 
 # A longer fuzz run than the short one in `make check`.
 fuzz: deps fuzz-build

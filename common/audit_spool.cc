@@ -141,6 +141,21 @@ std::string Sha256Hex(std::string_view data) {
   return out;
 }
 
+std::string EncodeSpoolRecord(const std::vector<std::string>& fields,
+                              uint64_t seq, const std::string& prev,
+                              int64_t time) {
+  json record = json::object();
+  for (const auto& field : fields) {
+    size_t eq = field.find('=');
+    if (eq == std::string::npos) continue;
+    record[field.substr(0, eq)] = field.substr(eq + 1);
+  }
+  record["seq"] = seq;
+  record["prev"] = prev;
+  record["time"] = time;
+  return record.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 Result<SpoolPosition> AppendToSpool(const std::string& dir,
                                     const std::vector<std::string>& fields) {
   auto fd = OpenSpoolFile(dir);
@@ -165,17 +180,8 @@ Result<SpoolPosition> AppendToSpool(const std::string& dir,
     prev = Sha256Hex(last.value());
   }
 
-  json record = json::object();
-  for (const auto& field : fields) {
-    size_t eq = field.find('=');
-    if (eq == std::string::npos) continue;
-    record[field.substr(0, eq)] = field.substr(eq + 1);
-  }
-  record["seq"] = seq;
-  record["prev"] = prev;
-  record["time"] = static_cast<int64_t>(std::time(nullptr));
-  std::string line =
-      record.dump(-1, ' ', false, json::error_handler_t::replace);
+  int64_t now = static_cast<int64_t>(std::time(nullptr));
+  std::string line = EncodeSpoolRecord(fields, seq, prev, now);
   if (line.size() > kMaxSpoolLineBytes) {
     return Error{"audit record is larger than the spool line limit"};
   }

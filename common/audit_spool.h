@@ -32,6 +32,16 @@ struct SpoolPosition {
 // Lower-case hex SHA-256 of data.
 std::string Sha256Hex(std::string_view data);
 
+// Encodes one spool record as a single JSON line without a newline.
+// fields are "NAME=value" strings, which become string members. Entries
+// without '=' are skipped, and a later NAME replaces an earlier one. seq,
+// prev and time are set last, so a field cannot replace them. Invalid
+// UTF-8 becomes U+FFFD and control characters are escaped, so the line
+// never contains a raw newline.
+std::string EncodeSpoolRecord(const std::vector<std::string>& fields,
+                              uint64_t seq, const std::string& prev,
+                              int64_t time);
+
 // Appends one record. fields are "NAME=value" strings; they become JSON
 // members next to "seq", "prev" and "time". Creates the directory (0700)
 // and file (0600) if missing, refuses a directory or file not owned by

@@ -157,19 +157,6 @@ std::vector<gid_t> CommandGroups(const RunAsUser& target,
   return groups;
 }
 
-// sudo joins the words after -s or -i into one string for `SHELL -c`,
-// putting a backslash before every character that is not alphanumeric,
-// '_', '-' or '$'. Removing those backslashes gives the command line the
-// user typed.
-std::string UnescapeShellCommand(const std::string& escaped) {
-  std::string out;
-  for (size_t i = 0; i < escaped.size(); ++i) {
-    if (escaped[i] == '\\' && i + 1 < escaped.size()) ++i;
-    out += escaped[i];
-  }
-  return out;
-}
-
 bool IsListedShell(const std::string& shell) {
   FILE* file = std::fopen("/etc/shells", "re");
   if (file == nullptr) return false;
@@ -211,6 +198,15 @@ std::string JoinGroups(const std::vector<gid_t>& groups) {
 }
 
 }  // namespace
+
+std::string UnescapeShellCommand(const std::string& escaped) {
+  std::string out;
+  for (size_t i = 0; i < escaped.size(); ++i) {
+    if (escaped[i] == '\\' && i + 1 < escaped.size()) ++i;
+    out += escaped[i];
+  }
+  return out;
+}
 
 Result<RunAsGroup> ResolveRunAsGroup(const std::string& spec) {
   long buf_size = sysconf(_SC_GETGR_R_SIZE_MAX);

@@ -120,6 +120,13 @@ class SudoPolicy {
   UserTerminal* terminal_ = nullptr;
 };
 
+// Reverses sudo's escaping of the `SHELL -c` string for -s and -i. sudo
+// joins the words after -s or -i into one string, putting a backslash
+// before every character that is not alphanumeric, '_', '-' or '$', so
+// removing those backslashes gives the command line the user typed. The
+// broker matches that line against the grant.
+std::string UnescapeShellCommand(const std::string& escaped);
+
 // Finds the command to run: argv0 with a '/' is taken relative to cwd,
 // otherwise it is looked up in secure_path (never the user's PATH). The
 // result is canonical (realpath) and names a regular, executable file.
