@@ -7,15 +7,19 @@
 # ZSP_VALGRIND_CYCLES sets the number of cycles for the allowed user. The
 # denied user runs 20, because a denial runs the same broker and audit
 # code with less of the session path.
-# NOTE: the default is 100 cycles to keep `make check` within a few
-# minutes. 200 cycles (ZSP_VALGRIND_CYCLES=200) used about 60 s of CPU
-# and 3 to 9 minutes of wall time on a shared, loaded 2-core machine.
+# The default is 200 cycles. The whole test then used 65 s of CPU and
+# 6.4 minutes of wall time on a 2-core machine shared with parallel
+# builds (load about 15). On an idle machine that is an estimated one to
+# two minutes.
 . "$(dirname "$0")/../lib/harness.sh"
 . "$(dirname "$0")/../lib/assert.sh"
 zsp_enter_namespace "$@"
 
-cycles=${ZSP_VALGRIND_CYCLES:-100}
-if ! command -v valgrind >/dev/null; then
+cycles=${ZSP_VALGRIND_CYCLES:-200}
+# "direct" runs pam_loop without valgrind, for a pam_loop and pam_zsp.so
+# built with AddressSanitizer (tests/asan.sh), which report on their own.
+runner=${ZSP_PAM_LOOP_RUNNER:-valgrind}
+if [ "$runner" = valgrind ] && ! command -v valgrind >/dev/null; then
   echo "pam_valgrind_test: valgrind is not installed (tests/install-deps.sh)" >&2
   exit 1
 fi
@@ -24,9 +28,18 @@ zsp_private_system || exit 1
 zsp_add_users alice bob
 zsp_start_broker alice bob:approver || exit 1
 zsp_install_host
-# Under valgrind one broker exchange takes several times longer; a
-# timeout here would be a false failure, not a memory error.
-zsp_write_config "$ZSP_BROKER_URL" "timeout_ms = 15000"
+# Under valgrind one broker exchange takes several times longer, and
+# libcurl's connect timeout also covers the TLS handshake
+# (CURLOPT_CONNECTTIMEOUT_MS(3)), which with valgrind's slowdown on a
+# loaded machine can take longer than the harness's 1 s.
+# Such a timeout denies a cycle without any memory error, so both
+# deadlines are raised here. A denial still fails the test below, which
+# prints its journal reason.
+# NOTE: with a 1 s connect timeout, about one cycle in 100 to 200 was
+# sometimes denied without a memory error. This timeout is the likely
+# cause, not a confirmed one.
+zsp_write_config "$ZSP_BROKER_URL" "connect_timeout_ms = 15000
+timeout_ms = 15000"
 
 id=$(zspctl_as alice request --host "$ZSP_HOST" --login --duration 1h \
   --reason "valgrind test" --quiet) && zspctl_as bob approve "$id" >/dev/null ||
@@ -37,34 +50,42 @@ id=$(zspctl_as alice request --host "$ZSP_HOST" --login --duration 1h \
 # state of libcurl and OpenSSL, which the module never frees on purpose)
 # are not errors.
 loop() {
+  if [ "$runner" = direct ]; then
+    "$ZSP_BUILD/pam_loop" zsp-test "$1" "$2"
+    return
+  fi
   valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite,indirect \
     --show-leak-kinds=definite,indirect --error-exitcode=99 \
     --log-file="$ZSP_TMP/valgrind-$1.log" \
     "$ZSP_BUILD/pam_loop" zsp-test "$1" "$2"
 }
 
+# expect_clean_log USER: checks valgrind's log for the loop as USER.
+expect_clean_log() {
+  [ "$runner" = valgrind ] || return 0
+  OUT=$(cat "$ZSP_TMP/valgrind-$1.log")
+  expect_no_output "$2: no definite leaks" "definitely lost"
+  expect_no_output "$2: no invalid accesses" "Invalid "
+  expect_equal "$2: valgrind log is empty" "$OUT" ""
+}
+
 run loop alice "$cycles"
-echo "pam_valgrind_test: $cycles allowed cycles took $ELAPSED_MS ms"
-expect_status "allowed: $cycles cycles all succeed and valgrind is clean" 0
+echo "pam_valgrind_test: $cycles allowed cycles under $runner took $ELAPSED_MS ms"
+expect_status "allowed: $cycles cycles all succeed, no memory errors" 0
 expect_output "allowed: every phase succeeded" \
   "cycles=$cycles account_ok=$cycles session_ok=$cycles"
 OUT=$(zsp_journal_json -t pam_zsp ZSP_USER=alice ZSP_DECISION=deny |
   grep -o '"ZSP_REASON":"[^"]*"' | sort | uniq -c)
 expect_equal "allowed: journal has no denial" "$OUT" ""
-OUT=$(cat "$ZSP_TMP/valgrind-alice.log")
-expect_no_output "allowed: no definite leaks" "definitely lost"
-expect_no_output "allowed: no invalid accesses" "Invalid "
-expect_equal "allowed: valgrind log is empty" "$OUT" ""
+expect_clean_log alice allowed
 
 denied=20
 run loop bob "$denied"
-# pam_loop exits 1 when a phase fails; valgrind's own errors give 99.
-expect_status "denied: loop exits 1, not valgrind's 99" 1
+# pam_loop exits 1 when a phase fails; valgrind's own errors give 99 and
+# the sanitizers' 86 or 87 (tests/asan.sh).
+expect_status "denied: loop exits 1, no memory errors" 1
 expect_output "denied: every account check denied" \
   "cycles=$denied account_ok=0 session_ok=0"
-OUT=$(cat "$ZSP_TMP/valgrind-bob.log")
-expect_no_output "denied: no definite leaks" "definitely lost"
-expect_no_output "denied: no invalid accesses" "Invalid "
-expect_equal "denied: valgrind log is empty" "$OUT" ""
+expect_clean_log bob denied
 
 zsp_finish
