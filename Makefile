@@ -141,20 +141,33 @@ fuzz-build: $(FUZZ_BINS)
 fuzz: deps fuzz-build
 	tests/fuzz/run.sh 300
 
-# The unit tests (which cover common/ and the broker) built with
-# AddressSanitizer and UBSan into build-asan/, then the fuzz targets, which
-# always carry both. The modules are not run this way: a module built with
-# ASan needs the ASan runtime loaded first in its host process, and sudo
-# and su are setuid, so the loader ignores LD_PRELOAD for them.
+# The unit tests (which cover common/ and the broker), the broker, zspctl,
+# pam_zsp.so and tests/tools/pam_loop built with AddressSanitizer and
+# UBSan into build-asan/, then tests/asan.sh: the unit tests, pam_loop
+# with the module, integration suites against the sanitized broker and
+# zspctl, and the fuzz targets, which always carry both sanitizers.
+# sudo_zsp.so is not run this way: a module built with ASan needs the ASan
+# runtime loaded first in its host process, and sudo is setuid, so the
+# loader ignores LD_PRELOAD for it. The integration suites therefore load
+# the modules of build/.
 ASAN_B := build-asan
 ASAN_CXX := $(CXX) -fsanitize=address,undefined -fno-sanitize-recover=all \
   -fno-omit-frame-pointer
+ASAN_TARGETS := unit_tests zsp-broker zspctl pam_zsp.so pam_loop
 
-asan: deps
-	$(MAKE) B=$(ASAN_B) CXX="$(ASAN_CXX)" CXXFLAGS="-O1 -g" \
-	  $(ASAN_B)/unit_tests
-	$(MAKE) fuzz-build
+asan-build:
+	$(MAKE) -j$$(nproc) B=$(ASAN_B) CXX="$(ASAN_CXX)" CXXFLAGS="-O1 -g" \
+	  $(addprefix $(ASAN_B)/,$(ASAN_TARGETS))
+
+asan: deps asan-build
+	$(MAKE) all fuzz-build
 	tests/asan.sh $(ASAN_B)
+
+# What .ci/run adds after `make check`: the same without the fuzz stage,
+# because make check has just run every fuzz target.
+asan-ci: deps asan-build
+	$(MAKE) all
+	tests/asan.sh $(ASAN_B) 0
 
 # Installs the Debian packages that building and testing need.
 deps:
