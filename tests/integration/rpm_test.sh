@@ -1,10 +1,10 @@
 #!/bin/bash
 # The RPM packages from packaging/rpm/zsp.spec, built with rpmbuild on this
-# Debian system (`make rpm`). Checks each package's file list (rpm -qlp)
-# and scriptlets (rpm -qp --scripts), the exported symbols of the packaged
-# module and plugin, and runs the zsp-host erase scriptlet in the private
-# /etc: it must stop the erase while a pam.d file names pam_zsp, and undo
-# zspctl host enable-sudo in sudo.conf. The packages are built first
+# Debian system (`make rpm`). Checks each package's file list (rpm -qlp),
+# its scriptlets (rpm -qp --scripts) and the exported symbols of the
+# packaged module and plugin. Then runs the zsp-host erase scriptlet in
+# the private /etc, which must stop the erase while a pam.d file names
+# pam_zsp and undo zspctl host enable-sudo in sudo.conf. The packages are built first
 # unless ZSP_RPM_DIR names a directory that contains them.
 . "$(dirname "$0")/../lib/harness.sh"
 . "$(dirname "$0")/../lib/assert.sh"
