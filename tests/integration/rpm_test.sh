@@ -68,7 +68,9 @@ expect_files "$host_rpm" "$libdir/security/pam_zsp.so" \
   /usr/share/doc/zsp/examples/pam.d/sshd \
   /usr/share/doc/zsp/examples/pam.d/su \
   /usr/share/man/man8/pam_zsp.8 /usr/share/man/man8/sudo_zsp.8 \
-  /usr/share/man/man5/zsp.conf.5
+  /usr/share/man/man5/zsp.conf.5 /usr/sbin/zsp-agent \
+  "$unitdir/zsp-agent.service" /usr/share/doc/zsp/live-sessions.md \
+  /usr/share/man/man8/zsp-agent.8
 expect_files "$ctl_rpm" /usr/bin/zspctl /usr/share/man/man1/zspctl.1
 expect_files "$broker_rpm" /usr/sbin/zsp-broker \
   "$unitdir/zsp-broker.service" /usr/share/man/man8/zsp-broker.8
