@@ -546,8 +546,8 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
   query.env = env_names;
   record.Add("ZSP_HOST", query.host).Add("ZSP_BROKER", config.value().broker_url);
 
-  // sudo -k with a command asks for fresh credentials: here, a fresh
-  // answer from the broker.
+  // sudo -k with a command requests fresh credentials, which here means a
+  // new decision from the broker.
   if (Lookup(settings_, "ignore_ticket") == "true") {
     std::string failure = ClearDecisionCache(config.value(), user);
     if (!failure.empty()) record.Add("ZSP_CACHE_PROBLEM", failure);

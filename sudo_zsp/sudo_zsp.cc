@@ -237,7 +237,7 @@ int PolicyValidate(const char** errstr) noexcept {
 }
 
 // sudo -k and -K drop the user's cached decisions (decision_cache in
-// zsp.conf), so that the next sudo asks the broker again.
+// zsp.conf), so that the next sudo sends a new request to the broker.
 void PolicyInvalidate(int /*remove*/) noexcept {
   try {
     if (!State().policy) return;

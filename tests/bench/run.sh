@@ -141,7 +141,7 @@ use_zsp() {
     >/etc/sudo.conf
 }
 # sudo_zsp with a warm decision cache: each sudo after the first within
-# 30 s reuses the signed answer without a broker round trip.
+# 30 s reuses the signed decision without a broker round trip.
 cache_on() { zsp_write_config "$ZSP_BROKER_URL" "decision_cache = 30s"; }
 cache_off() { zsp_write_config "$ZSP_BROKER_URL"; }
 use_sudoers() {
