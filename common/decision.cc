@@ -1,8 +1,9 @@
 #include "common/decision.h"
 
-#include <openssl/rand.h>
+#include <sys/random.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <ctime>
 #include <nlohmann/json.hpp>
@@ -107,9 +108,16 @@ Result<std::vector<PinnedKey>> LoadPinnedKeys(const HostConfig& config) {
   return keys;
 }
 
+// The nonce comes from the kernel's generator through getrandom(2), not
+// RAND_bytes: the module then never sets up OpenSSL's random generator,
+// which costs about a millisecond in every new sudo or login process.
 std::string NewNonce() {
   unsigned char bytes[16];
-  if (RAND_bytes(bytes, sizeof bytes) != 1) return "";
+  ssize_t got;
+  do {
+    got = getrandom(bytes, sizeof bytes, 0);
+  } while (got < 0 && errno == EINTR);
+  if (got != static_cast<ssize_t>(sizeof bytes)) return "";
   return Base64UrlEncode(
       std::string_view(reinterpret_cast<const char*>(bytes), sizeof bytes));
 }
