@@ -48,23 +48,6 @@ std::string PkceChallenge(const std::string& verifier) {
       std::string_view(reinterpret_cast<char*>(digest), sizeof digest));
 }
 
-std::string FormEncode(std::string_view text) {
-  static constexpr char kDigits[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-        (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' ||
-        c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kDigits[c >> 4];
-      out += kDigits[c & 15];
-    }
-  }
-  return out;
-}
-
 // The value of cookie name in a Cookie header, or "".
 std::string CookieValue(const std::string& header, const std::string& name) {
   for (const std::string& part : SplitString(header, ';')) {
@@ -348,9 +331,9 @@ WebResponse WebUi::StartLogin(int64_t now) {
   }
   std::string location =
       endpoints.value().authorization_endpoint +
-      "?response_type=code&client_id=" + FormEncode(provider_->web_client_id) +
-      "&redirect_uri=" + FormEncode(redirect_uri_) +
-      "&scope=" + FormEncode("openid profile") + "&state=" + state +
+      "?response_type=code&client_id=" + PercentEncode(provider_->web_client_id) +
+      "&redirect_uri=" + PercentEncode(redirect_uri_) +
+      "&scope=" + PercentEncode("openid profile") + "&state=" + state +
       "&nonce=" + login.nonce +
       "&code_challenge=" + PkceChallenge(login.code_verifier) +
       "&code_challenge_method=S256";
@@ -444,9 +427,9 @@ std::string WebUi::ExchangeCode(const std::string& code,
                                 const std::string& remote) {
   auto endpoints = oidc_->Endpoints(*provider_, now);
   if (!endpoints.ok()) throw std::runtime_error(endpoints.error());
-  std::string form = "grant_type=authorization_code&code=" + FormEncode(code) +
-                     "&redirect_uri=" + FormEncode(redirect_uri_) +
-                     "&client_id=" + FormEncode(provider_->web_client_id) +
+  std::string form = "grant_type=authorization_code&code=" + PercentEncode(code) +
+                     "&redirect_uri=" + PercentEncode(redirect_uri_) +
+                     "&client_id=" + PercentEncode(provider_->web_client_id) +
                      "&code_verifier=" + code_verifier;
   const std::string& url = endpoints.value().token_endpoint;
   Result<HttpsResponse> response = Error{""};

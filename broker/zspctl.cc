@@ -305,24 +305,6 @@ json Call(const Options& options, const std::string& method,
                    " without a usable body (" + Show(url) + ")");
 }
 
-// Percent-encodes a query or path value.
-std::string UrlEncode(const std::string& text) {
-  static constexpr char kDigits[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-        (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' ||
-        c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kDigits[c >> 4];
-      out += kDigits[c & 15];
-    }
-  }
-  return out;
-}
-
 // --- output ---------------------------------------------------------------
 
 std::string StringField(const json& object, const char* name) {
@@ -604,7 +586,7 @@ int RunList(const Options& options, const std::vector<std::string>& args) {
   Words words = ParseWords(args, {"--state"}, {"--mine"});
   if (!words.positional.empty()) throw UsageException("list takes no ID");
   std::string query;
-  if (auto state = words.One("--state")) query += "&state=" + UrlEncode(*state);
+  if (auto state = words.One("--state")) query += "&state=" + PercentEncode(*state);
   if (words.Flag("--mine")) query += "&mine=1";
   if (!query.empty()) query[0] = '?';
   json answer = Call(options, "GET", "/v1/requests" + query);
@@ -644,7 +626,7 @@ int RunGrants(const Options& options, const std::vector<std::string>& args) {
   if (!words.positional.empty()) throw UsageException("grants takes no ID");
   std::string query;
   if (words.Flag("--active")) query += "&active=1";
-  if (auto user = words.One("--user")) query += "&user=" + UrlEncode(*user);
+  if (auto user = words.One("--user")) query += "&user=" + PercentEncode(*user);
   if (!query.empty()) query[0] = '?';
   json answer = Call(options, "GET", "/v1/grants" + query);
   if (options.json_output) {

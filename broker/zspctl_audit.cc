@@ -13,6 +13,7 @@
 #include "common/audit_verify.h"
 #include "common/config.h"
 #include "common/escape.h"
+#include "common/text.h"
 #include "common/journal.h"
 #include "common/jws.h"
 
@@ -84,24 +85,6 @@ AuditWords Parse(const std::vector<std::string>& args, size_t first,
     }
   }
   return words;
-}
-
-// Percent-encodes a query value.
-std::string UrlEncode(const std::string& text) {
-  static constexpr char kDigits[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-        (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' ||
-        c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kDigits[c >> 4];
-      out += kDigits[c & 15];
-    }
-  }
-  return out;
 }
 
 // Unix seconds, or YYYY-MM-DD with an optional THH:MM[:SS], in UTC.
@@ -234,7 +217,7 @@ std::vector<std::string> FetchHostLines(const BrokerGet& get,
   std::vector<std::string> lines;
   uint64_t after = 0;
   for (;;) {
-    json page = get("/v1/audit/records?host=" + UrlEncode(host) +
+    json page = get("/v1/audit/records?host=" + PercentEncode(host) +
                     "&after=" + std::to_string(after) +
                     "&limit=" + std::to_string(kPageRows));
     const json& records = page.value("records", json::array());
@@ -293,7 +276,7 @@ int VerifyHost(const BrokerGet& get, const std::string& host,
   keys.push_back({Ed25519KeyId(key.value().get()), std::move(key.value())});
 
   std::vector<std::string> lines = FetchHostLines(get, host);
-  json checkpoints = get("/v1/audit/checkpoints?host=" + UrlEncode(host))
+  json checkpoints = get("/v1/audit/checkpoints?host=" + PercentEncode(host))
                          .value("checkpoints", json::array());
   std::vector<std::string> problems;
   std::vector<ChainAnchor> anchors =
@@ -381,7 +364,7 @@ std::string BuildQuery(const AuditWords& words) {
   std::string query;
   for (const char* name : {"host", "user", "decision", "grant"}) {
     if (auto value = words.One(std::string("--") + name)) {
-      query += std::string("&") + name + "=" + UrlEncode(*value);
+      query += std::string("&") + name + "=" + PercentEncode(*value);
     }
   }
   for (const char* name : {"since", "until"}) {
@@ -391,7 +374,7 @@ std::string BuildQuery(const AuditWords& words) {
                std::to_string(ParseTime(option, *value));
     }
   }
-  if (auto limit = words.One("--limit")) query += "&limit=" + UrlEncode(*limit);
+  if (auto limit = words.One("--limit")) query += "&limit=" + PercentEncode(*limit);
   if (!query.empty()) query[0] = '?';
   return query;
 }
@@ -517,7 +500,7 @@ int RunAlerts(const std::vector<std::string>& args, bool json_output,
               const std::function<BrokerGet()>& connect) {
   AuditWords words = Parse(args, 1, {"--host"});
   std::string query;
-  if (auto host = words.One("--host")) query = "?host=" + UrlEncode(*host);
+  if (auto host = words.One("--host")) query = "?host=" + PercentEncode(*host);
   json answer = connect()("/v1/audit/alerts" + query);
   const json& alerts = answer.value("alerts", json::array());
   if (json_output) {

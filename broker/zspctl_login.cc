@@ -17,6 +17,7 @@
 #include "broker/zspctl_audit.h"
 #include "common/base64url.h"
 #include "common/escape.h"
+#include "common/text.h"
 #include "common/https_client.h"
 
 namespace zsp::zspctl {
@@ -39,23 +40,6 @@ constexpr int64_t kMaxIntervalSeconds = 60;
 constexpr int64_t kMaxDeviceCodeLifetime = 1800;
 
 std::string Show(const std::string& text) { return EscapeForLog(text, 256); }
-
-std::string FormEncode(const std::string& text) {
-  static constexpr char kDigits[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-        (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' ||
-        c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kDigits[c >> 4];
-      out += kDigits[c & 15];
-    }
-  }
-  return out;
-}
 
 // Sends method to url and returns the status and JSON object of the
 // response. Throws on a transport failure or a body that is not JSON.
@@ -151,9 +135,9 @@ int64_t IntegerField(const json& object, const char* name, int64_t fallback) {
 std::string PollForToken(const Provider& provider, const std::string& oidc_ca,
                          const std::string& device_code, int64_t interval,
                          int64_t lifetime) {
-  std::string form = "grant_type=" + FormEncode(kDeviceGrantType) +
-                     "&device_code=" + FormEncode(device_code) +
-                     "&client_id=" + FormEncode(provider.client_id);
+  std::string form = "grant_type=" + PercentEncode(kDeviceGrantType) +
+                     "&device_code=" + PercentEncode(device_code) +
+                     "&client_id=" + PercentEncode(provider.client_id);
   int64_t deadline = static_cast<int64_t>(std::time(nullptr)) + lifetime;
   while (static_cast<int64_t>(std::time(nullptr)) < deadline) {
     std::this_thread::sleep_for(std::chrono::seconds(interval));
@@ -289,8 +273,8 @@ int RunLogin(const LoginSettings& settings,
   }
 
   Provider provider = FindProvider(settings, issuer, oidc_ca);
-  std::string form = "client_id=" + FormEncode(provider.client_id) +
-                     "&scope=" + FormEncode(scope);
+  std::string form = "client_id=" + PercentEncode(provider.client_id) +
+                     "&scope=" + PercentEncode(scope);
   auto [status, grant] = Send(oidc_ca, "POST", provider.device_endpoint, form);
   std::string device_code = grant.value("device_code", "");
   std::string user_code = grant.value("user_code", "");

@@ -21,6 +21,11 @@ bool ParseDurationSeconds(std::string_view text, int64_t* out);
 
 bool IsValidUtf8(std::string_view text);
 
+// Percent-encodes every byte except the unreserved characters of RFC 3986
+// (letters, digits, "-", "_", ".", "~"), for URL query and path values and
+// application/x-www-form-urlencoded bodies.
+std::string PercentEncode(std::string_view text);
+
 }  // namespace zsp
 
 #endif  // ZSP_COMMON_TEXT_H_

@@ -32,6 +32,8 @@ class TextTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(ParseDurationRejects);
   CPPUNIT_TEST(IsValidUtf8Accepts);
   CPPUNIT_TEST(IsValidUtf8Rejects);
+  CPPUNIT_TEST(PercentEncodeKeepsUnreserved);
+  CPPUNIT_TEST(PercentEncodeEscapesEverythingElse);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -143,6 +145,20 @@ class TextTest : public CppUnit::TestFixture {
     for (const auto& [text, what] : cases) {
       CPPUNIT_ASSERT_MESSAGE("reject " + what, !zsp::IsValidUtf8(text));
     }
+  }
+
+  void PercentEncodeKeepsUnreserved() {
+    CPPUNIT_ASSERT_EQUAL(std::string("AZaz09-_.~"),
+                         zsp::PercentEncode("AZaz09-_.~"));
+    CPPUNIT_ASSERT_EQUAL(std::string(""), zsp::PercentEncode(""));
+  }
+
+  void PercentEncodeEscapesEverythingElse() {
+    CPPUNIT_ASSERT_EQUAL(std::string("a%20b%2Bc%26d%3De%2F%3F%23"),
+                         zsp::PercentEncode("a b+c&d=e/?#"));
+    CPPUNIT_ASSERT_EQUAL(std::string("%00%0A%7F%C3%A9%FF"),
+                         zsp::PercentEncode(
+                             std::string("\0\n\x7f\xc3\xa9\xff", 6)));
   }
 };
 
