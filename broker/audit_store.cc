@@ -7,6 +7,7 @@
 
 #include "broker/log.h"
 #include "broker/pki.h"
+#include "broker/sqlite_statement.h"
 #include "common/audit_spool.h"
 #include "common/journal.h"
 #include "common/jws.h"
@@ -87,79 +88,6 @@ CREATE TRIGGER IF NOT EXISTS audit_alerts_no_delete
   BEFORE DELETE ON audit_alerts
   BEGIN SELECT RAISE(ABORT, 'audit alerts are append-only'); END;
 )sql";
-
-template <typename T>
-StoreResult<T> Fail(StoreError error, std::string message) {
-  StoreResult<T> result;
-  result.error = error;
-  result.message = std::move(message);
-  return result;
-}
-
-template <typename T>
-StoreResult<T> Ok(T value) {
-  StoreResult<T> result;
-  result.value = std::move(value);
-  return result;
-}
-
-// A prepared statement with bound values; SQL text never holds input.
-class Statement {
- public:
-  Statement(sqlite3* db, const char* sql) : db_(db) {
-    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) {
-      stmt_ = nullptr;
-    }
-  }
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-  ~Statement() { sqlite3_finalize(stmt_); }
-
-  std::string error() const { return sqlite3_errmsg(db_); }
-
-  void Bind(int index, const std::string& value) {
-    Check(sqlite3_bind_text(stmt_, index, value.data(),
-                            static_cast<int>(value.size()), SQLITE_TRANSIENT));
-  }
-  void Bind(int index, int64_t value) {
-    Check(sqlite3_bind_int64(stmt_, index, value));
-  }
-  void Bind(int index, const std::optional<std::string>& value) {
-    if (value.has_value()) {
-      Bind(index, *value);
-    } else {
-      Check(sqlite3_bind_null(stmt_, index));
-    }
-  }
-  void Bind(int index, const std::optional<int64_t>& value) {
-    if (value.has_value()) {
-      Bind(index, *value);
-    } else {
-      Check(sqlite3_bind_null(stmt_, index));
-    }
-  }
-
-  int Step() {
-    return stmt_ != nullptr && bind_ok_ ? sqlite3_step(stmt_) : SQLITE_MISUSE;
-  }
-
-  std::string Text(int column) const {
-    const unsigned char* text = sqlite3_column_text(stmt_, column);
-    int size = sqlite3_column_bytes(stmt_, column);
-    if (text == nullptr) return "";
-    return std::string(reinterpret_cast<const char*>(text), size);
-  }
-  int64_t Int(int column) const { return sqlite3_column_int64(stmt_, column); }
-
- private:
-  void Check(int rc) {
-    if (rc != SQLITE_OK) bind_ok_ = false;
-  }
-
-  sqlite3* db_;
-  sqlite3_stmt* stmt_ = nullptr;
-  bool bind_ok_ = true;
-};
 
 // The searchable fields of a spool line. Values are the escaped strings
 // the host wrote; absent ones stay unset.

@@ -114,21 +114,6 @@ CREATE TRIGGER audit_records_chain BEFORE INSERT ON audit_records
 }
 
 template <typename T>
-StoreResult<T> Fail(StoreError error, std::string message) {
-  StoreResult<T> result;
-  result.error = error;
-  result.message = std::move(message);
-  return result;
-}
-
-template <typename T>
-StoreResult<T> Ok(T value) {
-  StoreResult<T> result;
-  result.value = std::move(value);
-  return result;
-}
-
-template <typename T>
 StoreResult<T> FailFrom(const PgError& error) {
   StoreError kind = error.failure() == pg::Failure::kBusiness
                         ? StoreError::kConflict

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "broker/ids.h"
+#include "broker/sqlite_statement.h"
 
 namespace zsp::broker {
 namespace {
@@ -96,80 +97,6 @@ constexpr char kGrantColumns[] =
     "id, request_id, user, host, kind, runas, commands, approved_by, "
     "starts_at, expires_at, revoked_by, revoked_at, revoke_reason, "
     "runas_groups, env";
-
-template <typename T>
-StoreResult<T> Fail(StoreError error, std::string message) {
-  StoreResult<T> result;
-  result.error = error;
-  result.message = std::move(message);
-  return result;
-}
-
-template <typename T>
-StoreResult<T> Ok(T value) {
-  StoreResult<T> result;
-  result.value = std::move(value);
-  return result;
-}
-
-// A prepared statement; values are only ever bound, never spliced into SQL.
-class Statement {
- public:
-  Statement(sqlite3* db, const std::string& sql) : db_(db) {
-    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt_, nullptr) != SQLITE_OK) {
-      stmt_ = nullptr;
-    }
-  }
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-  ~Statement() { sqlite3_finalize(stmt_); }
-
-  bool ok() const { return stmt_ != nullptr && bind_ok_; }
-  std::string error() const { return sqlite3_errmsg(db_); }
-
-  void Bind(int index, const std::string& value) {
-    Check(sqlite3_bind_text(stmt_, index, value.data(),
-                            static_cast<int>(value.size()), SQLITE_TRANSIENT));
-  }
-  void Bind(int index, int64_t value) {
-    Check(sqlite3_bind_int64(stmt_, index, value));
-  }
-  void Bind(int index, const std::optional<std::string>& value) {
-    if (value.has_value()) {
-      Bind(index, *value);
-    } else {
-      Check(sqlite3_bind_null(stmt_, index));
-    }
-  }
-
-  // SQLITE_ROW, SQLITE_DONE or an error code.
-  int Step() { return ok() ? sqlite3_step(stmt_) : SQLITE_MISUSE; }
-
-  std::string Text(int column) const {
-    const unsigned char* text = sqlite3_column_text(stmt_, column);
-    int size = sqlite3_column_bytes(stmt_, column);
-    if (text == nullptr) return "";
-    return std::string(reinterpret_cast<const char*>(text), size);
-  }
-  std::optional<std::string> OptionalText(int column) const {
-    if (sqlite3_column_type(stmt_, column) == SQLITE_NULL) return std::nullopt;
-    return Text(column);
-  }
-  int64_t Int(int column) const { return sqlite3_column_int64(stmt_, column); }
-  std::optional<int64_t> OptionalInt(int column) const {
-    if (sqlite3_column_type(stmt_, column) == SQLITE_NULL) return std::nullopt;
-    return Int(column);
-  }
-
- private:
-  void Check(int rc) {
-    if (rc != SQLITE_OK) bind_ok_ = false;
-  }
-
-  sqlite3* db_;
-  sqlite3_stmt* stmt_ = nullptr;
-  bool bind_ok_ = true;
-};
 
 // Rolls back unless committed, so that every early return leaves the
 // database as it was.

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "broker/model.h"
@@ -36,6 +37,23 @@ struct StoreResult {
 
   bool ok() const { return error == StoreError::kNone; }
 };
+
+// A failed result with its message.
+template <typename T>
+StoreResult<T> Fail(StoreError error, std::string message) {
+  StoreResult<T> result;
+  result.error = error;
+  result.message = std::move(message);
+  return result;
+}
+
+// A successful result holding value.
+template <typename T>
+StoreResult<T> Ok(T value) {
+  StoreResult<T> result;
+  result.value = std::move(value);
+  return result;
+}
 
 // Most rows that one list call returns, newest first.
 // NOTE: the API has no paging, so older rows beyond this are not listed.

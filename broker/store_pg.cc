@@ -208,21 +208,6 @@ constexpr char kGrantColumns[] =
 // The caller's now, or the database's when the parameter is NULL.
 constexpr char kNowSql[] = "floor(extract(epoch from now()))::bigint";
 
-template <typename T>
-StoreResult<T> Fail(StoreError error, std::string message) {
-  StoreResult<T> result;
-  result.error = error;
-  result.message = std::move(message);
-  return result;
-}
-
-template <typename T>
-StoreResult<T> Ok(T value) {
-  StoreResult<T> result;
-  result.value = std::move(value);
-  return result;
-}
-
 // Maps a failure that escaped the retries to a store error.
 template <typename T>
 StoreResult<T> FailFrom(const PgError& error) {
