@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/unit/decision_fixture.h"
+
 namespace {
 
 using nlohmann::json;
@@ -26,43 +28,14 @@ using zsp::Verdict;
 
 constexpr char kNonce[] = "Y2FjaGUtdGVzdC1ub25jZQ";
 
-zsp::PinnedKey Pin(EVP_PKEY* key) {
-  unsigned char raw[32];
-  size_t size = sizeof raw;
-  EVP_PKEY_get_raw_public_key(key, raw, &size);
-  return {zsp::Ed25519KeyId(key), EvpPkeyPtr(EVP_PKEY_new_raw_public_key(
-                                      EVP_PKEY_ED25519, nullptr, raw, size))};
-}
+using zsp_test::Pin;
 
-zsp::DecisionQuery Query() {
-  zsp::DecisionQuery query;
-  query.user = "alice";
-  query.host = "web1";
-  query.kind = "sudo";
-  query.runas = "root";
-  query.argv = {"/usr/bin/systemctl", "restart", "nginx"};
-  return query;
-}
+zsp::DecisionQuery Query() { return zsp_test::SudoQuery("web1"); }
 
 int64_t Now() { return static_cast<int64_t>(std::time(nullptr)); }
 
 json AllowClaims(int64_t now) {
-  return {{"iss", "zsp-broker"},
-          {"ver", 1},
-          {"sub", "alice"},
-          {"host", "web1"},
-          {"kind", "sudo"},
-          {"runas", "root"},
-          {"argv", {"/usr/bin/systemctl", "restart", "nginx"}},
-          {"runas_group", ""},
-          {"env", json::array()},
-          {"nonce", kNonce},
-          {"iat", now},
-          {"exp", now + 60},
-          {"decision", "allow"},
-          {"grant", "g-cached"},
-          {"request", "r-1"},
-          {"grant_exp", now + 3600}};
+  return zsp_test::SudoAllowClaims("web1", kNonce, now, "g-cached", "r-1");
 }
 
 std::string Text(Verdict verdict) { return zsp::VerdictName(verdict); }

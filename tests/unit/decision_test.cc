@@ -17,6 +17,8 @@
 #include <utility>
 #include <vector>
 
+#include "tests/unit/decision_fixture.h"
+
 namespace {
 
 using nlohmann::json;
@@ -32,45 +34,16 @@ EvpPkeyPtr GenerateKey() {
   return EvpPkeyPtr(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
 }
 
-// The public half of key, pinned under its key id.
-zsp::PinnedKey Pin(EVP_PKEY* key) {
-  unsigned char raw[32];
-  size_t size = sizeof raw;
-  EVP_PKEY_get_raw_public_key(key, raw, &size);
-  return {zsp::Ed25519KeyId(key), EvpPkeyPtr(EVP_PKEY_new_raw_public_key(
-                                      EVP_PKEY_ED25519, nullptr, raw, size))};
-}
+using zsp_test::Pin;
 
 zsp::DecisionQuery SudoQuery() {
-  zsp::DecisionQuery query;
-  query.user = "alice";
-  query.host = "web1.example.com";
-  query.kind = "sudo";
-  query.runas = "root";
-  query.argv = {"/usr/bin/systemctl", "restart", "nginx"};
-  return query;
+  return zsp_test::SudoQuery("web1.example.com");
 }
 
 // Claims of an allow that matches SudoQuery() with kNonce at kNow.
 json AllowClaims() {
-  return {
-      {"iss", "zsp-broker"},
-      {"ver", 1},
-      {"sub", "alice"},
-      {"host", "web1.example.com"},
-      {"kind", "sudo"},
-      {"runas", "root"},
-      {"argv", {"/usr/bin/systemctl", "restart", "nginx"}},
-      {"runas_group", ""},
-      {"env", json::array()},
-      {"nonce", kNonce},
-      {"iat", kNow},
-      {"exp", kNow + 60},
-      {"decision", "allow"},
-      {"grant", "g-42"},
-      {"request", "r-7"},
-      {"grant_exp", kNow + 3600},
-  };
+  return zsp_test::SudoAllowClaims("web1.example.com", kNonce, kNow, "g-42",
+                                   "r-7");
 }
 
 json DenyClaims() {
