@@ -108,25 +108,7 @@ struct Options {
   bool json_output = false;
 };
 
-// Command words after the command name: positionals, flags and options.
-struct Words {
-  std::vector<std::string> positional;
-  std::multimap<std::string, std::string> options;
-  std::map<std::string, bool> flags;
-
-  std::optional<std::string> One(const std::string& name) const {
-    auto it = options.find(name);
-    if (it == options.end()) return std::nullopt;
-    return it->second;
-  }
-  std::vector<std::string> All(const std::string& name) const {
-    std::vector<std::string> values;
-    auto [begin, end] = options.equal_range(name);
-    for (auto it = begin; it != end; ++it) values.push_back(it->second);
-    return values;
-  }
-  bool Flag(const std::string& name) const { return flags.count(name) > 0; }
-};
+using Words = CommandWords;
 
 std::string Show(const std::string& text) {
   return EscapeForLog(text, kMaxShownBytes);
@@ -144,30 +126,11 @@ std::string Trim(const std::string& text) {
 Words ParseWords(const std::vector<std::string>& args,
                  const std::vector<std::string>& value_options,
                  const std::vector<std::string>& flag_options) {
-  auto contains = [](const std::vector<std::string>& list,
-                     const std::string& word) {
-    for (const auto& item : list) {
-      if (item == word) return true;
-    }
-    return false;
-  };
-  Words words;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& word = args[i];
-    if (contains(flag_options, word)) {
-      words.flags[word] = true;
-    } else if (contains(value_options, word)) {
-      if (i + 1 >= args.size()) {
-        throw UsageException("option " + word + " needs a value");
-      }
-      words.options.emplace(word, args[++i]);
-    } else if (word.size() > 1 && word[0] == '-') {
-      throw UsageException("unknown option " + Show(word));
-    } else {
-      words.positional.push_back(word);
-    }
-  }
-  return words;
+  WordRules rules;
+  rules.value_options = value_options;
+  rules.flag_options = flag_options;
+  rules.repeatable = true;
+  return ParseCommandWords(args, 0, rules);
 }
 
 // --- settings -------------------------------------------------------------

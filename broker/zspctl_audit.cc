@@ -53,38 +53,16 @@ std::string Show(const std::string& text) {
   return EscapeForLog(text, kMaxShownBytes);
 }
 
-struct AuditWords {
-  std::vector<std::string> positional;
-  std::map<std::string, std::string> options;
+using AuditWords = CommandWords;
 
-  std::optional<std::string> One(const std::string& name) const {
-    auto it = options.find(name);
-    if (it == options.end()) return std::nullopt;
-    return it->second;
-  }
-};
-
+// Splits args[first..] into value options, each given once; the audit
+// commands take no positionals.
 AuditWords Parse(const std::vector<std::string>& args, size_t first,
                  const std::vector<std::string>& value_options) {
-  AuditWords words;
-  for (size_t i = first; i < args.size(); ++i) {
-    const std::string& word = args[i];
-    bool known = false;
-    for (const auto& name : value_options) known = known || name == word;
-    if (known) {
-      if (i + 1 >= args.size()) {
-        throw UsageException("option " + word + " needs a value");
-      }
-      if (!words.options.emplace(word, args[++i]).second) {
-        throw UsageException("option " + word + " given twice");
-      }
-    } else if (word.size() > 1 && word[0] == '-') {
-      throw UsageException("unknown option " + Show(word));
-    } else {
-      throw UsageException("unexpected argument " + Show(word));
-    }
-  }
-  return words;
+  WordRules rules;
+  rules.value_options = value_options;
+  rules.max_positional = 0;
+  return ParseCommandWords(args, first, rules);
 }
 
 // Unix seconds, or YYYY-MM-DD with an optional THH:MM[:SS], in UTC.

@@ -10,13 +10,9 @@
 #include <string>
 #include <vector>
 
-namespace zsp::zspctl {
+#include "broker/zspctl_words.h"
 
-// A command line that zspctl cannot run. main() prints it with the usage.
-class UsageException : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+namespace zsp::zspctl {
 
 // Sends an authenticated GET for path ("/v1/...") to the broker and
 // returns the JSON object of a 2xx response. Throws on anything else.

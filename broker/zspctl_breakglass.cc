@@ -57,49 +57,17 @@ std::string Show(const std::string& text) {
   return EscapeForLog(text, kMaxShownBytes);
 }
 
-struct Words {
-  std::vector<std::string> positional;
-  std::map<std::string, std::string> options;
+using Words = CommandWords;
 
-  std::optional<std::string> One(const std::string& name) const {
-    auto it = options.find(name);
-    if (it == options.end()) return std::nullopt;
-    return it->second;
-  }
-  std::string Required(const std::string& name,
-                       const std::string& command) const {
-    auto value = One(name);
-    if (!value) throw UsageException("breakglass " + command + " needs " + name);
-    return *value;
-  }
-};
-
+// Splits args[1..] into value options, each given once, and at most
+// max_positional positionals.
 Words Parse(const std::vector<std::string>& args,
             const std::vector<std::string>& value_options,
             size_t max_positional) {
-  Words words;
-  for (size_t i = 1; i < args.size(); ++i) {
-    const std::string& word = args[i];
-    bool known = false;
-    for (const auto& name : value_options) known = known || name == word;
-    if (known) {
-      if (i + 1 >= args.size()) {
-        throw UsageException("option " + word + " needs a value");
-      }
-      if (!words.options.emplace(word, args[++i]).second) {
-        throw UsageException("option " + word + " given twice");
-      }
-    } else if (word.size() > 1 && word[0] == '-') {
-      throw UsageException("unknown option " + Show(word));
-    } else {
-      words.positional.push_back(word);
-    }
-  }
-  if (words.positional.size() > max_positional) {
-    throw UsageException("unexpected argument " +
-                         Show(words.positional[max_positional]));
-  }
-  return words;
+  WordRules rules;
+  rules.value_options = value_options;
+  rules.max_positional = max_positional;
+  return ParseCommandWords(args, 1, rules);
 }
 
 // The token from the command line, or else the first line of standard
@@ -205,7 +173,7 @@ json TokenToJson(const BreakGlassToken& t) {
 
 int RunKeygen(const std::vector<std::string>& args) {
   Words words = Parse(args, {"--out"}, 0);
-  std::string prefix = words.Required("--out", "keygen");
+  std::string prefix = words.Required("--out", "breakglass keygen");
   EvpPkeyPtr key(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
   if (!key) throw std::runtime_error("Ed25519 key generation failed");
   WriteKeyFile(prefix + ".key", 0600, key.get(), true);
@@ -222,14 +190,14 @@ int RunIssue(const std::vector<std::string>& args) {
                       {"--key", "--user", "--host", "--scope", "--runas",
                        "--lifetime", "--not-before", "--reason"},
                       0);
-  EvpPkeyPtr key = LoadSigningKey(words.Required("--key", "issue"));
+  EvpPkeyPtr key = LoadSigningKey(words.Required("--key", "breakglass issue"));
   BreakGlassToken t;
   t.id = NewBreakGlassId();
   if (t.id.empty()) throw std::runtime_error("the random generator failed");
-  t.user = words.Required("--user", "issue");
-  t.host_pattern = words.Required("--host", "issue");
-  t.scope = words.Required("--scope", "issue");
-  t.reason = words.Required("--reason", "issue");
+  t.user = words.Required("--user", "breakglass issue");
+  t.host_pattern = words.Required("--host", "breakglass issue");
+  t.scope = words.Required("--scope", "breakglass issue");
+  t.reason = words.Required("--reason", "breakglass issue");
   if (t.scope != "login") t.runas = words.One("--runas").value_or("root");
   if (t.scope == "login" && words.One("--runas")) {
     throw UsageException("--runas is only for --scope sudo or both");
@@ -256,7 +224,7 @@ int RunIssue(const std::vector<std::string>& args) {
 
 int RunSign(const std::vector<std::string>& args) {
   Words words = Parse(args, {"--key"}, 1);
-  EvpPkeyPtr key = LoadSigningKey(words.Required("--key", "sign"));
+  EvpPkeyPtr key = LoadSigningKey(words.Required("--key", "breakglass sign"));
   std::string text = ReadToken(words);
   auto decoded = DecodeBreakGlassToken(text);
   if (!decoded.ok()) throw std::runtime_error(decoded.error());
@@ -314,9 +282,9 @@ int RunShow(const std::vector<std::string>& args, bool json_output) {
 int RunReview(const std::vector<std::string>& args, bool json_output,
               const std::function<BrokerCall()>& connect) {
   Words words = Parse(args, {"--host", "--seq", "--comment"}, 0);
-  std::string host = words.Required("--host", "review");
-  std::string seq_text = words.Required("--seq", "review");
-  std::string comment = words.Required("--comment", "review");
+  std::string host = words.Required("--host", "breakglass review");
+  std::string seq_text = words.Required("--seq", "breakglass review");
+  std::string comment = words.Required("--comment", "breakglass review");
   if (seq_text.empty() || seq_text.size() > 18 ||
       seq_text.find_first_not_of("0123456789") != std::string::npos) {
     throw UsageException("--seq must be a record's sequence number");
