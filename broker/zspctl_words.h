@@ -46,8 +46,8 @@ struct CommandWords {
 
   bool Flag(const std::string& name) const { return flags.count(name) > 0; }
 
-  // Returns the value of option name, or throws a usage error that says
-  // command needs it.
+  // Returns the value of option name, or throws a usage error naming
+  // command and the missing option.
   std::string Required(const std::string& name,
                        const std::string& command) const {
     auto value = One(name);
@@ -56,7 +56,7 @@ struct CommandWords {
   }
 };
 
-// Which words a command accepts.
+// The options, flags and positionals that a command accepts.
 struct WordRules {
   std::vector<std::string> value_options;  // each takes the next word
   std::vector<std::string> flag_options;   // take no value
