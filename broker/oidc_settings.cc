@@ -7,13 +7,11 @@
 
 #include "broker/model.h"
 #include "broker/oidc.h"
+#include "broker/toml_reader.h"
 #include "common/escape.h"
 
 namespace zsp::broker {
 namespace {
-
-using TomlValue = toml::basic_value<toml::discard_comments, std::map,
-                                    std::vector>;
 
 constexpr size_t kMaxOidcFileBytes = 64 * 1024;
 constexpr size_t kMaxProviders = 16;
@@ -21,89 +19,19 @@ constexpr size_t kMaxListEntries = 64;
 constexpr int64_t kMaxClockSkew = 600;
 constexpr int64_t kMaxAuthAge = 7 * 24 * 3600;
 
-struct SettingsError {
-  int line;
-  std::string message;
-};
-
-int LineOf(const TomlValue& value) {
-  return static_cast<int>(value.location().line());
-}
-
-// Reads the fields of one TOML table, naming them "prefix.key" in errors.
-class Table {
+// A TomlTable of oidc.toml: unknown fields point at docs/identity.md and
+// a list holds at most kMaxListEntries non-empty strings.
+class Table : public TomlTable {
  public:
   Table(const TomlValue& table, std::string prefix)
-      : table_(table), prefix_(std::move(prefix)) {}
-
-  [[noreturn]] void Fail(const TomlValue& at, const std::string& key,
-                         const std::string& problem) const {
-    std::string field = prefix_.empty() ? key : prefix_ + "." + key;
-    throw SettingsError{LineOf(at), field + ": " + problem};
-  }
-
-  void RejectUnknown(const std::set<std::string>& known) const {
-    for (const auto& [key, value] : table_.as_table()) {
-      if (known.count(key) == 0) {
-        Fail(value, key, "unknown field; check docs/identity.md");
-      }
-    }
-  }
-
-  const TomlValue* Find(const std::string& key) const {
-    const auto& table = table_.as_table();
-    auto it = table.find(key);
-    return it == table.end() ? nullptr : &it->second;
-  }
-
-  std::string String(const std::string& key, const std::string& fallback) const {
-    const TomlValue* value = Find(key);
-    if (value == nullptr) return fallback;
-    if (!value->is_string()) Fail(*value, key, "must be a string");
-    return value->as_string().str;
-  }
-
-  int64_t Integer(const std::string& key, int64_t fallback, int64_t min,
-                  int64_t max) const {
-    const TomlValue* value = Find(key);
-    if (value == nullptr) return fallback;
-    if (!value->is_integer() || value->as_integer() < min ||
-        value->as_integer() > max) {
-      Fail(*value, key,
-           "must be an integer from " + std::to_string(min) + " to " +
-               std::to_string(max));
-    }
-    return value->as_integer();
-  }
-
-  bool Boolean(const std::string& key, bool fallback) const {
-    const TomlValue* value = Find(key);
-    if (value == nullptr) return fallback;
-    if (!value->is_boolean()) Fail(*value, key, "must be true or false");
-    return value->as_boolean();
-  }
+      : TomlTable(table, std::move(prefix), "docs/identity.md") {}
 
   std::vector<std::string> Strings(const std::string& key) const {
-    std::vector<std::string> list;
-    const TomlValue* value = Find(key);
-    if (value == nullptr) return list;
-    if (!value->is_array() || value->as_array().size() > kMaxListEntries) {
-      Fail(*value, key, "must be a list of at most 64 strings");
-    }
-    for (const auto& item : value->as_array()) {
-      if (!item.is_string() || item.as_string().str.empty()) {
-        Fail(item, key, "must contain only non-empty strings");
-      }
-      list.push_back(item.as_string().str);
-    }
-    return list;
+    return TomlTable::Strings(key, kMaxListEntries,
+                              [](const std::string& text) {
+                                return text.empty() ? "must not be empty" : "";
+                              });
   }
-
-  const TomlValue& value() const { return table_; }
-
- private:
-  const TomlValue& table_;
-  std::string prefix_;
 };
 
 bool IsHttpsUrl(const std::string& url) {
@@ -209,25 +137,7 @@ OidcSettings ReadSettings(const TomlValue& root) {
 
 Result<OidcSettings> ParseOidcSettings(const std::string& text,
                                        const std::string& path) {
-  std::istringstream stream(text);
-  try {
-    TomlValue root =
-        toml::parse<toml::discard_comments, std::map, std::vector>(stream,
-                                                                   path);
-    return ReadSettings(root);
-  } catch (const SettingsError& error) {
-    return Error{path + ":" + std::to_string(error.line) + ": " +
-                 error.message};
-  } catch (const toml::exception& error) {
-    // toml11 gives a multi-line message; its first line names the problem.
-    std::string what = error.what();
-    std::string first = what.substr(0, what.find('\n'));
-    if (first.rfind("[error] ", 0) == 0) first = first.substr(8);
-    return Error{path + ":" + std::to_string(error.location().line()) +
-                 ": invalid TOML: " + first};
-  } catch (const std::exception& error) {
-    return Error{path + ": invalid TOML: " + error.what()};
-  }
+  return ParseToml<OidcSettings>(text, path, ReadSettings);
 }
 
 Result<OidcSettings> LoadOidcSettings(const std::string& path) {

@@ -9,15 +9,13 @@
 #include <sstream>
 #include <toml.hpp>
 
+#include "broker/toml_reader.h"
 #include "broker/validate.h"
 #include "common/escape.h"
 #include "common/text.h"
 
 namespace zsp::broker {
 namespace {
-
-using TomlValue = toml::basic_value<toml::discard_comments, std::map,
-                                    std::vector>;
 
 constexpr int64_t kMaxPolicySeconds = 366LL * 24 * 3600;
 constexpr int64_t kMaxPendingLifetime = 30LL * 24 * 3600;
@@ -34,12 +32,6 @@ const char* const kDayNames[] = {"mon", "tue", "wed", "thu",
 const char* const kShells[] = {"sh",   "bash", "dash", "zsh",  "ksh",
                                "mksh", "csh",  "tcsh", "fish", "busybox",
                                "su",   "sudo", "env",  "login"};
-
-// A validation failure; ParsePolicy turns it into "PATH:LINE: message".
-struct PolicyError {
-  int line;
-  std::string message;
-};
 
 bool HasWildcard(std::string_view text) {
   return text.find_first_of("*?[") != std::string_view::npos;
@@ -62,108 +54,17 @@ bool Contains(const std::vector<std::string>& list, const std::string& value) {
   return false;
 }
 
-int LineOf(const TomlValue& value) {
-  return static_cast<int>(value.location().line());
-}
-
-// Reads the fields of one TOML table, naming them "prefix.key" in errors.
-class TableReader {
+// A TomlTable of the policy file: unknown fields point at docs/policy.md
+// and a list holds at most kMaxListEntries strings.
+class TableReader : public TomlTable {
  public:
   TableReader(const TomlValue& table, std::string prefix)
-      : table_(table), prefix_(std::move(prefix)) {}
+      : TomlTable(table, std::move(prefix), "docs/policy.md") {}
 
-  [[noreturn]] void Fail(const TomlValue& at, const std::string& key,
-                         const std::string& problem) const {
-    throw PolicyError{LineOf(at), Field(key) + ": " + problem};
-  }
-
-  std::string Field(const std::string& key) const {
-    return prefix_.empty() ? key : prefix_ + "." + key;
-  }
-
-  void RejectUnknown(const std::set<std::string>& known) const {
-    for (const auto& [key, value] : table_.as_table()) {
-      if (known.count(key) == 0) {
-        Fail(value, key, "unknown field; check its spelling in docs/policy.md");
-      }
-    }
-  }
-
-  const TomlValue* Find(const std::string& key) const {
-    const auto& table = table_.as_table();
-    auto it = table.find(key);
-    return it == table.end() ? nullptr : &it->second;
-  }
-
-  const TomlValue& Require(const std::string& key) const {
-    const TomlValue* value = Find(key);
-    if (value == nullptr) Fail(table_, key, "missing");
-    return *value;
-  }
-
-  std::optional<std::string> String(const std::string& key) const {
-    const TomlValue* value = Find(key);
-    if (value == nullptr) return std::nullopt;
-    if (!value->is_string()) Fail(*value, key, "must be a string");
-    return value->as_string().str;
-  }
-
-  bool Boolean(const std::string& key, bool fallback) const {
-    const TomlValue* value = Find(key);
-    if (value == nullptr) return fallback;
-    if (!value->is_boolean()) Fail(*value, key, "must be true or false");
-    return value->as_boolean();
-  }
-
-  // A list of strings; each string is passed to check, which returns "" or
-  // the problem.
   template <typename Check>
   std::vector<std::string> Strings(const std::string& key, Check check) const {
-    std::vector<std::string> list;
-    const TomlValue* value = Find(key);
-    if (value == nullptr) return list;
-    if (!value->is_array()) Fail(*value, key, "must be a list of strings");
-    const auto& array = value->as_array();
-    if (array.size() > kMaxListEntries) {
-      Fail(*value, key, "has more than 256 entries");
-    }
-    for (const auto& item : array) {
-      if (!item.is_string()) Fail(item, key, "must contain only strings");
-      std::string text = item.as_string().str;
-      std::string problem = check(text);
-      if (!problem.empty()) {
-        Fail(item, key, "\"" + EscapeForLog(text, 128) + "\" " + problem);
-      }
-      list.push_back(text);
-    }
-    return list;
+    return TomlTable::Strings(key, kMaxListEntries, check);
   }
-
-  // Seconds: an integer, or a string such as "90s", "30m", "4h" or "2d".
-  int64_t Seconds(const std::string& key, int64_t fallback, int64_t max) const {
-    const TomlValue* value = Find(key);
-    if (value == nullptr) return fallback;
-    int64_t seconds = -1;
-    if (value->is_integer()) {
-      seconds = value->as_integer();
-    } else if (value->is_string() &&
-               !ParseDurationSeconds(value->as_string().str, &seconds)) {
-      seconds = -1;
-    }
-    if (seconds < 1 || seconds > max) {
-      Fail(*value, key,
-           "must be 1 to " + std::to_string(max) +
-               " seconds, as an integer or a string like \"30m\", \"4h\" "
-               "or \"1d\"");
-    }
-    return seconds;
-  }
-
-  const TomlValue& table() const { return table_; }
-
- private:
-  const TomlValue& table_;
-  std::string prefix_;
 };
 
 using GroupMap = std::map<std::string, std::vector<std::string>>;
@@ -285,7 +186,7 @@ AutoApproveRule ReadAutoApprove(const TomlValue& table,
     reader.Fail(*reader.Find("requesters"), "requesters", "must not be empty");
   }
   const TomlValue& hours_value = reader.Require("hours");
-  std::string hours = reader.String("hours").value_or("");
+  std::string hours = reader.String("hours", "");
   size_t dash = hours.find('-');
   int start = dash == std::string::npos ? -1 : ParseClock(hours.substr(0, dash));
   int end = dash == std::string::npos ? -1 : ParseClock(hours.substr(dash + 1));
@@ -388,7 +289,7 @@ void ReadApproval(const TableReader& reader, const GroupMap& groups,
 
 void ReadReason(const TableReader& reader, Entitlement* e) {
   e->reason_required = reader.Boolean("reason_required", true);
-  auto pattern = reader.String("reason_pattern");
+  auto pattern = reader.OptionalString("reason_pattern");
   if (!pattern.has_value()) return;
   const TomlValue& at = *reader.Find("reason_pattern");
   if (pattern->empty() || pattern->size() > kMaxReasonPatternBytes) {
@@ -409,13 +310,13 @@ Entitlement ReadEntitlement(const TomlValue& table, size_t index,
                             const GroupMap& host_groups) {
   std::string prefix = "entitlement[" + std::to_string(index + 1) + "]";
   if (!table.is_table()) {
-    throw PolicyError{LineOf(table), prefix + ": must be a table"};
+    throw TomlError{TomlLine(table), prefix + ": must be a table"};
   }
   TableReader reader(table, prefix);
   Entitlement e;
-  e.line = LineOf(table);
+  e.line = TomlLine(table);
   reader.Require("name");
-  e.name = reader.String("name").value_or("");
+  e.name = reader.String("name", "");
   if (!IsValidName(e.name)) {
     reader.Fail(*reader.Find("name"), "name",
                 "must be 1 to 64 characters of a-z, 0-9, '-', '_' and '.'");
@@ -497,13 +398,13 @@ Webhook ReadWebhook(const TomlValue& table, size_t index,
   reader.RejectUnknown({"name", "url", "secret_file", "format", "events"});
   Webhook hook;
   reader.Require("name");
-  hook.name = reader.String("name").value_or("");
+  hook.name = reader.String("name", "");
   if (!IsValidName(hook.name)) {
     reader.Fail(*reader.Find("name"), "name",
                 "must be 1 to 64 characters of a-z, 0-9, '-', '_' and '.'");
   }
   reader.Require("url");
-  hook.url = reader.String("url").value_or("");
+  hook.url = reader.String("url", "");
   bool https = hook.url.rfind("https://", 0) == 0 && hook.url.size() > 8;
   if (hook.url.size() > 2048 || (!https && !IsLoopbackUrl(hook.url))) {
     reader.Fail(*reader.Find("url"), "url",
@@ -512,8 +413,8 @@ Webhook ReadWebhook(const TomlValue& table, size_t index,
   }
   reader.Require("secret_file");
   hook.secret = ReadSecretFile(
-      reader, reader.String("secret_file").value_or(""), policy_path);
-  std::string format = reader.String("format").value_or("json");
+      reader, reader.String("secret_file", ""), policy_path);
+  std::string format = reader.String("format", "json");
   if (format != "json" && format != "slack") {
     reader.Fail(*reader.Find("format"), "format",
                 "must be \"json\" or \"slack\"");
@@ -540,7 +441,7 @@ Policy ReadPolicy(const TomlValue& root, const std::string& path) {
   policy.path = path;
   const TomlValue* list = top.Find("entitlement");
   if (list == nullptr || !list->is_array() || list->as_array().empty()) {
-    throw PolicyError{list ? LineOf(*list) : 1,
+    throw TomlError{list ? TomlLine(*list) : 1,
                       "entitlement: at least one [[entitlement]] table is "
                       "required, because every grant must come from one"};
   }
@@ -549,7 +450,7 @@ Policy ReadPolicy(const TomlValue& root, const std::string& path) {
   for (size_t i = 0; i < array.size(); ++i) {
     Entitlement e = ReadEntitlement(array[i], i, groups, host_groups);
     if (!names.insert(e.name).second) {
-      throw PolicyError{e.line, "entitlement \"" + e.name +
+      throw TomlError{e.line, "entitlement \"" + e.name +
                                     "\": name is used by an earlier entitlement"};
     }
     policy.entitlements.push_back(std::move(e));
@@ -707,25 +608,9 @@ const Entitlement* Policy::Find(const std::string& name) const {
 }
 
 Result<Policy> ParsePolicy(const std::string& text, const std::string& path) {
-  std::istringstream stream(text);
-  try {
-    TomlValue root =
-        toml::parse<toml::discard_comments, std::map, std::vector>(stream,
-                                                                   path);
+  return ParseToml<Policy>(text, path, [&](const TomlValue& root) {
     return ReadPolicy(root, path);
-  } catch (const PolicyError& error) {
-    return Error{path + ":" + std::to_string(error.line) + ": " +
-                 error.message};
-  } catch (const toml::exception& error) {
-    // toml11 gives a multi-line message; its first line names the problem.
-    std::string what = error.what();
-    std::string first = what.substr(0, what.find('\n'));
-    if (first.rfind("[error] ", 0) == 0) first = first.substr(8);
-    return Error{path + ":" + std::to_string(error.location().line()) +
-                 ": invalid TOML: " + first};
-  } catch (const std::exception& error) {
-    return Error{path + ": invalid TOML: " + error.what()};
-  }
+  });
 }
 
 Result<Policy> LoadPolicy(const std::string& path) {

@@ -329,6 +329,12 @@ class OidcTest : public CppUnit::TestFixture {
         {"[approval]\nmax_auth_age = -1\n[[provider]]\n"
          "issuer = \"https://idp\"\naudiences = [\"a\"]\n",
          "max_auth_age"},
+        {"[[provider]]\nissuer = \"https://idp\"\naudiences = [\"a\", \"\"]\n",
+         "oidc.toml:3: provider[0].audiences: \"\" must not be empty"},
+        {"[[provider]]\nissuer = \"https://idp\"\naudiences = [\"a\"]\n"
+         "scope = \"openid\"\n",
+         "oidc.toml:4: provider[0].scope: unknown field; check its spelling "
+         "in docs/identity.md"},
     };
     for (const Case& c : cases) {
       auto result = zsp::broker::ParseOidcSettings(c.text, "oidc.toml");
