@@ -169,6 +169,15 @@ std::string ApplySetting(HostConfig* c, std::string_view key,
     c->request_wait_sec = static_cast<long>(seconds);
     return "";
   }
+  if (key == "expiry_warning") {
+    int64_t seconds = 0;
+    if (!ParseDurationSeconds(value, &seconds) || seconds < 0 ||
+        seconds > 3600) {
+      return "value must be a duration from 0s (off) to 1h (for example 60s)";
+    }
+    c->expiry_warning_sec = static_cast<long>(seconds);
+    return "";
+  }
   if (key == "breakglass_key") {
     if (!IsAbsolutePath(value)) return "value must be an absolute path";
     c->breakglass_keys.emplace_back(value);

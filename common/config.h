@@ -58,6 +58,9 @@ struct HostConfig {
   std::string decision_cache_dir = kDefaultDecisionCacheDir;
   long request_duration_sec = 3600;  // duration asked for from a terminal
   long request_wait_sec = 300;       // how long a terminal waits for approval
+  // How long before a grant ends sudo_zsp prints a warning on the
+  // terminal of a running command, in seconds. 0 turns the warning off.
+  long expiry_warning_sec = 60;
   // Break-glass public keys (breakglass_key, repeatable); none disables
   // emergency tokens. See common/breakglass.h.
   std::vector<std::string> breakglass_keys;

@@ -68,6 +68,33 @@ std::vector<std::string> CopyStrings(const char* const* list) {
   return out;
 }
 
+int64_t ExpiryWarningDelay(int64_t now, int64_t grant_expires,
+                           int64_t timeout_sec, int64_t warning_sec) {
+  if (warning_sec <= 0) return -1;
+  int64_t delay = std::max<int64_t>(grant_expires - warning_sec - now, 0);
+  return delay < timeout_sec ? delay : -1;
+}
+
+std::string ExpiryWarningText(const std::string& grant,
+                              int64_t grant_expires, int64_t now) {
+  time_t end = static_cast<time_t>(grant_expires);
+  tm utc{};
+  char clock[16] = "?";
+  if (gmtime_r(&end, &utc) != nullptr) {
+    strftime(clock, sizeof clock, "%H:%M:%S", &utc);
+  }
+  std::string left = std::to_string(std::max<int64_t>(grant_expires - now, 0));
+  bool break_glass = grant.rfind("bg-", 0) == 0;
+  std::string what = break_glass ? "break-glass token " : "grant ";
+  std::string next =
+      break_glass ? "ask the break-glass key holders for a new token"
+                  : "file a new request with zspctl request once it has "
+                    "ended";
+  return std::string(kPrefix) + what + grant + " ends at " + clock +
+         " UTC, in " + left + " s, and this command is stopped then; for "
+         "more time, " + next;
+}
+
 Result<std::string> ResolveCommand(const std::string& argv0,
                                    const std::string& cwd,
                                    const std::string& secure_path) {
@@ -734,6 +761,15 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
   }
   out.env = BuildEnv(t, argv, env_add, config.value().secure_path,
                      decision.grant, decision.grant_expires);
+  out.grant = decision.grant;
+  out.grant_expires = decision.grant_expires;
+  out.warning_delay_sec = ExpiryWarningDelay(
+      now, decision.grant_expires, timeout, config.value().expiry_warning_sec);
+  if (out.warning_delay_sec == 0) {
+    out.messages.push_back(
+        ExpiryWarningText(decision.grant, decision.grant_expires, now));
+    out.warning_delay_sec = -1;
+  }
   return out;
 }
 

@@ -38,7 +38,24 @@ struct SudoOutcome {
   // recorded; sudo runs it with fexecve (command_info execfd), so a file
   // swapped in at the path afterwards is not what runs.
   UniqueFd exec_fd;
+  // allow only: seconds from the decision until the expiry warning is due
+  // (expiry_warning in zsp.conf), or -1 for no warning. A warning due at
+  // once is already in messages.
+  int64_t warning_delay_sec = -1;
+  std::string grant;          // allow only: grant or break-glass token id
+  int64_t grant_expires = 0;  // allow only: its end, Unix seconds
 };
+
+// Returns the seconds from now until the expiry warning for a command that
+// sudo stops after timeout_sec, or 0 when it is due at once. Returns -1
+// when warning_sec is 0 or the timeout stops the command first.
+int64_t ExpiryWarningDelay(int64_t now, int64_t grant_expires,
+                           int64_t timeout_sec, int64_t warning_sec);
+
+// Formats the expiry warning line for grant (a grant or break-glass token
+// id) that ends at grant_expires, as seen at now. The time is in UTC.
+std::string ExpiryWarningText(const std::string& grant,
+                              int64_t grant_expires, int64_t now);
 
 // The resolved run-as group of sudo -g.
 struct RunAsGroup {

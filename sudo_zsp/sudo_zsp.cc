@@ -1,6 +1,7 @@
 // sudo_zsp.so: the sudo policy plugin ABI. Each callback is a noexcept shim
 // around zsp::SudoPolicy; no exception or exit ever reaches sudo.
 #include <sudo_plugin.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -12,6 +13,11 @@
 #include <vector>
 
 #include "common/sudo_policy.h"
+
+extern "C" {
+// Defined at the end of this file; sudo fills in its event_alloc.
+extern struct policy_plugin sudo_zsp_policy;
+}
 
 namespace {
 
@@ -93,6 +99,10 @@ struct PluginState {
   CStringArray command_info;
   CStringArray argv;
   CStringArray env;
+  // The expiry warning timer in sudo's event loop, and what it names.
+  sudo_plugin_event* warning_event = nullptr;
+  std::string warning_grant;
+  int64_t warning_grant_expires = 0;
 };
 
 PluginState& State() {
@@ -107,6 +117,60 @@ void PrintLines(const std::vector<std::string>& lines) {
   for (const auto& line : lines) {
     State().printf_fn(SUDO_CONV_ERROR_MSG, "%s\n", line.c_str());
   }
+}
+
+// Prints the expiry warning. It runs in sudo's event loop while the
+// command runs, and it only formats and prints one line.
+void OnExpiryWarning(int /*fd*/, int /*what*/, void* /*closure*/) noexcept {
+  try {
+    PluginState& s = State();
+    if (s.printf_fn == nullptr) return;
+    std::string text = zsp::ExpiryWarningText(
+        s.warning_grant, s.warning_grant_expires,
+        static_cast<int64_t>(std::time(nullptr)));
+    // Under use_pty sudo puts the user's terminal in raw mode, where a
+    // bare newline does not return the cursor to the line start.
+    const char* end = isatty(STDERR_FILENO) ? "\r\n" : "\n";
+    s.printf_fn(SUDO_CONV_ERROR_MSG, "%s%s", text.c_str(), end);
+  } catch (...) {
+    // Out of memory: the warning is a courtesy and is dropped.
+  }
+}
+
+void FreeWarningEvent() {
+  PluginState& s = State();
+  if (s.warning_event == nullptr) return;
+  s.warning_event->del(s.warning_event);
+  s.warning_event->free(s.warning_event);
+  s.warning_event = nullptr;
+}
+
+// Arms the expiry warning in sudo's event loop, which sudo runs in its
+// front-end process while the command runs. sudo keeps that process for
+// the command because command_info sets use_pty and timeout and this
+// plugin has a close function. Returns false when the front end offers no
+// events (plugin API before 1.15) or the timer cannot be set. The command
+// then runs without a warning.
+bool ArmExpiryWarning(const zsp::SudoOutcome& outcome) {
+  PluginState& s = State();
+  FreeWarningEvent();
+  if (s.api_version < SUDO_API_MKVERSION(1, 15) ||
+      sudo_zsp_policy.event_alloc == nullptr) {
+    return false;
+  }
+  sudo_plugin_event* event = sudo_zsp_policy.event_alloc();
+  if (event == nullptr) return false;
+  timespec delay{static_cast<time_t>(outcome.warning_delay_sec), 0};
+  if (event->set(event, -1, SUDO_PLUGIN_EV_TIMEOUT, OnExpiryWarning,
+                 nullptr) != 1 ||
+      event->add(event, &delay) != 1) {
+    event->free(event);
+    return false;
+  }
+  s.warning_event = event;
+  s.warning_grant = outcome.grant;
+  s.warning_grant_expires = outcome.grant_expires;
+  return true;
 }
 
 void SetErrstr(const char** errstr, const char* text) {
@@ -155,6 +219,7 @@ int PolicyOpen(unsigned int version, sudo_conv_t conversation,
 }
 
 void PolicyClose(int /*exit_status*/, int /*error*/) noexcept {
+  FreeWarningEvent();
   State().policy.reset();
   State().terminal.reset();
   State().exec_fd.Reset();
@@ -189,6 +254,10 @@ int PolicyCheck(int argc, char* const argv[], char* env_add[],
     *command_info_out = s.command_info.get();
     *argv_out = s.argv.get();
     *user_env_out = s.env.get();
+    if (outcome.warning_delay_sec > 0 && !ArmExpiryWarning(outcome)) {
+      PrintLines({"zsp: warning: this sudo offers no timers to plugins, so "
+                  "no notice is shown before the grant ends"});
+    }
     return 1;
   } catch (...) {
     PrintLines({"zsp: access denied: internal error"});

@@ -63,6 +63,7 @@ class ConfigTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(ParseTimeoutRange);
   CPPUNIT_TEST(ParseConnectTimeoutAboveTotal);
   CPPUNIT_TEST(ParseClockSkewRange);
+  CPPUNIT_TEST(ParseExpiryWarning);
   CPPUNIT_TEST(ParseHostName);
   CPPUNIT_TEST(ParseSecurePath);
   CPPUNIT_TEST(ParseDebug);
@@ -343,6 +344,27 @@ class ConfigTest : public CppUnit::TestFixture {
       CPPUNIT_ASSERT_MESSAGE("accept " + line, result.ok());
       CPPUNIT_ASSERT_EQUAL_MESSAGE("value of " + line, value,
                                    result.value().clock_skew_sec);
+    }
+  }
+
+  void ParseExpiryWarning() {
+    auto defaults = ParseHostConfig(MinimalConfig(), kOrigin);
+    CPPUNIT_ASSERT_MESSAGE("minimal config parses", defaults.ok());
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("default", 60L,
+                                 defaults.value().expiry_warning_sec);
+    for (const char* value : {"-1s", "61m", "2h", "soon", ""}) {
+      std::string line = std::string("expiry_warning = ") + value;
+      auto result = ParseHostConfig(MinimalConfigWith(line), kOrigin);
+      CPPUNIT_ASSERT_MESSAGE("reject " + line, !result.ok());
+    }
+    const std::pair<const char*, long> accepted[] = {
+        {"0", 0L}, {"0s", 0L}, {"90s", 90L}, {"5m", 300L}, {"1h", 3600L}};
+    for (const auto& [value, seconds] : accepted) {
+      std::string line = std::string("expiry_warning = ") + value;
+      auto result = ParseHostConfig(MinimalConfigWith(line), kOrigin);
+      CPPUNIT_ASSERT_MESSAGE("accept " + line, result.ok());
+      CPPUNIT_ASSERT_EQUAL_MESSAGE("value of " + line, seconds,
+                                   result.value().expiry_warning_sec);
     }
   }
 

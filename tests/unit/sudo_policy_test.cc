@@ -48,6 +48,9 @@ class SudoPolicyTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(PolicyListWithoutCommand);
   CPPUNIT_TEST(ResolveGroupByNameAndGid);
   CPPUNIT_TEST(ResolveGroupUnknown);
+  CPPUNIT_TEST(ExpiryWarningDelayCases);
+  CPPUNIT_TEST(ExpiryWarningTextGrant);
+  CPPUNIT_TEST(ExpiryWarningTextBreakGlass);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -300,6 +303,43 @@ class SudoPolicyTest : public CppUnit::TestFixture {
       auto group = zsp::ResolveRunAsGroup(spec);
       CPPUNIT_ASSERT_MESSAGE(spec, !group.ok());
     }
+  }
+
+  void ExpiryWarningDelayCases() {
+    const int64_t now = 1000000;
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("off", int64_t{-1},
+                                zsp::ExpiryWarningDelay(now, now + 600, 600, 0));
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("due later", int64_t{540},
+                                 zsp::ExpiryWarningDelay(now, now + 600, 600, 60));
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("inside the window", int64_t{0},
+                                 zsp::ExpiryWarningDelay(now, now + 30, 30, 60));
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("timeout stops the command first", int64_t{-1},
+                                 zsp::ExpiryWarningDelay(now, now + 600, 100, 60));
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("timeout at the warning", int64_t{-1},
+                                 zsp::ExpiryWarningDelay(now, now + 600, 540, 60));
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("timeout just after", int64_t{540},
+                                 zsp::ExpiryWarningDelay(now, now + 600, 541, 60));
+  }
+
+  void ExpiryWarningTextGrant() {
+    // 1700000000 is 2023-11-14 22:13:20 UTC.
+    std::string text =
+        zsp::ExpiryWarningText("g-0123456789ab", 1700000000, 1700000000 - 45);
+    CPPUNIT_ASSERT_MESSAGE(text, text.rfind("zsp: grant g-0123456789ab ", 0) == 0);
+    CPPUNIT_ASSERT_MESSAGE(text, text.find("ends at 22:13:20 UTC, in 45 s") !=
+                                     std::string::npos);
+    CPPUNIT_ASSERT_MESSAGE(text, text.find("zspctl request") != std::string::npos);
+    CPPUNIT_ASSERT_MESSAGE("one line", text.find('\n') == std::string::npos);
+  }
+
+  void ExpiryWarningTextBreakGlass() {
+    std::string text = zsp::ExpiryWarningText("bg-0123456789abcdef",
+                                              1700000000, 1700000010);
+    CPPUNIT_ASSERT_MESSAGE(
+        text, text.rfind("zsp: break-glass token bg-0123456789abcdef ", 0) == 0);
+    CPPUNIT_ASSERT_MESSAGE("no negative time", text.find("in 0 s") !=
+                                                   std::string::npos);
+    CPPUNIT_ASSERT_MESSAGE(text, text.find("key holders") != std::string::npos);
   }
 };
 
