@@ -48,18 +48,20 @@ AgentReply Rejected(std::string why) {
 }  // namespace
 
 Agent::Agent(HostConfig config, std::vector<PinnedKey> keys, std::string host,
-             GrantCgroups cgroups, std::string state_dir)
+             GrantCgroups cgroups, std::string state_dir,
+             BreakGlassPolicy break_glass)
     : config_(std::move(config)),
       keys_(std::move(keys)),
       host_(std::move(host)),
       cgroups_(std::move(cgroups)),
       state_dir_(std::move(state_dir)),
+      break_glass_(std::move(break_glass)),
       last_feed_page_(SteadyClock::now()) {}
 
 void Agent::AdoptOrEndLeftovers(int64_t now) {
   std::lock_guard<std::mutex> lock(mutex_);
   for (const auto& name : cgroups_.ListGrants()) {
-    auto state = IsGrantId(name) ? LoadState(name)
+    auto state = IsWorkId(name) ? LoadState(name)
                                  : Result<GrantClaims>(Error{"not a grant id"});
     if (state.ok() && state.value().grant_expires > now) {
       live_[name] = LiveGrant{state.value(), ""};
@@ -104,7 +106,40 @@ AgentReply Agent::Place(pid_t pid, const std::string& token, int64_t now) {
          {"reason", "grant ended"}});
     return Rejected("grant " + grant.grant + " has been revoked or ended");
   }
+  return PlaceLocked(pid, grant);
+}
 
+// Break-glass work is placed without the feed check: a stale feed is the
+// usual state while the broker is down, and the feed cannot revoke a
+// token anyway.
+AgentReply Agent::PlaceBreakGlass(pid_t pid, const std::string& text,
+                                  int64_t now) {
+  if (break_glass_.keys.empty()) {
+    Log(LOG_WARNING, "rejected",
+        {{"pid", std::to_string(pid)},
+         {"reason", "no break-glass keys"}});
+    return Rejected("this host lists no usable breakglass_key, so the agent "
+                    "cannot verify break-glass tokens");
+  }
+  auto claims = CheckBreakGlassPlacement(text, break_glass_, host_, now);
+  if (!claims.ok()) {
+    Log(LOG_WARNING, "rejected",
+        {{"pid", std::to_string(pid)}, {"reason", claims.error()}});
+    return Rejected(claims.error());
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (ended_.count(claims.value().grant) != 0) {
+    Log(LOG_NOTICE, "rejected",
+        {{"pid", std::to_string(pid)},
+         {"grant", claims.value().grant},
+         {"reason", "break-glass token ended"}});
+    return Rejected("break-glass token " + claims.value().grant +
+                    " has ended");
+  }
+  return PlaceLocked(pid, claims.value());
+}
+
+AgentReply Agent::PlaceLocked(pid_t pid, const GrantClaims& grant) {
   auto placed = cgroups_.Place(grant.grant, pid);
   if (!placed.ok()) {
     Log(LOG_ERR, "failed",
@@ -181,7 +216,9 @@ void Agent::Tick(int64_t now) {
   }
   if (config_.feed_stale_action != StaleAction::kEnd) return;
   std::vector<std::string> all;
-  for (const auto& [grant, live] : live_) all.push_back(grant);
+  for (const auto& [grant, live] : live_) {
+    if (live.claims.kind != kBreakGlassKind) all.push_back(grant);
+  }
   for (const auto& grant : all) EndWorkLocked(grant, kCauseFeedStale);
 }
 
@@ -231,6 +268,9 @@ void Agent::RecordEnd(const GrantClaims& claims, const std::string& cause,
       .Add("ZSP_CGROUP", cgroups_.RelativePathOf(claims.grant))
       .Add("ZSP_KILL_METHOD",
            report.used_cgroup_kill ? "cgroup.kill" : "freeze-and-kill");
+  if (claims.kind == kBreakGlassKind) {
+    record.Add("ZSP_BREAKGLASS_TOKEN", claims.grant);
+  }
   if (claims.grant_expires > 0) {
     record.Add("ZSP_GRANT_EXPIRES", std::to_string(claims.grant_expires));
   }

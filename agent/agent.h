@@ -2,8 +2,11 @@
 // grants the feed has reported revoked, and the health of the broker feed. It
 // ends a grant's work at the grant's end, on a revocation from the feed,
 // and, when feed_stale_action is end, once the feed has been silent for
-// longer than feed_stale_after. Every end is one audit record (journal
-// and spool) that names the grant, the processes and the cause.
+// longer than feed_stale_after. Work under a break-glass token is tracked
+// the same way under the token's id and ends at the token's end only:
+// the feed cannot revoke a token, and break-glass exists for when the
+// broker is down. Every end is one audit record (journal and spool) that
+// names the grant, the processes and the cause.
 #ifndef ZSP_AGENT_AGENT_H_
 #define ZSP_AGENT_AGENT_H_
 
@@ -38,8 +41,11 @@ class Agent {
 
   // host is this host's name at the broker. state_dir contains one file
   // per live grant so that a restarted agent can adopt its cgroups.
+  // break_glass has no keys when the host lists no breakglass_key; then
+  // break-glass work is not placed.
   Agent(HostConfig config, std::vector<PinnedKey> keys, std::string host,
-        GrantCgroups cgroups, std::string state_dir);
+        GrantCgroups cgroups, std::string state_dir,
+        BreakGlassPolicy break_glass = {});
 
   // Adopts the grant cgroups of an earlier run whose grants are still live
   // by the state files, and ends the work in any other.
@@ -47,6 +53,9 @@ class Agent {
 
   // Places process pid under the grant of the signed decision token.
   AgentReply Place(pid_t pid, const std::string& token, int64_t now);
+
+  // Places process pid under a break-glass token, by the token's id.
+  AgentReply PlaceBreakGlass(pid_t pid, const std::string& text, int64_t now);
 
   // Applies a verified feed page and marks the feed as healthy.
   void ApplyFeedPage(const FeedPage& page, int64_t now);
@@ -65,6 +74,8 @@ class Agent {
     std::string failed_cause;  // set when an end failed and must be retried
   };
 
+  // Moves pid into the cgroup of verified claims and tracks them.
+  AgentReply PlaceLocked(pid_t pid, const GrantClaims& claims);
   bool FeedIsStaleLocked(SteadyClock::time_point now) const;
   // Kills the grant's work and records it; on failure keeps the grant for
   // a retry on the next Tick.
@@ -80,6 +91,7 @@ class Agent {
   std::string host_;
   GrantCgroups cgroups_;
   std::string state_dir_;
+  BreakGlassPolicy break_glass_;
 
   std::mutex mutex_;
   std::map<std::string, LiveGrant> live_;

@@ -30,6 +30,7 @@
 #include "agent/feed_follower.h"
 #include "agent/log.h"
 #include "common/agent_protocol.h"
+#include "common/breakglass.h"
 #include "common/config.h"
 #include "common/decision.h"
 #include "common/handles.h"
@@ -182,16 +183,38 @@ void ServeClient(int fd, zsp::agent::Agent* agent) {
     return;
   }
   std::string line = ReadRequestLine(fd);
-  auto token = zsp::ParsePlaceRequest(line);
-  if (!token.ok()) {
+  auto request = zsp::ParsePlaceRequest(line);
+  explicit_bzero(line.data(), line.size());
+  if (!request.ok()) {
     Log(LOG_WARNING, "rejected",
-        {{"pid", std::to_string(peer.pid)}, {"reason", token.error()}});
-    reply.error = "invalid request: " + token.error();
+        {{"pid", std::to_string(peer.pid)}, {"reason", request.error()}});
+    reply.error = "invalid request: " + request.error();
     Reply(fd, reply);
     return;
   }
-  Reply(fd, agent->Place(peer.pid, token.value(),
-                         static_cast<int64_t>(std::time(nullptr))));
+  int64_t now = static_cast<int64_t>(std::time(nullptr));
+  std::string& token = request.value().token;
+  if (request.value().break_glass) {
+    Reply(fd, agent->PlaceBreakGlass(peer.pid, token, now));
+  } else {
+    Reply(fd, agent->Place(peer.pid, token, now));
+  }
+  // A break-glass token may still open other hosts.
+  explicit_bzero(token.data(), token.size());
+}
+
+// The host's break-glass keys, for verifying tokens of work to place. A
+// host without usable keys gets an empty policy, under which break-glass
+// work is rejected: hosts with agent = required then deny it.
+zsp::BreakGlassPolicy LoadBreakGlassKeys(const zsp::HostConfig& config) {
+  if (config.breakglass_keys.empty()) return {};
+  auto policy = zsp::LoadBreakGlassPolicy(config);
+  if (!policy.ok()) {
+    Log(LOG_WARNING, "failed",
+        {{"action", "load-breakglass-keys"}, {"error", policy.error()}});
+    return {};
+  }
+  return std::move(policy).value();
 }
 
 zsp::Result<std::string> HostName(const zsp::HostConfig& config) {
@@ -242,7 +265,8 @@ int Run(const Options& options) {
   if (!state_dir.ok()) return Fail(state_dir.error());
 
   zsp::agent::Agent agent(config.value(), std::move(agent_keys).value(),
-                          host.value(), cgroups, options.state_dir);
+                          host.value(), cgroups, options.state_dir,
+                          LoadBreakGlassKeys(config.value()));
   agent.AdoptOrEndLeftovers(static_cast<int64_t>(std::time(nullptr)));
 
   std::atomic<bool> stop{false};

@@ -86,7 +86,12 @@ std::string EncodePlaceRequest(const std::string& token) {
   return request.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
-Result<std::string> ParsePlaceRequest(std::string_view line) {
+std::string EncodeBreakGlassPlaceRequest(const std::string& text) {
+  json request = {{"op", "place"}, {"breakglass", text}};
+  return request.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
+Result<PlaceRequest> ParsePlaceRequest(std::string_view line) {
   if (line.size() >= kMaxAgentRequestBytes) {
     return Error{"request is longer than " +
                  std::to_string(kMaxAgentRequestBytes) + " bytes"};
@@ -96,7 +101,7 @@ Result<std::string> ParsePlaceRequest(std::string_view line) {
     return Error{"request is not a JSON object with unique keys"};
   }
   for (const auto& [key, value] : request.items()) {
-    if (key != "op" && key != "decision") {
+    if (key != "op" && key != "decision" && key != "breakglass") {
       return Error{"request has unknown member \"" + EscapeForLog(key, 64) +
                    "\""};
     }
@@ -106,9 +111,17 @@ Result<std::string> ParsePlaceRequest(std::string_view line) {
     return Error{"op: must be \"place\", not \"" + EscapeForLog(op, 64) +
                  "\""};
   }
-  std::string token = StringMember(request, "decision");
-  if (token.empty()) return Error{"decision: missing or not a string"};
-  return token;
+  PlaceRequest out;
+  out.break_glass = request.contains("breakglass");
+  if (out.break_glass && request.contains("decision")) {
+    return Error{"request has both decision and breakglass"};
+  }
+  const char* member = out.break_glass ? "breakglass" : "decision";
+  out.token = StringMember(request, member);
+  if (out.token.empty()) {
+    return Error{std::string(member) + ": missing or not a string"};
+  }
+  return out;
 }
 
 std::string EncodeAgentReply(const AgentReply& reply) {
@@ -144,13 +157,18 @@ Result<AgentReply> ParseAgentReply(std::string_view line) {
 Result<AgentReply> AskAgentToPlace(const std::string& socket_path,
                                    const std::string& token,
                                    long timeout_ms) {
+  return SendPlaceRequest(socket_path, EncodePlaceRequest(token), timeout_ms);
+}
+
+Result<AgentReply> SendPlaceRequest(const std::string& socket_path,
+                                    const std::string& request,
+                                    long timeout_ms) {
   auto deadline = std::chrono::steady_clock::now() +
                   std::chrono::milliseconds(timeout_ms);
   auto connected = ConnectToAgent(socket_path);
   if (!connected.ok()) return Error{connected.error()};
   int fd = connected.value().get();
 
-  std::string request = EncodePlaceRequest(token);
   size_t sent = 0;
   while (sent < request.size()) {
     if (!WaitFor(fd, POLLOUT, deadline)) {
@@ -192,14 +210,16 @@ Result<AgentReply> AskAgentToPlace(const std::string& socket_path,
   return ParseAgentReply(std::string_view(reply).substr(0, reply.find('\n')));
 }
 
-Placement PlaceUnderGrant(const HostConfig& config,
-                          const std::string& token) {
+namespace {
+
+Placement Place(const HostConfig& config, const std::string& request) {
   Placement out;
   if (config.agent == AgentMode::kOff) {
     out.allowed = true;
     return out;
   }
-  auto reply = AskAgentToPlace(config.agent_socket, token, config.timeout_ms);
+  auto reply = SendPlaceRequest(config.agent_socket, request,
+                                config.timeout_ms);
   if (!reply.ok()) {
     out.problem = reply.error();
   } else if (!reply.value().ok) {
@@ -209,6 +229,25 @@ Placement PlaceUnderGrant(const HostConfig& config,
   }
   out.allowed = out.problem.empty() || config.agent == AgentMode::kOptional;
   return out;
+}
+
+}  // namespace
+
+Placement PlaceUnderGrant(const HostConfig& config,
+                          const std::string& token) {
+  return Place(config, EncodePlaceRequest(token));
+}
+
+Placement PlaceUnderBreakGlass(const HostConfig& config,
+                               const std::string& text) {
+  std::string request = EncodeBreakGlassPlaceRequest(text);
+  Placement out = Place(config, request);
+  explicit_bzero(request.data(), request.size());
+  return out;
+}
+
+bool IsWorkId(std::string_view id) {
+  return IsGrantId(id) || IsBreakGlassId(id);
 }
 
 bool IsGrantId(std::string_view id) {
@@ -259,6 +298,37 @@ Result<GrantClaims> CheckPlacementToken(std::string_view token,
   out.request = StringMember(claims, "request");
   out.user = StringMember(claims, "sub");
   out.kind = StringMember(claims, "kind");
+  return out;
+}
+
+Result<GrantClaims> CheckBreakGlassPlacement(std::string_view text,
+                                             const BreakGlassPolicy& policy,
+                                             const std::string& host,
+                                             int64_t now) {
+  auto decoded = DecodeBreakGlassToken(text);
+  if (!decoded.ok()) {
+    return Error{"break-glass token rejected: " + decoded.error()};
+  }
+  const BreakGlassToken& fields = decoded.value();
+  BreakGlassUse use;
+  use.user = fields.user;
+  use.host = host;
+  use.kind = fields.scope == "sudo" ? "sudo" : "login";
+  use.runas = fields.runas;
+  use.now = now;
+  BreakGlassCheck check = VerifyBreakGlassToken(text, policy, use);
+  if (check.status != BreakGlassStatus::kValid) {
+    return Error{"break-glass token rejected: " + check.detail};
+  }
+  if (!IsBreakGlassId(check.token.id)) {
+    return Error{"break-glass token rejected: id is not bg- and 16 hex "
+                 "digits"};
+  }
+  GrantClaims out;
+  out.grant = check.token.id;
+  out.user = check.token.user;
+  out.kind = kBreakGlassKind;
+  out.grant_expires = check.token.expires;
   return out;
 }
 

@@ -1,10 +1,12 @@
 // The protocol between pam_zsp or sudo_zsp and zsp-agent on the same host,
 // over the agent's root-only unix stream socket. One request per
-// connection: the client sends one line of JSON,
+// connection: the client sends one line of JSON, either
 //   {"op":"place","decision":"<compact JWS>"}
+//   {"op":"place","breakglass":"<break-glass token>"}
 // and the agent places the client process (the pid that SO_PEERCRED
 // reports, never a pid from the message) in the cgroup of the grant that
-// the signed decision names. Then it replies with one line:
+// the signed decision names, or of the break-glass token, under the
+// token's id. Then it replies with one line:
 //   {"ok":true,"grant":"g-...","cgroup":"/zsp/g-..."}
 //   {"ok":false,"error":"why"}
 // Children the client starts afterwards inherit the cgroup.
@@ -16,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/breakglass.h"
 #include "common/config.h"
 #include "common/jws.h"
 #include "common/result.h"
@@ -35,13 +38,23 @@ struct AgentReply {
   std::string error;   // !ok: why the work was not placed
 };
 
+// A parsed place request.
+struct PlaceRequest {
+  bool break_glass = false;  // token is a break-glass token, not a decision
+  std::string token;
+};
+
 // The request line for placing the caller under decision token, with
 // its trailing newline.
 std::string EncodePlaceRequest(const std::string& token);
 
-// Reads a request line (without its newline) and returns the decision
-// token, or an error naming the problem.
-Result<std::string> ParsePlaceRequest(std::string_view line);
+// The request line for placing the caller under break-glass token text,
+// with its trailing newline.
+std::string EncodeBreakGlassPlaceRequest(const std::string& text);
+
+// Reads a request line (without its newline), or returns an error naming
+// the problem.
+Result<PlaceRequest> ParsePlaceRequest(std::string_view line);
 
 // The reply line, with its trailing newline.
 std::string EncodeAgentReply(const AgentReply& reply);
@@ -56,10 +69,20 @@ Result<AgentReply> ParseAgentReply(std::string_view line);
 Result<AgentReply> AskAgentToPlace(const std::string& socket_path,
                                    const std::string& token, long timeout_ms);
 
+// Sends request_line (from EncodePlaceRequest or
+// EncodeBreakGlassPlaceRequest) as AskAgentToPlace does.
+Result<AgentReply> SendPlaceRequest(const std::string& socket_path,
+                                    const std::string& request_line,
+                                    long timeout_ms);
+
 // True for a grant id as the broker makes them: "g-" and 12 lowercase hex
 // digits. The agent uses the id as a directory name, so nothing else is
 // accepted.
 bool IsGrantId(std::string_view id);
+
+// True for the id of work the agent tracks: a grant id or a break-glass
+// token id (IsBreakGlassId).
+bool IsWorkId(std::string_view id);
 
 struct Placement {
   bool allowed = false;  // whether the work may go on
@@ -73,6 +96,11 @@ struct Placement {
 // token, as config.agent sets: kOff never asks, kRequired allows only
 // placed work, kOptional allows the rest with a warning.
 Placement PlaceUnderGrant(const HostConfig& config, const std::string& token);
+
+// Asks the agent to place the calling process under break-glass token
+// text, with the same agent rule as PlaceUnderGrant.
+Placement PlaceUnderBreakGlass(const HostConfig& config,
+                               const std::string& text);
 
 // The grant facts that the agent takes from a signed allow decision.
 struct GrantClaims {
@@ -92,6 +120,20 @@ Result<GrantClaims> CheckPlacementToken(std::string_view token,
                                         const std::vector<PinnedKey>& keys,
                                         const std::string& host, int64_t now,
                                         int64_t clock_skew);
+
+// The kind that GrantClaims names for work under a break-glass token.
+inline constexpr char kBreakGlassKind[] = "break-glass";
+
+// Verifies break-glass token text for placement as the host verified it
+// for use (VerifyBreakGlassToken: signatures, window, host), bound to the
+// user and run-as user that the token itself names. Spending is not
+// checked: the host spent the token before it asked, and only root can
+// reach the agent. The claims carry the token id as grant, the token's
+// user, kBreakGlassKind and the token's end.
+Result<GrantClaims> CheckBreakGlassPlacement(std::string_view text,
+                                             const BreakGlassPolicy& policy,
+                                             const std::string& host,
+                                             int64_t now);
 
 }  // namespace zsp
 

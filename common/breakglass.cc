@@ -385,6 +385,8 @@ std::string CheckBreakGlassFields(const BreakGlassToken& t) {
   return "";
 }
 
+bool IsBreakGlassId(std::string_view id) { return IsValidId(id); }
+
 std::string NewBreakGlassId() {
   unsigned char bytes[kIdHexDigits / 2];
   if (RAND_bytes(bytes, sizeof bytes) != 1) return "";

@@ -52,6 +52,10 @@ struct BreakGlassToken {
 // problem.
 std::string CheckBreakGlassFields(const BreakGlassToken& token);
 
+// True for a token id as NewBreakGlassId makes them: "bg-" and 16
+// lowercase hex digits.
+bool IsBreakGlassId(std::string_view id);
+
 // Returns a random token id, or "" if the random generator failed.
 std::string NewBreakGlassId();
 

@@ -59,6 +59,7 @@ EmergencyOutcome AskForBreakGlassToken(const HostConfig& config,
   out.presented = true;
 
   BreakGlassCheck check = VerifyBreakGlassToken(*text, policy.value(), use);
+  if (check.status == BreakGlassStatus::kValid) out.text = *text;
   explicit_bzero(text->data(), text->size());
   out.token = check.token;
   out.status = BreakGlassStatusName(check.status);
@@ -77,6 +78,8 @@ EmergencyOutcome AskForBreakGlassToken(const HostConfig& config,
     out.log_reason = "break-glass token rejected: " + spent.detail;
     terminal->Show(std::string(kPrefix) + "break-glass token rejected: " +
                    EscapeForLog(spent.detail, 256));
+    explicit_bzero(out.text.data(), out.text.size());
+    out.text.clear();
     return out;
   }
   out.allowed = true;

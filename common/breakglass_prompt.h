@@ -21,6 +21,10 @@ struct EmergencyOutcome {
   BreakGlassToken token;   // decoded fields, when decoding succeeded
   std::string status;      // BreakGlassStatusName, or "spent", "spend-failed"
   std::string log_reason;  // for the log when not allowed
+  // The token text when allowed, kept only to place the work with
+  // zsp-agent. The token may still open other hosts that its pattern
+  // matches, so the caller zeroes it after use.
+  std::string text;
 };
 
 // True when config lists break-glass keys and the broker's verdict opens

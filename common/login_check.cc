@@ -206,7 +206,7 @@ LoginOutcome RecordBreakGlassLogin(const LoginContext& context,
 
 LoginOutcome CheckBreakGlassLogin(const LoginContext& context,
                                   const std::string& token_id,
-                                  int64_t expires) {
+                                  int64_t expires, const std::string& text) {
   LoginOutcome out;
   auto config = LoadHostConfig(context.config_path);
   out.spool_dir = config.ok() ? config.value().spool_dir : kDefaultSpoolDir;
@@ -225,6 +225,35 @@ LoginOutcome CheckBreakGlassLogin(const LoginContext& context,
     record.SetMessage(out.log_line);
     record.Commit(out.spool_dir);
     return out;
+  }
+  if (context.phase == "session") {
+    // The configuration was read for the auth phase of this handle, so a
+    // failure here is new; it denies like any unplaceable work.
+    if (!config.ok()) {
+      out.result = LoginResult::kConfigError;
+      out.log_line = "deny " + who + " reason=configuration: " +
+                     EscapeForLog(config.error(), 256);
+      out.user_message = "zsp: login denied: the host configuration is "
+                         "invalid";
+      return out;
+    }
+    Placement placement = PlaceUnderBreakGlass(config.value(), text);
+    record.Add("ZSP_CGROUP", placement.cgroup);
+    if (!placement.allowed) {
+      out.result = LoginResult::kUnavailable;
+      out.log_line = "deny " + who + " reason=agent: " +
+                     EscapeForLog(placement.problem, 256);
+      out.user_message = "zsp: login denied: the session could not be "
+                         "placed under its break-glass token (" +
+                         EscapeForLog(placement.problem, 256) +
+                         "); ask an administrator";
+      record.Add("ZSP_DECISION", "deny")
+          .Add("ZSP_REASON", "agent: " + placement.problem);
+      record.SetMessage(out.log_line);
+      record.Commit(out.spool_dir);
+      return out;
+    }
+    record.Add("ZSP_AGENT_WARNING", placement.problem);
   }
   out.grant = token_id;
   out.grant_expires = expires;

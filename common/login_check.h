@@ -56,10 +56,12 @@ LoginOutcome RecordBreakGlassLogin(const LoginContext& context,
 
 // The account or session phase after the auth phase accepted break-glass
 // token token_id: allows until expires without asking the broker, and
-// records a login allow naming the token.
+// records a login allow naming the token. In the session phase it first
+// sends token text to zsp-agent to place the session, under the agent
+// rule of the configuration.
 LoginOutcome CheckBreakGlassLogin(const LoginContext& context,
                                   const std::string& token_id,
-                                  int64_t expires);
+                                  int64_t expires, const std::string& text);
 
 // Commits a session open or close record; returns "" or what failed.
 std::string RecordSession(const LoginContext& context, AuditEvent event,

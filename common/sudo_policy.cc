@@ -585,6 +585,12 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
   if (!cache_problem.empty()) record.Add("ZSP_CACHE_PROBLEM", cache_problem);
   if (decision.cached) record.Add("ZSP_CACHED", "1");
   EmergencyOutcome emergency;
+  // The token text may still open other hosts; it is zeroed on every
+  // return path.
+  struct ZeroOnReturn {
+    std::string* text;
+    ~ZeroOnReturn() { explicit_bzero(text->data(), text->size()); }
+  } zero_token{&emergency.text};
   // A break-glass token names no run-as group or environment variables,
   // so it is never offered for -g, -E or VAR=value.
   bool token_can_cover = !group && env_names.empty();
@@ -697,21 +703,22 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
 
   // This is sudo's front-end process, which forks the command after
   // check_policy and init_session: placed here, the command, its monitor
-  // and everything they start stay in the grant's cgroup.
-  // NOTE: work under a break-glass token is not placed, because the agent
-  // accepts only broker-signed decisions.
-  if (!emergency.allowed) {
-    Placement placement = PlaceUnderGrant(config.value(), decision.token);
-    record.Add("ZSP_CGROUP", placement.cgroup);
-    if (!placement.allowed) {
-      return deny_recorded("agent: " + placement.problem,
-                           "the command could not be placed under its "
-                           "grant (" +
-                               EscapeForLog(placement.problem, 256) +
-                               "); ask an administrator");
-    }
-    record.Add("ZSP_AGENT_WARNING", placement.problem);
+  // and everything they start stay in the grant's cgroup. Work under a
+  // break-glass token goes to a cgroup named by the token's id, under the
+  // same agent rule: the agent runs on this host and needs no broker.
+  Placement placement =
+      emergency.allowed ? PlaceUnderBreakGlass(config.value(), emergency.text)
+                        : PlaceUnderGrant(config.value(), decision.token);
+  explicit_bzero(emergency.text.data(), emergency.text.size());
+  record.Add("ZSP_CGROUP", placement.cgroup);
+  if (!placement.allowed) {
+    return deny_recorded("agent: " + placement.problem,
+                         "the command could not be placed under its "
+                         "grant (" +
+                             EscapeForLog(placement.problem, 256) +
+                             "); ask an administrator");
   }
+  record.Add("ZSP_AGENT_WARNING", placement.problem);
 
   if (emergency.allowed) {
     record.SetEvent(AuditEvent::kBreakGlassAllow, LOG_ALERT);

@@ -146,22 +146,44 @@ void FreeString(pam_handle_t* /*pamh*/, void* data, int /*error_status*/) {
   std::free(data);
 }
 
-// Stores a copy of value as PAM data under name; false on failure.
+// Frees data that contains a break-glass token after zeroing it, because
+// the token may still open other hosts.
+void ZeroAndFreeString(pam_handle_t* /*pamh*/, void* data,
+                       int /*error_status*/) {
+  if (data != nullptr) {
+    explicit_bzero(data, std::strlen(static_cast<char*>(data)));
+  }
+  std::free(data);
+}
+
+// Stores a copy of value as PAM data under name; false on failure. A
+// secret value is zeroed when PAM frees it.
 bool SetStringData(pam_handle_t* pamh, const char* name,
-                   const std::string& value) {
+                   const std::string& value, bool secret = false) {
   char* copy = strdup(value.c_str());
   if (copy == nullptr) return false;
-  if (pam_set_data(pamh, name, copy, FreeString) != PAM_SUCCESS) {
+  if (pam_set_data(pamh, name, copy,
+                   secret ? ZeroAndFreeString : FreeString) != PAM_SUCCESS) {
+    explicit_bzero(copy, std::strlen(copy));
     std::free(copy);
     return false;
   }
   return true;
 }
 
+// A break-glass token that this handle's auth phase accepted.
+struct AcceptedToken {
+  std::string id;
+  int64_t expires = 0;
+  std::string text;  // for placement with zsp-agent
+  ~AcceptedToken() { explicit_bzero(text.data(), text.size()); }
+};
+
 // The break-glass token that this handle's auth phase accepted for user,
-// if any: its id and end.
-std::optional<std::pair<std::string, int64_t>> AcceptedBreakGlass(
-    pam_handle_t* pamh, const std::string& user) {
+// if any. kBreakGlassData is "USER ID EXPIRES TOKEN"; no field contains a
+// space.
+std::optional<AcceptedToken> AcceptedBreakGlass(pam_handle_t* pamh,
+                                                const std::string& user) {
   const void* data = nullptr;
   if (pam_get_data(pamh, kBreakGlassData, &data) != PAM_SUCCESS ||
       data == nullptr) {
@@ -169,15 +191,21 @@ std::optional<std::pair<std::string, int64_t>> AcceptedBreakGlass(
   }
   std::vector<std::string> parts =
       zsp::SplitString(static_cast<const char*>(data), ' ');
+  std::optional<AcceptedToken> out;
   int64_t expires = 0;
-  if (parts.size() != 3 || parts[0] != user) return std::nullopt;
-  const std::string& text = parts[2];
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(),
-                                   expires);
-  if (ec != std::errc() || end != text.data() + text.size()) {
-    return std::nullopt;
+  if (parts.size() == 4 && parts[0] == user) {
+    const std::string& number = parts[2];
+    auto [end, ec] = std::from_chars(
+        number.data(), number.data() + number.size(), expires);
+    if (ec == std::errc() && end == number.data() + number.size()) {
+      out.emplace();
+      out->id = parts[1];
+      out->expires = expires;
+      out->text = parts[3];
+    }
   }
-  return std::make_pair(parts[1], expires);
+  for (auto& part : parts) explicit_bzero(part.data(), part.size());
+  return out;
 }
 
 // The account and session check: under a break-glass token accepted in
@@ -186,8 +214,8 @@ zsp::LoginOutcome CheckLoginOrBreakGlass(pam_handle_t* pamh,
                                          const zsp::LoginContext& context) {
   auto accepted = AcceptedBreakGlass(pamh, context.user);
   if (accepted) {
-    return zsp::CheckBreakGlassLogin(context, accepted->first,
-                                     accepted->second);
+    return zsp::CheckBreakGlassLogin(context, accepted->id, accepted->expires,
+                                     accepted->text);
   }
   return zsp::CheckLogin(context);
 }
@@ -463,9 +491,14 @@ int AuthenticateWithBreakGlass(pam_handle_t* pamh, int flags,
     return outcome.result == zsp::LoginResult::kAuditError ? PAM_SERVICE_ERR
                                                            : PAM_AUTH_ERR;
   }
-  if (!SetStringData(pamh, kBreakGlassData,
-                     context.user + " " + outcome.grant + " " +
-                         std::to_string(outcome.grant_expires))) {
+  // The session phase sends the token to zsp-agent to place the session.
+  std::string data = context.user + " " + outcome.grant + " " +
+                     std::to_string(outcome.grant_expires) + " " +
+                     emergency.text;
+  bool stored = SetStringData(pamh, kBreakGlassData, data, true);
+  explicit_bzero(data.data(), data.size());
+  explicit_bzero(emergency.text.data(), emergency.text.size());
+  if (!stored) {
     pam_syslog(pamh, LOG_ERR, "auth: cannot store PAM data");
     return PAM_SERVICE_ERR;
   }

@@ -252,9 +252,18 @@ class AgentFeedTest : public CppUnit::TestFixture {
     std::string line = zsp::EncodePlaceRequest("a.b.c");
     CPPUNIT_ASSERT_EQUAL('\n', line.back());
     line.pop_back();
-    auto token = zsp::ParsePlaceRequest(line);
-    CPPUNIT_ASSERT_MESSAGE(token.ok() ? "" : token.error(), token.ok());
-    CPPUNIT_ASSERT_EQUAL(std::string("a.b.c"), token.value());
+    auto request = zsp::ParsePlaceRequest(line);
+    CPPUNIT_ASSERT_MESSAGE(request.ok() ? "" : request.error(), request.ok());
+    CPPUNIT_ASSERT_EQUAL(std::string("a.b.c"), request.value().token);
+    CPPUNIT_ASSERT_MESSAGE("a decision", !request.value().break_glass);
+
+    line = zsp::EncodeBreakGlassPlaceRequest("zsp-bg1.p.k.s");
+    CPPUNIT_ASSERT_EQUAL('\n', line.back());
+    line.pop_back();
+    request = zsp::ParsePlaceRequest(line);
+    CPPUNIT_ASSERT_MESSAGE(request.ok() ? "" : request.error(), request.ok());
+    CPPUNIT_ASSERT_EQUAL(std::string("zsp-bg1.p.k.s"), request.value().token);
+    CPPUNIT_ASSERT_MESSAGE("a break-glass token", request.value().break_glass);
   }
 
   void PlaceRequestRejected() {
@@ -267,6 +276,9 @@ class AgentFeedTest : public CppUnit::TestFixture {
         "{\"op\":\"place\",\"decision\":7}",
         "{\"op\":\"place\",\"decision\":\"a\",\"pid\":1}",
         "{\"op\":\"place\",\"op\":\"place\",\"decision\":\"a\"}",
+        "{\"op\":\"place\",\"breakglass\":\"\"}",
+        "{\"op\":\"place\",\"breakglass\":[]}",
+        "{\"op\":\"place\",\"decision\":\"a\",\"breakglass\":\"b\"}",
     };
     for (const char* line : bad) {
       CPPUNIT_ASSERT_MESSAGE(std::string("accepted: ") + line,

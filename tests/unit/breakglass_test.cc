@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "common/agent_protocol.h"
 #include "common/base64url.h"
 #include "common/config.h"
 
@@ -134,6 +135,9 @@ class BreakGlassTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(ConfigParsesBreakGlassSettings);
   CPPUNIT_TEST(ConfigRejectsMoreSignaturesThanKeys);
   CPPUNIT_TEST(PolicyRejectsDecisionKeyReuse);
+  CPPUNIT_TEST(PlacementClaimsFromToken);
+  CPPUNIT_TEST(PlacementRejectsInvalidTokens);
+  CPPUNIT_TEST(WorkIdsCoverTokens);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -498,6 +502,55 @@ class BreakGlassTest : public CppUnit::TestFixture {
  private:
   EvpPkeyPtr keys_[3];
   zsp::BreakGlassPolicy policy_;
+
+  void PlacementClaimsFromToken() {
+    auto claims = zsp::CheckBreakGlassPlacement(Issue({0, 1}), policy_,
+                                                "db-1.example.org", kNow);
+    CPPUNIT_ASSERT_MESSAGE(claims.ok() ? "" : claims.error(), claims.ok());
+    CPPUNIT_ASSERT_EQUAL(std::string("bg-0123456789abcdef"),
+                         claims.value().grant);
+    CPPUNIT_ASSERT_EQUAL(std::string("alice"), claims.value().user);
+    CPPUNIT_ASSERT_EQUAL(std::string(zsp::kBreakGlassKind),
+                         claims.value().kind);
+    CPPUNIT_ASSERT_EQUAL(kNow + 3600, claims.value().grant_expires);
+
+    zsp::BreakGlassToken login = Fields();
+    login.scope = "login";
+    login.runas = "";
+    claims = zsp::CheckBreakGlassPlacement(Issue({1, 2}, login), policy_,
+                                           "db-1.example.org", kNow);
+    CPPUNIT_ASSERT_MESSAGE(claims.ok() ? "" : claims.error(), claims.ok());
+  }
+
+  void PlacementRejectsInvalidTokens() {
+    const std::string host = "db-1.example.org";
+    std::string valid = Issue({0, 1});
+    auto check = [&](const std::string& text, const std::string& where,
+                     int64_t now, const char* name) {
+      auto claims = zsp::CheckBreakGlassPlacement(text, policy_, where, now);
+      CPPUNIT_ASSERT_MESSAGE(std::string("accepted: ") + name, !claims.ok());
+    };
+    check(Issue({0}), host, kNow, "one signature");
+    check(valid, "web-1.example.org", kNow, "other host");
+    check(valid, host, kNow + 3600 + 60, "expired");
+    check(valid, host, kNow - 3600, "not yet valid");
+    check("not a token", host, kNow, "garbage");
+    std::string tampered = valid;
+    tampered[10] = tampered[10] == 'A' ? 'B' : 'A';
+    check(tampered, host, kNow, "tampered payload");
+    zsp::BreakGlassPolicy no_keys;
+    auto claims = zsp::CheckBreakGlassPlacement(valid, no_keys, host, kNow);
+    CPPUNIT_ASSERT_MESSAGE("accepted without keys", !claims.ok());
+  }
+
+  void WorkIdsCoverTokens() {
+    CPPUNIT_ASSERT(zsp::IsWorkId("g-0123456789ab"));
+    CPPUNIT_ASSERT(zsp::IsWorkId("bg-0123456789abcdef"));
+    CPPUNIT_ASSERT(!zsp::IsWorkId("bg-0123456789ABCDEF"));
+    CPPUNIT_ASSERT(!zsp::IsWorkId("bg-0123456789abcde"));
+    CPPUNIT_ASSERT(!zsp::IsWorkId("bg-../../../etc/x"));
+    CPPUNIT_ASSERT(!zsp::IsWorkId(""));
+  }
 };
 
 CPPUNIT_TEST_SUITE_REGISTRATION(BreakGlassTest);
