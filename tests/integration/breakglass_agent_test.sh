@@ -193,8 +193,21 @@ token=$(issue --user alice --host testhost --scope sudo --lifetime 60s \
   --not-before $((now - 48)))
 id=$(token_id "$token")
 exp=$(token_exp "$token")
+# The command returns at once and leaves a setsid child behind, which
+# sudo's timeout cannot reach.
 tty_sudo "$token" "sudo /usr/bin/bash -c 'setsid sleep 7601 </dev/null \
->/dev/null 2>&1 & sleep 7602'"
+>/dev/null 2>&1 & nohup sleep 7602 </dev/null >/dev/null 2>&1 &'"
+sleep 0.5
+run count_procs '^sleep 760[12]'
+expect_equal "expiry: children outlive sudo" "$OUT" 2
+setsid_pid=$(pgrep -f '^sleep 7601')
+OUT=$(cat "/proc/$setsid_pid/cgroup" 2>/dev/null)
+expect_output "expiry: setsid child in the token's cgroup" "0::/$subtree/$id"
+if [ "$(date +%s)" -lt "$exp" ]; then
+  pass "expiry: checked before the token's end"
+else
+  fail "expiry: checked before the token's end" "too slow"
+fi
 while [ "$(date +%s)" -lt "$((exp + 2))" ]; do sleep 0.2; done
 run count_procs '^sleep 760[12]'
 expect_equal "expiry: every process ended" "$OUT" 0
