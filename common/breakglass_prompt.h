@@ -6,6 +6,7 @@
 #ifndef ZSP_COMMON_BREAKGLASS_PROMPT_H_
 #define ZSP_COMMON_BREAKGLASS_PROMPT_H_
 
+#include <cstring>
 #include <string>
 
 #include "common/breakglass.h"
@@ -16,6 +17,13 @@
 namespace zsp {
 
 struct EmergencyOutcome {
+  // Copies only, no moves: a moved-from string may keep its bytes in the
+  // small-string buffer, and every copy of text is zeroed here.
+  EmergencyOutcome() = default;
+  EmergencyOutcome(const EmergencyOutcome&) = default;
+  EmergencyOutcome& operator=(const EmergencyOutcome&) = default;
+  ~EmergencyOutcome() { explicit_bzero(text.data(), text.size()); }
+
   bool presented = false;  // the user entered a token
   bool allowed = false;    // valid for this use and now spent on this host
   BreakGlassToken token;   // decoded fields, when decoding succeeded
@@ -23,7 +31,7 @@ struct EmergencyOutcome {
   std::string log_reason;  // for the log when not allowed
   // The token text when allowed, kept only to place the work with
   // zsp-agent. The token may still open other hosts that its pattern
-  // matches, so the caller zeroes it after use.
+  // matches, so it is zeroed on destruction.
   std::string text;
 };
 

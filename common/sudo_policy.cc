@@ -585,12 +585,6 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
   if (!cache_problem.empty()) record.Add("ZSP_CACHE_PROBLEM", cache_problem);
   if (decision.cached) record.Add("ZSP_CACHED", "1");
   EmergencyOutcome emergency;
-  // The token text may still open other hosts; it is zeroed on every
-  // return path.
-  struct ZeroOnReturn {
-    std::string* text;
-    ~ZeroOnReturn() { explicit_bzero(text->data(), text->size()); }
-  } zero_token{&emergency.text};
   // A break-glass token names no run-as group or environment variables,
   // so it is never offered for -g, -E or VAR=value.
   bool token_can_cover = !group && env_names.empty();
