@@ -193,14 +193,17 @@ token=$(issue --user alice --host testhost --scope sudo --lifetime 60s \
   --not-before $((now - 48)))
 id=$(token_id "$token")
 exp=$(token_exp "$token")
-# The command returns at once and leaves a setsid child behind, which
-# sudo's timeout cannot reach.
-tty_sudo "$token" "sudo /usr/bin/bash -c 'setsid sleep 7601 </dev/null \
->/dev/null 2>&1 & nohup sleep 7602 </dev/null >/dev/null 2>&1 &'"
+# Sleep times unique to this run, so that nothing left over matches.
+sleep_a=$((8000000 + $$ * 2))
+sleep_b=$((sleep_a + 1))
+# The command returns at once and leaves children behind that outlive
+# sudo and its timeout.
+tty_sudo "$token" "sudo /usr/bin/bash -c 'setsid sleep $sleep_a </dev/null \
+>/dev/null 2>&1 & nohup sleep $sleep_b </dev/null >/dev/null 2>&1 &'"
 sleep 0.5
-run count_procs '^sleep 760[12]'
+run count_procs "^sleep ($sleep_a|$sleep_b)\$"
 expect_equal "expiry: children outlive sudo" "$OUT" 2
-setsid_pid=$(pgrep -f '^sleep 7601')
+setsid_pid=$(pgrep -f "^sleep $sleep_a\$")
 OUT=$(cat "/proc/$setsid_pid/cgroup" 2>/dev/null)
 expect_output "expiry: setsid child in the token's cgroup" "0::/$subtree/$id"
 if [ "$(date +%s)" -lt "$exp" ]; then
@@ -209,7 +212,7 @@ else
   fail "expiry: checked before the token's end" "too slow"
 fi
 while [ "$(date +%s)" -lt "$((exp + 2))" ]; do sleep 0.2; done
-run count_procs '^sleep 760[12]'
+run count_procs "^sleep ($sleep_a|$sleep_b)\$"
 expect_equal "expiry: every process ended" "$OUT" 0
 OUT=$(zsp_journal_json MESSAGE_ID=$work_ended_id ZSP_GRANT="$id")
 expect_output "expiry: journal names the cause" '"ZSP_CAUSE":"expired"'
