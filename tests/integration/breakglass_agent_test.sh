@@ -94,8 +94,8 @@ stop_agent() {
   AGENT_PID=
 }
 
-# issue ARGS...: a token signed by both keys, valid from 50 s ago, with
-# issue's remaining arguments.
+# issue ARGS...: a token signed by both break-glass keys, with the
+# arguments of zspctl breakglass issue.
 issue() {
   local token
   token=$("$zspctl" breakglass issue --key "$keys/bg1.key" \
@@ -116,7 +116,8 @@ token_exp() {
 }
 
 # tty_sudo INPUT COMMAND: runs COMMAND as alice on a pty and types INPUT
-# at the token prompt. Waits for sudo to finish (at most 20 s); sets OUT.
+# at the token prompt. Waits for sudo to finish (at most 20 s) and sets
+# OUT.
 tty_sudo() {
   local input=$1 command=$2 fifo=$ZSP_TMP/tty.in out=$ZSP_TMP/tty.out pid
   rm -f "$fifo" "$out"
