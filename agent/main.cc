@@ -2,9 +2,11 @@
 // grant at the grant's end and on revocation. See zsp-agent(8) and
 // docs/live-sessions.md.
 //
-// Threads: the main thread serves the unix socket and runs Agent::Tick;
-// one more thread follows the broker feed. SIGTERM, SIGINT and SIGHUP are
-// blocked in both and read through a signalfd by the main thread.
+// Threads: the main thread accepts connections on the unix socket and
+// runs Agent::Tick; each connection is served on a thread of its own (at
+// most kMaxClients at once), and one more thread follows the broker feed.
+// SIGTERM, SIGINT and SIGHUP are blocked in all of them and read through a
+// signalfd by the main thread.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -16,6 +18,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -23,16 +26,19 @@
 #include <ctime>
 #include <iostream>
 #include <string>
+#include <system_error>
 #include <thread>
 
 #include "agent/agent.h"
 #include "agent/cgroup.h"
 #include "agent/feed_follower.h"
 #include "agent/log.h"
+#include "agent/relay.h"
 #include "common/agent_protocol.h"
 #include "common/breakglass.h"
 #include "common/config.h"
 #include "common/decision.h"
+#include "common/decision_relay.h"
 #include "common/handles.h"
 
 namespace {
@@ -43,6 +49,9 @@ constexpr char kDefaultStateDir[] = "/run/zsp/agent";
 // How long one client may take to send its request.
 constexpr auto kClientTimeout = std::chrono::seconds(2);
 constexpr int kTickMs = 100;
+// Connections served at once. A connection beyond it is refused at once,
+// so that a module falls back to its direct path instead of waiting.
+constexpr int kMaxClients = 16;
 
 struct Options {
   std::string config_path = zsp::kDefaultConfigPath;
@@ -136,15 +145,16 @@ zsp::Result<zsp::UniqueFd> Listen(const std::string& path) {
   return fd;
 }
 
-// Reads one line from a client until kClientTimeout; "" on failure.
-std::string ReadRequestLine(int fd) {
+// Reads one line from a client until kClientTimeout; "" on failure or
+// when the line is longer than max_bytes.
+std::string ReadRequestLine(int fd, size_t max_bytes) {
   auto deadline = std::chrono::steady_clock::now() + kClientTimeout;
   std::string line;
   char buffer[4096];
   while (line.find('\n') == std::string::npos) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0 || line.size() > zsp::kMaxAgentRequestBytes) {
+    if (left.count() <= 0 || line.size() > max_bytes) {
       return "";
     }
     pollfd p{fd, POLLIN, 0};
@@ -163,8 +173,28 @@ void Reply(int fd, const zsp::AgentReply& reply) {
   (void)ignored;
 }
 
-// Serves one connection: only a root process may place itself.
-void ServeClient(int fd, zsp::agent::Agent* agent) {
+// Relays one decision request and sends the reply within the request's
+// time limit.
+void ServeRelay(int fd, pid_t pid, std::string_view line,
+                zsp::agent::BrokerRelay* relay) {
+  auto request = zsp::ParseRelayRequest(line);
+  zsp::RelayReply reply;
+  if (!request.ok()) {
+    Log(LOG_WARNING, "rejected",
+        {{"pid", std::to_string(pid)}, {"reason", request.error()}});
+    reply.error = "invalid request: " + request.error();
+  } else {
+    reply = relay->Forward(request.value());
+  }
+  auto deadline = std::chrono::steady_clock::now() + kClientTimeout;
+  auto sent = zsp::SendAll(fd, zsp::EncodeRelayReply(reply), deadline);
+  (void)sent;  // a client that left has fallen back to its direct path
+}
+
+// Serves one connection: only a root process may place itself or relay a
+// decision request.
+void ServeClient(int fd, zsp::agent::Agent* agent,
+                 zsp::agent::BrokerRelay* relay) {
   ucred peer{};
   socklen_t length = sizeof peer;
   zsp::AgentReply reply;
@@ -178,11 +208,16 @@ void ServeClient(int fd, zsp::agent::Agent* agent) {
         {{"pid", std::to_string(peer.pid)},
          {"uid", std::to_string(peer.uid)},
          {"reason", "caller is not root"}});
-    reply.error = "only root may place work";
+    reply.error = "only root may place work or relay decisions";
     Reply(fd, reply);
     return;
   }
-  std::string line = ReadRequestLine(fd);
+  std::string line = ReadRequestLine(
+      fd, std::max(zsp::kMaxAgentRequestBytes, zsp::kMaxRelayRequestBytes));
+  if (zsp::AgentRequestOp(line) == "decide") {
+    ServeRelay(fd, peer.pid, line, relay);
+    return;
+  }
   auto request = zsp::ParsePlaceRequest(line);
   explicit_bzero(line.data(), line.size());
   if (!request.ok()) {
@@ -215,6 +250,31 @@ zsp::BreakGlassPolicy LoadBreakGlassKeys(const zsp::HostConfig& config) {
     return {};
   }
   return std::move(policy).value();
+}
+
+// Serves client on a detached thread, or refuses it when kMaxClients
+// connections are already being served.
+void ServeInThread(zsp::UniqueFd client, zsp::agent::Agent* agent,
+                   zsp::agent::BrokerRelay* relay, std::atomic<int>* clients) {
+  if (clients->fetch_add(1) >= kMaxClients) {
+    clients->fetch_sub(1);
+    zsp::AgentReply busy;
+    busy.error = "the agent is serving " + std::to_string(kMaxClients) +
+                 " connections already";
+    Reply(client.get(), busy);
+    Log(LOG_WARNING, "rejected", {{"reason", "too many connections"}});
+    return;
+  }
+  try {
+    std::thread([fd = std::move(client), agent, relay, clients]() mutable {
+      ServeClient(fd.get(), agent, relay);
+      fd = zsp::UniqueFd();
+      clients->fetch_sub(1);
+    }).detach();
+  } catch (const std::system_error& e) {
+    clients->fetch_sub(1);
+    Log(LOG_ERR, "failed", {{"action", "serve"}, {"error", e.what()}});
+  }
 }
 
 zsp::Result<std::string> HostName(const zsp::HostConfig& config) {
@@ -264,9 +324,15 @@ int Run(const Options& options) {
   auto state_dir = EnsureRootDirectory(options.state_dir, 0700);
   if (!state_dir.ok()) return Fail(state_dir.error());
 
-  zsp::agent::Agent agent(config.value(), std::move(agent_keys).value(),
-                          host.value(), cgroups, options.state_dir,
-                          LoadBreakGlassKeys(config.value()));
+  // Static, so that client threads still running when Run returns never
+  // see them destroyed: main ends the process with _exit, which runs no
+  // destructors of static objects.
+  static zsp::agent::Agent agent(config.value(),
+                                 std::move(agent_keys).value(), host.value(),
+                                 cgroups, options.state_dir,
+                                 LoadBreakGlassKeys(config.value()));
+  static zsp::agent::BrokerRelay relay(config.value());
+  static std::atomic<int> clients{0};
   agent.AdoptOrEndLeftovers(static_cast<int64_t>(std::time(nullptr)));
 
   std::atomic<bool> stop{false};
@@ -304,7 +370,8 @@ int Run(const Options& options) {
     if (ready > 0 && (fds[0].revents & POLLIN) != 0) {
       zsp::UniqueFd client(accept4(listener.value().get(), nullptr, nullptr,
                                    SOCK_CLOEXEC | SOCK_NONBLOCK));
-      if (client.get() >= 0) ServeClient(client.get(), &agent);
+      if (client.get() >= 0) ServeInThread(std::move(client), &agent, &relay,
+                                           &clients);
     }
     agent.Tick(static_cast<int64_t>(std::time(nullptr)));
   }

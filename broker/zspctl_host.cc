@@ -195,6 +195,8 @@ void CheckBrokers(const HostConfig& config,
     HostConfig one = config;
     one.broker_url = url;
     one.broker_urls = {url};
+    // Each URL is checked from this host itself, not through zsp-agent.
+    one.decision_relay = DecisionRelay::kDirect;
     Decision decision = AskBroker(one, keys, query);
     std::string what = "broker " + Show(url);
     switch (decision.verdict) {

@@ -31,6 +31,8 @@ bool IntMember(const json& object, const char* name, int64_t* out) {
   return true;
 }
 
+}  // namespace
+
 long MillisecondsLeft(std::chrono::steady_clock::time_point deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
       deadline - std::chrono::steady_clock::now());
@@ -79,7 +81,27 @@ Result<UniqueFd> ConnectToAgent(const std::string& socket_path) {
   return fd;
 }
 
-}  // namespace
+Result<bool> SendAll(int fd, std::string_view data,
+                     std::chrono::steady_clock::time_point deadline) {
+  size_t sent = 0;
+  while (sent < data.size()) {
+    if (!WaitFor(fd, POLLOUT, deadline)) {
+      return Error{std::string("sending to the zsp agent: ") +
+                   strerror(errno)};
+    }
+    // MSG_NOSIGNAL: an agent that closes early must not kill sudo or sshd
+    // with SIGPIPE.
+    ssize_t n = send(fd, data.data() + sent, data.size() - sent,
+                     MSG_NOSIGNAL);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n < 0) {
+      return Error{std::string("sending to the zsp agent: ") +
+                   strerror(errno)};
+    }
+    sent += static_cast<size_t>(n);
+  }
+  return true;
+}
 
 std::string EncodePlaceRequest(const std::string& token) {
   json request = {{"op", "place"}, {"decision", token}};
@@ -169,23 +191,8 @@ Result<AgentReply> SendPlaceRequest(const std::string& socket_path,
   if (!connected.ok()) return Error{connected.error()};
   int fd = connected.value().get();
 
-  size_t sent = 0;
-  while (sent < request.size()) {
-    if (!WaitFor(fd, POLLOUT, deadline)) {
-      return Error{std::string("sending to the zsp agent: ") +
-                   strerror(errno)};
-    }
-    // MSG_NOSIGNAL: an agent that closes early must not kill sudo or sshd
-    // with SIGPIPE.
-    ssize_t n = send(fd, request.data() + sent, request.size() - sent,
-                     MSG_NOSIGNAL);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    if (n < 0) {
-      return Error{std::string("sending to the zsp agent: ") +
-                   strerror(errno)};
-    }
-    sent += static_cast<size_t>(n);
-  }
+  auto sent = SendAll(fd, request, deadline);
+  if (!sent.ok()) return Error{sent.error()};
 
   std::string reply;
   char buffer[512];

@@ -13,6 +13,7 @@
 #ifndef ZSP_COMMON_AGENT_PROTOCOL_H_
 #define ZSP_COMMON_AGENT_PROTOCOL_H_
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -20,6 +21,7 @@
 
 #include "common/breakglass.h"
 #include "common/config.h"
+#include "common/handles.h"
 #include "common/jws.h"
 #include "common/result.h"
 
@@ -74,6 +76,22 @@ Result<AgentReply> AskAgentToPlace(const std::string& socket_path,
 Result<AgentReply> SendPlaceRequest(const std::string& socket_path,
                                     const std::string& request_line,
                                     long timeout_ms);
+
+// Milliseconds from now until deadline, 0 once it has passed.
+long MillisecondsLeft(std::chrono::steady_clock::time_point deadline);
+
+// Waits until fd is ready for events or deadline passes. Returns false on
+// timeout (errno ETIMEDOUT) or error (errno set by poll).
+bool WaitFor(int fd, short events,
+             std::chrono::steady_clock::time_point deadline);
+
+// Opens a non-blocking connection to the agent's socket and checks with
+// SO_PEERCRED that the process listening there runs as root.
+Result<UniqueFd> ConnectToAgent(const std::string& socket_path);
+
+// Sends all of data on the non-blocking fd before deadline.
+Result<bool> SendAll(int fd, std::string_view data,
+                     std::chrono::steady_clock::time_point deadline);
 
 // True for a grant id as the broker makes them: "g-" and 12 lowercase hex
 // digits. The agent uses the id as a directory name, so nothing else is

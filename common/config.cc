@@ -215,6 +215,16 @@ std::string ApplySetting(HostConfig* c, std::string_view key,
     return "";
   }
   if (key == "agent_socket") return path_setting(&c->agent_socket);
+  if (key == "decision_relay") {
+    if (value == "agent") {
+      c->decision_relay = DecisionRelay::kAgent;
+    } else if (value == "direct") {
+      c->decision_relay = DecisionRelay::kDirect;
+    } else {
+      return "value must be agent or direct";
+    }
+    return "";
+  }
   if (key == "agent_cgroup") {
     if (!IsCgroupName(value)) {
       return "value must be one directory name of letters, digits, '-', "
@@ -274,6 +284,7 @@ Result<HostConfig> ParseHostConfig(std::string_view text,
                                    const std::string& origin) {
   HostConfig config;
   config.path = origin;
+  bool relay_set = false;
   size_t line_number = 0;
   size_t pos = 0;
   while (pos < text.size()) {
@@ -292,6 +303,7 @@ Result<HostConfig> ParseHostConfig(std::string_view text,
     std::string_view key = Trim(line.substr(0, eq));
     std::string_view value = Trim(line.substr(eq + 1));
     if (value.empty()) return Error{where + std::string(key) + ": empty value"};
+    if (key == "decision_relay") relay_set = true;
     std::string problem = ApplySetting(&config, key, value);
     if (!problem.empty()) {
       return Error{where + std::string(key) + ": " + problem};
@@ -317,6 +329,9 @@ Result<HostConfig> ParseHostConfig(std::string_view text,
                  std::to_string(config.breakglass_signatures) +
                  " but only " + std::to_string(config.breakglass_keys.size()) +
                  " breakglass_key settings are listed"};
+  }
+  if (!relay_set && config.agent == AgentMode::kOff) {
+    config.decision_relay = DecisionRelay::kDirect;
   }
   if (config.connect_timeout_ms > config.timeout_ms) {
     return Error{origin + ": connect_timeout_ms is larger than timeout_ms"};

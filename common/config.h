@@ -26,6 +26,13 @@ enum class AgentMode {
   kOff,       // no agent is asked
 };
 
+// The path by which pam_zsp and sudo_zsp send a decision request to the
+// broker (setting "decision_relay").
+enum class DecisionRelay {
+  kAgent,   // through zsp-agent's kept-alive connection, direct on failure
+  kDirect,  // over a new HTTPS connection from the module itself
+};
+
 // What zsp-agent does when it has had no verified broker feed page for
 // feed_stale_after (setting "feed_stale_action").
 enum class StaleAction {
@@ -71,6 +78,10 @@ struct HostConfig {
   bool breakglass_with_broker = false;
   AgentMode agent = AgentMode::kRequired;
   std::string agent_socket = kDefaultAgentSocket;  // root-only unix socket
+  // Without a decision_relay line: kAgent, unless agent is off, because a
+  // host that runs no agent would only pay for a failed connect and log a
+  // fallback on every decision.
+  DecisionRelay decision_relay = DecisionRelay::kAgent;
   // Directory under the cgroup v2 mount that zsp-agent owns; each grant
   // gets a child directory there.
   std::string agent_cgroup = "zsp";

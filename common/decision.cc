@@ -10,6 +10,7 @@
 #include <set>
 
 #include "common/base64url.h"
+#include "common/decision_relay.h"
 #include "common/escape.h"
 #include "common/https_client.h"
 #include "common/strict_json.h"
@@ -244,11 +245,6 @@ Decision AskOneBroker(const HostConfig& config,
     d.detail = "no random bytes for the nonce";
     return d;
   }
-  json body = {{"user", query.user},   {"host", query.host},
-               {"kind", query.kind},   {"runas", query.runas},
-               {"argv", query.argv},   {"runas_group", query.runas_group},
-               {"env", query.env},     {"nonce", nonce}};
-
   HttpsOptions options;
   options.ca_file = config.ca_file;
   options.client_cert = config.client_cert;
@@ -258,8 +254,7 @@ Decision AskOneBroker(const HostConfig& config,
   options.total_timeout_ms = time_left_ms;
   options.max_response_bytes = kMaxBrokerResponseBytes;
   auto response = HttpsRequest(options, "POST", base_url + "/v1/decisions",
-                               body.dump(-1, ' ', false,
-                                         json::error_handler_t::replace));
+                               DecisionRequestBody(query, nonce));
   if (!response.ok()) {
     d.verdict = Verdict::kUnavailable;
     d.detail = response.error();
@@ -271,14 +266,43 @@ Decision AskOneBroker(const HostConfig& config,
                              config.clock_skew_sec);
 }
 
-}  // namespace
+// Asks through zsp-agent's relay with at most timeout_ms. Any verdict but
+// kAllow and kDeny means the caller goes on with the direct path.
+Decision AskThroughAgent(const HostConfig& config,
+                         const std::vector<PinnedKey>& keys,
+                         const DecisionQuery& query, long timeout_ms) {
+  Decision d;
+  std::string nonce = NewNonce();
+  if (nonce.empty()) {
+    d.detail = "no random bytes for the nonce";
+    return d;
+  }
+  RelayRequest request;
+  request.body = DecisionRequestBody(query, nonce);
+  request.timeout_ms = std::max(timeout_ms, kMinRelayTimeoutMs);
+  auto reply = RelayThroughAgent(config.agent_socket, request);
+  if (!reply.ok()) {
+    d.verdict = Verdict::kUnavailable;
+    d.detail = reply.error();
+    return d;
+  }
+  d = CheckBrokerResponse(reply.value().status, reply.value().body, keys,
+                          query, nonce,
+                          static_cast<int64_t>(std::time(nullptr)),
+                          config.clock_skew_sec);
+  if (d.verdict != Verdict::kAllow && d.verdict != Verdict::kDeny &&
+      d.detail.empty()) {
+    d.detail = "no verified answer";
+  }
+  return d;
+}
 
-Decision AskBroker(const HostConfig& config,
-                   const std::vector<PinnedKey>& keys,
-                   const DecisionQuery& query) {
+// Tries each broker URL in turn over HTTPS until deadline.
+Decision AskBrokerDirect(const HostConfig& config,
+                         const std::vector<PinnedKey>& keys,
+                         const DecisionQuery& query,
+                         std::chrono::steady_clock::time_point deadline) {
   using Clock = std::chrono::steady_clock;
-  const Clock::time_point deadline =
-      Clock::now() + std::chrono::milliseconds(config.timeout_ms);
   Decision d;
   d.verdict = Verdict::kUnavailable;
   d.detail = "no broker_url configured";
@@ -299,6 +323,41 @@ Decision AskBroker(const HostConfig& config,
   }
   if (!failures.empty()) d.detail = failures;
   return d;
+}
+
+}  // namespace
+
+std::string DecisionRequestBody(const DecisionQuery& query,
+                                const std::string& nonce) {
+  json body = {{"user", query.user},   {"host", query.host},
+               {"kind", query.kind},   {"runas", query.runas},
+               {"argv", query.argv},   {"runas_group", query.runas_group},
+               {"env", query.env},     {"nonce", nonce}};
+  return body.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Decision AskBroker(const HostConfig& config,
+                   const std::vector<PinnedKey>& keys,
+                   const DecisionQuery& query) {
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point deadline =
+      Clock::now() + std::chrono::milliseconds(config.timeout_ms);
+  std::string relay_problem;
+  if (config.decision_relay == DecisionRelay::kAgent) {
+    long share = static_cast<long>(config.timeout_ms * kRelayShareOfTimeout);
+    Decision relayed = AskThroughAgent(config, keys, query, share);
+    if (relayed.verdict == Verdict::kAllow ||
+        relayed.verdict == Verdict::kDeny) {
+      relayed.path = "agent";
+      return relayed;
+    }
+    relay_problem = std::string(VerdictName(relayed.verdict)) + ": " +
+                    relayed.detail;
+  }
+  Decision direct = AskBrokerDirect(config, keys, query, deadline);
+  direct.path = "direct";
+  direct.relay_problem = relay_problem;
+  return direct;
 }
 
 }  // namespace zsp

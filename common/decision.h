@@ -56,6 +56,13 @@ struct Decision {
   std::string nonce;
   // allow: taken from the local decision cache, not asked of the broker.
   bool cached = false;
+  // The path the decision came by: "agent" (relayed by zsp-agent),
+  // "direct" (the module's own HTTPS request) or "cache". Empty when no
+  // broker was asked.
+  std::string path;
+  // Why the relay through zsp-agent returned no verified decision, when
+  // the direct path was used after trying it.
+  std::string relay_problem;
 };
 
 const char* VerdictName(Verdict verdict);
@@ -73,6 +80,14 @@ Decision CheckSignedDecision(std::string_view jws,
                              const DecisionQuery& query,
                              const std::string& nonce, int64_t now,
                              int64_t clock_skew);
+
+// Part of timeout_ms that the relay through zsp-agent may use, so that at
+// least the rest is left for the direct path after a stalled agent.
+inline constexpr double kRelayShareOfTimeout = 0.5;
+
+// The JSON body of POST /v1/decisions for query and nonce.
+std::string DecisionRequestBody(const DecisionQuery& query,
+                                const std::string& nonce);
 
 // Largest broker response body that AskBroker reads.
 inline constexpr size_t kMaxBrokerResponseBytes = 128 * 1024;
@@ -92,6 +107,13 @@ Decision CheckBrokerResponse(long status, std::string_view body,
 // within one deadline of config.timeout_ms for all of them. Only kUnavailable
 // (transport failure, timeout, HTTP error status) moves on to the next URL;
 // any other verdict, a signed denial included, is final.
+//
+// With decision_relay = agent the query first goes through zsp-agent
+// (decision_relay.h), for at most kRelayShareOfTimeout of timeout_ms. Only
+// a verified allow or a verified denial from that path is final; anything
+// else (agent down, timeout, refusal, malformed reply, HTTP error, a token
+// that fails verification) falls back to the direct path above within the
+// time that is left, and Decision::relay_problem records why.
 Decision AskBroker(const HostConfig& config,
                    const std::vector<PinnedKey>& keys,
                    const DecisionQuery& query);

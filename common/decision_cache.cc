@@ -176,6 +176,7 @@ Decision Lookup(int dir, const std::string& name, const HostConfig& config,
   d.token = token->get<std::string>();
   d.nonce = nonce->get<std::string>();
   d.cached = true;
+  d.path = "cache";
   return d;
 }
 

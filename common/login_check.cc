@@ -85,6 +85,8 @@ LoginOutcome CheckLogin(const LoginContext& context) {
       AskBrokerCached(config.value(), keys.value(), query, &cache_problem);
   if (!cache_problem.empty()) record.Add("ZSP_CACHE_PROBLEM", cache_problem);
   if (decision.cached) record.Add("ZSP_CACHED", "1");
+  record.Add("ZSP_PATH", decision.path)
+      .Add("ZSP_RELAY_PROBLEM", decision.relay_problem);
   record.Add("ZSP_VERDICT", VerdictName(decision.verdict));
   switch (decision.verdict) {
     case Verdict::kAllow:

@@ -584,6 +584,8 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
       AskBrokerCached(config.value(), keys.value(), query, &cache_problem);
   if (!cache_problem.empty()) record.Add("ZSP_CACHE_PROBLEM", cache_problem);
   if (decision.cached) record.Add("ZSP_CACHED", "1");
+  record.Add("ZSP_PATH", decision.path)
+      .Add("ZSP_RELAY_PROBLEM", decision.relay_problem);
   EmergencyOutcome emergency;
   // A break-glass token names no run-as group or environment variables,
   // so it is never offered for -g, -E or VAR=value.

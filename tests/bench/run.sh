@@ -86,6 +86,32 @@ login_id=$(zspctl_as alice request --host "$ZSP_HOST" --login --duration 8h \
   --reason "benchmark" --quiet) || fail "could not request a login grant"
 zspctl_as bob approve "$login_id" >/dev/null || fail "could not approve login"
 
+# zsp-agent relays decisions for the relay rows (decision_relay = agent).
+# agent = off stays in zsp.conf, so it places no work, as in the other
+# rows. Its cgroup directory is on the machine's own cgroup tree, so it
+# gets a name of its own and is removed at the end.
+bench_cgroup=zsp-bench-$$
+AGENT_PID=
+stop_agent() {
+  [ -n "$AGENT_PID" ] && kill "$AGENT_PID" 2>/dev/null
+  wait "$AGENT_PID" 2>/dev/null
+  AGENT_PID=
+  local mount
+  mount=$(awk '$0 ~ / - cgroup2 / { print $5; exit }' /proc/self/mountinfo)
+  [ -n "$mount" ] && rmdir "$mount/$bench_cgroup" 2>/dev/null
+}
+trap 'stop_agent; zsp_cleanup' EXIT
+zsp_write_config "$ZSP_BROKER_URL" "agent_cgroup = $bench_cgroup"
+"$ZSP_BUILD/zsp-agent" 2>"$ZSP_TMP/agent.log" &
+AGENT_PID=$!
+for _ in $(seq 100); do
+  grep -q '^<6>started' "$ZSP_TMP/agent.log" && break
+  sleep 0.05
+done
+grep -q '^<6>started' "$ZSP_TMP/agent.log" ||
+  fail "zsp-agent did not start: $(cat "$ZSP_TMP/agent.log")"
+zsp_write_config "$ZSP_BROKER_URL"
+
 echo "== machine"
 echo "date:   $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "cpus:   $(nproc) x $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- |
@@ -144,6 +170,8 @@ use_zsp() {
 # 30 s reuses the signed decision without a broker round trip.
 cache_on() { zsp_write_config "$ZSP_BROKER_URL" "decision_cache = 30s"; }
 cache_off() { zsp_write_config "$ZSP_BROKER_URL"; }
+# sudo_zsp asking through zsp-agent's kept-alive broker connection.
+relay_on() { zsp_write_config "$ZSP_BROKER_URL" "decision_relay = agent"; }
 use_sudoers() {
   # No Plugin line: sudo loads its default policy, sudoers.
   : >/etc/sudo.conf
@@ -164,11 +192,18 @@ sudo_batch() {
 echo "== 1. sudo -n true as a normal user ($SUDO_RUNS runs per policy)"
 use_zsp
 as_user alice sudo -n /usr/bin/true || fail "sudo through sudo_zsp failed"
+relay_on
+as_user alice sudo -n /usr/bin/true || fail "sudo through the relay failed"
+path=$(zsp_journal_json SYSLOG_IDENTIFIER=sudo_zsp | tail -n1 | jq -r .ZSP_PATH)
+[ "$path" = agent ] ||
+  fail "the relayed sudo took the $path path; see $ZSP_TMP/agent.log"
+cache_off
 use_sudoers
 as_user alice sudo -n /usr/bin/true || fail "sudo through sudoers failed"
 
 zsp_rss=0
 cached_rss=0
+relay_rss=0
 sudoers_rss=0
 for _ in $(seq $((SUDO_RUNS / BATCH))); do
   use_zsp
@@ -176,6 +211,8 @@ for _ in $(seq $((SUDO_RUNS / BATCH))); do
   cache_on
   as_user alice sudo -n /usr/bin/true || fail "sudo with the cache failed"
   sudo_batch "$BENCH_DIR/sudo-cached.txt" cached_rss
+  relay_on
+  sudo_batch "$BENCH_DIR/sudo-relay.txt" relay_rss
   cache_off
   use_sudoers
   sudo_batch "$BENCH_DIR/sudo-sudoers.txt" sudoers_rss
@@ -183,6 +220,7 @@ done
 use_zsp
 read -r zsp_median zsp_p95 < <(stats "$BENCH_DIR/sudo-zsp.txt")
 read -r cached_median cached_p95 < <(stats "$BENCH_DIR/sudo-cached.txt")
+read -r relay_median relay_p95 < <(stats "$BENCH_DIR/sudo-relay.txt")
 read -r base_median base_p95 < <(stats "$BENCH_DIR/sudo-sudoers.txt")
 printf '%-34s %10s %10s\n' "" "median ms" "p95 ms"
 printf '%-34s %10s %10s\n' "sudoers, NOPASSWD rule" "$base_median" "$base_p95"
@@ -190,11 +228,16 @@ printf '%-34s %10s %10s\n' "sudo_zsp, grant, broker over mTLS" \
   "$zsp_median" "$zsp_p95"
 printf '%-34s %10s %10s\n' "sudo_zsp, decision cache warm" \
   "$cached_median" "$cached_p95"
+printf '%-34s %10s %10s\n' "sudo_zsp, relayed by zsp-agent" \
+  "$relay_median" "$relay_p95"
 printf '%-34s %10s %10s\n' "ratio sudo_zsp / sudoers" \
   "$(ratio "$zsp_median" "$base_median")" "$(ratio "$zsp_p95" "$base_p95")"
 printf '%-34s %10s %10s\n' "ratio cached sudo_zsp / sudoers" \
   "$(ratio "$cached_median" "$base_median")" \
   "$(ratio "$cached_p95" "$base_p95")"
+printf '%-34s %10s %10s\n' "ratio relayed sudo_zsp / sudoers" \
+  "$(ratio "$relay_median" "$base_median")" \
+  "$(ratio "$relay_p95" "$base_p95")"
 echo
 
 # --- 2. PAM account phase ------------------------------------------------
@@ -214,6 +257,11 @@ account required $ZSP_BUILD/pam_zsp.so conf=/etc/zsp/cached.conf
 PAM
 cp /etc/zsp/zsp.conf /etc/zsp/cached.conf
 echo "decision_cache = 30s" >>/etc/zsp/cached.conf
+cat >/etc/pam.d/zsp-bench-relay <<PAM
+account required $ZSP_BUILD/pam_zsp.so conf=/etc/zsp/relay.conf
+PAM
+cp /etc/zsp/zsp.conf /etc/zsp/relay.conf
+echo "decision_relay = agent" >>/etc/zsp/relay.conf
 
 pam_batch() {
   local line
@@ -228,11 +276,13 @@ for _ in $(seq $((PAM_RUNS / BATCH))); do
   pam_batch zsp
   pam_batch load
   pam_batch cached
+  pam_batch relay
 done
 read -r pam_base_median pam_base_p95 < <(stats "$BENCH_DIR/pam-base.txt")
 read -r pam_zsp_median pam_zsp_p95 < <(stats "$BENCH_DIR/pam-zsp.txt")
 read -r pam_load_median pam_load_p95 < <(stats "$BENCH_DIR/pam-load.txt")
 read -r pam_cached_median pam_cached_p95 < <(stats "$BENCH_DIR/pam-cached.txt")
+read -r pam_relay_median pam_relay_p95 < <(stats "$BENCH_DIR/pam-relay.txt")
 printf '%-34s %10s %10s\n' "" "median ms" "p95 ms"
 printf '%-34s %10s %10s\n' "pam_permit only" "$pam_base_median" \
   "$pam_base_p95"
@@ -242,11 +292,16 @@ printf '%-34s %10s %10s\n' "pam_zsp, login grant" "$pam_zsp_median" \
   "$pam_zsp_p95"
 printf '%-34s %10s %10s\n' "pam_zsp, decision cache warm" \
   "$pam_cached_median" "$pam_cached_p95"
+printf '%-34s %10s %10s\n' "pam_zsp, relayed by zsp-agent" \
+  "$pam_relay_median" "$pam_relay_p95"
 printf '%-34s %10s\n' "added by pam_zsp (median)" \
   "$(awk -v a="$pam_zsp_median" -v b="$pam_base_median" \
     'BEGIN { printf "%.2f", a - b }')"
 printf '%-34s %10s\n' "added with the cache (median)" \
   "$(awk -v a="$pam_cached_median" -v b="$pam_base_median" \
+    'BEGIN { printf "%.2f", a - b }')"
+printf '%-34s %10s\n' "added with the relay (median)" \
+  "$(awk -v a="$pam_relay_median" -v b="$pam_base_median" \
     'BEGIN { printf "%.2f", a - b }')"
 echo
 
@@ -302,11 +357,16 @@ printf '%-44s %8s\n' "peak RSS of sudo tree, sudo_zsp" \
   "$(awk -v k="$zsp_rss" 'BEGIN { printf "%.1f", k / 1024 }')"
 printf '%-44s %8s\n' "peak RSS of sudo tree, sudo_zsp cached" \
   "$(awk -v k="$cached_rss" 'BEGIN { printf "%.1f", k / 1024 }')"
+printf '%-44s %8s\n' "peak RSS of sudo tree, sudo_zsp relayed" \
+  "$(awk -v k="$relay_rss" 'BEGIN { printf "%.1f", k / 1024 }')"
 printf '%-44s %8s\n' "added by sudo_zsp" \
   "$(awk -v a="$zsp_rss" -v b="$sudoers_rss" \
     'BEGIN { printf "%.1f", (a - b) / 1024 }')"
 printf '%-44s %8s\n' "added by sudo_zsp with the cache" \
   "$(awk -v a="$cached_rss" -v b="$sudoers_rss" \
+    'BEGIN { printf "%.1f", (a - b) / 1024 }')"
+printf '%-44s %8s\n' "added by sudo_zsp relayed" \
+  "$(awk -v a="$relay_rss" -v b="$sudoers_rss" \
     'BEGIN { printf "%.1f", (a - b) / 1024 }')"
 
 # Adds rows to the broker's databases until grants and audit_records hold

@@ -71,6 +71,7 @@ class ConfigTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(ParseAgentDefaults);
   CPPUNIT_TEST(ParseAgentSettings);
   CPPUNIT_TEST(ParseAgentSettingsRejected);
+  CPPUNIT_TEST(ParseDecisionRelay);
   CPPUNIT_TEST(ModuleOptionsDefaults);
   CPPUNIT_TEST(ModuleOptionsAccepted);
   CPPUNIT_TEST(ModuleOptionsRejected);
@@ -471,6 +472,41 @@ class ConfigTest : public CppUnit::TestFixture {
       auto result = ParseHostConfig(MinimalConfigWith(line), kOrigin);
       CPPUNIT_ASSERT_MESSAGE(std::string("accepted: ") + line, !result.ok());
       CPPUNIT_ASSERT_MESSAGE(result.error(), Contains(result.error(), ":6: "));
+    }
+  }
+
+  void ParseDecisionRelay() {
+    auto plain = ParseHostConfig(MinimalConfig(), kOrigin);
+    CPPUNIT_ASSERT(plain.ok());
+    CPPUNIT_ASSERT_MESSAGE(
+        "agent by default while agent is on",
+        plain.value().decision_relay == zsp::DecisionRelay::kAgent);
+
+    auto off = ParseHostConfig(MinimalConfigWith("agent = off"), kOrigin);
+    CPPUNIT_ASSERT(off.ok());
+    CPPUNIT_ASSERT_MESSAGE(
+        "direct by default with agent = off",
+        off.value().decision_relay == zsp::DecisionRelay::kDirect);
+
+    // The explicit line wins, before or after the agent line.
+    auto relay_first = ParseHostConfig(
+        MinimalConfig() + "decision_relay = agent\nagent = off\n", kOrigin);
+    CPPUNIT_ASSERT(relay_first.ok());
+    CPPUNIT_ASSERT_MESSAGE(
+        "agent kept with agent = off after it",
+        relay_first.value().decision_relay == zsp::DecisionRelay::kAgent);
+    auto direct = ParseHostConfig(MinimalConfigWith("decision_relay = direct"),
+                                  kOrigin);
+    CPPUNIT_ASSERT(direct.ok());
+    CPPUNIT_ASSERT_MESSAGE(
+        "direct", direct.value().decision_relay == zsp::DecisionRelay::kDirect);
+
+    for (const char* line : {"decision_relay = Agent", "decision_relay = yes",
+                             "decision_relay = agent direct"}) {
+      auto result = ParseHostConfig(MinimalConfigWith(line), kOrigin);
+      CPPUNIT_ASSERT_MESSAGE(std::string("accepted: ") + line, !result.ok());
+      CPPUNIT_ASSERT_MESSAGE(result.error(),
+                             Contains(result.error(), ":6: decision_relay: "));
     }
   }
 

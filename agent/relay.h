@@ -1,0 +1,52 @@
+// zsp-agent's side of the decision relay (common/decision_relay.h): it
+// forwards a module's decision request body to the broker over kept-alive
+// mutual-TLS connections and returns the broker's status and body
+// unchanged. It checks nothing in them, because the module verifies the
+// signed decision itself.
+#ifndef ZSP_AGENT_RELAY_H_
+#define ZSP_AGENT_RELAY_H_
+
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "common/decision_relay.h"
+#include "common/https_client.h"
+
+namespace zsp::agent {
+
+// Idle broker connections kept for later requests. Requests beyond this
+// many at once get a connection of their own, closed afterwards.
+inline constexpr size_t kMaxIdleRelaySessions = 4;
+
+class BrokerRelay {
+ public:
+  explicit BrokerRelay(HostConfig config);
+
+  // Sends request.body as POST /v1/decisions to each broker_url in turn
+  // and returns the first response that is final for the module: HTTP 200
+  // or a client error other than 404, 408 and 429. A transport failure or
+  // another status moves on to the next URL; after the last one the reply
+  // carries the last HTTP response, or an error if none came. Takes at most
+  // the smaller of request.timeout_ms and timeout_ms. Safe to call from
+  // several threads at once.
+  RelayReply Forward(const RelayRequest& request);
+
+ private:
+  std::unique_ptr<HttpsSession> AcquireSession();
+  void ReleaseSession(std::unique_ptr<HttpsSession> session);
+  void ReportFailure(const std::string& why);
+
+  HostConfig config_;
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<HttpsSession>> idle_;
+  std::string last_failure_;
+  long repeated_failures_ = 0;
+};
+
+}  // namespace zsp::agent
+
+#endif  // ZSP_AGENT_RELAY_H_

@@ -1,0 +1,228 @@
+#!/bin/bash
+# Decisions relayed through zsp-agent (decision_relay = agent), through the
+# real sudo, the real libpam (pamtester), the real agent and the real broker
+# over mutual TLS. With the agent running, sudo and login decisions take the
+# relay and the modules never open libcurl. With the agent stopped, the
+# direct path still allows under a valid grant and the journal records why.
+# A hostile stand-in on the agent's socket (a genuine signed decision for
+# another user, a replayed one, garbage, a short body, a stall) never causes
+# an allow, and sudo still returns within timeout_ms.
+. "$(dirname "$0")/../lib/harness.sh"
+. "$(dirname "$0")/../lib/assert.sh"
+zsp_enter_namespace "$@"
+
+sudo_allow_id=34880e3274ec4b8197a9866f02897fbe
+sudo_deny_id=e4fcdd60972f4768ace9012fa6cef4f7
+
+cgroup_mount=$(awk '$0 ~ / - cgroup2 / { print $5; exit }' /proc/self/mountinfo)
+if [ -z "$cgroup_mount" ]; then
+  echo "FAIL relay_test: no cgroup2 mount"
+  echo "relay_test: 0 passed, 1 failed"
+  exit 1
+fi
+# The cgroup tree is the machine's own, so the suite uses a subtree of its
+# own and removes it at the end.
+subtree=zsp-relay-test-$$
+libcurl=$(ldconfig -p | awk '/libcurl\.so\.4 .*x86-64/ { print $NF; exit }')
+libdir=$(dirname "$(readlink -f "$libcurl")")
+
+zsp_private_system || exit 1
+zsp_add_users alice bob carol
+zsp_start_broker alice bob:approver carol || exit 1
+export ZSP_AGENT_MODE=required
+settings="agent_cgroup = $subtree"
+zsp_install_host
+zsp_write_config "$ZSP_BROKER_URL" "$settings"
+
+AGENT_PID=
+STANDIN_PID=
+remove_subtree() {
+  local dir
+  [ -d "$cgroup_mount/$subtree" ] || return 0
+  for dir in "$cgroup_mount/$subtree"/*/; do
+    [ -d "$dir" ] || continue
+    echo 1 >"$dir/cgroup.kill" 2>/dev/null
+  done
+  sleep 0.2
+  find "$cgroup_mount/$subtree" -mindepth 1 -depth -type d \
+    -exec rmdir {} \; 2>/dev/null
+  rmdir "$cgroup_mount/$subtree" 2>/dev/null
+}
+cleanup() {
+  [ -n "$AGENT_PID" ] && kill "$AGENT_PID" 2>/dev/null
+  [ -n "$STANDIN_PID" ] && kill "$STANDIN_PID" 2>/dev/null
+  remove_subtree
+  zsp_cleanup
+}
+trap cleanup EXIT
+
+start_agent() {
+  local i
+  rm -f /run/zsp/agent.sock
+  "$ZSP_BUILD/zsp-agent" 2>>"$ZSP_TMP/agent.log" &
+  AGENT_PID=$!
+  for i in $(seq 100); do
+    grep -q '^<6>started' "$ZSP_TMP/agent.log" 2>/dev/null &&
+      [ -S /run/zsp/agent.sock ] && return 0
+    sleep 0.05
+  done
+  echo "relay_test: zsp-agent did not start:" >&2
+  cat "$ZSP_TMP/agent.log" >&2
+  return 1
+}
+
+stop_agent() {
+  kill "$AGENT_PID" 2>/dev/null
+  wait "$AGENT_PID" 2>/dev/null
+  AGENT_PID=
+}
+
+# standin MODE: (re)starts the stand-in agent if needed and sets its mode.
+standin() {
+  local i
+  echo "$1" >"$ZSP_TMP/standin.mode"
+  [ -n "$STANDIN_PID" ] && return 0
+  install -d -m 755 /run/zsp
+  python3 "$ZSP_ROOT/tests/tools/relay_standin.py" /run/zsp/agent.sock \
+    "$ZSP_TMP/standin.mode" "$ZSP_BROKER_URL" 2>>"$ZSP_TMP/standin.log" &
+  STANDIN_PID=$!
+  for i in $(seq 100); do
+    grep -q 'standin: ready' "$ZSP_TMP/standin.log" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "relay_test: stand-in did not start:" >&2
+  cat "$ZSP_TMP/standin.log" >&2
+  return 1
+}
+
+# last_field MESSAGE_ID USER FIELD: FIELD of USER's last record of that
+# kind.
+last_field() {
+  zsp_journal_json MESSAGE_ID="$1" ZSP_USER="$2" | tail -n1 | jq -r ".$3"
+}
+
+# Every file opened in the libcurl directory while "$@" runs.
+opens_in_libdir() {
+  local watch
+  "$ZSP_BUILD/open_watch" "$libdir" >"$ZSP_TMP/watch.log" 2>&1 &
+  watch=$!
+  for _ in $(seq 100); do
+    grep -q '^ready' "$ZSP_TMP/watch.log" && break
+    sleep 0.02
+  done
+  "$@" >/dev/null 2>&1
+  sleep 0.2
+  kill "$watch"
+  wait "$watch" 2>/dev/null
+  grep -v '^ready' "$ZSP_TMP/watch.log"
+}
+
+id_request=$(zsp_grant_sudo alice bob /usr/bin/id) || exit 1
+carol_request=$(zsp_grant_sudo carol bob /usr/bin/true) || exit 1
+login_request=$(zspctl_as alice request --host "$ZSP_HOST" --login \
+  --duration 1h --reason "relay test" --quiet) || exit 1
+zspctl_as bob approve "$login_request" >/dev/null || exit 1
+
+# --- the real agent relays sudo and login decisions ---
+start_agent || exit 1
+run as_user alice sudo -n id -un
+expect_status "agent: sudo allowed" 0
+expect_output "agent: command ran as root" "root"
+expect_equal "agent: allow taken through the relay" \
+  "$(last_field $sudo_allow_id alice ZSP_PATH)" agent
+expect_equal "agent: no relay problem recorded" \
+  "$(last_field $sudo_allow_id alice ZSP_RELAY_PROBLEM)" null
+
+run as_user bob sudo -n id
+expect_fail "agent: sudo without a grant denied"
+expect_equal "agent: signed denial taken through the relay" \
+  "$(last_field $sudo_deny_id bob ZSP_PATH)" agent
+
+OUT=$(opens_in_libdir as_user alice sudo -n id)
+expect_no_output "agent: sudo never opens libcurl" "libcurl"
+expect_output "agent: the watch saw sudo's libraries" "libc.so"
+
+run pamtester zsp-test alice acct_mgmt
+expect_status "agent: login account phase allowed" 0
+OUT=$(zsp_journal_json SYSLOG_IDENTIFIER=pam_zsp ZSP_USER=alice | tail -n1)
+expect_output "agent: login decision through the relay" '"ZSP_PATH":"agent"'
+strace -f -e trace=openat -o "$ZSP_TMP/pam.strace" \
+  pamtester zsp-test alice acct_mgmt >/dev/null 2>&1
+OUT=$(cat "$ZSP_TMP/pam.strace")
+expect_output "agent: strace saw pam_zsp loaded" "pam_zsp.so"
+expect_no_output "agent: pam_zsp never opens libcurl" "libcurl"
+run pamtester zsp-test bob acct_mgmt
+expect_fail "agent: login without a grant denied"
+
+# --- decision_relay = direct skips the agent ---
+zsp_write_config "$ZSP_BROKER_URL" "$settings
+decision_relay = direct"
+run as_user alice sudo -n id
+expect_status "direct: sudo allowed" 0
+expect_equal "direct: allow taken directly" \
+  "$(last_field $sudo_allow_id alice ZSP_PATH)" direct
+zsp_write_config "$ZSP_BROKER_URL" "$settings"
+
+# --- agent stopped: the direct path still allows under a valid grant ---
+stop_agent
+ZSP_AGENT_MODE=optional zsp_write_config "$ZSP_BROKER_URL" "$settings"
+run as_user alice sudo -n id -un
+expect_status "stopped: sudo allowed through the direct path" 0
+expect_equal "stopped: allow taken directly" \
+  "$(last_field $sudo_allow_id alice ZSP_PATH)" direct
+OUT=$(last_field $sudo_allow_id alice ZSP_RELAY_PROBLEM)
+expect_output "stopped: relay problem names the socket" "cannot connect"
+run pamtester zsp-test alice acct_mgmt
+expect_status "stopped: login allowed through the direct path" 0
+run as_user bob sudo -n id
+expect_fail "stopped: sudo without a grant still denied"
+
+# --- hostile stand-in: never an allow for a user without a grant ---
+# bob has no grant. carol has one, so the broker signs real allows for her.
+standin forward || exit 1
+run as_user carol sudo -n true
+expect_status "stand-in forward: genuine relay allowed" 0
+expect_equal "stand-in forward: through the relay" \
+  "$(last_field $sudo_allow_id carol ZSP_PATH)" agent
+
+for mode in other-user garbage short stall; do
+  standin $mode
+  run as_user bob sudo -n true
+  expect_fail "stand-in $mode: bob denied"
+  expect_faster "stand-in $mode: within timeout_ms" 3000
+  expect_equal "stand-in $mode: denial after the direct path" \
+    "$(last_field $sudo_deny_id bob ZSP_PATH)" direct
+  run pamtester zsp-test bob acct_mgmt
+  expect_fail "stand-in $mode: bob's login denied"
+done
+OUT=$(zsp_journal_json MESSAGE_ID=$sudo_deny_id ZSP_USER=bob |
+  jq -r .ZSP_RELAY_PROBLEM)
+expect_output "stand-in other-user: rejected as another user's" "wrong user"
+expect_output "stand-in garbage: rejected as malformed" "reply header"
+expect_output "stand-in short: rejected as cut short" "announced"
+expect_output "stand-in stall: rejected after its share of timeout_ms" \
+  "timed out"
+
+# A signed allow that the stand-in saved for carol is replayed to her
+# after her grant is revoked: the nonce does not match, and the broker
+# then denies on the direct path.
+standin forward
+as_user carol sudo -n true >/dev/null 2>&1
+carol_grant=$(zspctl_as carol --json status "$carol_request" | jq -r .grant)
+zspctl_as carol revoke "$carol_grant" --reason "relay test" >/dev/null
+standin replay
+run as_user carol sudo -n true
+expect_fail "stand-in replay: revoked carol denied"
+OUT=$(last_field $sudo_deny_id carol ZSP_RELAY_PROBLEM)
+expect_output "stand-in replay: rejected as a replay" "wrong nonce"
+
+# With a valid grant, a hostile stand-in costs time but not the allow.
+standin garbage
+run as_user alice sudo -n id -un
+expect_status "stand-in garbage: alice still allowed directly" 0
+standin stall
+run as_user alice sudo -n id -un
+expect_status "stand-in stall: alice allowed directly" 0
+expect_faster "stand-in stall: within timeout_ms" 3000
+
+zsp_finish
