@@ -161,6 +161,8 @@ run as_user alice sudo -n id
 expect_status "direct: sudo allowed" 0
 expect_equal "direct: allow taken directly" \
   "$(last_field $sudo_allow_id alice ZSP_PATH)" direct
+OUT=$(opens_in_libdir as_user alice sudo -n id)
+expect_output "direct: the watch sees sudo open libcurl" "libcurl"
 zsp_write_config "$ZSP_BROKER_URL" "$settings"
 
 # --- agent stopped: the direct path still allows under a valid grant ---
