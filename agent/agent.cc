@@ -266,8 +266,7 @@ void Agent::RecordEnd(const GrantClaims& claims, const std::string& cause,
       .Add("ZSP_PIDS", report.pids.empty() ? "none" : JoinPids(report.pids))
       .Add("ZSP_PROCESSES", JoinProcesses(report))
       .Add("ZSP_CGROUP", cgroups_.RelativePathOf(claims.grant))
-      .Add("ZSP_KILL_METHOD",
-           report.used_cgroup_kill ? "cgroup.kill" : "freeze-and-kill");
+      .Add("ZSP_KILL_METHOD", report.method);
   if (claims.kind == kBreakGlassKind) {
     record.Add("ZSP_BREAKGLASS_TOKEN", claims.grant);
   }
@@ -282,6 +281,7 @@ void Agent::RecordEnd(const GrantClaims& claims, const std::string& cause,
        {"user", claims.user},
        {"cause", cause},
        {"pids", JoinPids(report.pids)},
+       {"method", report.method},
        {"record", failure.empty() ? "ok" : failure}});
 }
 

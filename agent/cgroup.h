@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/config.h"
 #include "common/result.h"
 
 namespace zsp::agent {
@@ -20,19 +21,27 @@ namespace zsp::agent {
 // format of /proc/self/mountinfo). Error if there is none.
 Result<std::string> FindCgroup2Mount(std::string_view mountinfo);
 
+// Names of the kill methods in records and logs (ZSP_KILL_METHOD), the
+// same words as the kill_method setting.
+inline constexpr char kMethodCgroupKill[] = "cgroup.kill";
+inline constexpr char kMethodFreeze[] = "freeze";
+
 // The outcome of KillGrant.
 struct KillReport {
   std::vector<pid_t> pids;        // processes in the cgroup at the kill
   std::vector<std::string> names; // their /proc/PID/comm, in the same order
-  bool used_cgroup_kill = false;  // false: freeze, SIGKILL each, thaw
+  std::string method;             // kMethodCgroupKill or kMethodFreeze
 };
 
 class GrantCgroups {
  public:
   // mount is the cgroup2 mount point, subtree the directory name under it.
-  GrantCgroups(std::string mount, std::string subtree);
+  GrantCgroups(std::string mount, std::string subtree,
+               KillMethod method = KillMethod::kAuto);
 
-  // Creates the subtree directory (0755, root) if it is missing.
+  // Creates the subtree directory (0755, root) if it is missing. Error if
+  // the kernel lacks the cgroup file that the configured method needs
+  // (cgroup.kill for kCgroupKill, cgroup.freeze for kFreeze).
   Result<bool> Prepare() const;
 
   // Absolute path of the grant's cgroup directory.
@@ -44,8 +53,9 @@ class GrantCgroups {
   Result<bool> Place(const std::string& grant, pid_t pid) const;
 
   // Kills every process in the grant's cgroup and its children, waits up
-  // to timeout_ms for them to be gone and removes the directories. Uses
-  // cgroup.kill (Linux 5.14 and later) when the kernel has it. Error if
+  // to timeout_ms for them to be gone and removes the directories. The
+  // method is the configured one; kAuto uses cgroup.kill (Linux 5.14 and
+  // later) when the kernel has it and freezes otherwise. Error if
   // processes remain or a directory cannot be removed; a retry is safe.
   Result<KillReport> KillGrant(const std::string& grant,
                                long timeout_ms) const;
@@ -56,6 +66,7 @@ class GrantCgroups {
  private:
   std::string mount_;
   std::string subtree_;
+  KillMethod method_;
 };
 
 }  // namespace zsp::agent

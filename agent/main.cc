@@ -244,7 +244,8 @@ int Run(const Options& options) {
   if (!mountinfo.ok()) return Fail(mountinfo.error());
   auto mount = zsp::agent::FindCgroup2Mount(mountinfo.value());
   if (!mount.ok()) return Fail(mount.error());
-  zsp::agent::GrantCgroups cgroups(mount.value(), config.value().agent_cgroup);
+  zsp::agent::GrantCgroups cgroups(mount.value(), config.value().agent_cgroup,
+                                   config.value().kill_method);
   auto prepared = cgroups.Prepare();
   if (!prepared.ok()) return Fail(prepared.error());
 
