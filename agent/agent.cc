@@ -248,6 +248,13 @@ void Agent::EndWorkLocked(const std::string& grant, const std::string& cause) {
     it->second.failed_cause = cause;
     return;
   }
+  if (!killed.value().unit_error.empty()) {
+    Log(LOG_WARNING, "failed",
+        {{"action", "stop-unit"},
+         {"grant", grant},
+         {"unit", killed.value().unit},
+         {"error", killed.value().unit_error}});
+  }
   RecordEnd(it->second.claims, cause, killed.value());
   ended_[grant] = it->second.claims.grant_expires;
   RemoveState(grant);
@@ -270,6 +277,7 @@ void Agent::RecordEnd(const GrantClaims& claims, const std::string& cause,
   if (claims.kind == kBreakGlassKind) {
     record.Add("ZSP_BREAKGLASS_TOKEN", claims.grant);
   }
+  if (!report.unit.empty()) record.Add("ZSP_UNIT", report.unit);
   if (claims.grant_expires > 0) {
     record.Add("ZSP_GRANT_EXPIRES", std::to_string(claims.grant_expires));
   }

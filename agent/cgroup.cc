@@ -20,6 +20,8 @@ namespace zsp::agent {
 namespace {
 
 constexpr auto kPollInterval = std::chrono::milliseconds(10);
+// How long Place waits for systemd to move a process into its scope.
+constexpr long kPlaceTimeoutMs = 1000;
 // How long one freeze-and-kill round waits for the freeze to take effect.
 constexpr auto kFreezeWait = std::chrono::milliseconds(200);
 
@@ -219,7 +221,12 @@ GrantCgroups::GrantCgroups(std::string mount, std::string subtree,
                            KillMethod method)
     : mount_(std::move(mount)), subtree_(std::move(subtree)), method_(method) {}
 
+void GrantCgroups::UseSystemd(std::shared_ptr<SystemdManager> systemd) {
+  systemd_ = std::move(systemd);
+}
+
 Result<bool> GrantCgroups::Prepare() const {
+  if (systemd_ != nullptr) return true;
   std::string dir = mount_ + "/" + subtree_;
   if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
     return Error{"cannot create " + dir + ": " + strerror(errno)};
@@ -255,10 +262,27 @@ std::string GrantCgroups::PathOf(const std::string& grant) const {
 }
 
 std::string GrantCgroups::RelativePathOf(const std::string& grant) const {
+  if (systemd_ != nullptr) {
+    return std::string("/") + kZspSlice + "/" + GrantSliceName(grant);
+  }
   return "/" + subtree_ + "/" + grant;
 }
 
 Result<bool> GrantCgroups::Place(const std::string& grant, pid_t pid) const {
+  if (systemd_ != nullptr) {
+    std::string scope = "zsp-" + EscapeUnitNamePart(grant) + "-" +
+                        std::to_string(pid) + ".scope";
+    auto cgroup = systemd_->StartScope(scope, GrantSliceName(grant), pid,
+                                       "zsp grant " + grant, kPlaceTimeoutMs);
+    if (!cgroup.ok()) return Error{cgroup.error()};
+    // KillGrant finds the work by this path, so a systemd that lays out
+    // its slices elsewhere must not pass unnoticed.
+    if (cgroup.value() != RelativePathOf(grant) + "/" + scope) {
+      return Error{"systemd put " + scope + " at " + cgroup.value() +
+                   ", expected it below " + RelativePathOf(grant)};
+    }
+    return true;
+  }
   std::string dir = PathOf(grant);
   if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
     return Error{"cannot create " + dir + ": " + strerror(errno)};
@@ -273,6 +297,13 @@ Result<KillReport> GrantCgroups::KillGrant(const std::string& grant,
   if (access(dir.c_str(), F_OK) != 0) return report;
   CollectPids(dir, &report.pids);
   for (pid_t pid : report.pids) report.names.push_back(ProcessName(pid));
+  if (systemd_ != nullptr) {
+    // systemd stops the slice by its own rules (SIGTERM first); the kill
+    // below is the follow-up that does not depend on it.
+    report.unit = GrantSliceName(grant);
+    auto stopped = systemd_->StopUnit(report.unit);
+    if (!stopped.ok()) report.unit_error = stopped.error();
+  }
 
   bool use_cgroup_kill =
       method_ == KillMethod::kCgroupKill ||
@@ -295,13 +326,21 @@ Result<KillReport> GrantCgroups::KillGrant(const std::string& grant,
     if (!killed.ok()) return Error{killed.error()};
     std::this_thread::sleep_for(kPollInterval);
   }
+  if (systemd_ != nullptr) return report;
   auto removed = RemoveCgroupTree(dir);
   if (!removed.ok()) return Error{removed.error()};
   return report;
 }
 
 std::vector<std::string> GrantCgroups::ListGrants() const {
-  return ChildDirectories(mount_ + "/" + subtree_);
+  if (systemd_ == nullptr) return ChildDirectories(mount_ + "/" + subtree_);
+  std::vector<std::string> grants;
+  for (const auto& slice :
+       ChildDirectories(mount_ + "/" + std::string(kZspSlice))) {
+    auto grant = GrantOfSliceName(slice);
+    if (grant.ok()) grants.push_back(grant.value());
+  }
+  return grants;
 }
 
 }  // namespace zsp::agent
