@@ -120,8 +120,16 @@ grant_of() {
 }
 
 # ended_records GRANT: the work-ended journal records of GRANT, as JSON.
+# The agent writes the record after it sees the cgroup empty, so a test
+# that has just seen the processes gone may be first: wait up to 3 s.
 ended_records() {
-  zsp_journal_json MESSAGE_ID=$work_ended_id ZSP_GRANT="$1"
+  local i records
+  for i in $(seq 30); do
+    records=$(zsp_journal_json MESSAGE_ID=$work_ended_id ZSP_GRANT="$1")
+    [ -n "$records" ] && break
+    sleep 0.1
+  done
+  printf '%s\n' "$records"
 }
 
 # --- sshd, as in sshd_test.sh, in the private /etc ---
