@@ -34,6 +34,7 @@ MODULE_LIBS := -Wl,--as-needed -lcrypto -lsystemd
 
 all: $(B)/libzsp.a $(B)/sudo_zsp.so $(B)/pam_zsp.so $(B)/zsp-broker \
      $(B)/zspctl $(B)/zsp-agent $(B)/unit_tests $(B)/tcp_blackhole $(B)/pam_loop \
+     $(B)/systemd_standin \
      $(B)/hostile_broker $(B)/open_watch
 
 $(B)/%.o: %.cc
@@ -89,6 +90,12 @@ $(B)/open_watch: tests/tools/open_watch.cc
 $(B)/pam_loop: tests/tools/pam_loop.cc
 	@mkdir -p $(B)
 	$(CXX) $(ZSP_CXXFLAGS) $(CXXFLAGS) -o $@ $< -lpam
+
+# systemd's manager methods that zsp-agent calls, for
+# tests/integration/agent_systemd_test.sh.
+$(B)/systemd_standin: tests/tools/systemd_standin.cc
+	@mkdir -p $(B)
+	$(CXX) $(ZSP_CXXFLAGS) $(CXXFLAGS) -o $@ $< -lsystemd
 
 # Benchmark tools; `make bench` builds them and runs tests/bench/run.sh,
 # then tests/bench/pg.sh (decisions on SQLite next to PostgreSQL).

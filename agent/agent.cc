@@ -248,6 +248,13 @@ void Agent::EndWorkLocked(const std::string& grant, const std::string& cause) {
     it->second.failed_cause = cause;
     return;
   }
+  if (!killed.value().unit_error.empty()) {
+    Log(LOG_WARNING, "failed",
+        {{"action", "stop-unit"},
+         {"grant", grant},
+         {"unit", killed.value().unit},
+         {"error", killed.value().unit_error}});
+  }
   RecordEnd(it->second.claims, cause, killed.value());
   ended_[grant] = it->second.claims.grant_expires;
   RemoveState(grant);
@@ -266,11 +273,11 @@ void Agent::RecordEnd(const GrantClaims& claims, const std::string& cause,
       .Add("ZSP_PIDS", report.pids.empty() ? "none" : JoinPids(report.pids))
       .Add("ZSP_PROCESSES", JoinProcesses(report))
       .Add("ZSP_CGROUP", cgroups_.RelativePathOf(claims.grant))
-      .Add("ZSP_KILL_METHOD",
-           report.used_cgroup_kill ? "cgroup.kill" : "freeze-and-kill");
+      .Add("ZSP_KILL_METHOD", report.method);
   if (claims.kind == kBreakGlassKind) {
     record.Add("ZSP_BREAKGLASS_TOKEN", claims.grant);
   }
+  if (!report.unit.empty()) record.Add("ZSP_UNIT", report.unit);
   if (claims.grant_expires > 0) {
     record.Add("ZSP_GRANT_EXPIRES", std::to_string(claims.grant_expires));
   }
@@ -282,6 +289,7 @@ void Agent::RecordEnd(const GrantClaims& claims, const std::string& cause,
        {"user", claims.user},
        {"cause", cause},
        {"pids", JoinPids(report.pids)},
+       {"method", report.method},
        {"record", failure.empty() ? "ok" : failure}});
 }
 

@@ -4,8 +4,10 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -18,6 +20,10 @@ namespace zsp::agent {
 namespace {
 
 constexpr auto kPollInterval = std::chrono::milliseconds(10);
+// How long Place waits for systemd to move a process into its scope.
+constexpr long kPlaceTimeoutMs = 1000;
+// How long one freeze-and-kill round waits for the freeze to take effect.
+constexpr auto kFreezeWait = std::chrono::milliseconds(200);
 
 // Undoes the octal escapes (\040 for a space) of a mountinfo path.
 std::string UnescapeMountPath(std::string_view text) {
@@ -130,15 +136,68 @@ Result<bool> RemoveCgroupTree(const std::string& dir) {
   return true;
 }
 
-// The way to end a cgroup's processes on kernels before 5.14: freeze it so
-// that nothing forks, send SIGKILL to every process, then thaw it so that
-// the signals are delivered.
-void FreezeAndKill(const std::string& dir) {
+// Waits until the kernel reports dir frozen ("frozen 1" in cgroup.events)
+// or until deadline. Freezing is asynchronous: a process in the middle of
+// a system call stops only when it returns to user space.
+bool WaitFrozen(const std::string& dir,
+                std::chrono::steady_clock::time_point deadline) {
+  while (true) {
+    auto events = ReadSmallFile(dir + "/cgroup.events");
+    if (events.ok() &&
+        events.value().find("frozen 1") != std::string::npos) {
+      return true;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+// True if /proc/PID/cgroup puts the process at relative or below it.
+bool IsInCgroup(pid_t pid, const std::string& relative) {
+  auto text = ReadSmallFile("/proc/" + std::to_string(pid) + "/cgroup");
+  if (!text.ok()) return false;
+  for (const auto& line : SplitString(text.value(), '\n')) {
+    if (line.rfind("0::", 0) != 0) continue;
+    std::string path = line.substr(3);
+    return path == relative || path.rfind(relative + "/", 0) == 0;
+  }
+  return false;
+}
+
+// Sends SIGKILL to pid through a pidfd, after checking that the process
+// the pidfd refers to is in the cgroup at relative. The pid may have been
+// reused elsewhere since cgroup.procs was read. The pidfd pins one
+// process, so the check and the signal are about the same one.
+void KillIfInCgroup(pid_t pid, const std::string& relative) {
+  // Through syscall(2): glibc 2.36's <sys/pidfd.h> lacks extern "C".
+  UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+  if (pidfd.get() < 0) return;  // gone already
+  if (!IsInCgroup(pid, relative)) return;
+  syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0);
+}
+
+// Ends a cgroup's processes without cgroup.kill (kernels before 5.14, or
+// kill_method = freeze): freezes the cgroup so that nothing forks, sends
+// SIGKILL to every process, then thaws it. A frozen process still dies of
+// SIGKILL: the cgroup v2 freezer stops tasks in a state like a job
+// control stop, in which they can still be killed (Linux commit
+// 76f969e8948d, "cgroup: cgroup v2 freezer", 5.2).
+// KillGrant repeats this until the cgroup is empty, so a process that
+// forked before the freeze took effect is killed on a later round.
+Result<bool> FreezeAndKill(const std::string& dir, const std::string& relative,
+                           std::chrono::steady_clock::time_point deadline) {
+  auto frozen = WriteSmallFile(dir + "/cgroup.freeze", "1");
+  if (!frozen.ok()) return frozen;
+  // Not frozen in time (a process stuck in the kernel) is no reason to
+  // wait longer: the pidfd check keeps the kill safe, and the next round
+  // catches what forked meanwhile.
+  WaitFrozen(dir, std::min(deadline, std::chrono::steady_clock::now() +
+                                         kFreezeWait));
+
   std::vector<pid_t> pids;
-  WriteSmallFile(dir + "/cgroup.freeze", "1");
   CollectPids(dir, &pids);
-  for (pid_t pid : pids) kill(pid, SIGKILL);
-  WriteSmallFile(dir + "/cgroup.freeze", "0");
+  for (pid_t pid : pids) KillIfInCgroup(pid, relative);
+  return WriteSmallFile(dir + "/cgroup.freeze", "0");
 }
 
 }  // namespace
@@ -158,10 +217,16 @@ Result<std::string> FindCgroup2Mount(std::string_view mountinfo) {
   return Error{"no cgroup2 file system is mounted"};
 }
 
-GrantCgroups::GrantCgroups(std::string mount, std::string subtree)
-    : mount_(std::move(mount)), subtree_(std::move(subtree)) {}
+GrantCgroups::GrantCgroups(std::string mount, std::string subtree,
+                           KillMethod method)
+    : mount_(std::move(mount)), subtree_(std::move(subtree)), method_(method) {}
+
+void GrantCgroups::UseSystemd(std::shared_ptr<SystemdManager> systemd) {
+  systemd_ = std::move(systemd);
+}
 
 Result<bool> GrantCgroups::Prepare() const {
+  if (systemd_ != nullptr) return true;
   std::string dir = mount_ + "/" + subtree_;
   if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
     return Error{"cannot create " + dir + ": " + strerror(errno)};
@@ -171,6 +236,24 @@ Result<bool> GrantCgroups::Prepare() const {
       st.st_uid != 0) {
     return Error{dir + " is not a directory owned by root"};
   }
+  if (method_ == KillMethod::kCgroupKill &&
+      access((dir + "/cgroup.kill").c_str(), W_OK) != 0) {
+    return Error{"kill_method is cgroup.kill, but " + dir +
+                 "/cgroup.kill is missing (it needs Linux 5.14 or later); "
+                 "set kill_method to auto or freeze"};
+  }
+  if (method_ != KillMethod::kCgroupKill &&
+      access((dir + "/cgroup.freeze").c_str(), W_OK) != 0 &&
+      access((dir + "/cgroup.kill").c_str(), W_OK) != 0) {
+    return Error{dir + " has neither cgroup.kill nor cgroup.freeze (they "
+                       "need Linux 5.14 and 5.2), so work cannot be ended"};
+  }
+  if (method_ == KillMethod::kFreeze &&
+      access((dir + "/cgroup.freeze").c_str(), W_OK) != 0) {
+    return Error{"kill_method is freeze, but " + dir +
+                 "/cgroup.freeze is missing (it needs Linux 5.2 or later); "
+                 "set kill_method to auto or cgroup.kill"};
+  }
   return true;
 }
 
@@ -179,10 +262,27 @@ std::string GrantCgroups::PathOf(const std::string& grant) const {
 }
 
 std::string GrantCgroups::RelativePathOf(const std::string& grant) const {
+  if (systemd_ != nullptr) {
+    return std::string("/") + kZspSlice + "/" + GrantSliceName(grant);
+  }
   return "/" + subtree_ + "/" + grant;
 }
 
 Result<bool> GrantCgroups::Place(const std::string& grant, pid_t pid) const {
+  if (systemd_ != nullptr) {
+    std::string scope = "zsp-" + EscapeUnitNamePart(grant) + "-" +
+                        std::to_string(pid) + ".scope";
+    auto cgroup = systemd_->StartScope(scope, GrantSliceName(grant), pid,
+                                       "zsp grant " + grant, kPlaceTimeoutMs);
+    if (!cgroup.ok()) return Error{cgroup.error()};
+    // KillGrant finds the work by this path, so a systemd that lays out
+    // its slices elsewhere must not pass unnoticed.
+    if (cgroup.value() != RelativePathOf(grant) + "/" + scope) {
+      return Error{"systemd put " + scope + " at " + cgroup.value() +
+                   ", expected it below " + RelativePathOf(grant)};
+    }
+    return true;
+  }
   std::string dir = PathOf(grant);
   if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
     return Error{"cannot create " + dir + ": " + strerror(errno)};
@@ -197,34 +297,50 @@ Result<KillReport> GrantCgroups::KillGrant(const std::string& grant,
   if (access(dir.c_str(), F_OK) != 0) return report;
   CollectPids(dir, &report.pids);
   for (pid_t pid : report.pids) report.names.push_back(ProcessName(pid));
+  if (systemd_ != nullptr) {
+    // systemd stops the slice by its own rules (SIGTERM first); the kill
+    // below is the follow-up that does not depend on it.
+    report.unit = GrantSliceName(grant);
+    auto stopped = systemd_->StopUnit(report.unit);
+    if (!stopped.ok()) report.unit_error = stopped.error();
+  }
 
-  report.used_cgroup_kill = access((dir + "/cgroup.kill").c_str(), W_OK) == 0;
+  bool use_cgroup_kill =
+      method_ == KillMethod::kCgroupKill ||
+      (method_ == KillMethod::kAuto &&
+       access((dir + "/cgroup.kill").c_str(), W_OK) == 0);
+  report.method = use_cgroup_kill ? kMethodCgroupKill : kMethodFreeze;
   auto deadline = std::chrono::steady_clock::now() +
                   std::chrono::milliseconds(timeout_ms);
   while (IsPopulated(dir)) {
     if (std::chrono::steady_clock::now() >= deadline) {
       return Error{"processes are still running in " + dir + " after " +
-                   std::to_string(timeout_ms) + " ms"};
+                   std::to_string(timeout_ms) + " ms (" + report.method +
+                   ")"};
     }
-    if (report.used_cgroup_kill) {
-      // The kernel kills every process in the cgroup and below it, and
-      // one that forks meanwhile cannot slip out.
-      auto written = WriteSmallFile(dir + "/cgroup.kill", "1");
-      if (!written.ok()) return Error{written.error()};
-    } else {
-      // NOTE: this path runs only on kernels without cgroup.kill; the
-      // tests run on a kernel that has it.
-      FreezeAndKill(dir);
-    }
+    // cgroup.kill: the kernel kills every process in the cgroup and below
+    // it, and one that forks meanwhile cannot slip out.
+    auto killed = use_cgroup_kill
+                      ? WriteSmallFile(dir + "/cgroup.kill", "1")
+                      : FreezeAndKill(dir, RelativePathOf(grant), deadline);
+    if (!killed.ok()) return Error{killed.error()};
     std::this_thread::sleep_for(kPollInterval);
   }
+  if (systemd_ != nullptr) return report;
   auto removed = RemoveCgroupTree(dir);
   if (!removed.ok()) return Error{removed.error()};
   return report;
 }
 
 std::vector<std::string> GrantCgroups::ListGrants() const {
-  return ChildDirectories(mount_ + "/" + subtree_);
+  if (systemd_ == nullptr) return ChildDirectories(mount_ + "/" + subtree_);
+  std::vector<std::string> grants;
+  for (const auto& slice :
+       ChildDirectories(mount_ + "/" + std::string(kZspSlice))) {
+    auto grant = GrantOfSliceName(slice);
+    if (grant.ok()) grants.push_back(grant.value());
+  }
+  return grants;
 }
 
 }  // namespace zsp::agent

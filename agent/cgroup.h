@@ -8,10 +8,13 @@
 
 #include <sys/types.h>
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "agent/systemd.h"
+#include "common/config.h"
 #include "common/result.h"
 
 namespace zsp::agent {
@@ -20,19 +23,36 @@ namespace zsp::agent {
 // format of /proc/self/mountinfo). Error if there is none.
 Result<std::string> FindCgroup2Mount(std::string_view mountinfo);
 
+// Names of the kill methods in records and logs (ZSP_KILL_METHOD), the
+// same words as the kill_method setting.
+inline constexpr char kMethodCgroupKill[] = "cgroup.kill";
+inline constexpr char kMethodFreeze[] = "freeze";
+
 // The outcome of KillGrant.
 struct KillReport {
   std::vector<pid_t> pids;        // processes in the cgroup at the kill
   std::vector<std::string> names; // their /proc/PID/comm, in the same order
-  bool used_cgroup_kill = false;  // false: freeze, SIGKILL each, thaw
+  std::string method;             // kMethodCgroupKill or kMethodFreeze
+  std::string unit;        // the grant's slice on systemd hosts, else ""
+  std::string unit_error;  // why stopping unit failed; the kill went on
 };
 
 class GrantCgroups {
  public:
   // mount is the cgroup2 mount point, subtree the directory name under it.
-  GrantCgroups(std::string mount, std::string subtree);
+  GrantCgroups(std::string mount, std::string subtree,
+               KillMethod method = KillMethod::kAuto);
 
-  // Creates the subtree directory (0755, root) if it is missing.
+  // Switches to systemd's layout, for hosts where systemd owns the cgroup
+  // tree: a grant's cgroup is the slice zsp.slice/zsp-<grant>.slice, work
+  // is placed through a transient scope in it, and an end stops the slice
+  // before it kills what is left. Call before Prepare.
+  void UseSystemd(std::shared_ptr<SystemdManager> systemd);
+
+  // Creates the subtree directory (0755, root) if it is missing. Error if
+  // the kernel lacks the cgroup file that the configured method needs
+  // (cgroup.kill for kCgroupKill, cgroup.freeze for kFreeze). With systemd
+  // it does nothing, because systemd creates the slices.
   Result<bool> Prepare() const;
 
   // Absolute path of the grant's cgroup directory.
@@ -40,13 +60,19 @@ class GrantCgroups {
   // The same path relative to the mount, as /proc/PID/cgroup shows it.
   std::string RelativePathOf(const std::string& grant) const;
 
-  // Creates the grant's cgroup if needed and moves pid into it.
+  // Creates the grant's cgroup if needed and moves pid into it. With
+  // systemd, starts the scope zsp-<grant>-<pid>.scope in the grant's slice
+  // with pid in it.
   Result<bool> Place(const std::string& grant, pid_t pid) const;
 
   // Kills every process in the grant's cgroup and its children, waits up
-  // to timeout_ms for them to be gone and removes the directories. Uses
-  // cgroup.kill (Linux 5.14 and later) when the kernel has it. Error if
+  // to timeout_ms for them to be gone and removes the directories. The
+  // method is the configured one; kAuto uses cgroup.kill (Linux 5.14 and
+  // later) when the kernel has it and freezes otherwise. Error if
   // processes remain or a directory cannot be removed; a retry is safe.
+  // With systemd it first stops the grant's slice (StopUnit), then kills
+  // what is left in its cgroup as above, and leaves the removal of the
+  // cgroups to systemd.
   Result<KillReport> KillGrant(const std::string& grant,
                                long timeout_ms) const;
 
@@ -56,6 +82,8 @@ class GrantCgroups {
  private:
   std::string mount_;
   std::string subtree_;
+  KillMethod method_;
+  std::shared_ptr<SystemdManager> systemd_;  // null without systemd
 };
 
 }  // namespace zsp::agent

@@ -34,6 +34,7 @@
 #include "agent/feed_follower.h"
 #include "agent/log.h"
 #include "agent/relay.h"
+#include "agent/systemd.h"
 #include "common/agent_protocol.h"
 #include "common/breakglass.h"
 #include "common/config.h"
@@ -304,7 +305,15 @@ int Run(const Options& options) {
   if (!mountinfo.ok()) return Fail(mountinfo.error());
   auto mount = zsp::agent::FindCgroup2Mount(mountinfo.value());
   if (!mount.ok()) return Fail(mount.error());
-  zsp::agent::GrantCgroups cgroups(mount.value(), config.value().agent_cgroup);
+  zsp::agent::GrantCgroups cgroups(mount.value(), config.value().agent_cgroup,
+                                   config.value().kill_method);
+  // systemd owns the cgroup tree on hosts it booted (sd_booted(3)).
+  bool systemd = sd_booted() > 0;
+  if (systemd) {
+    auto manager = zsp::agent::SystemdManager::Connect();
+    if (!manager.ok()) return Fail(manager.error());
+    cgroups.UseSystemd(std::move(manager).value());
+  }
   auto prepared = cgroups.Prepare();
   if (!prepared.ok()) return Fail(prepared.error());
 
@@ -345,7 +354,9 @@ int Run(const Options& options) {
 
   Log(LOG_INFO, "started",
       {{"socket", config.value().agent_socket},
-       {"cgroup", cgroups.RelativePathOf("")},
+       {"cgroup", systemd ? std::string("/") + zsp::agent::kZspSlice
+                          : cgroups.RelativePathOf("")},
+       {"systemd", systemd ? "yes" : "no"},
        {"host", host.value()},
        {"broker", config.value().broker_url},
        {"live_grants", std::to_string(agent.LiveGrants())}});

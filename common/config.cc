@@ -252,6 +252,18 @@ std::string ApplySetting(HostConfig* c, std::string_view key,
     }
     return "";
   }
+  if (key == "kill_method") {
+    if (value == "auto") {
+      c->kill_method = KillMethod::kAuto;
+    } else if (value == "cgroup.kill") {
+      c->kill_method = KillMethod::kCgroupKill;
+    } else if (value == "freeze") {
+      c->kill_method = KillMethod::kFreeze;
+    } else {
+      return "value must be auto, cgroup.kill or freeze";
+    }
+    return "";
+  }
   if (key == "debug") {
     if (value != "true" && value != "false") return "value must be true or false";
     c->debug = value == "true";

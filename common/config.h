@@ -39,6 +39,14 @@ enum class StaleAction {
   kEnd,   // ends the work of every live grant and places no new work
   kKeep,  // keeps live work and logs a warning
 };
+
+// The way zsp-agent kills the processes of a grant's cgroup (setting
+// "kill_method").
+enum class KillMethod {
+  kAuto,        // cgroup.kill when the kernel has it, else kFreeze
+  kCgroupKill,  // only cgroup.kill (Linux 5.14 and later)
+  kFreeze,      // cgroup.freeze, SIGKILL to each process, thaw
+};
 inline constexpr char kDefaultSecurePath[] =
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -87,6 +95,7 @@ struct HostConfig {
   std::string agent_cgroup = "zsp";
   long feed_stale_after_sec = 60;
   StaleAction feed_stale_action = StaleAction::kEnd;
+  KillMethod kill_method = KillMethod::kAuto;
   bool debug = false;
 };
 

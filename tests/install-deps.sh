@@ -6,7 +6,7 @@ packages="g++ make pkg-config libpam0g-dev sudo libcurl4-openssl-dev
 libssl-dev libsystemd-dev systemd libcppunit-dev pamtester libpam-wrapper
 nlohmann-json3-dev libsqlite3-dev libcpp-httplib-dev libtoml11-dev openssl
 curl
-util-linux iproute2 binutils openssh-server openssh-client
+util-linux iproute2 binutils openssh-server openssh-client dbus-daemon
 clang libclang-rt-14-dev sqlite3 jq valgrind libpam-runtime man-db
 groff-base nodejs chromium libpq-dev postgresql rpm cpio python3 strace"
 missing=""

@@ -3,9 +3,10 @@
 # over mutual TLS. Work under a grant is placed in the grant's cgroup v2
 # directory. It is ended at expiry (even after the user killed the sudo
 # parent), within 2 seconds of a revocation, and when the broker feed is
-# lost (feed_stale_action end), or kept (keep). Without the agent, new
-# work is denied. Every end is a journal record and reaches the audit
-# store.
+# lost (feed_stale_action end), or kept (keep). Expiry and revocation run
+# with kill_method auto (cgroup.kill here) and again with freeze. Without
+# the agent, new work is denied. Every end is a journal record, names the
+# kill method and reaches the audit store.
 . "$(dirname "$0")/../lib/harness.sh"
 . "$(dirname "$0")/../lib/assert.sh"
 zsp_enter_namespace "$@"
@@ -119,8 +120,16 @@ grant_of() {
 }
 
 # ended_records GRANT: the work-ended journal records of GRANT, as JSON.
+# The agent writes the record after it sees the cgroup empty, so a test
+# that has just seen the processes gone may be first: wait up to 3 s.
 ended_records() {
-  zsp_journal_json MESSAGE_ID=$work_ended_id ZSP_GRANT="$1"
+  local i records
+  for i in $(seq 30); do
+    records=$(zsp_journal_json MESSAGE_ID=$work_ended_id ZSP_GRANT="$1")
+    [ -n "$records" ] && break
+    sleep 0.1
+  done
+  printf '%s\n' "$records"
 }
 
 # --- sshd, as in sshd_test.sh, in the private /etc ---
@@ -208,91 +217,177 @@ OUT=$(ended_records g-000000000000)
 expect_output "restart: journal names the cause" \
   '"ZSP_CAUSE":"unknown_at_start"'
 
-# --- expiry, after the user killed the sudo parent ---
-expiry_request=$(zsp_grant_sudo alice bob /usr/bin/bash 20s)
-expiry_grant=$(grant_of "$expiry_request")
-as_user alice sudo -n /usr/bin/bash -c \
-  'setsid sleep 7101 </dev/null >/dev/null 2>&1 &
-   nohup sleep 7102 </dev/null >/dev/null 2>&1 &
-   (sleep 7103 </dev/null >/dev/null 2>&1 &)
-   sleep 7104' </dev/null >/dev/null 2>&1 &
-wait_for_procs '^sleep 710[1-4]' 4
-sudo_parent=$(pgrep -o -U alice -x sudo)
-as_user alice kill -KILL "$sudo_parent"
-sleep 0.5
-run count_procs '^sleep 7101'
-expect_equal "expiry: setsid child outlives the killed sudo" "$OUT" 1
-setsid_pid=$(pgrep -f '^sleep 7101')
-OUT=$(cat "/proc/$setsid_pid/cgroup" 2>/dev/null)
-expect_output "expiry: setsid child is in the grant's cgroup" \
-  "0::/$subtree/$expiry_grant"
+# The cases that end work run once per kill method. Each takes the
+# method's name, which prefixes the test names and must appear in the
+# records as ZSP_KILL_METHOD, and a number that makes the sleep commands
+# of this round unique (sleep NNN1 and so on).
 
-# --- revocation of a running sudo command ---
-dash_request=$(zsp_grant_sudo alice bob /usr/bin/dash 1h)
-dash_grant=$(grant_of "$dash_request")
-as_user alice sudo -n /usr/bin/dash -c \
-  'setsid sleep 7201 </dev/null >/dev/null 2>&1 & sleep 7202' \
-  </dev/null >/dev/null 2>&1 &
-wait_for_procs '^sleep 720[12]' 2
-run count_procs '^sleep 720[12]'
-expect_equal "revoke sudo: command and child running" "$OUT" 2
-start=$(date +%s%N)
-zspctl_as alice revoke "$dash_grant" >/dev/null
-if time_until_gone '^sleep 720[12]' "$start" 5000; then
-  pass "revoke sudo: all processes ended"
-else
-  fail "revoke sudo: all processes ended" "still running after 5 s"
-fi
-expect_faster "revoke sudo: ended within 2 s" 2000
-OUT=$(ended_records "$dash_grant")
-expect_output "revoke sudo: journal names the cause" '"ZSP_CAUSE":"revoked"'
-expect_output "revoke sudo: journal names the pids" '"ZSP_PIDS":"'
+# start_expiry_case METHOD N: starts a sudo command under a 20 s grant
+# with setsid, nohup and background children, then kills its sudo parent
+# as the user. Sets EXPIRY_GRANT; finish_expiry_case checks the end.
+start_expiry_case() {
+  local method=$1 n=$2 request sudo_parent setsid_pid
+  request=$(zsp_grant_sudo alice bob /usr/bin/bash 20s)
+  EXPIRY_GRANT=$(grant_of "$request")
+  as_user alice sudo -n /usr/bin/bash -c \
+    "setsid sleep ${n}1 </dev/null >/dev/null 2>&1 &
+     nohup sleep ${n}2 </dev/null >/dev/null 2>&1 &
+     (sleep ${n}3 </dev/null >/dev/null 2>&1 &)
+     sleep ${n}4" </dev/null >/dev/null 2>&1 &
+  wait_for_procs "^sleep ${n}[1-4]" 4
+  sudo_parent=$(pgrep -o -U alice -x sudo)
+  as_user alice kill -KILL "$sudo_parent"
+  sleep 0.5
+  run count_procs "^sleep ${n}1"
+  expect_equal "$method expiry: setsid child outlives the killed sudo" \
+    "$OUT" 1
+  setsid_pid=$(pgrep -f "^sleep ${n}1")
+  OUT=$(cat "/proc/$setsid_pid/cgroup" 2>/dev/null)
+  expect_output "$method expiry: setsid child is in the grant's cgroup" \
+    "0::/$subtree/$EXPIRY_GRANT"
+}
 
-# --- revocation of a live ssh login session ---
-login_grant=$(grant_of "$login_request")
-ssh_as alice 'setsid sleep 7301 </dev/null >/dev/null 2>&1 & sleep 7302' \
-  </dev/null >/dev/null 2>&1 &
-ssh_job=$!
-wait_for_procs '^sleep 730[12]' 2
-run count_procs '^sleep 730[12]'
-expect_equal "revoke ssh: session and child running" "$OUT" 2
-start=$(date +%s%N)
-zspctl_as alice revoke "$login_grant" >/dev/null
-if time_until_gone '^sleep 730[12]' "$start" 5000; then
-  pass "revoke ssh: all processes ended"
-else
-  fail "revoke ssh: all processes ended" "still running after 5 s"
-fi
-expect_faster "revoke ssh: ended within 2 s" 2000
-wait "$ssh_job"
-ssh_status=$?
-if [ "$ssh_status" -ne 0 ]; then
-  pass "revoke ssh: connection closed"
-else
-  fail "revoke ssh: connection closed" "ssh exited with status 0"
-fi
-OUT=$(ended_records "$login_grant")
-expect_output "revoke ssh: journal names the cause" '"ZSP_CAUSE":"revoked"'
-expect_output "revoke ssh: journal names the user" '"ZSP_USER":"alice"'
+# finish_expiry_case METHOD N: waits for the end of EXPIRY_GRANT and
+# checks that its work is gone.
+finish_expiry_case() {
+  local method=$1 n=$2 expires
+  # The grant's end as the agent logged it when it placed the command.
+  expires=$(grep -o "placed grant=$EXPIRY_GRANT .*grant_exp=[0-9]*" \
+    "$ZSP_TMP/agent.log" | head -1 | grep -o '[0-9]*$')
+  while [ "$(date +%s)" -lt "$((expires + 2))" ]; do sleep 0.2; done
+  run count_procs "^sleep ${n}[1-4]"
+  expect_equal "$method expiry: every process ended" "$OUT" 0
+  OUT=$(ended_records "$EXPIRY_GRANT")
+  expect_output "$method expiry: journal names the cause" \
+    '"ZSP_CAUSE":"expired"'
+  expect_output "$method expiry: journal names the method" \
+    "\"ZSP_KILL_METHOD\":\"$method\""
+  if [ -d "$cgroup_mount/$subtree/$EXPIRY_GRANT" ]; then
+    OUT=present
+  else
+    OUT=removed
+  fi
+  expect_equal "$method expiry: cgroup removed" "$OUT" removed
+}
 
-run ssh_as alice id -un
-expect_fail "revoke ssh: new login rejected"
+# revoke_sudo_case METHOD N: revokes the grant of a running sudo command
+# whose setsid child keeps starting new sessions, and checks that all of
+# them end within 2 s. Sets DASH_GRANT.
+revoke_sudo_case() {
+  local method=$1 n=$2 request start
+  request=$(zsp_grant_sudo alice bob /usr/bin/dash 1h)
+  DASH_GRANT=$(grant_of "$request")
+  as_user alice sudo -n /usr/bin/dash -c \
+    "setsid sleep ${n}1 </dev/null >/dev/null 2>&1 &
+     setsid dash -c 'while :; do setsid sleep ${n}3 & sleep 0.05; done' \
+       </dev/null >/dev/null 2>&1 &
+     sleep ${n}2" </dev/null >/dev/null 2>&1 &
+  wait_for_procs "^sleep ${n}[12]" 2
+  wait_for_procs "^sleep ${n}3" 3
+  run count_procs "^sleep ${n}[12]"
+  expect_equal "$method revoke sudo: command and child running" "$OUT" 2
+  start=$(date +%s%N)
+  zspctl_as alice revoke "$DASH_GRANT" >/dev/null
+  if time_until_gone "sleep ${n}[123]" "$start" 5000; then
+    pass "$method revoke sudo: all processes ended"
+  else
+    fail "$method revoke sudo: all processes ended" "still running after 5 s"
+  fi
+  expect_faster "$method revoke sudo: ended within 2 s" 2000
+  OUT=$(ended_records "$DASH_GRANT")
+  expect_output "$method revoke sudo: journal names the cause" \
+    '"ZSP_CAUSE":"revoked"'
+  expect_output "$method revoke sudo: journal names the pids" '"ZSP_PIDS":"'
+  expect_output "$method revoke sudo: journal names the method" \
+    "\"ZSP_KILL_METHOD\":\"$method\""
+  OUT=$(grep "ended grant=$DASH_GRANT " "$ZSP_TMP/agent.log")
+  expect_output "$method revoke sudo: log names the method" \
+    "method=$method"
+}
 
-# --- expiry ---
-# The grant's end as the agent logged it when it placed the command.
-expires=$(grep -o "placed grant=$expiry_grant .*grant_exp=[0-9]*" \
-  "$ZSP_TMP/agent.log" | head -1 | grep -o '[0-9]*$')
-while [ "$(date +%s)" -lt "$((expires + 2))" ]; do sleep 0.2; done
-run count_procs '^sleep 710[1-4]'
-expect_equal "expiry: every process ended" "$OUT" 0
-OUT=$(ended_records "$expiry_grant")
-expect_output "expiry: journal names the cause" '"ZSP_CAUSE":"expired"'
-if [ -d "$cgroup_mount/$subtree/$expiry_grant" ]; then
-  OUT=present
+# request_login: files and approves a login request for alice; prints its
+# id.
+request_login() {
+  local request
+  request=$(zspctl_as alice request --host "$ZSP_HOST" --login \
+    --duration 1h --reason "agent test" --quiet)
+  zspctl_as bob approve "$request" >/dev/null
+  echo "$request"
+}
+
+# revoke_ssh_case METHOD N REQUEST: revokes the login grant of REQUEST,
+# alice's only live one, during an ssh session with a setsid child, and
+# checks that both end within 2 s and that the connection closes.
+revoke_ssh_case() {
+  local method=$1 n=$2 grant start ssh_job ssh_status
+  grant=$(grant_of "$3")
+  ssh_as alice "setsid sleep ${n}1 </dev/null >/dev/null 2>&1 & sleep ${n}2" \
+    </dev/null >/dev/null 2>&1 &
+  ssh_job=$!
+  wait_for_procs "^sleep ${n}[12]" 2
+  run count_procs "^sleep ${n}[12]"
+  expect_equal "$method revoke ssh: session and child running" "$OUT" 2
+  start=$(date +%s%N)
+  zspctl_as alice revoke "$grant" >/dev/null
+  if time_until_gone "^sleep ${n}[12]" "$start" 5000; then
+    pass "$method revoke ssh: all processes ended"
+  else
+    fail "$method revoke ssh: all processes ended" "still running after 5 s"
+  fi
+  expect_faster "$method revoke ssh: ended within 2 s" 2000
+  wait "$ssh_job"
+  ssh_status=$?
+  if [ "$ssh_status" -ne 0 ]; then
+    pass "$method revoke ssh: connection closed"
+  else
+    fail "$method revoke ssh: connection closed" "ssh exited with status 0"
+  fi
+  OUT=$(ended_records "$grant")
+  expect_output "$method revoke ssh: journal names the cause" \
+    '"ZSP_CAUSE":"revoked"'
+  expect_output "$method revoke ssh: journal names the user" \
+    '"ZSP_USER":"alice"'
+  expect_output "$method revoke ssh: journal names the method" \
+    "\"ZSP_KILL_METHOD\":\"$method\""
+
+  run ssh_as alice id -un
+  expect_fail "$method revoke ssh: new login rejected"
+}
+
+# --- kill_method = auto, which is cgroup.kill on this kernel ---
+if [ -e "$cgroup_mount/$subtree/cgroup.kill" ]; then
+  pass "auto: kernel has cgroup.kill"
 else
-  OUT=removed
+  fail "auto: kernel has cgroup.kill" "the cases below expect Linux 5.14+"
 fi
-expect_equal "expiry: cgroup removed" "$OUT" removed
+start_expiry_case cgroup.kill 710
+expiry_grant=$EXPIRY_GRANT
+revoke_sudo_case cgroup.kill 720
+dash_grant=$DASH_GRANT
+revoke_ssh_case cgroup.kill 730 "$login_request"
+finish_expiry_case cgroup.kill 710
+
+# --- kill_method = freeze: cgroup.freeze, SIGKILL each process, thaw ---
+stop_agent
+zsp_write_config "$ZSP_BROKER_URL" "$agent_settings
+kill_method = freeze"
+start_agent || exit 1
+start_expiry_case freeze 760
+revoke_sudo_case freeze 770
+revoke_ssh_case freeze 780 "$(request_login)"
+finish_expiry_case freeze 760
+OUT=$(find "$cgroup_mount/$subtree" -name cgroup.freeze -exec cat {} +)
+expect_no_output "freeze: no cgroup left frozen" 1
+
+# --- kill_method = cgroup.kill ---
+stop_agent
+zsp_write_config "$ZSP_BROKER_URL" "$agent_settings
+kill_method = cgroup.kill"
+start_agent || exit 1
+revoke_sudo_case cgroup.kill 790
+stop_agent
+zsp_write_config "$ZSP_BROKER_URL" "$agent_settings"
+start_agent || exit 1
 
 # --- the audit store ---
 spool=/var/lib/zsp/spool/audit.jsonl

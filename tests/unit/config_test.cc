@@ -431,6 +431,8 @@ class ConfigTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(60L, c.feed_stale_after_sec);
     CPPUNIT_ASSERT_MESSAGE("stale feed ends work by default",
                            c.feed_stale_action == zsp::StaleAction::kEnd);
+    CPPUNIT_ASSERT_MESSAGE("kill method auto by default",
+                           c.kill_method == zsp::KillMethod::kAuto);
   }
 
   void ParseAgentSettings() {
@@ -452,6 +454,24 @@ class ConfigTest : public CppUnit::TestFixture {
     auto off = ParseHostConfig(MinimalConfigWith("agent = off"), kOrigin);
     CPPUNIT_ASSERT(off.ok());
     CPPUNIT_ASSERT_MESSAGE("off", off.value().agent == zsp::AgentMode::kOff);
+
+    auto freeze =
+        ParseHostConfig(MinimalConfigWith("kill_method = freeze"), kOrigin);
+    CPPUNIT_ASSERT(freeze.ok());
+    CPPUNIT_ASSERT_MESSAGE("freeze",
+                           freeze.value().kill_method ==
+                               zsp::KillMethod::kFreeze);
+    auto cgroup_kill = ParseHostConfig(
+        MinimalConfigWith("kill_method = cgroup.kill"), kOrigin);
+    CPPUNIT_ASSERT(cgroup_kill.ok());
+    CPPUNIT_ASSERT_MESSAGE("cgroup.kill",
+                           cgroup_kill.value().kill_method ==
+                               zsp::KillMethod::kCgroupKill);
+    auto automatic =
+        ParseHostConfig(MinimalConfigWith("kill_method = auto"), kOrigin);
+    CPPUNIT_ASSERT(automatic.ok());
+    CPPUNIT_ASSERT_MESSAGE("auto", automatic.value().kill_method ==
+                                       zsp::KillMethod::kAuto);
   }
 
   void ParseAgentSettingsRejected() {
@@ -467,6 +487,9 @@ class ConfigTest : public CppUnit::TestFixture {
         "feed_stale_after = 2h",
         "feed_stale_after = soon",
         "feed_stale_action = kill",
+        "kill_method = kill",
+        "kill_method = Freeze",
+        "kill_method = ",
     };
     for (const char* line : lines) {
       auto result = ParseHostConfig(MinimalConfigWith(line), kOrigin);
