@@ -57,7 +57,8 @@ constexpr char kHelp[] =
     "                         --quiet prints the id only\n"
     "  status ID              show a request (r-...) or a grant (g-...)\n"
     "  history REQUEST_ID     list every state change of a request and "
-    "its grant\n"
+    "its grant,\n"
+    "                         with how each voter signed in\n"
     "  list [--state S] [--mine]\n"
     "                         list requests; S is pending, approved, denied, "
     "expired\n"
@@ -615,8 +616,8 @@ int RunRevoke(const Options& options, const std::vector<std::string>& args) {
   return 0;
 }
 
-// A vote's sign-in for the history table: "web_session acr=... amr=pwd,otp
-// at 2026-01-02 10:00:00 UTC", or "-" for events without one.
+// A vote's sign-in for the history table, such as "web_session acr=...
+// amr=pwd, otp at TIME", or "-" for events without one.
 std::string DescribeSignIn(const json& event) {
   auto it = event.find("sign_in");
   if (it == event.end() || !it->is_object()) return "-";

@@ -60,7 +60,7 @@ class BrokerStoreTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(ConcurrentVotesCountOnce);
   CPPUNIT_TEST(HostRevocationAndCounts);
   CPPUNIT_TEST(VotesRecordSignIn);
-  CPPUNIT_TEST(SignInColumnAddedToOldStore);
+  CPPUNIT_TEST(UpgradeAddsSignInAndSessions);
   CPPUNIT_TEST(WebSessionsFoundUntilExpiry);
   CPPUNIT_TEST(WebSessionsCappedAndPruned);
   CPPUNIT_TEST_SUITE_END();
@@ -456,19 +456,22 @@ class BrokerStoreTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(deny_events.value[1].sign_in.amr.empty());
   }
 
-  // A store whose events table predates the sign-in column gets it when
-  // opened, keeps its events, and records sign-ins from then on.
-  void SignInColumnAddedToOldStore() {
+  // A store from before sign-ins and web sessions were stored gets the
+  // column and the table when opened, keeps its events, and records
+  // sign-ins from then on. On PostgreSQL those are the last two
+  // migrations.
+  void UpgradeAddsSignInAndSessions() {
     std::string id = store_->CreateRequest(SudoRequest("alice"), kNow).value.id;
     store_.reset();
     std::string location = zsp::test::SameStoreLocation(dir_ + "/broker.db");
     std::string downgrade =
-        zsp::test::PostgresUri() != nullptr
-            ? "ALTER TABLE events DROP COLUMN sign_in; DELETE FROM "
-              "zsp_migrations WHERE component = 'store' AND version = "
-              "(SELECT max(version) FROM zsp_migrations WHERE component = "
-              "'store')"
-            : "ALTER TABLE events DROP COLUMN sign_in";
+        "ALTER TABLE events DROP COLUMN sign_in; DROP TABLE web_sessions";
+    if (zsp::test::PostgresUri() != nullptr) {
+      downgrade +=
+          "; DELETE FROM zsp_migrations WHERE component = 'store' AND "
+          "version >= (SELECT max(version) - 1 FROM zsp_migrations WHERE "
+          "component = 'store')";
+    }
     std::string error =
         zsp::test::ExecOnTestDatabase(dir_ + "/broker.db", downgrade);
     CPPUNIT_ASSERT_EQUAL_MESSAGE(error, std::string(), error);
@@ -486,6 +489,11 @@ class BrokerStoreTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(size_t{2}, events.value.size());
     CPPUNIT_ASSERT(events.value[0].sign_in.empty());
     CPPUNIT_ASSERT_EQUAL(std::string("mfa"), events.value[1].sign_in.acr);
+    zsp::broker::WebSession session;
+    session.id_sha256 = "after-upgrade";
+    session.expires_at = kNow + 60;
+    CPPUNIT_ASSERT(store_->AddWebSession(session, kNow, 10).ok());
+    CPPUNIT_ASSERT(store_->FindWebSession("after-upgrade", kNow).ok());
   }
 
   static zsp::broker::WebSession MakeWebSession(const std::string& hash,
