@@ -135,7 +135,8 @@ $(B)/fuzz/%: tests/fuzz/%.cc $(FUZZ_COMMON_OBJS)
 
 # The broker's command matcher, with the broker objects it needs.
 FUZZ_BROKER_POLICY_OBJS := $(B)/fuzz/obj/broker/policy.o \
-  $(B)/fuzz/obj/broker/policy_file.o $(B)/fuzz/obj/broker/validate.o
+  $(B)/fuzz/obj/broker/policy_file.o $(B)/fuzz/obj/broker/toml_reader.o \
+  $(B)/fuzz/obj/broker/validate.o
 $(B)/fuzz/command_match_fuzz: $(FUZZ_BROKER_POLICY_OBJS)
 
 fuzz-build: $(FUZZ_BINS)

@@ -233,14 +233,17 @@ ApiResponse Api::Authorize(const Route& route, const ApiRequest& request,
                            "hosts may not call people endpoints");
     }
     const std::string& header = request.authorization;
-    if (header.size() > kMaxAuthorizationBytes ||
-        header.rfind(kBearerPrefix, 0) != 0) {
+    if (request.web_session != nullptr) {
+      AuthenticateWebSession(*request.web_session, call);
+    } else if (header.size() > kMaxAuthorizationBytes ||
+               header.rfind(kBearerPrefix, 0) != 0) {
       return ErrorResponse(401, "unauthenticated",
                            "a bearer token is required");
+    } else {
+      ApiResponse who =
+          AuthenticatePerson(header.substr(sizeof kBearerPrefix - 1), call);
+      if (who.status != 200) return who;
     }
-    ApiResponse who =
-        AuthenticatePerson(header.substr(sizeof kBearerPrefix - 1), call);
-    if (who.status != 200) return who;
     if (route.role != nullptr && !call->person.HasRole(route.role)) {
       return ErrorResponse(
           403, "forbidden",
@@ -284,6 +287,8 @@ ApiResponse Api::AuthenticatePerson(const std::string& token,
     call->auth.auth_time = id.auth_time;
     call->auth.acr = id.acr;
     call->auth.amr = id.amr;
+    call->auth.token_type = id.token_type;
+    call->auth.client_id = id.client_id;
     return ApiResponse{};
   }
   if (token.size() > kMaxApiTokenBytes) {
@@ -296,6 +301,19 @@ ApiResponse Api::AuthenticatePerson(const std::string& token,
   if (!person.ok()) throw std::runtime_error(person.message);
   call->person = std::move(person.value);
   return ApiResponse{};
+}
+
+void Api::AuthenticateWebSession(const WebSession& session, Call* call) const {
+  call->person.name = session.person;
+  call->person.roles = session.roles;
+  call->may_request = session.may_request;
+  call->auth.method = "oidc";
+  call->auth.issuer = session.sign_in.issuer;
+  call->auth.auth_time = session.sign_in.auth_time;
+  call->auth.acr = session.sign_in.acr;
+  call->auth.amr = session.sign_in.amr;
+  call->auth.token_type = session.sign_in.token_type;
+  call->auth.web_session = true;
 }
 
 ApiResponse Api::CheckStepUp(const Call& call) const {

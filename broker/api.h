@@ -59,6 +59,9 @@ struct ApiRequest {
   std::string remote_address;  // the peer's IP address alone
   // The Idempotency-Key header, when the client sent one.
   std::optional<std::string> idempotency_key;
+  // The signed-in web page session that a call of the web page (WebUi)
+  // acts for, in place of a bearer token. The HTTPS server never sets it.
+  const WebSession* web_session = nullptr;
 };
 
 struct ApiResponse {
@@ -121,6 +124,9 @@ class Api {
     int64_t auth_time = 0;  // oidc: Unix seconds of the sign-in, 0 if unknown
     std::string acr;
     std::vector<std::string> amr;
+    std::string token_type;  // oidc: "id_token" or "access_token"
+    std::string client_id;   // oidc: the client the token was issued to
+    bool web_session = false;  // oidc: the call came from the web page
   };
 
   // Inputs of a handler once the route has matched and the caller passed.
@@ -158,9 +164,17 @@ class Api {
   // Finds the person behind a bearer token: an API token, or an OpenID
   // Connect token when a verifier is set. Returns status 200 or the error.
   ApiResponse AuthenticatePerson(const std::string& token, Call* call) const;
+  // Takes the person and sign-in of a web page session that WebUi found.
+  void AuthenticateWebSession(const WebSession& session, Call* call) const;
   // Returns status 200 when call's sign-in meets the approval step-up
   // rules, else a 401 that tells the person to sign in again.
   ApiResponse CheckStepUp(const Call& call) const;
+  // How the caller signed in, as votes record it (api_people.cc).
+  SignIn SignInOf(const Call& call) const;
+  // Appends a vote and the voter's sign-in to the broker's own chain in
+  // the audit store, when there is one (api_people.cc).
+  void AuditVote(const AccessRequest& request, const std::string& vote,
+                 const Call& call, const SignIn& sign_in) const;
 
   ApiResponse Health(const Call& call) const;
   ApiResponse Healthz(const Call& call) const;
@@ -256,6 +270,8 @@ ApiResponse ErrorResponse(int status, const std::string& code,
 nlohmann::json RequestToJson(const AccessRequest& request);
 nlohmann::json GrantToJson(const Grant& grant, int64_t now);
 nlohmann::json EventToJson(const RequestEvent& event);
+// A vote's sign-in, or null when it has none.
+nlohmann::json SignInToJson(const SignIn& sign_in);
 
 // Reads the body of a new request (POST /v1/requests) into *request;
 // returns "" or a message that names the field.

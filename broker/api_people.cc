@@ -2,9 +2,11 @@
 #include <stdexcept>
 
 #include "broker/api.h"
+#include "broker/audit_store.h"
 #include "broker/fields.h"
 #include "broker/ids.h"
 #include "broker/log.h"
+#include "broker/oidc.h"
 #include "broker/validate.h"
 #include "common/escape.h"
 
@@ -191,25 +193,85 @@ void ReadNewRequest(int64_t max_duration, FieldReader* fields,
   request->reason = reason.value_or("");
 }
 
-// The sign-in behind a decision for the log: "api_token", or "oidc" with
-// the age of the sign-in and its acr and amr values.
-std::string DescribeAuth(const Api::AuthContext& auth, int64_t now) {
-  if (auth.method != "oidc") return auth.method;
-  std::string text = "oidc";
-  if (auth.auth_time > 0) {
-    text += " auth_age=" + std::to_string(now - auth.auth_time);
+std::string JoinAmr(const std::vector<std::string>& amr) {
+  std::string text;
+  for (size_t i = 0; i < amr.size(); ++i) text += (i > 0 ? "," : "") + amr[i];
+  return text;
+}
+
+// The sign-in behind a decision for the log: the method, and for OpenID
+// Connect the age of the sign-in and its acr and amr values.
+std::string DescribeSignIn(const SignIn& sign_in, int64_t now) {
+  std::string text = sign_in.method;
+  if (sign_in.method == "api_token") return text;
+  if (sign_in.auth_time > 0) {
+    text += " auth_age=" + std::to_string(now - sign_in.auth_time);
   }
-  if (!auth.acr.empty()) text += " acr=" + auth.acr;
-  if (!auth.amr.empty()) {
-    text += " amr=";
-    for (size_t i = 0; i < auth.amr.size(); ++i) {
-      text += (i > 0 ? "," : "") + auth.amr[i];
-    }
-  }
+  if (!sign_in.acr.empty()) text += " acr=" + sign_in.acr;
+  if (!sign_in.amr.empty()) text += " amr=" + JoinAmr(sign_in.amr);
   return text;
 }
 
 }  // namespace
+
+SignIn Api::SignInOf(const Call& call) const {
+  SignIn sign_in;
+  if (call.auth.method != "oidc") {
+    sign_in.method = "api_token";
+    return sign_in;
+  }
+  const OidcProvider* provider =
+      oidc_ == nullptr ? nullptr : oidc_->FindProvider(call.auth.issuer);
+  if (call.auth.web_session) {
+    sign_in.method = "web_session";
+  } else if (provider != nullptr && !provider->cli_client_id.empty() &&
+             call.auth.client_id == provider->cli_client_id) {
+    sign_in.method = "zspctl_login";
+  } else {
+    sign_in.method = "oidc_token";
+  }
+  sign_in.token_type = call.auth.token_type;
+  sign_in.issuer = call.auth.issuer;
+  sign_in.acr = call.auth.acr;
+  sign_in.amr = call.auth.amr;
+  sign_in.auth_time = call.auth.auth_time;
+  return sign_in;
+}
+
+void Api::AuditVote(const AccessRequest& request, const std::string& vote,
+                    const Call& call, const SignIn& sign_in) const {
+  if (audit_ == nullptr) return;
+  std::vector<std::string> fields = {
+      "MESSAGE=" + call.person.name + " voted " + vote + " on " + request.id,
+      "ZSP_EVENT=vote",
+      "ZSP_VOTE=" + vote,
+      "ZSP_REQUEST=" + request.id,
+      "ZSP_USER=" + request.requester,
+      "ZSP_HOST=" + request.host,
+      "ZSP_KIND=" + request.kind,
+      "ZSP_STATE=" + request.state,
+      "ZSP_APPROVER=" + call.person.name,
+      "ZSP_SIGN_IN_METHOD=" + sign_in.method};
+  if (request.grant.has_value()) fields.push_back("ZSP_GRANT=" + *request.grant);
+  if (sign_in.method != "api_token") {
+    fields.push_back("ZSP_SIGN_IN_TOKEN_TYPE=" + sign_in.token_type);
+    fields.push_back("ZSP_SIGN_IN_ISSUER=" + sign_in.issuer);
+    fields.push_back("ZSP_SIGN_IN_ACR=" + sign_in.acr);
+    fields.push_back("ZSP_SIGN_IN_AMR=" + JoinAmr(sign_in.amr));
+    fields.push_back("ZSP_SIGN_IN_AUTH_TIME=" +
+                     std::to_string(sign_in.auth_time));
+  }
+  auto appended = audit_->AppendRecord(kBrokerAuditChain, fields, call.now);
+  // NOTE: the vote and its events are already committed in the Store. A
+  // failure here leaves the vote without its copy in the audit store, and
+  // the log line is the operator's only sign of it.
+  if (!appended.ok()) {
+    LogEvent("error", {{"detail", "audit store: vote record not appended"},
+                       {"request", request.id},
+                       {"by", call.person.name},
+                       {"error", appended.message}});
+  }
+}
 
 bool Api::MaySeeRequest(const Person& person,
                         const AccessRequest& request) const {
@@ -370,9 +432,11 @@ ApiResponse Api::DecideRequest(const Call& call, bool approve) const {
     ApiResponse fresh = CheckStepUp(call);
     if (fresh.status != 200) return fresh;
   }
-  auto decided =
-      approve ? store_->ApproveRequest(call.id, approver, comment, call.now)
-              : store_->DenyRequest(call.id, approver, comment, call.now);
+  SignIn sign_in = SignInOf(call);
+  auto decided = approve ? store_->ApproveRequest(call.id, approver, comment,
+                                                  call.now, sign_in)
+                         : store_->DenyRequest(call.id, approver, comment,
+                                               call.now, sign_in);
   if (!decided.ok()) return StoreFailure(decided);
   const AccessRequest& r = decided.value;
   // A vote that does not yet reach approvals_required is an "approval".
@@ -390,7 +454,8 @@ ApiResponse Api::DecideRequest(const Call& call, bool approve) const {
             {"grant", r.grant.value_or("")},
             {"duration", std::to_string(r.duration)},
             {"comment", comment.value_or("")},
-            {"auth", DescribeAuth(call.auth, call.now)}});
+            {"auth", DescribeSignIn(sign_in, call.now)}});
+  AuditVote(r, approve ? "approve" : "deny", call, sign_in);
   if (r.state == "approved" || r.state == "denied") {
     Notify("request_" + r.state, r, nullptr, call.now);
   }

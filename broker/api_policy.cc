@@ -243,7 +243,18 @@ json EventToJson(const RequestEvent& event) {
           {"event", event.event},
           {"actor", event.actor},
           {"at", event.at},
-          {"detail", event.detail}};
+          {"detail", event.detail},
+          {"sign_in", SignInToJson(event.sign_in)}};
+}
+
+json SignInToJson(const SignIn& sign_in) {
+  if (sign_in.empty()) return nullptr;
+  return {{"method", sign_in.method},
+          {"token_type", sign_in.token_type},
+          {"issuer", sign_in.issuer},
+          {"acr", sign_in.acr},
+          {"amr", sign_in.amr},
+          {"auth_time", sign_in.auth_time}};
 }
 
 }  // namespace zsp::broker

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "broker/api.h"
+#include "broker/audit_store.h"
 #include "broker/fields.h"
 #include "broker/ids.h"
 #include "broker/log.h"
@@ -138,6 +139,10 @@ ApiResponse Api::EnrollHost(const Call& call) const {
   if (!host.has_value() || !IsValidHostName(*host)) {
     return Invalid("host: must be a host name of letters, digits, '.' and "
                    "'-', at most 253 characters");
+  }
+  if (*host == kBrokerAuditChain) {
+    return Invalid(std::string("host: ") + kBrokerAuditChain +
+                   " is reserved for the broker's own audit records");
   }
   // NOTE: the broker generates the key and returns it over TLS; a host that
   // sent a certificate signing request would keep its key off the wire.

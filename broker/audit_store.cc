@@ -215,6 +215,45 @@ StoreResult<AppendOutcome> SqliteAuditStore::Append(
     const std::string& host, const std::vector<std::string>& lines,
     int64_t now) {
   std::lock_guard<std::mutex> lock(mutex_);
+  return AppendLocked(host, lines, now);
+}
+
+StoreResult<SpoolPosition> SqliteAuditStore::AppendRecord(
+    const std::string& chain, const std::vector<std::string>& fields,
+    int64_t now) {
+  // One broker owns a SQLite store, and the mutex keeps the head from
+  // moving between this read and the append.
+  std::lock_guard<std::mutex> lock(mutex_);
+  ChainHead head;
+  {
+    Statement stmt(db_,
+                   "SELECT seq, hash FROM audit_records WHERE host = ?1 "
+                   "ORDER BY seq DESC LIMIT 1");
+    stmt.Bind(1, chain);
+    int rc = stmt.Step();
+    if (rc == SQLITE_ROW) {
+      head.seq = static_cast<uint64_t>(stmt.Int(0));
+      head.hash = stmt.Text(1);
+    } else if (rc != SQLITE_DONE) {
+      return Fail<SpoolPosition>(StoreError::kInternal, stmt.error());
+    }
+  }
+  std::string line = EncodeSpoolRecord(fields, head.seq + 1, head.hash, now);
+  auto appended = AppendLocked(chain, {line}, now);
+  if (!appended.ok()) {
+    return Fail<SpoolPosition>(appended.error, appended.message);
+  }
+  if (appended.value.stored != 1) {
+    return Fail<SpoolPosition>(StoreError::kInternal,
+                               "record " + std::to_string(head.seq + 1) +
+                                   " of " + chain + " was not stored");
+  }
+  return Ok(SpoolPosition{head.seq + 1, Sha256Hex(line)});
+}
+
+StoreResult<AppendOutcome> SqliteAuditStore::AppendLocked(
+    const std::string& host, const std::vector<std::string>& lines,
+    int64_t now) {
   if (!Exec("BEGIN IMMEDIATE")) {
     return Fail<AppendOutcome>(StoreError::kInternal, sqlite3_errmsg(db_));
   }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "broker/store.h"
+#include "common/audit_spool.h"
 #include "common/handles.h"
 #include "common/result.h"
 
@@ -25,6 +26,11 @@ inline constexpr char kCheckpointJwsType[] = "zsp-audit-checkpoint+jwt";
 // many records or seconds have passed since the host's last checkpoint.
 inline constexpr uint64_t kCheckpointEveryRecords = 100;
 inline constexpr int64_t kCheckpointEverySeconds = 60;
+
+// The chain of the broker's own records (votes and the voters' sign-in)
+// in the audit store. The name ends in ".invalid" (RFC 6761), so it is no
+// real host's name, and the broker rejects enrollment and records under it.
+inline constexpr char kBrokerAuditChain[] = "zsp-broker.invalid";
 
 // Most records one host may send in one batch.
 inline constexpr size_t kMaxAuditBatchRecords = 1000;
@@ -111,6 +117,14 @@ class AuditStore {
   // the batch stops there with an alert.
   virtual StoreResult<AppendOutcome> Append(
       const std::string& host, const std::vector<std::string>& lines,
+      int64_t now) = 0;
+
+  // Appends one record of fields ("NAME=value") to chain as its next
+  // record: seq and prev come from the stored head, in the same
+  // transaction, so that several broker instances extend one chain.
+  // Returns the record's seq and hash.
+  virtual StoreResult<SpoolPosition> AppendRecord(
+      const std::string& chain, const std::vector<std::string>& fields,
       int64_t now) = 0;
 
   // Records by host and seq, oldest first.

@@ -149,6 +149,43 @@ int64_t TransactionNow(Connection& c, const StoreOptions& options, int64_t now,
       .Int(0, 0);
 }
 
+// Takes the transaction's lock on host's chain, which serialises appends
+// of one host across broker instances, and reads the chain's head.
+ChainHead LockChainHead(Connection& c, const std::string& host,
+                        pg::Clock::time_point deadline) {
+  c.Exec("SELECT pg_advisory_xact_lock(hashtext('zsp_audit:' || $1))",
+         {P(host)}, deadline);
+  ChainHead head;
+  Rows last = c.Exec(
+      "SELECT seq, hash FROM audit_records WHERE host = $1 ORDER BY "
+      "seq DESC LIMIT 1",
+      {P(host)}, deadline);
+  if (!last.empty()) {
+    head.seq = static_cast<uint64_t>(last.Int(0, 0));
+    head.hash = last.Text(0, 1);
+  }
+  return head;
+}
+
+// Inserts a record that continues the chain. The chain trigger checks its
+// hash and prev again.
+void InsertRecord(Connection& c, const std::string& host, uint64_t seq,
+                  const std::string& hash, const std::string& prev,
+                  const std::string& line, const json& record, int64_t at,
+                  pg::Clock::time_point deadline) {
+  c.Exec(
+      "INSERT INTO audit_records (host, seq, hash, prev, line, "
+      "time, user_name, decision, grant_id, message_id, "
+      "received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+      "$10, $11)",
+      {P(host), P(static_cast<int64_t>(seq)), P(hash), P(prev), P(line),
+       P(TimeMember(record)), P(StringMember(record, "ZSP_USER")),
+       P(StringMember(record, "ZSP_DECISION")),
+       P(StringMember(record, "ZSP_GRANT")),
+       P(StringMember(record, "MESSAGE_ID")), P(at)},
+      deadline);
+}
+
 // Inserts an alert once per (host, kind, seq); a retrying host that sends
 // the same bad record again adds none.
 AuditAlert RecordAlert(Connection& c, AuditAlert alert,
@@ -219,19 +256,8 @@ StoreResult<AppendOutcome> PgAuditStore::Append(
     // COMMIT stored as duplicates.
     return pg::RunTransaction<StoreResult<AppendOutcome>>(
         &pool_, "audit_append", [&](Connection& c, bool) {
-          // Serialises appends of one host across broker instances.
-          c.Exec("SELECT pg_advisory_xact_lock(hashtext('zsp_audit:' || $1))",
-                 {P(host)}, deadline);
+          ChainHead head = LockChainHead(c, host, deadline);
           int64_t at = TransactionNow(c, options_, now, deadline);
-          ChainHead head;
-          Rows last = c.Exec(
-              "SELECT seq, hash FROM audit_records WHERE host = $1 ORDER BY "
-              "seq DESC LIMIT 1",
-              {P(host)}, deadline);
-          if (!last.empty()) {
-            head.seq = static_cast<uint64_t>(last.Int(0, 0));
-            head.hash = last.Text(0, 1);
-          }
           AppendOutcome outcome;
           auto reject = [&](const char* kind, uint64_t seq,
                             std::string detail) {
@@ -281,18 +307,8 @@ StoreResult<AppendOutcome> PgAuditStore::Append(
                          std::to_string(head.seq));
               break;
             }
-            c.Exec(
-                "INSERT INTO audit_records (host, seq, hash, prev, line, "
-                "time, user_name, decision, grant_id, message_id, "
-                "received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-                "$10, $11)",
-                {P(host), P(static_cast<int64_t>(seq)), P(hash), P(*prev),
-                 P(line), P(TimeMember(record)),
-                 P(StringMember(record, "ZSP_USER")),
-                 P(StringMember(record, "ZSP_DECISION")),
-                 P(StringMember(record, "ZSP_GRANT")),
-                 P(StringMember(record, "MESSAGE_ID")), P(at)},
-                deadline);
+            InsertRecord(c, host, seq, hash, *prev, line, record, at,
+                         deadline);
             head.seq = seq;
             head.hash = hash;
             ++outcome.stored;
@@ -306,6 +322,30 @@ StoreResult<AppendOutcome> PgAuditStore::Append(
         });
   } catch (const PgError& error) {
     return FailFrom<AppendOutcome>(error);
+  }
+}
+
+StoreResult<SpoolPosition> PgAuditStore::AppendRecord(
+    const std::string& chain, const std::vector<std::string>& fields,
+    int64_t now) {
+  auto deadline = pg::Clock::now() + pg::kOperationDeadline;
+  try {
+    // A replay after an unknown COMMIT outcome may append the record a
+    // second time, with the next seq.
+    return pg::RunTransaction<StoreResult<SpoolPosition>>(
+        &pool_, "audit_append_record", [&](Connection& c, bool) {
+          ChainHead head = LockChainHead(c, chain, deadline);
+          int64_t at = TransactionNow(c, options_, now, deadline);
+          uint64_t seq = head.seq + 1;
+          std::string line = EncodeSpoolRecord(fields, seq, head.hash, at);
+          std::string hash = Sha256Hex(line);
+          InsertRecord(c, chain, seq, hash, head.hash, line,
+                       json::parse(line, nullptr, false), at, deadline);
+          MaybeCheckpoint(c, key_.get(), chain, seq, hash, at, deadline);
+          return Ok(SpoolPosition{seq, hash});
+        });
+  } catch (const PgError& error) {
+    return FailFrom<SpoolPosition>(error);
   }
 }
 

@@ -21,6 +21,9 @@ class SqliteAuditStore final : public AuditStore {
   StoreResult<AppendOutcome> Append(const std::string& host,
                                     const std::vector<std::string>& lines,
                                     int64_t now) override;
+  StoreResult<SpoolPosition> AppendRecord(
+      const std::string& chain, const std::vector<std::string>& fields,
+      int64_t now) override;
 
   StoreResult<std::vector<AuditRow>> ListRecords(
       const AuditFilter& filter) override;
@@ -39,6 +42,9 @@ class SqliteAuditStore final : public AuditStore {
       : db_(db), key_(std::move(key)) {}
 
   bool Exec(const char* sql);
+  StoreResult<AppendOutcome> AppendLocked(const std::string& host,
+                                          const std::vector<std::string>& lines,
+                                          int64_t now);
   StoreResult<AuditAlert> RecordAlert(AuditAlert alert);
   StoreResult<bool> MaybeCheckpoint(const std::string& host, uint64_t seq,
                                     const std::string& hash, int64_t now);

@@ -59,6 +59,22 @@ struct AccessRequest {
   std::vector<std::string> approvals;  // approvers so far, in vote order
 };
 
+// How a voter signed in for the call that cast a vote: the facts that
+// auditors need to judge the strength of an approval.
+struct SignIn {
+  // "web_session" (the web page's OpenID Connect ID token), "zspctl_login"
+  // (a token of the provider's zspctl client), "oidc_token" (any other
+  // OpenID Connect token) or "api_token".
+  std::string method;
+  std::string token_type;  // "id_token" or "access_token"; "" for api_token
+  std::string issuer;      // OpenID Connect "iss"; "" for api_token
+  std::string acr;
+  std::vector<std::string> amr;
+  int64_t auth_time = 0;  // Unix seconds; 0 when unknown
+
+  bool empty() const { return method.empty(); }
+};
+
 // One state change of a request or of its grant, kept for ever.
 struct RequestEvent {
   int64_t sequence = 0;  // increases with every event of the broker
@@ -70,6 +86,22 @@ struct RequestEvent {
   std::string actor;  // person, "host:NAME" or "broker"
   int64_t at = 0;
   std::string detail;
+  // Votes (approval, approved, denied): how the voter signed in. Empty
+  // for other events and for votes stored before it was recorded.
+  SignIn sign_in;
+};
+
+// A signed-in session of the web page. Stores keep the SHA-256 of the
+// session id (the cookie value), never the id itself.
+struct WebSession {
+  std::string id_sha256;  // lowercase hex
+  std::string person;
+  std::vector<std::string> roles;  // approver, admin, auditor; sorted
+  bool may_request = false;
+  std::string csrf;  // the token every form of the session posts
+  SignIn sign_in;    // from the ID token of the sign-in
+  int64_t created_at = 0;
+  int64_t expires_at = 0;  // the ID token's exp, Unix seconds
 };
 
 // Access that an approved request gives, for a limited time.

@@ -170,6 +170,18 @@ std::string ReadIdentity(const json& claims, const OidcProvider& provider,
   if (claims.contains("nonce") && claims["nonce"].is_string()) {
     identity->nonce = claims["nonce"].get<std::string>();
   }
+  std::vector<std::string> audiences = ClaimStrings(claims, "aud");
+  std::vector<std::string> azp = ClaimStrings(claims, "azp");
+  std::vector<std::string> client_id = ClaimStrings(claims, "client_id");
+  if (azp.size() == 1) {
+    identity->client_id = azp[0];
+  } else if (client_id.size() == 1) {
+    identity->client_id = client_id[0];
+  } else if (audiences.size() == 1) {
+    identity->client_id = audiences[0];
+  }
+  identity->token_type = claims.contains("client_id") ? "access_token"
+                                                      : "id_token";
   return "";
 }
 
@@ -348,6 +360,11 @@ Result<OidcIdentity> OidcVerifier::Verify(std::string_view token,
   OidcIdentity identity;
   problem = ReadIdentity(claims, *provider, &identity);
   if (!problem.empty()) return Error{problem};
+  std::string typ = header.value("typ", "");
+  std::transform(typ.begin(), typ.end(), typ.begin(), ::tolower);
+  if (typ == "at+jwt" || typ == "application/at+jwt") {
+    identity.token_type = "access_token";
+  }
   return identity;
 }
 

@@ -76,6 +76,12 @@ struct OidcIdentity {
   std::string acr;
   std::vector<std::string> amr;
   std::string nonce;
+  // The client the token was issued to: azp, else client_id, else the
+  // only aud value; "" when the token does not name one.
+  std::string client_id;
+  // "access_token" for a JWT access token (typ at+jwt or a client_id
+  // claim, RFC 9068), else "id_token".
+  std::string token_type;
 };
 
 // The endpoints of a provider's discovery document.

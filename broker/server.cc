@@ -482,7 +482,7 @@ int Serve(const std::string& dir, const Settings& settings) {
     return StartupFailed("TLS setup failed; check " + dir +
                          "/server.pem, server.key and ca.pem");
   }
-  WebUi web(&api, oidc.get(),
+  WebUi web(&api, store.value().get(), oidc.get(),
             [] { return static_cast<int64_t>(std::time(nullptr)); });
   ConfigureServer(&server, api, &web);
   SignalWatcher watcher(&server, policy_path, &policy_holder);

@@ -80,9 +80,21 @@ CREATE TABLE IF NOT EXISTS events (
   event TEXT NOT NULL,
   actor TEXT NOT NULL,
   at INTEGER NOT NULL,
-  detail TEXT NOT NULL
+  detail TEXT NOT NULL,
+  sign_in TEXT
 );
 CREATE INDEX IF NOT EXISTS events_request ON events (request_id);
+CREATE TABLE IF NOT EXISTS web_sessions (
+  id_sha256 TEXT PRIMARY KEY,
+  person TEXT NOT NULL,
+  roles TEXT NOT NULL,
+  may_request INTEGER NOT NULL,
+  csrf TEXT NOT NULL,
+  sign_in TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS web_sessions_expires ON web_sessions (expires_at);
 CREATE INDEX IF NOT EXISTS grants_user_kind_expires
   ON grants (user, kind, expires_at);
 PRAGMA user_version = 1;
@@ -231,6 +243,8 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) 
       "DEFAULT 0");
   store->Exec(
       "ALTER TABLE requests ADD COLUMN full_root INTEGER NOT NULL DEFAULT 0");
+  // How voters signed in, as JSON; events stored before have none.
+  store->Exec("ALTER TABLE events ADD COLUMN sign_in TEXT");
   for (const char* table : {"requests", "grants"}) {
     for (const char* column : {"runas_groups", "env"}) {
       std::string alter = std::string("ALTER TABLE ") + table +
@@ -413,16 +427,20 @@ StoreResult<std::string> SqliteStore::FindOverlapLocked(const AccessRequest& req
 bool SqliteStore::AddEventLocked(const std::string& request_id,
                            const std::optional<std::string>& grant_id,
                            const std::string& event, const std::string& actor,
-                           int64_t at, const std::string& detail) {
+                           int64_t at, const std::string& detail,
+                           const SignIn& sign_in) {
+  std::string encoded = EncodeSignIn(sign_in);
   Statement stmt(db_,
                  "INSERT INTO events (request_id, grant_id, event, actor, at, "
-                 "detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+                 "detail, sign_in) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
   stmt.Bind(1, request_id);
   stmt.Bind(2, grant_id);
   stmt.Bind(3, event);
   stmt.Bind(4, actor);
   stmt.Bind(5, at);
   stmt.Bind(6, detail);
+  stmt.Bind(7, encoded.empty() ? std::nullopt
+                               : std::optional<std::string>(encoded));
   return stmt.Step() == SQLITE_DONE;
 }
 
@@ -431,7 +449,8 @@ bool SqliteStore::SetDecidedLocked(const AccessRequest& request,
                              const std::string& decided_by,
                              const std::optional<std::string>& comment,
                              const std::string& approved_by, int64_t now,
-                             const std::string& event) {
+                             const std::string& event,
+                             const SignIn& sign_in) {
   std::optional<std::string> grant_id;
   if (state == "approved") {
     auto inserted = InsertGrantLocked(request, approved_by, now);
@@ -453,7 +472,8 @@ bool SqliteStore::SetDecidedLocked(const AccessRequest& request,
   if (grant_id.has_value()) {
     detail = "grant " + *grant_id + (detail.empty() ? "" : ": " + detail);
   }
-  return AddEventLocked(request.id, grant_id, event, decided_by, now, detail);
+  return AddEventLocked(request.id, grant_id, event, decided_by, now, detail,
+                        sign_in);
 }
 
 StoreResult<AccessRequest> SqliteStore::GetRequest(const std::string& id) {
@@ -558,19 +578,22 @@ StoreResult<int64_t> SqliteStore::CountRequests(const std::string& state) {
 
 StoreResult<AccessRequest> SqliteStore::ApproveRequest(
     const std::string& id, const std::string& approver,
-    const std::optional<std::string>& comment, int64_t now) {
-  return DecideRequest(id, approver, true, comment, now);
+    const std::optional<std::string>& comment, int64_t now,
+    const SignIn& sign_in) {
+  return DecideRequest(id, approver, true, comment, now, sign_in);
 }
 
 StoreResult<AccessRequest> SqliteStore::DenyRequest(
     const std::string& id, const std::string& approver,
-    const std::optional<std::string>& comment, int64_t now) {
-  return DecideRequest(id, approver, false, comment, now);
+    const std::optional<std::string>& comment, int64_t now,
+    const SignIn& sign_in) {
+  return DecideRequest(id, approver, false, comment, now, sign_in);
 }
 
 StoreResult<AccessRequest> SqliteStore::DecideRequest(
     const std::string& id, const std::string& approver, bool approve,
-    const std::optional<std::string>& comment, int64_t now) {
+    const std::optional<std::string>& comment, int64_t now,
+    const SignIn& sign_in) {
   std::lock_guard<std::mutex> lock(mutex_);
   Transaction transaction(db_);
   if (!transaction.active()) {
@@ -621,7 +644,7 @@ StoreResult<AccessRequest> SqliteStore::DecideRequest(
   bool recorded = true;
   if (!approve) {
     recorded = SetDecidedLocked(request, "denied", approver, comment, "", now,
-                                "denied");
+                                "denied", sign_in);
   } else {
     request.approvals.push_back(approver);
     int count = static_cast<int>(request.approvals.size());
@@ -629,14 +652,15 @@ StoreResult<AccessRequest> SqliteStore::DecideRequest(
         id, std::nullopt, "approval", approver, now,
         std::to_string(count) + " of " +
             std::to_string(request.approvals_required) +
-            (comment.has_value() ? ": " + *comment : ""));
+            (comment.has_value() ? ": " + *comment : ""),
+        sign_in);
     if (recorded && count >= request.approvals_required) {
       std::string approvers;
       for (const auto& name : request.approvals) {
         approvers += (approvers.empty() ? "" : ",") + name;
       }
       recorded = SetDecidedLocked(request, "approved", approver, comment,
-                                  approvers, now, "approved");
+                                  approvers, now, "approved", sign_in);
     }
   }
   if (!recorded) {
@@ -695,7 +719,8 @@ StoreResult<std::vector<RequestEvent>> SqliteStore::ListEvents(
   std::lock_guard<std::mutex> lock(mutex_);
   Statement stmt(db_,
                  "SELECT sequence, request_id, grant_id, event, actor, at, "
-                 "detail FROM events WHERE request_id = ?1 ORDER BY sequence");
+                 "detail, sign_in FROM events WHERE request_id = ?1 "
+                 "ORDER BY sequence");
   stmt.Bind(1, request_id);
   return ReadAll<RequestEvent>(&stmt, [](const Statement& row) {
     RequestEvent e;
@@ -706,6 +731,7 @@ StoreResult<std::vector<RequestEvent>> SqliteStore::ListEvents(
     e.actor = row.Text(4);
     e.at = row.Int(5);
     e.detail = row.Text(6);
+    e.sign_in = DecodeSignIn(row.OptionalText(7).value_or(""));
     return e;
   });
 }
@@ -904,6 +930,85 @@ StoreResult<RevocationPage> SqliteStore::ListRevocations(int64_t after,
   }
   page.last = std::max(head.Int(0), after);
   return Ok(std::move(page));
+}
+
+StoreResult<bool> SqliteStore::AddWebSession(const WebSession& session,
+                                             int64_t now,
+                                             int64_t max_sessions) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Transaction transaction(db_);
+  if (!transaction.active()) {
+    return Fail<bool>(StoreError::kInternal, sqlite3_errmsg(db_));
+  }
+  Statement expired(db_, "DELETE FROM web_sessions WHERE expires_at <= ?1");
+  expired.Bind(1, now);
+  if (expired.Step() != SQLITE_DONE) {
+    return Fail<bool>(StoreError::kInternal, expired.error());
+  }
+  Statement count(db_, "SELECT count(*) FROM web_sessions");
+  if (count.Step() != SQLITE_ROW) {
+    return Fail<bool>(StoreError::kInternal, count.error());
+  }
+  if (count.Int(0) >= max_sessions) {
+    return Fail<bool>(StoreError::kConflict, "too many web sessions");
+  }
+  Statement insert(db_,
+                   "INSERT INTO web_sessions (id_sha256, person, roles, "
+                   "may_request, csrf, sign_in, created_at, expires_at) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+  insert.Bind(1, session.id_sha256);
+  insert.Bind(2, session.person);
+  insert.Bind(3, ToJsonText(session.roles));
+  insert.Bind(4, int64_t{session.may_request ? 1 : 0});
+  insert.Bind(5, session.csrf);
+  insert.Bind(6, EncodeSignIn(session.sign_in));
+  insert.Bind(7, session.created_at);
+  insert.Bind(8, session.expires_at);
+  if (insert.Step() != SQLITE_DONE) {
+    return Fail<bool>(StoreError::kInternal, insert.error());
+  }
+  if (!transaction.Commit()) {
+    return Fail<bool>(StoreError::kInternal, sqlite3_errmsg(db_));
+  }
+  return Ok(true);
+}
+
+StoreResult<WebSession> SqliteStore::FindWebSession(
+    const std::string& id_sha256, int64_t now) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Statement stmt(db_,
+                 "SELECT id_sha256, person, roles, may_request, csrf, "
+                 "sign_in, created_at, expires_at FROM web_sessions "
+                 "WHERE id_sha256 = ?1 AND expires_at > ?2");
+  stmt.Bind(1, id_sha256);
+  stmt.Bind(2, now);
+  int rc = stmt.Step();
+  if (rc == SQLITE_DONE) {
+    return Fail<WebSession>(StoreError::kNotFound, "no such web session");
+  }
+  if (rc != SQLITE_ROW) {
+    return Fail<WebSession>(StoreError::kInternal, stmt.error());
+  }
+  WebSession session;
+  session.id_sha256 = stmt.Text(0);
+  session.person = stmt.Text(1);
+  session.roles = FromJsonText(stmt.Text(2));
+  session.may_request = stmt.Int(3) != 0;
+  session.csrf = stmt.Text(4);
+  session.sign_in = DecodeSignIn(stmt.Text(5));
+  session.created_at = stmt.Int(6);
+  session.expires_at = stmt.Int(7);
+  return Ok(std::move(session));
+}
+
+StoreResult<bool> SqliteStore::DeleteWebSession(const std::string& id_sha256) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Statement stmt(db_, "DELETE FROM web_sessions WHERE id_sha256 = ?1");
+  stmt.Bind(1, id_sha256);
+  if (stmt.Step() != SQLITE_DONE) {
+    return Fail<bool>(StoreError::kInternal, stmt.error());
+  }
+  return Ok(true);
 }
 
 }  // namespace zsp::broker

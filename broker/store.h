@@ -72,6 +72,12 @@ struct StoreOptions {
 // environment names.
 bool RequestOverlapsGrant(const AccessRequest& request, const Grant& grant);
 
+// Encodes sign_in as the JSON object that the events tables store, or ""
+// for an empty one; DecodeSignIn reads it back, and returns an empty
+// SignIn for "" or text that is not such an object.
+std::string EncodeSignIn(const SignIn& sign_in);
+SignIn DecodeSignIn(const std::string& text);
+
 // True when location is a PostgreSQL connection URI.
 bool IsPostgresLocation(const std::string& location);
 
@@ -142,12 +148,15 @@ class Store {
   // Voting on one's own request is kForbidden. A second vote of the same
   // person is kConflict, and so is a vote on a request that is not pending.
   // A vote after pending_until expires the request and is kConflict.
+  // sign_in, when not empty, is stored with the vote's events.
   virtual StoreResult<AccessRequest> ApproveRequest(
       const std::string& id, const std::string& approver,
-      const std::optional<std::string>& comment, int64_t now) = 0;
+      const std::optional<std::string>& comment, int64_t now,
+      const SignIn& sign_in = {}) = 0;
   virtual StoreResult<AccessRequest> DenyRequest(
       const std::string& id, const std::string& approver,
-      const std::optional<std::string>& comment, int64_t now) = 0;
+      const std::optional<std::string>& comment, int64_t now,
+      const SignIn& sign_in = {}) = 0;
   // Only the requester may cancel (else kForbidden), only while pending.
   virtual StoreResult<AccessRequest> CancelRequest(const std::string& id,
                                                    const std::string& actor,
@@ -195,6 +204,17 @@ class Store {
   virtual StoreResult<Grant> RevokeGrant(
       const std::string& id, const std::string& actor,
       const std::optional<std::string>& reason, int64_t now) = 0;
+
+  // Web page sessions. AddWebSession removes expired sessions first, and
+  // is kConflict when max_sessions unexpired ones remain.
+  virtual StoreResult<bool> AddWebSession(const WebSession& session,
+                                          int64_t now,
+                                          int64_t max_sessions) = 0;
+  // kNotFound for an unknown hash or a session that has expired at now.
+  virtual StoreResult<WebSession> FindWebSession(const std::string& id_sha256,
+                                                 int64_t now) = 0;
+  // Ends a session; deleting an unknown one succeeds.
+  virtual StoreResult<bool> DeleteWebSession(const std::string& id_sha256) = 0;
 
   // Long-poll support. ChangeMark returns a counter of the request state
   // changes this store has heard of; WaitForChange blocks until the counter

@@ -1,5 +1,6 @@
 // Store::Open and AuditStore::Open: the choice of back end by location.
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "broker/audit_store_sqlite.h"
@@ -13,6 +14,44 @@ namespace {
 constexpr auto kPollInterval = std::chrono::milliseconds(200);
 
 }  // namespace
+
+std::string EncodeSignIn(const SignIn& sign_in) {
+  if (sign_in.empty()) return "";
+  nlohmann::json object = {{"method", sign_in.method},
+                           {"token_type", sign_in.token_type},
+                           {"issuer", sign_in.issuer},
+                           {"acr", sign_in.acr},
+                           {"amr", sign_in.amr},
+                           {"auth_time", sign_in.auth_time}};
+  // Replacing invalid UTF-8 keeps a hostile claim from making dump throw.
+  return object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+SignIn DecodeSignIn(const std::string& text) {
+  SignIn sign_in;
+  if (text.empty()) return sign_in;
+  nlohmann::json object = nlohmann::json::parse(text, nullptr, false);
+  if (!object.is_object()) return sign_in;
+  auto text_of = [&object](const char* name) {
+    auto it = object.find(name);
+    return it != object.end() && it->is_string() ? it->get<std::string>()
+                                                 : std::string();
+  };
+  sign_in.method = text_of("method");
+  sign_in.token_type = text_of("token_type");
+  sign_in.issuer = text_of("issuer");
+  sign_in.acr = text_of("acr");
+  if (auto it = object.find("amr"); it != object.end() && it->is_array()) {
+    for (const auto& method : *it) {
+      if (method.is_string()) sign_in.amr.push_back(method.get<std::string>());
+    }
+  }
+  if (auto it = object.find("auth_time");
+      it != object.end() && it->is_number_integer()) {
+    sign_in.auth_time = it->get<int64_t>();
+  }
+  return sign_in;
+}
 
 bool RequestOverlapsGrant(const AccessRequest& request, const Grant& grant) {
   if (request.kind == "login") return true;

@@ -188,6 +188,24 @@ CREATE TABLE host_revocations (
   reason text
 );
 )sql",
+      // How voters signed in, as JSON; events stored before have none.
+      R"sql(
+ALTER TABLE events ADD COLUMN sign_in text;
+)sql",
+      // Web page sessions, shared by every broker instance.
+      R"sql(
+CREATE TABLE web_sessions (
+  id_sha256 text PRIMARY KEY,
+  person text NOT NULL,
+  roles text NOT NULL,
+  may_request bigint NOT NULL,
+  csrf text NOT NULL,
+  sign_in text NOT NULL,
+  created_at bigint NOT NULL,
+  expires_at bigint NOT NULL
+);
+CREATE INDEX web_sessions_expires ON web_sessions (expires_at);
+)sql",
   };
   return migrations;
 }
@@ -363,11 +381,15 @@ class Session {
   void AddEvent(const std::string& request_id,
                 const std::optional<std::string>& grant_id,
                 const std::string& event, const std::string& actor, int64_t at,
-                const std::string& detail) {
+                const std::string& detail, const SignIn& sign_in = {}) {
+    std::string encoded = EncodeSignIn(sign_in);
+    std::optional<std::string> column;
+    if (!encoded.empty()) column = encoded;
     Exec(
-        "INSERT INTO events (request_id, grant_id, event, actor, at, detail) "
-        "VALUES ($1, $2, $3, $4, $5, $6)",
-        {P(request_id), P(grant_id), P(event), P(actor), P(at), P(detail)});
+        "INSERT INTO events (request_id, grant_id, event, actor, at, detail, "
+        "sign_in) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        {P(request_id), P(grant_id), P(event), P(actor), P(at), P(detail),
+         P(column)});
   }
 
   std::string FindOverlap(const AccessRequest& request, int64_t now) {
@@ -391,7 +413,7 @@ class Session {
                   const std::string& decided_by,
                   const std::optional<std::string>& comment,
                   const std::string& approved_by, int64_t now,
-                  const std::string& event) {
+                  const std::string& event, const SignIn& sign_in = {}) {
     std::optional<std::string> grant_id;
     if (state == "approved") {
       auto id = NewId("g-");
@@ -422,7 +444,7 @@ class Session {
     if (grant_id.has_value()) {
       detail = "grant " + *grant_id + (detail.empty() ? "" : ": " + detail);
     }
-    AddEvent(request.id, grant_id, event, decided_by, now, detail);
+    AddEvent(request.id, grant_id, event, decided_by, now, detail, sign_in);
   }
 
   bool Expire(const AccessRequest& request) {
@@ -664,19 +686,22 @@ StoreResult<std::vector<AccessRequest>> PgStore::ListRequests(
 
 StoreResult<AccessRequest> PgStore::ApproveRequest(
     const std::string& id, const std::string& approver,
-    const std::optional<std::string>& comment, int64_t now) {
-  return DecideRequest(id, approver, true, comment, now);
+    const std::optional<std::string>& comment, int64_t now,
+    const SignIn& sign_in) {
+  return DecideRequest(id, approver, true, comment, now, sign_in);
 }
 
 StoreResult<AccessRequest> PgStore::DenyRequest(
     const std::string& id, const std::string& approver,
-    const std::optional<std::string>& comment, int64_t now) {
-  return DecideRequest(id, approver, false, comment, now);
+    const std::optional<std::string>& comment, int64_t now,
+    const SignIn& sign_in) {
+  return DecideRequest(id, approver, false, comment, now, sign_in);
 }
 
 StoreResult<AccessRequest> PgStore::DecideRequest(
     const std::string& id, const std::string& approver, bool approve,
-    const std::optional<std::string>& comment, int64_t now) {
+    const std::optional<std::string>& comment, int64_t now,
+    const SignIn& sign_in) {
   const std::string vote = approve ? "approve" : "deny";
   // Set when the vote arrived after pending_until: the expiry is
   // committed, and the vote is reported as a conflict afterwards.
@@ -725,21 +750,23 @@ StoreResult<AccessRequest> PgStore::DecideRequest(
             "VALUES ($1, $2, $3, $4, $5)",
             {P(id), P(approver), P(vote), P(comment), P(at)});
         if (!approve) {
-          s.SetDecided(request, "denied", approver, comment, "", at, "denied");
+          s.SetDecided(request, "denied", approver, comment, "", at, "denied",
+                       sign_in);
         } else {
           request.approvals.push_back(approver);
           int count = static_cast<int>(request.approvals.size());
           s.AddEvent(id, std::nullopt, "approval", approver, at,
                      std::to_string(count) + " of " +
                          std::to_string(request.approvals_required) +
-                         (comment.has_value() ? ": " + *comment : ""));
+                         (comment.has_value() ? ": " + *comment : ""),
+                     sign_in);
           if (count >= request.approvals_required) {
             std::string approvers;
             for (const auto& name : request.approvals) {
               approvers += (approvers.empty() ? "" : ",") + name;
             }
             s.SetDecided(request, "approved", approver, comment, approvers, at,
-                         "approved");
+                         "approved", sign_in);
           }
         }
         auto updated = s.FindRequest(id, false);
@@ -820,8 +847,8 @@ StoreResult<std::vector<RequestEvent>> PgStore::ListEvents(
   return Read<std::vector<RequestEvent>>(
       &pool_, options_, "list_events", [&](Session& s) {
         Rows rows = s.Exec(
-            "SELECT sequence, request_id, grant_id, event, actor, at, detail "
-            "FROM events WHERE request_id = $1 ORDER BY sequence",
+            "SELECT sequence, request_id, grant_id, event, actor, at, detail, "
+            "sign_in FROM events WHERE request_id = $1 ORDER BY sequence",
             {P(request_id)});
         return Ok(ReadAll<RequestEvent>(rows, [](const Rows& r, int i) {
           RequestEvent e;
@@ -832,6 +859,7 @@ StoreResult<std::vector<RequestEvent>> PgStore::ListEvents(
           e.actor = r.Text(i, 4);
           e.at = r.Int(i, 5);
           e.detail = r.Text(i, 6);
+          e.sign_in = DecodeSignIn(r.OptionalText(i, 7).value_or(""));
           return e;
         }));
       });
@@ -986,6 +1014,71 @@ StoreResult<RevocationPage> PgStore::ListRevocations(int64_t after,
         Rows head = s.Exec("SELECT COALESCE(MAX(sequence), 0) FROM events", {});
         page.last = std::max(head.Int(0, 0), after);
         return Ok(std::move(page));
+      });
+}
+
+StoreResult<bool> PgStore::AddWebSession(const WebSession& session,
+                                         int64_t now, int64_t max_sessions) {
+  return Transact<bool>(
+      &pool_, options_, "add_web_session", [&](Session& s, bool replay) {
+        int64_t at = s.Now(now);
+        s.Exec("DELETE FROM web_sessions WHERE expires_at <= $1", {P(at)});
+        Rows count = s.Exec("SELECT count(*) FROM web_sessions", {});
+        if (count.Int(0, 0) >= max_sessions) {
+          return Fail<bool>(StoreError::kConflict, "too many web sessions");
+        }
+        // A replay after an unknown COMMIT outcome finds its own row.
+        std::string conflict = replay ? " ON CONFLICT (id_sha256) DO NOTHING"
+                                      : "";
+        s.Exec(
+            "INSERT INTO web_sessions (id_sha256, person, roles, "
+            "may_request, csrf, sign_in, created_at, expires_at) VALUES ($1, "
+            "$2, $3, $4, $5, $6, $7, $8)" +
+                conflict,
+            {P(session.id_sha256), P(session.person),
+             P(ToJsonText(session.roles)),
+             P(int64_t{session.may_request ? 1 : 0}), P(session.csrf),
+             P(EncodeSignIn(session.sign_in)), P(session.created_at),
+             P(session.expires_at)});
+        return Ok(true);
+      });
+}
+
+StoreResult<WebSession> PgStore::FindWebSession(const std::string& id_sha256,
+                                                int64_t now) {
+  return Read<WebSession>(
+      &pool_, options_, "find_web_session", [&](Session& s) {
+        Rows rows = s.Exec(
+            std::string("SELECT id_sha256, person, roles, may_request, csrf, "
+                        "sign_in, created_at, expires_at FROM web_sessions "
+                        "WHERE id_sha256 = $1 AND expires_at > ") +
+                (options_.database_clock ? kNowSql : "$2"),
+            options_.database_clock
+                ? std::vector<pg::Param>{P(id_sha256)}
+                : std::vector<pg::Param>{P(id_sha256), P(now)});
+        if (rows.empty()) {
+          return Fail<WebSession>(StoreError::kNotFound,
+                                  "no such web session");
+        }
+        WebSession session;
+        session.id_sha256 = rows.Text(0, 0);
+        session.person = rows.Text(0, 1);
+        session.roles = FromJsonText(rows.Text(0, 2));
+        session.may_request = rows.Int(0, 3) != 0;
+        session.csrf = rows.Text(0, 4);
+        session.sign_in = DecodeSignIn(rows.Text(0, 5));
+        session.created_at = rows.Int(0, 6);
+        session.expires_at = rows.Int(0, 7);
+        return Ok(std::move(session));
+      });
+}
+
+StoreResult<bool> PgStore::DeleteWebSession(const std::string& id_sha256) {
+  return Transact<bool>(
+      &pool_, options_, "delete_web_session", [&](Session& s, bool) {
+        s.Exec("DELETE FROM web_sessions WHERE id_sha256 = $1",
+               {P(id_sha256)});
+        return Ok(true);
       });
 }
 

@@ -47,10 +47,12 @@ class PgStore final : public Store {
 
   StoreResult<AccessRequest> ApproveRequest(
       const std::string& id, const std::string& approver,
-      const std::optional<std::string>& comment, int64_t now) override;
+      const std::optional<std::string>& comment, int64_t now,
+      const SignIn& sign_in = {}) override;
   StoreResult<AccessRequest> DenyRequest(
       const std::string& id, const std::string& approver,
-      const std::optional<std::string>& comment, int64_t now) override;
+      const std::optional<std::string>& comment, int64_t now,
+      const SignIn& sign_in = {}) override;
   StoreResult<AccessRequest> CancelRequest(const std::string& id,
                                            const std::string& actor,
                                            int64_t now) override;
@@ -79,6 +81,11 @@ class PgStore final : public Store {
                                  const std::string& actor,
                                  const std::optional<std::string>& reason,
                                  int64_t now) override;
+  StoreResult<bool> AddWebSession(const WebSession& session, int64_t now,
+                                  int64_t max_sessions) override;
+  StoreResult<WebSession> FindWebSession(const std::string& id_sha256,
+                                         int64_t now) override;
+  StoreResult<bool> DeleteWebSession(const std::string& id_sha256) override;
 
   uint64_t ChangeMark() override { return listener_.Mark(); }
   void WaitForChange(uint64_t mark,
@@ -91,7 +98,8 @@ class PgStore final : public Store {
 
   StoreResult<AccessRequest> DecideRequest(
       const std::string& id, const std::string& approver, bool approve,
-      const std::optional<std::string>& comment, int64_t now);
+      const std::optional<std::string>& comment, int64_t now,
+      const SignIn& sign_in);
 
   pg::Pool pool_;
   StoreOptions options_;
@@ -107,6 +115,9 @@ class PgAuditStore final : public AuditStore {
   StoreResult<AppendOutcome> Append(const std::string& host,
                                     const std::vector<std::string>& lines,
                                     int64_t now) override;
+  StoreResult<SpoolPosition> AppendRecord(
+      const std::string& chain, const std::vector<std::string>& fields,
+      int64_t now) override;
   StoreResult<std::vector<AuditRow>> ListRecords(
       const AuditFilter& filter) override;
   StoreResult<AuditReview> AddReview(const std::string& host, uint64_t seq,

@@ -41,10 +41,12 @@ class SqliteStore final : public Store {
 
   StoreResult<AccessRequest> ApproveRequest(
       const std::string& id, const std::string& approver,
-      const std::optional<std::string>& comment, int64_t now) override;
+      const std::optional<std::string>& comment, int64_t now,
+      const SignIn& sign_in = {}) override;
   StoreResult<AccessRequest> DenyRequest(
       const std::string& id, const std::string& approver,
-      const std::optional<std::string>& comment, int64_t now) override;
+      const std::optional<std::string>& comment, int64_t now,
+      const SignIn& sign_in = {}) override;
   StoreResult<AccessRequest> CancelRequest(const std::string& id,
                                            const std::string& actor,
                                            int64_t now) override;
@@ -73,13 +75,19 @@ class SqliteStore final : public Store {
                                  const std::string& actor,
                                  const std::optional<std::string>& reason,
                                  int64_t now) override;
+  StoreResult<bool> AddWebSession(const WebSession& session, int64_t now,
+                                  int64_t max_sessions) override;
+  StoreResult<WebSession> FindWebSession(const std::string& id_sha256,
+                                         int64_t now) override;
+  StoreResult<bool> DeleteWebSession(const std::string& id_sha256) override;
 
  private:
   explicit SqliteStore(sqlite3* db) : db_(db) {}
 
   StoreResult<AccessRequest> DecideRequest(
       const std::string& id, const std::string& approver, bool approve,
-      const std::optional<std::string>& comment, int64_t now);
+      const std::optional<std::string>& comment, int64_t now,
+      const SignIn& sign_in);
   StoreResult<AccessRequest> GetRequestLocked(const std::string& id);
   bool FillApprovalsLocked(AccessRequest* request);
   StoreResult<std::string> FindOverlapLocked(const AccessRequest& request,
@@ -87,14 +95,15 @@ class SqliteStore final : public Store {
   bool AddEventLocked(const std::string& request_id,
                       const std::optional<std::string>& grant_id,
                       const std::string& event, const std::string& actor,
-                      int64_t at, const std::string& detail);
+                      int64_t at, const std::string& detail,
+                      const SignIn& sign_in = {});
   // Ends a pending request in state (approved, with a grant, or denied)
   // and records event.
   bool SetDecidedLocked(const AccessRequest& request, const std::string& state,
                         const std::string& decided_by,
                         const std::optional<std::string>& comment,
                         const std::string& approved_by, int64_t now,
-                        const std::string& event);
+                        const std::string& event, const SignIn& sign_in = {});
   bool ExpireLocked(const AccessRequest& request);
   StoreResult<Grant> GetGrantLocked(const std::string& id);
   StoreResult<std::string> InsertGrantLocked(const AccessRequest& request,

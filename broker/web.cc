@@ -6,6 +6,7 @@
 
 #include <exception>
 
+#include "broker/ids.h"
 #include "broker/log.h"
 #include "common/base64url.h"
 #include "common/text.h"
@@ -18,7 +19,9 @@ using nlohmann::json;
 constexpr char kSessionCookie[] = "__Host-zsp-session";
 constexpr char kLoginCookie[] = "__Host-zsp-login";
 constexpr int64_t kLoginLifetimeSeconds = 600;
-constexpr size_t kMaxSessions = 10000;
+constexpr int64_t kMaxSessions = 10000;
+// Session ids are 43 base64url characters; longer cookies are not looked up.
+constexpr size_t kMaxSessionIdBytes = 64;
 constexpr size_t kMaxPendingLogins = 1000;
 constexpr size_t kMaxFormBytes = 8 * 1024;
 constexpr size_t kMaxIdBytes = 32;
@@ -154,6 +157,15 @@ std::string ActionForm(const std::string& action, const std::string& id,
          "</button></form>";
 }
 
+// The sign-out button: a POST with the CSRF token, so that another site
+// cannot sign the person out.
+std::string LogoutForm(const std::string& csrf, const std::string& label) {
+  return "<form method=\"post\" action=\"/web/logout\" id=\"logout\">"
+         "<input type=\"hidden\" name=\"csrf\" value=\"" +
+         HtmlEscape(csrf) + "\"><button type=\"submit\">" + HtmlEscape(label) +
+         "</button></form>";
+}
+
 std::string RequestRow(const json& r, const std::string& actions) {
   int64_t required = r.value("approvals_required", 1);
   int64_t have = r.contains("approvals") && r["approvals"].is_array()
@@ -233,9 +245,9 @@ bool ParseForm(std::string_view body, std::map<std::string, std::string>* out) {
   return true;
 }
 
-WebUi::WebUi(const Api* api, const OidcVerifier* oidc, Api::Clock clock,
-             TokenFetcher fetcher)
-    : api_(api), oidc_(oidc), clock_(std::move(clock)),
+WebUi::WebUi(const Api* api, Store* store, const OidcVerifier* oidc,
+             Api::Clock clock, TokenFetcher fetcher)
+    : api_(api), store_(store), oidc_(oidc), clock_(std::move(clock)),
       fetcher_(std::move(fetcher)) {
   if (oidc_ == nullptr || oidc_->settings().public_url.empty()) return;
   for (const auto& provider : oidc_->settings().providers) {
@@ -274,17 +286,8 @@ WebResponse WebUi::Dispatch(const WebRequest& request) {
   if (request.method == "GET" && request.path == "/web/callback") {
     return FinishLogin(request, now);
   }
-  std::optional<Session> session = FindSession(request, now);
-  if (request.method == "GET" && request.path == "/web/logout") {
-    if (session.has_value()) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      sessions_.erase(CookieValue(request.cookie, kSessionCookie));
-    }
-    WebResponse out = Html(200, Document("Signed out", "<p><a href=\"/web/\">"
-                                                       "Sign in</a></p>"));
-    out.headers.emplace_back("Set-Cookie", SetCookie(kSessionCookie, "", 0));
-    return out;
-  }
+  std::optional<WebSession> session = FindSession(request, now);
+  if (request.path == "/web/logout") return Logout(request, session);
   if (request.method == "GET" && request.path == "/web/") {
     if (!session.has_value()) return StartLogin(now);
     return ShowPage(*session, "");
@@ -339,7 +342,7 @@ WebResponse WebUi::StartLogin(int64_t now) {
       "&code_challenge_method=S256";
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    DropExpiredLocked(now);
+    DropExpiredLoginsLocked(now);
     if (logins_.size() >= kMaxPendingLogins) {
       return Html(503, Document("Busy", "<p>Too many sign-ins in progress; "
                                         "try again in a few minutes.</p>"));
@@ -396,21 +399,14 @@ WebResponse WebUi::FinishLogin(const WebRequest& request, int64_t now) {
     return Html(401, Document("Sign-in failed",
                               "<p>" + HtmlEscape(why) + "</p>"));
   }
-  Session session{id_token, RandomToken(), identity.value().name,
-                  identity.value().expires_at};
   std::string session_id = RandomToken();
-  if (session.csrf.empty() || session_id.empty()) {
-    throw std::runtime_error("RAND_bytes failed");
+  WebSession session = NewSession(identity.value(), session_id, now);
+  auto added = store_->AddWebSession(session, now, kMaxSessions);
+  if (added.error == StoreError::kConflict) {
+    return Html(503, Document("Busy", "<p>Too many sessions.</p>"));
   }
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    DropExpiredLocked(now);
-    if (sessions_.size() >= kMaxSessions) {
-      return Html(503, Document("Busy", "<p>Too many sessions.</p>"));
-    }
-    sessions_.emplace(session_id, session);
-  }
-  LogEvent("web_login", {{"user", session.name},
+  if (!added.ok()) throw std::runtime_error("store: " + added.message);
+  LogEvent("web_login", {{"user", session.person},
                          {"issuer", provider_->issuer},
                          {"remote", request.remote}});
   WebResponse out = Redirect("/web/");
@@ -461,31 +457,51 @@ std::string WebUi::ExchangeCode(const std::string& code,
   return id_token;
 }
 
-std::optional<WebUi::Session> WebUi::FindSession(const WebRequest& request,
-                                                 int64_t now) {
-  std::string id = CookieValue(request.cookie, kSessionCookie);
-  if (id.empty()) return std::nullopt;
-  std::lock_guard<std::mutex> lock(mutex_);
-  auto it = sessions_.find(id);
-  if (it == sessions_.end()) return std::nullopt;
-  if (it->second.expires_at <= now) {
-    sessions_.erase(it);
-    return std::nullopt;
+WebSession WebUi::NewSession(const OidcIdentity& identity,
+                             const std::string& session_id, int64_t now) const {
+  WebSession session;
+  session.id_sha256 = Sha256Hex(session_id);
+  session.person = identity.name;
+  session.roles = identity.roles;
+  session.may_request = identity.may_request;
+  session.csrf = RandomToken();
+  session.sign_in.method = "web_session";
+  session.sign_in.token_type = identity.token_type;
+  session.sign_in.issuer = identity.issuer;
+  session.sign_in.acr = identity.acr;
+  session.sign_in.amr = identity.amr;
+  session.sign_in.auth_time = identity.auth_time;
+  session.created_at = now;
+  session.expires_at = identity.expires_at;
+  if (session.csrf.empty() || session_id.empty()) {
+    throw std::runtime_error("RAND_bytes failed");
   }
-  return it->second;
+  return session;
 }
 
-void WebUi::DropExpiredLocked(int64_t now) {
-  for (auto it = sessions_.begin(); it != sessions_.end();) {
-    it = it->second.expires_at <= now ? sessions_.erase(it) : std::next(it);
-  }
+std::optional<WebSession> WebUi::FindSession(const WebRequest& request,
+                                             int64_t now) {
+  std::string id = CookieValue(request.cookie, kSessionCookie);
+  if (id.empty() || id.size() > kMaxSessionIdBytes) return std::nullopt;
+  auto found = store_->FindWebSession(Sha256Hex(id), now);
+  if (found.error == StoreError::kNotFound) return std::nullopt;
+  if (!found.ok()) throw std::runtime_error("store: " + found.message);
+  return std::move(found.value);
+}
+
+void WebUi::DropSession(const std::string& id) {
+  auto deleted = store_->DeleteWebSession(Sha256Hex(id));
+  if (!deleted.ok()) throw std::runtime_error("store: " + deleted.message);
+}
+
+void WebUi::DropExpiredLoginsLocked(int64_t now) {
   for (auto it = logins_.begin(); it != logins_.end();) {
     it = now - it->second.created_at > kLoginLifetimeSeconds ? logins_.erase(it)
                                                              : std::next(it);
   }
 }
 
-ApiResponse WebUi::CallApi(const Session& session, const std::string& method,
+ApiResponse WebUi::CallApi(const WebSession& session, const std::string& method,
                            const std::string& path,
                            const std::map<std::string, std::string>& query,
                            const std::string& body) const {
@@ -494,31 +510,63 @@ ApiResponse WebUi::CallApi(const Session& session, const std::string& method,
   request.path = path;
   request.query = query;
   request.body = body;
-  request.authorization = "Bearer " + session.id_token;
+  request.web_session = &session;
   request.remote = "web";
   return api_->Handle(request);
 }
 
-WebResponse WebUi::Act(const WebRequest& request, const Session& session,
-                       const std::string& api_path, const std::string& done) {
+std::optional<WebResponse> WebUi::CheckForm(
+    const WebRequest& request, const WebSession& session,
+    std::map<std::string, std::string>* form) const {
   std::string expected_origin = OriginOf(oidc_->settings().public_url);
   if (!request.origin.empty() && request.origin != expected_origin) {
     return Html(403, Document("Rejected", "<p>The request came from another "
                                           "site.</p>"));
   }
-  std::map<std::string, std::string> form;
-  if (request.body.size() > kMaxFormBytes || !ParseForm(request.body, &form)) {
+  if (request.body.size() > kMaxFormBytes || !ParseForm(request.body, form)) {
     return Html(400, Document("Rejected", "<p>The form is invalid.</p>"));
   }
-  if (!EqualSecrets(form["csrf"], session.csrf)) {
+  if (!EqualSecrets((*form)["csrf"], session.csrf)) {
     LogEvent("reject", {{"detail", "web action without a valid CSRF token"},
-                        {"user", session.name},
+                        {"user", session.person},
                         {"path", request.path},
                         {"remote", request.remote}});
     return Html(403, Document("Rejected", "<p>The form's CSRF token is "
                                           "missing or wrong; reload the page "
                                           "and try again.</p>"));
   }
+  return std::nullopt;
+}
+
+WebResponse WebUi::Logout(const WebRequest& request,
+                          const std::optional<WebSession>& session) {
+  if (request.method != "POST") {
+    WebResponse out = Html(
+        405, Document("Method not allowed",
+                      "<p>Sign out with the button on the <a "
+                      "href=\"/web/\">page</a>.</p>"));
+    out.headers.emplace_back("Allow", "POST");
+    return out;
+  }
+  if (session.has_value()) {
+    std::map<std::string, std::string> form;
+    std::optional<WebResponse> rejected = CheckForm(request, *session, &form);
+    if (rejected.has_value()) return *rejected;
+    DropSession(CookieValue(request.cookie, kSessionCookie));
+    LogEvent("web_logout",
+             {{"user", session->person}, {"remote", request.remote}});
+  }
+  WebResponse out = Html(200, Document("Signed out", "<p><a href=\"/web/\">"
+                                                     "Sign in</a></p>"));
+  out.headers.emplace_back("Set-Cookie", SetCookie(kSessionCookie, "", 0));
+  return out;
+}
+
+WebResponse WebUi::Act(const WebRequest& request, const WebSession& session,
+                       const std::string& api_path, const std::string& done) {
+  std::map<std::string, std::string> form;
+  std::optional<WebResponse> rejected = CheckForm(request, session, &form);
+  if (rejected.has_value()) return *rejected;
   json body = json::object();
   const char* field = api_path.find("/revoke") != std::string::npos
                           ? "reason"
@@ -534,18 +582,19 @@ WebResponse WebUi::Act(const WebRequest& request, const Session& session,
   return page;
 }
 
-WebResponse WebUi::ShowPage(const Session& session, const std::string& notice) {
+WebResponse WebUi::ShowPage(const WebSession& session, const std::string& notice) {
   ApiResponse me = CallApi(session, "GET", "/v1/whoami", {}, "");
   if (me.status != 200) {
     return Html(me.status,
                 Document("Signed out",
                          "<p>" + HtmlEscape(me.body.value("message", "")) +
-                             " <a href=\"/web/logout\">Sign in again</a>.</p>"));
+                             "</p>" + LogoutForm(session.csrf, "Sign in again")));
   }
   bool approver = false;
   for (const auto& role : me.body["roles"]) approver |= role == kRoleApprover;
-  std::string html = "<p>Signed in as <strong>" + HtmlEscape(session.name) +
-                     "</strong>. <a href=\"/web/logout\">Sign out</a></p>\n";
+  std::string html = "<p>Signed in as <strong>" + HtmlEscape(session.person) +
+                     "</strong>.</p>" + LogoutForm(session.csrf, "Sign out") +
+                     "\n";
   if (!notice.empty()) {
     html += "<p id=\"notice\">" + HtmlEscape(notice) + "</p>\n";
   }
@@ -555,10 +604,10 @@ WebResponse WebUi::ShowPage(const Session& session, const std::string& notice) {
   ApiResponse pending =
       CallApi(session, "GET", "/v1/requests", {{"state", "pending"}}, "");
   for (const auto& r : pending.body.value("requests", json::array())) {
-    if (!approver || Field(r, "requester") == session.name) continue;
+    if (!approver || Field(r, "requester") == session.person) continue;
     bool voted = false;
     for (const auto& name : r.value("approvals", json::array())) {
-      voted |= name == session.name;
+      voted |= name == session.person;
     }
     if (voted) continue;
     std::string id = Field(r, "id");
@@ -588,7 +637,7 @@ WebResponse WebUi::ShowPage(const Session& session, const std::string& notice) {
     std::string id = Field(g, "id");
     int64_t left = g.value("expires_at", int64_t{0}) - now;
     std::string actions;
-    if (admin || Field(g, "user") == session.name) {
+    if (admin || Field(g, "user") == session.person) {
       actions = ActionForm("/web/grants/" + id + "/revoke", id, "revoke",
                            session.csrf, "reason");
     }

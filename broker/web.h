@@ -1,14 +1,17 @@
 // The broker's web approval page under /web/. People sign in through an
 // OpenID Connect provider (authorization code flow with PKCE, state and
 // nonce). The page lists pending requests they may approve, their own
-// requests and active grants, with forms to approve, deny or revoke. Every action
-// goes through Api::Handle with the person's ID token, so the page has the
-// same rights and step-up rules as zspctl.
+// requests and active grants, with forms to approve, deny or revoke.
+// Every action goes through Api::Handle as the session's person with the
+// facts of the sign-in, so the page has the same rights and step-up rules
+// as zspctl.
 //
-// Sessions live in memory and end when the ID token expires or the broker
-// restarts. Cookies are __Host- prefixed, Secure, HttpOnly and
-// SameSite=Lax; every POST needs the session's CSRF token; pages carry a
-// strict Content-Security-Policy, no script, and escape every value.
+// Sessions live in the Store, which keeps the SHA-256 of each session id,
+// and end when the ID token expires or the person signs out. Sign-ins in
+// progress (state, nonce, PKCE verifier) live in memory. Cookies are
+// __Host- prefixed, Secure, HttpOnly and SameSite=Lax. Every POST needs
+// the session's CSRF token, and pages carry a strict
+// Content-Security-Policy, no script, and escape every value.
 #ifndef ZSP_BROKER_WEB_H_
 #define ZSP_BROKER_WEB_H_
 
@@ -47,10 +50,12 @@ class WebUi {
       const OidcProvider& provider, const std::string& url,
       const std::string& form)>;
 
-  // api and oidc stay owned by the caller. The page is served only when
-  // oidc names a public_url and a provider with a web_client_id.
-  WebUi(const Api* api, const OidcVerifier* oidc, Api::Clock clock,
-        TokenFetcher fetcher = nullptr);
+  // api, store and oidc stay owned by the caller. The page is served only
+  // when oidc names a public_url and a provider with a web_client_id.
+  // Sessions are kept in store, so they outlive a restart and are shared
+  // by every broker instance of a PostgreSQL store.
+  WebUi(const Api* api, Store* store, const OidcVerifier* oidc,
+        Api::Clock clock, TokenFetcher fetcher = nullptr);
 
   bool enabled() const { return provider_ != nullptr; }
 
@@ -58,12 +63,6 @@ class WebUi {
   WebResponse Handle(const WebRequest& request) noexcept;
 
  private:
-  struct Session {
-    std::string id_token;
-    std::string csrf;
-    std::string name;
-    int64_t expires_at = 0;
-  };
   struct PendingLogin {
     std::string nonce;
     std::string code_verifier;
@@ -78,19 +77,34 @@ class WebUi {
   std::string ExchangeCode(const std::string& code,
                            const std::string& code_verifier, int64_t now,
                            const std::string& remote);
-  WebResponse ShowPage(const Session& session, const std::string& notice);
-  WebResponse Act(const WebRequest& request, const Session& session,
+  WebResponse ShowPage(const WebSession& session, const std::string& notice);
+  WebResponse Act(const WebRequest& request, const WebSession& session,
                   const std::string& api_path, const std::string& done);
+  // POST /web/logout with the session's CSRF token ends the session; any
+  // other method is 405.
+  WebResponse Logout(const WebRequest& request,
+                     const std::optional<WebSession>& session);
+  // Checks a form POST of session: Origin, form encoding and CSRF token.
+  // Fills *form and returns nothing when it passes, else the error page.
+  std::optional<WebResponse> CheckForm(
+      const WebRequest& request, const WebSession& session,
+      std::map<std::string, std::string>* form) const;
   // Calls the API as the session's person.
-  ApiResponse CallApi(const Session& session, const std::string& method,
+  ApiResponse CallApi(const WebSession& session, const std::string& method,
                       const std::string& path,
                       const std::map<std::string, std::string>& query,
                       const std::string& body) const;
+  // Builds the session of a verified sign-in, with a new CSRF token.
+  WebSession NewSession(const OidcIdentity& identity,
+                        const std::string& session_id, int64_t now) const;
   // The session named by the request's cookie, if it is still valid.
-  std::optional<Session> FindSession(const WebRequest& request, int64_t now);
-  void DropExpiredLocked(int64_t now);
+  std::optional<WebSession> FindSession(const WebRequest& request, int64_t now);
+  // Ends the session whose cookie value is id.
+  void DropSession(const std::string& id);
+  void DropExpiredLoginsLocked(int64_t now);
 
   const Api* api_;
+  Store* store_;
   const OidcVerifier* oidc_;
   Api::Clock clock_;
   TokenFetcher fetcher_;
@@ -98,7 +112,6 @@ class WebUi {
   std::string redirect_uri_;
 
   std::mutex mutex_;
-  std::map<std::string, Session> sessions_;           // by session id
   std::map<std::string, PendingLogin> logins_;        // by state
 };
 

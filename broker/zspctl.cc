@@ -57,7 +57,8 @@ constexpr char kHelp[] =
     "                         --quiet prints the id only\n"
     "  status ID              show a request (r-...) or a grant (g-...)\n"
     "  history REQUEST_ID     list every state change of a request and "
-    "its grant\n"
+    "its grant,\n"
+    "                         with how each voter signed in\n"
     "  list [--state S] [--mine]\n"
     "                         list requests; S is pending, approved, denied, "
     "expired\n"
@@ -615,6 +616,21 @@ int RunRevoke(const Options& options, const std::vector<std::string>& args) {
   return 0;
 }
 
+// A vote's sign-in for the history table, such as "web_session acr=...
+// amr=pwd, otp at TIME", or "-" for events without one.
+std::string DescribeSignIn(const json& event) {
+  auto it = event.find("sign_in");
+  if (it == event.end() || !it->is_object()) return "-";
+  std::string text = StringField(*it, "method");
+  std::string acr = StringField(*it, "acr");
+  std::string amr = JoinField(*it, "amr");
+  int64_t auth_time = IntField(*it, "auth_time").value_or(0);
+  if (!acr.empty()) text += " acr=" + acr;
+  if (!amr.empty()) text += " amr=" + amr;
+  if (auth_time > 0) text += " at " + FormatWhen(auth_time);
+  return text;
+}
+
 int RunHistory(const Options& options, const std::vector<std::string>& args) {
   std::string id = CheckId(ParseWords(args, {}, {}), "history");
   if (id[0] != 'r') throw UsageException("history needs a request id (r-...)");
@@ -624,12 +640,12 @@ int RunHistory(const Options& options, const std::vector<std::string>& args) {
     return 0;
   }
   std::vector<std::vector<std::string>> rows = {
-      {"WHEN", "EVENT", "BY", "DETAIL"}};
+      {"WHEN", "EVENT", "BY", "SIGN-IN", "DETAIL"}};
   if (answer.contains("events") && answer["events"].is_array()) {
     for (const auto& e : answer["events"]) {
       rows.push_back({FormatWhen(IntField(e, "at").value_or(0)),
                       StringField(e, "event"), StringField(e, "actor"),
-                      StringField(e, "detail")});
+                      DescribeSignIn(e), StringField(e, "detail")});
     }
   }
   PrintTable(rows);

@@ -24,6 +24,7 @@ BROKER_PORT=8443
 
 oidc_cleanup() {
   [ -n "${OP_PID:-}" ] && kill "$OP_PID" 2>/dev/null
+  [ -n "${RECEIVER_PID:-}" ] && kill "$RECEIVER_PID" 2>/dev/null
   zsp_cleanup
 }
 trap oidc_cleanup EXIT
@@ -66,7 +67,7 @@ EOF
 
 zsp_add_users alice bob carol
 ZSP_OIDC_CONFIG="$ZSP_TMP/oidc.toml" ZSP_BROKER_LISTEN="127.0.0.1:$BROKER_PORT" \
-  zsp_start_broker dave:approver || exit 1
+  zsp_start_broker dave:approver erin:auditor || exit 1
 zsp_install_host
 install -m 644 "$ZSP_TMP/op/ca.pem" /etc/zsp/op-ca.pem
 
@@ -180,8 +181,11 @@ expect_status "sudo: allowed under the grant" 0
 expect_output "sudo: ran as root" "uid=0(root)"
 
 OUT=$(grep '^approved ' "$ZSP_TMP/broker.log" | grep "$request")
-expect_output "log: approval records the sign-in method" 'auth="oidc auth_age='
+expect_output "log: approval records the sign-in method" \
+  'auth="zspctl_login auth_age='
 expect_output "log: approval records amr" 'amr=pwd'
+run zspctl_as dave --json history "$request"
+expect_output "history: zspctl login vote recorded" '"method": "zspctl_login"'
 
 # --- step-up: an old sign-in cannot approve ---
 run zspctl_user alice request --host "$ZSP_HOST" --sudo --runas root \
@@ -246,11 +250,78 @@ run zspctl_token "$(mint old-auth-time)" approve "$third"
 expect_fail "reject: approval with old auth_time"
 expect_output "reject: old auth_time says sign in again" "sign in again"
 
+# --- webhooks link to the request on the web page ---
+# A receiver on loopback that appends each delivery's X-Zsp-Event header
+# and body to hooks.log, one line each.
+WEBHOOK_LOG="$ZSP_TMP/hooks.log"
+python3 - "$WEBHOOK_LOG" >"$ZSP_TMP/receiver.log" 2>&1 <<'PYTHON' &
+import http.server, sys
+log_path = sys.argv[1]
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        with open(log_path, "a") as log:
+            log.write("%s %s %s\n" % (self.path, self.headers["X-Zsp-Event"],
+                                      body.decode()))
+        self.send_response(204)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+PYTHON
+RECEIVER_PID=$!
+for i in $(seq 50); do
+  WEBHOOK_PORT=$(head -1 "$ZSP_TMP/receiver.log" 2>/dev/null)
+  [ -n "$WEBHOOK_PORT" ] && break
+  sleep 0.1
+done
+printf 'a-webhook-secret-for-oidc-tests\n' >"$ZSP_TMP/webhook.secret"
+cat >>"$ZSP_BROKER_DIR/policy.toml" <<POLICY
+
+[[webhook]]
+name = "chat"
+url = "http://127.0.0.1:$WEBHOOK_PORT/slack"
+secret_file = "$ZSP_TMP/webhook.secret"
+format = "slack"
+events = ["request_filed"]
+
+[[webhook]]
+name = "tickets"
+url = "http://127.0.0.1:$WEBHOOK_PORT/json"
+secret_file = "$ZSP_TMP/webhook.secret"
+events = ["request_filed"]
+POLICY
+kill -HUP "$ZSP_BROKER_PID"
+for i in $(seq 50); do
+  grep -q '^reload ' "$ZSP_TMP/broker.log" && break
+  sleep 0.1
+done
+OUT=$(cat "$ZSP_TMP/broker.log")
+expect_output "webhook: policy with webhooks reloaded" "entitlements=1"
+
 # --- the web approval page ---
 run zspctl_user alice request --host "$ZSP_HOST" --sudo --runas root \
   --command /usr/bin/uname --duration 1h --reason "web approval" --quiet
 expect_status "web: request to approve filed" 0
 web_request=$OUT
+request_link="https://127.0.0.1:$BROKER_PORT/web/#$web_request"
+for i in $(seq 50); do
+  [ "$(grep -c "$web_request" "$WEBHOOK_LOG" 2>/dev/null)" = 2 ] && break
+  sleep 0.1
+done
+OUT=$(grep "^/slack request_filed " "$WEBHOOK_LOG" | grep "$web_request" |
+  cut -d' ' -f3- | jq -r 'keys | join(",")')
+expect_equal "webhook: Slack payload has only text" "$OUT" "text"
+OUT=$(grep "^/slack request_filed " "$WEBHOOK_LOG" | grep "$web_request" |
+  cut -d' ' -f3- | jq -r .text)
+expect_output "webhook: Slack text names the request" "request_filed $web_request"
+expect_output "webhook: Slack text links to the web page" "$request_link"
+OUT=$(grep "^/json request_filed " "$WEBHOOK_LOG" | grep "$web_request" |
+  cut -d' ' -f3- | jq -r .url)
+expect_equal "webhook: JSON url is the request on the web page" "$OUT" \
+  "$request_link"
 run zspctl_user alice request --host "$ZSP_HOST" --sudo --runas root \
   --command /usr/bin/date --duration 1h --reason "stays pending" --quiet
 expect_status "web: request left pending filed" 0
@@ -261,12 +332,17 @@ expect_fail "web: sudo denied before web approval"
 
 run node "$TOOLS/browser.js" web "$ZSP_BROKER_URL" carol \
   "[{\"do\":\"post-without-csrf\",\"request\":\"$pending_request\"},
+    {\"do\":\"expect-text\",\"text\":\"$pending_request\"},
+    {\"do\":\"open-link\",\"url\":\"$request_link\",\"request\":\"$web_request\"},
     {\"do\":\"approve\",\"request\":\"$web_request\",\"comment\":\"via web\"},
-    {\"do\":\"expect-text\",\"text\":\"$pending_request\"}]"
+    {\"do\":\"print-session\"}]" --mfa
 expect_status "web: carol's browser session" 0
+printf '%s\n' "$OUT" >"$ZSP_TMP/carol-web.log"
 expect_output "web: carol signs in" "ok carol signed in"
 expect_output "web: POST without CSRF token rejected" \
   "ok POST without CSRF token rejected with 403"
+expect_output "web: webhook link shows the request" \
+  "ok link shows $web_request"
 expect_output "web: carol approves" "ok approved $web_request"
 
 run zspctl_as dave status "$pending_request"
@@ -278,13 +354,63 @@ expect_output "web: command ran" "Linux"
 
 OUT=$(grep '^approved ' "$ZSP_TMP/broker.log" | grep "$web_request")
 expect_output "web: log records the web approval" 'by=carol'
-expect_output "web: log records the sign-in method" 'auth="oidc'
+expect_output "web: log records the sign-in method" 'auth="web_session'
+
+# The vote keeps the provider's acr and amr in the request's events and in
+# the broker's chain of the audit store.
+run zspctl_as dave --json history "$web_request"
+expect_status "audit: history of the web approval" 0
+expect_output "audit: web vote method" '"method": "web_session"'
+expect_output "audit: web vote token type" '"token_type": "id_token"'
+expect_output "audit: web vote issuer" "\"issuer\": \"$ISSUER\""
+expect_output "audit: web vote acr from the provider" '"acr": "urn:zsp:mfa"'
+expect_output "audit: web vote amr from the provider" '"otp"'
+run zspctl_as dave history "$web_request"
+expect_output "audit: history table shows the sign-in" \
+  "web_session acr=urn:zsp:mfa amr=pwd, otp"
+run zspctl_as erin --json audit query --host zsp-broker.invalid
+expect_status "audit: auditor reads the broker's chain" 0
+OUT=$(printf '%s\n' "$OUT" | jq -c --arg id "$web_request" \
+  '.. | objects | select(.ZSP_REQUEST? == $id)')
+expect_output "audit: chain record names the web vote" \
+  '"ZSP_SIGN_IN_METHOD":"web_session"'
+expect_output "audit: chain record has the acr" \
+  '"ZSP_SIGN_IN_ACR":"urn:zsp:mfa"'
+expect_output "audit: chain record has the amr" '"ZSP_SIGN_IN_AMR":"pwd,otp"'
+run zspctl_as erin audit verify --host zsp-broker.invalid \
+  --audit-key "$ZSP_BROKER_DIR/audit.pub"
+expect_status "audit: the broker's chain verifies" 0
+
+# --- the web session outlives a broker restart ---
+session_cookie=$(sed -n 's/^session-cookie //p' "$ZSP_TMP/carol-web.log")
+kill "$ZSP_BROKER_PID"
+wait "$ZSP_BROKER_PID" 2>/dev/null
+"$ZSP_BUILD/zsp-broker" serve "$ZSP_BROKER_DIR" \
+  --listen "127.0.0.1:$BROKER_PORT" 2>>"$ZSP_TMP/broker.log" &
+ZSP_BROKER_PID=$!
+for i in $(seq 100); do
+  curl -sk -o /dev/null "$ZSP_BROKER_URL/v1/health" && break
+  sleep 0.05
+done
+run curl -sk -b "__Host-zsp-session=$session_cookie" "$ZSP_BROKER_URL/web/"
+expect_output "restart: web session still signed in" \
+  "Signed in as <strong>carol</strong>"
+expect_output "restart: page still lists the pending request" "$pending_request"
 
 run node "$TOOLS/browser.js" web "$ZSP_BROKER_URL" alice \
-  "[{\"do\":\"expect-no-approve\",\"request\":\"$pending_request\"}]"
+  "[{\"do\":\"expect-no-approve\",\"request\":\"$pending_request\"},
+    {\"do\":\"logout-checks\"}, {\"do\":\"logout\"}]"
 expect_status "web: alice's browser session" 0
 expect_output "web: no approve button on own request" \
   "ok no approve button for $pending_request"
+expect_output "web: GET sign-out rejected" "ok GET /web/logout rejected with 405"
+expect_output "web: sign-out without CSRF token rejected" \
+  "ok POST /web/logout without CSRF token rejected with 403"
+expect_output "web: rejected sign-outs keep the session" \
+  "ok session kept after rejected sign-outs"
+expect_output "web: sign-out clears the cookie" "ok signed out and cookie cleared"
+expect_output "web: old session cookie rejected after sign-out" \
+  "ok old session cookie rejected after sign-out"
 
 run curl -sk -o /dev/null -w '%{http_code}' -X POST \
   "$ZSP_BROKER_URL/web/requests/$pending_request/approve" -d csrf=x

@@ -63,6 +63,8 @@ class AuditStoreTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(ApiNeedsHostCertToAppend);
   CPPUNIT_TEST(ApiReadsNeedAuditorRole);
   CPPUNIT_TEST(ApiConflictNamesExpectedSeq);
+  CPPUNIT_TEST(BrokerRecordsContinueChain);
+  CPPUNIT_TEST(BrokerChainNameReserved);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -255,6 +257,50 @@ class AuditStoreTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(size_t(2), response.body["records"].size());
     read.query["host"] = "web-1;drop";
     CPPUNIT_ASSERT_EQUAL(400, api.api->Handle(read).status);
+  }
+
+  // The broker's own records get the next seq and the head's hash as
+  // prev, so the chain checks like a host's and is checkpointed.
+  void BrokerRecordsContinueChain() {
+    const char* chain = zsp::broker::kBrokerAuditChain;
+    auto first = audit_->AppendRecord(
+        chain, {"ZSP_EVENT=vote", "ZSP_SIGN_IN_ACR=mfa"}, kNow);
+    CPPUNIT_ASSERT_MESSAGE(first.message, first.ok());
+    CPPUNIT_ASSERT_EQUAL(uint64_t(1), first.value.seq);
+    auto second = audit_->AppendRecord(
+        chain, {"ZSP_EVENT=vote", "ZSP_USER=alice"}, kNow + 1);
+    CPPUNIT_ASSERT_MESSAGE(second.message, second.ok());
+    CPPUNIT_ASSERT_EQUAL(uint64_t(2), second.value.seq);
+
+    zsp::broker::AuditFilter filter;
+    filter.host = chain;
+    auto rows = audit_->ListRecords(filter);
+    CPPUNIT_ASSERT(rows.ok());
+    CPPUNIT_ASSERT_EQUAL(size_t(2), rows.value.size());
+    std::vector<std::string> lines = {rows.value[0].line, rows.value[1].line};
+    zsp::ChainCheck check = zsp::CheckChain(lines);
+    CPPUNIT_ASSERT_MESSAGE(check.problem, check.intact);
+    CPPUNIT_ASSERT_EQUAL(second.value.hash, rows.value[1].hash);
+    json record = json::parse(rows.value[0].line);
+    CPPUNIT_ASSERT_EQUAL(std::string("mfa"),
+                         record.value("ZSP_SIGN_IN_ACR", ""));
+    filter.user = "alice";
+    CPPUNIT_ASSERT_EQUAL(size_t(1), audit_->ListRecords(filter).value.size());
+    auto checkpoints = audit_->ListCheckpoints(std::string(chain));
+    CPPUNIT_ASSERT(checkpoints.ok());
+    CPPUNIT_ASSERT_EQUAL(size_t(1), checkpoints.value.size());
+    CPPUNIT_ASSERT(audit_->ListAlerts(std::nullopt).value.empty());
+  }
+
+  // No host may append to the broker's chain, even with a certificate of
+  // that name.
+  void BrokerChainNameReserved() {
+    Fixture api(this);
+    zsp::broker::ApiRequest request = AppendRequest(MakeChain(1));
+    request.client_host = zsp::broker::kBrokerAuditChain;
+    auto response = api.api->Handle(request);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(response.body.dump(), 403, response.status);
+    CPPUNIT_ASSERT(audit_->ListRecords({}).value.empty());
   }
 
   void ApiConflictNamesExpectedSeq() {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "broker/api.h"
+#include "broker/audit_store.h"
 #include "broker/ids.h"
 #include "broker/pki.h"
 #include "common/feed.h"
@@ -50,6 +51,7 @@ class BrokerApiTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(EventsFollowVisibility);
   CPPUNIT_TEST(HostFeedReportsRevocations);
   CPPUNIT_TEST(HostFeedInputChecked);
+  CPPUNIT_TEST(VoteRecordsSignIn);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -623,6 +625,50 @@ class BrokerApiTest : public CppUnit::TestFixture {
     ExpectError(
         api_->Handle(AsPerson("dave", "GET", "/v1/requests/" + id + "/events")),
         404, "not_found");
+  }
+
+  // A vote with an API token is recorded as such in the request's events
+  // and in the broker's chain of the audit store.
+  void VoteRecordsSignIn() {
+    auto audit_key = zsp::broker::GenerateEd25519Key();
+    CPPUNIT_ASSERT(audit_key.ok());
+    auto audit = zsp::broker::AuditStore::Open(dir_ + "/audit.db",
+                                               std::move(audit_key).value());
+    CPPUNIT_ASSERT_MESSAGE(audit.ok() ? "" : audit.error(), audit.ok());
+    api_->SetAuditStore(audit.value().get());
+    std::string id = FileSudoRequest("alice", "/usr/bin/id");
+    ApiResponse approved = Post("bob", "/v1/requests/" + id + "/approve",
+                                {{"comment", "ok"}});
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(approved.body.dump(), 200, approved.status);
+
+    ApiResponse events =
+        api_->Handle(AsPerson("carol", "GET", "/v1/requests/" + id + "/events"));
+    CPPUNIT_ASSERT_EQUAL(200, events.status);
+    const json& list = events.body["events"];
+    CPPUNIT_ASSERT(list[0]["sign_in"].is_null());
+    bool voted = false;
+    for (size_t i = 1; i < list.size(); ++i) {
+      CPPUNIT_ASSERT_EQUAL(std::string("api_token"),
+                           list[i]["sign_in"].value("method", ""));
+      voted = true;
+    }
+    CPPUNIT_ASSERT(voted);
+
+    zsp::broker::AuditFilter filter;
+    filter.host = zsp::broker::kBrokerAuditChain;
+    auto rows = audit.value()->ListRecords(filter);
+    CPPUNIT_ASSERT(rows.ok());
+    CPPUNIT_ASSERT_EQUAL(size_t{1}, rows.value.size());
+    json record = json::parse(rows.value[0].line);
+    CPPUNIT_ASSERT_EQUAL(id, record.value("ZSP_REQUEST", ""));
+    CPPUNIT_ASSERT_EQUAL(std::string("bob"), record.value("ZSP_APPROVER", ""));
+    CPPUNIT_ASSERT_EQUAL(std::string("approve"), record.value("ZSP_VOTE", ""));
+    CPPUNIT_ASSERT_EQUAL(std::string("api_token"),
+                         record.value("ZSP_SIGN_IN_METHOD", ""));
+    api_->SetAuditStore(nullptr);
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      unlink((dir_ + "/audit.db" + suffix).c_str());
+    }
   }
 
   void AddPerson(const std::string& name,

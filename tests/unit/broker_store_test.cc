@@ -18,6 +18,7 @@
 namespace {
 
 using zsp::broker::AccessRequest;
+using zsp::broker::SignIn;
 using zsp::broker::Store;
 using zsp::broker::StoreError;
 
@@ -58,6 +59,10 @@ class BrokerStoreTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(EventsRecordEveryChange);
   CPPUNIT_TEST(ConcurrentVotesCountOnce);
   CPPUNIT_TEST(HostRevocationAndCounts);
+  CPPUNIT_TEST(VotesRecordSignIn);
+  CPPUNIT_TEST(UpgradeAddsSignInAndSessions);
+  CPPUNIT_TEST(WebSessionsFoundUntilExpiry);
+  CPPUNIT_TEST(WebSessionsCappedAndPruned);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -407,6 +412,159 @@ class BrokerStoreTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(grant, events.value[4].grant.value_or(""));
     CPPUNIT_ASSERT_EQUAL(std::string("erin"), events.value[4].actor);
     CPPUNIT_ASSERT_EQUAL(kNow + 3, events.value[4].at);
+  }
+
+  // Each vote's events keep how the voter signed in; other events have
+  // no sign-in.
+  void VotesRecordSignIn() {
+    std::string id = CreateTwoOfM().id;
+    SignIn web{"web_session", "id_token", "https://idp.test", "mfa",
+               {"pwd", "otp"}, kNow - 30};
+    SignIn cli{"zspctl_login", "access_token", "https://idp.test", "",
+               {"pwd"}, kNow - 60};
+    CPPUNIT_ASSERT(
+        store_->ApproveRequest(id, "bob", std::nullopt, kNow + 1, web).ok());
+    CPPUNIT_ASSERT(
+        store_->ApproveRequest(id, "dave", std::nullopt, kNow + 2, cli).ok());
+    auto events = store_->ListEvents(id);
+    CPPUNIT_ASSERT(events.ok());
+    CPPUNIT_ASSERT_EQUAL(size_t{4}, events.value.size());
+    CPPUNIT_ASSERT(events.value[0].sign_in.empty());
+    const SignIn& first = events.value[1].sign_in;
+    CPPUNIT_ASSERT_EQUAL(std::string("web_session"), first.method);
+    CPPUNIT_ASSERT_EQUAL(std::string("id_token"), first.token_type);
+    CPPUNIT_ASSERT_EQUAL(std::string("https://idp.test"), first.issuer);
+    CPPUNIT_ASSERT_EQUAL(std::string("mfa"), first.acr);
+    CPPUNIT_ASSERT(first.amr == web.amr);
+    CPPUNIT_ASSERT_EQUAL(kNow - 30, first.auth_time);
+    CPPUNIT_ASSERT_EQUAL(std::string("zspctl_login"),
+                         events.value[2].sign_in.method);
+    CPPUNIT_ASSERT_EQUAL(std::string("approved"), events.value[3].event);
+    CPPUNIT_ASSERT_EQUAL(std::string("access_token"),
+                         events.value[3].sign_in.token_type);
+    CPPUNIT_ASSERT_EQUAL(kNow - 60, events.value[3].sign_in.auth_time);
+
+    std::string denied = store_->CreateRequest(SudoRequest("erin"), kNow).value.id;
+    SignIn token{"api_token", "", "", "", {}, 0};
+    CPPUNIT_ASSERT(
+        store_->DenyRequest(denied, "bob", std::nullopt, kNow + 3, token).ok());
+    auto deny_events = store_->ListEvents(denied);
+    CPPUNIT_ASSERT_EQUAL(size_t{2}, deny_events.value.size());
+    CPPUNIT_ASSERT_EQUAL(std::string("denied"), deny_events.value[1].event);
+    CPPUNIT_ASSERT_EQUAL(std::string("api_token"),
+                         deny_events.value[1].sign_in.method);
+    CPPUNIT_ASSERT(deny_events.value[1].sign_in.amr.empty());
+  }
+
+  // A store from before sign-ins and web sessions were stored gets the
+  // column and the table when opened, keeps its events, and records
+  // sign-ins from then on. On PostgreSQL those are the last two
+  // migrations.
+  void UpgradeAddsSignInAndSessions() {
+    std::string id = store_->CreateRequest(SudoRequest("alice"), kNow).value.id;
+    store_.reset();
+    std::string location = zsp::test::SameStoreLocation(dir_ + "/broker.db");
+    std::string downgrade =
+        "ALTER TABLE events DROP COLUMN sign_in; DROP TABLE web_sessions";
+    if (zsp::test::PostgresUri() != nullptr) {
+      downgrade +=
+          "; DELETE FROM zsp_migrations WHERE component = 'store' AND "
+          "version >= (SELECT max(version) - 1 FROM zsp_migrations WHERE "
+          "component = 'store')";
+    }
+    std::string error =
+        zsp::test::ExecOnTestDatabase(dir_ + "/broker.db", downgrade);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(error, std::string(), error);
+
+    auto reopened = Store::Open(location, zsp::test::TestStoreOptions());
+    CPPUNIT_ASSERT_MESSAGE(reopened.ok() ? "" : reopened.error(),
+                           reopened.ok());
+    store_ = std::move(reopened).value();
+    SignIn web{"web_session", "id_token", "https://idp.test", "mfa",
+               {"otp"}, kNow};
+    auto denied = store_->DenyRequest(id, "bob", std::nullopt, kNow + 1, web);
+    CPPUNIT_ASSERT_MESSAGE(denied.message, denied.ok());
+    auto events = store_->ListEvents(id);
+    CPPUNIT_ASSERT(events.ok());
+    CPPUNIT_ASSERT_EQUAL(size_t{2}, events.value.size());
+    CPPUNIT_ASSERT(events.value[0].sign_in.empty());
+    CPPUNIT_ASSERT_EQUAL(std::string("mfa"), events.value[1].sign_in.acr);
+    zsp::broker::WebSession session;
+    session.id_sha256 = "after-upgrade";
+    session.expires_at = kNow + 60;
+    CPPUNIT_ASSERT(store_->AddWebSession(session, kNow, 10).ok());
+    CPPUNIT_ASSERT(store_->FindWebSession("after-upgrade", kNow).ok());
+  }
+
+  static zsp::broker::WebSession MakeWebSession(const std::string& hash,
+                                                int64_t expires_at) {
+    zsp::broker::WebSession session;
+    session.id_sha256 = hash;
+    session.person = "carol";
+    session.roles = {"approver", "auditor"};
+    session.may_request = true;
+    session.csrf = "csrf-" + hash;
+    session.sign_in = {"web_session", "id_token", "https://idp.test", "mfa",
+                       {"pwd", "otp"}, kNow - 5};
+    session.created_at = kNow;
+    session.expires_at = expires_at;
+    return session;
+  }
+
+  // A session reads back with every fact, from a second connection too,
+  // until it expires or is deleted.
+  void WebSessionsFoundUntilExpiry() {
+    CPPUNIT_ASSERT(
+        store_->AddWebSession(MakeWebSession("aa11", kNow + 600), kNow, 10)
+            .ok());
+    auto other = Store::Open(zsp::test::SameStoreLocation(dir_ + "/broker.db"),
+                             zsp::test::TestStoreOptions());
+    CPPUNIT_ASSERT(other.ok());
+    auto found = other.value()->FindWebSession("aa11", kNow + 599);
+    CPPUNIT_ASSERT_MESSAGE(found.message, found.ok());
+    CPPUNIT_ASSERT_EQUAL(std::string("carol"), found.value.person);
+    CPPUNIT_ASSERT_EQUAL(size_t{2}, found.value.roles.size());
+    CPPUNIT_ASSERT_EQUAL(std::string("auditor"), found.value.roles[1]);
+    CPPUNIT_ASSERT(found.value.may_request);
+    CPPUNIT_ASSERT_EQUAL(std::string("csrf-aa11"), found.value.csrf);
+    CPPUNIT_ASSERT_EQUAL(std::string("web_session"),
+                         found.value.sign_in.method);
+    CPPUNIT_ASSERT_EQUAL(std::string("mfa"), found.value.sign_in.acr);
+    CPPUNIT_ASSERT_EQUAL(size_t{2}, found.value.sign_in.amr.size());
+    CPPUNIT_ASSERT_EQUAL(kNow - 5, found.value.sign_in.auth_time);
+    CPPUNIT_ASSERT_EQUAL(kNow + 600, found.value.expires_at);
+
+    CPPUNIT_ASSERT(store_->FindWebSession("aa11", kNow + 600).error ==
+                   StoreError::kNotFound);
+    CPPUNIT_ASSERT(store_->FindWebSession("bb22", kNow).error ==
+                   StoreError::kNotFound);
+    CPPUNIT_ASSERT(store_->DeleteWebSession("aa11").ok());
+    CPPUNIT_ASSERT(store_->FindWebSession("aa11", kNow).error ==
+                   StoreError::kNotFound);
+    CPPUNIT_ASSERT(store_->DeleteWebSession("aa11").ok());
+  }
+
+  // Adding a session removes expired rows first; unexpired ones count
+  // against the cap.
+  void WebSessionsCappedAndPruned() {
+    CPPUNIT_ASSERT(
+        store_->AddWebSession(MakeWebSession("s1", kNow + 10), kNow, 2).ok());
+    CPPUNIT_ASSERT(
+        store_->AddWebSession(MakeWebSession("s2", kNow + 600), kNow, 2).ok());
+    auto full = store_->AddWebSession(MakeWebSession("s3", kNow + 600), kNow, 2);
+    CPPUNIT_ASSERT(full.error == StoreError::kConflict);
+    CPPUNIT_ASSERT(
+        store_->AddWebSession(MakeWebSession("s3", kNow + 600), kNow + 10, 2)
+            .ok());
+    // The primary key rejects this insert unless the expired row is gone.
+    std::string error = zsp::test::ExecOnTestDatabase(
+        dir_ + "/broker.db",
+        "INSERT INTO web_sessions (id_sha256, person, roles, may_request, "
+        "csrf, sign_in, created_at, expires_at) VALUES ('s1', 'x', '[]', 0, "
+        "'c', '', 0, 0)");
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(error, std::string(), error);
+    CPPUNIT_ASSERT(store_->FindWebSession("s2", kNow + 10).ok());
+    CPPUNIT_ASSERT(store_->FindWebSession("s3", kNow + 10).ok());
   }
 
   // Eight threads on two connections vote at once: the same approver

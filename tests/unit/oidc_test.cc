@@ -7,11 +7,17 @@
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/rsa.h>
+#include <stdlib.h>
 
+#include <filesystem>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "broker/ids.h"
 #include "broker/oidc.h"
+#include "broker/pki.h"
+#include "broker/store.h"
 #include "broker/web.h"
 #include "common/base64url.h"
 #include "common/jwk.h"
@@ -358,6 +364,8 @@ class WebHelpersTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(HtmlEscapeCoversMarkup);
   CPPUNIT_TEST(ParseFormDecodes);
   CPPUNIT_TEST(ParseFormRejectsBadEscapes);
+  CPPUNIT_TEST(LogoutNeedsPost);
+  CPPUNIT_TEST(SessionSurvivesRestart);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -375,6 +383,127 @@ class WebHelpersTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(std::string("a+b"), form["csrf"]);
     CPPUNIT_ASSERT_EQUAL(std::string("looks fine!"), form["comment"]);
   }
+
+  void setUp() override {
+    char dir_template[] = "/tmp/zsp-web-test.XXXXXX";
+    char* dir = mkdtemp(dir_template);
+    CPPUNIT_ASSERT(dir != nullptr);
+    dir_ = dir;
+    OidcSettings settings;
+    settings.public_url = "https://broker.test";
+    zsp::broker::OidcProvider provider;
+    provider.issuer = "https://idp.test";
+    provider.web_client_id = "zsp-web";
+    settings.providers.push_back(provider);
+    // Discovery always fails, so a request without a session gets 503.
+    oidc_ = std::make_unique<OidcVerifier>(
+        settings, [](const auto&, const auto&) {
+          return zsp::Result<zsp::HttpsResponse>(zsp::Error{"no network"});
+        });
+  }
+
+  void tearDown() override { std::filesystem::remove_all(dir_); }
+
+  // Sign-out is POST only; without a session it just clears the cookie.
+  void LogoutNeedsPost() {
+    Broker broker(this);
+    zsp::broker::WebUi& web = *broker.web;
+    CPPUNIT_ASSERT(web.enabled());
+
+    zsp::broker::WebRequest get;
+    get.method = "GET";
+    get.path = "/web/logout";
+    get.cookie = "__Host-zsp-session=unknown";
+    zsp::broker::WebResponse rejected = web.Handle(get);
+    CPPUNIT_ASSERT_EQUAL(405, rejected.status);
+    bool allow_post = false;
+    for (const auto& [name, value] : rejected.headers) {
+      allow_post |= name == "Allow" && value == "POST";
+    }
+    CPPUNIT_ASSERT(allow_post);
+
+    zsp::broker::WebRequest post = get;
+    post.method = "POST";
+    zsp::broker::WebResponse done = web.Handle(post);
+    CPPUNIT_ASSERT_EQUAL(200, done.status);
+    bool cleared = false;
+    for (const auto& [name, value] : done.headers) {
+      cleared |= name == "Set-Cookie" &&
+                 value.rfind("__Host-zsp-session=;", 0) == 0 &&
+                 value.find("Max-Age=0") != std::string::npos;
+    }
+    CPPUNIT_ASSERT(cleared);
+  }
+
+  // A session in the store works after the broker restarts, until a
+  // sign-out with its CSRF token ends it.
+  void SessionSurvivesRestart() {
+    auto broker = std::make_unique<Broker>(this);
+    zsp::broker::WebSession session;
+    session.id_sha256 = zsp::broker::Sha256Hex("session-one");
+    session.person = "carol";
+    session.roles = {"approver"};
+    session.csrf = "csrf-one";
+    session.sign_in.method = "web_session";
+    session.created_at = kNow;
+    session.expires_at = kNow + 600;
+    CPPUNIT_ASSERT(broker->store->AddWebSession(session, kNow, 10).ok());
+    zsp::broker::WebRequest page;
+    page.method = "GET";
+    page.path = "/web/";
+    page.cookie = "__Host-zsp-session=session-one";
+    zsp::broker::WebResponse response = broker->web->Handle(page);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(response.body, 200, response.status);
+    CPPUNIT_ASSERT(response.body.find("Signed in as <strong>carol") !=
+                   std::string::npos);
+
+    broker = std::make_unique<Broker>(this);
+    response = broker->web->Handle(page);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(response.body, 200, response.status);
+    CPPUNIT_ASSERT(response.body.find("Signed in as <strong>carol") !=
+                   std::string::npos);
+    CPPUNIT_ASSERT(response.body.find("value=\"csrf-one\"") != std::string::npos);
+
+    zsp::broker::WebRequest logout = page;
+    logout.method = "POST";
+    logout.path = "/web/logout";
+    logout.body = "csrf=wrong";
+    CPPUNIT_ASSERT_EQUAL(403, broker->web->Handle(logout).status);
+    CPPUNIT_ASSERT_EQUAL(200, broker->web->Handle(page).status);
+    logout.body = "csrf=csrf-one";
+    CPPUNIT_ASSERT_EQUAL(200, broker->web->Handle(logout).status);
+    CPPUNIT_ASSERT(broker->store->FindWebSession(session.id_sha256, kNow)
+                       .error == zsp::broker::StoreError::kNotFound);
+    // Without a session the page starts a sign-in, which fails here.
+    CPPUNIT_ASSERT_EQUAL(503, broker->web->Handle(page).status);
+  }
+
+ private:
+  static constexpr int64_t kNow = 1'800'000'000;
+
+  // One broker process: store, Api and web page on the test's directory.
+  struct Broker {
+    explicit Broker(WebHelpersTest* test) {
+      auto opened = zsp::broker::Store::Open(test->dir_ + "/broker.db");
+      CPPUNIT_ASSERT(opened.ok());
+      store = std::move(opened.value());
+      auto generated = zsp::broker::GenerateEd25519Key();
+      CPPUNIT_ASSERT(generated.ok());
+      key = std::move(generated.value());
+      api = std::make_unique<zsp::broker::Api>(
+          store.get(), key.get(), zsp::broker::Settings{},
+          [] { return kNow; });
+      web = std::make_unique<zsp::broker::WebUi>(
+          api.get(), store.get(), test->oidc_.get(), [] { return kNow; });
+    }
+    std::unique_ptr<zsp::broker::Store> store;
+    EvpPkeyPtr key;
+    std::unique_ptr<zsp::broker::Api> api;
+    std::unique_ptr<zsp::broker::WebUi> web;
+  };
+
+  std::string dir_;
+  std::unique_ptr<OidcVerifier> oidc_;
 
   void ParseFormRejectsBadEscapes() {
     std::map<std::string, std::string> form;

@@ -78,7 +78,12 @@ function fail(message) {
 // Runs the steps of a web session in order, each on a fresh load of the
 // page: {"do":"approve","request":ID,"comment":TEXT},
 // {"do":"expect-no-approve","request":ID},
-// {"do":"post-without-csrf","request":ID}, {"do":"expect-text","text":TEXT}.
+// {"do":"post-without-csrf","request":ID}, {"do":"expect-text","text":TEXT},
+// {"do":"print-session"} (prints the session cookie for the caller),
+// {"do":"open-link","url":URL,"request":ID} (a notification's link shows
+// the request's row), {"do":"logout-checks"} (GET and a POST without the CSRF token are
+// rejected and leave the session) and {"do":"logout"} (the sign-out button
+// ends the session; a copy of the old cookie no longer works).
 async function runWebSteps(page, brokerUrl, steps) {
   for (const step of steps) {
     await page.goto(`${brokerUrl}/web/`);
@@ -106,6 +111,43 @@ async function runWebSteps(page, brokerUrl, steps) {
       );
       if (response.status() !== 403) fail(`POST without CSRF token returned ${response.status()}, expected 403`);
       console.log(`ok POST without CSRF token rejected with ${response.status()}`);
+    } else if (step.do === 'open-link') {
+      await page.goto(step.url);
+      const row = page.locator(`tr[id="${step.request}"]`);
+      if (await row.count() !== 1) fail(`${step.url} shows no row for ${step.request}`);
+      if (!await row.isVisible()) fail(`row of ${step.request} is hidden`);
+      console.log(`ok link shows ${step.request}`);
+    } else if (step.do === 'print-session') {
+      const cookie = (await page.context().cookies()).find((c) => c.name === '__Host-zsp-session');
+      if (!cookie) fail('no session cookie');
+      console.log(`session-cookie ${cookie.value}`);
+    } else if (step.do === 'logout-checks') {
+      const request = page.context().request;
+      const get = await request.get(`${brokerUrl}/web/logout`, { maxRedirects: 0 });
+      if (get.status() !== 405) fail(`GET /web/logout returned ${get.status()}, expected 405`);
+      console.log('ok GET /web/logout rejected with 405');
+      const post = await request.post(`${brokerUrl}/web/logout`, { form: {}, maxRedirects: 0 });
+      if (post.status() !== 403) fail(`POST /web/logout without CSRF token returned ${post.status()}, expected 403`);
+      console.log('ok POST /web/logout without CSRF token rejected with 403');
+      const still = await request.get(`${brokerUrl}/web/`, { maxRedirects: 0 });
+      if (still.status() !== 200) fail(`session ended by a rejected sign-out: ${still.status()}`);
+      console.log('ok session kept after rejected sign-outs');
+    } else if (step.do === 'logout') {
+      const before = (await page.context().cookies()).find((c) => c.name === '__Host-zsp-session');
+      if (!before) fail('no session cookie before sign-out');
+      await page.locator('form#logout button[type="submit"]').click();
+      await page.waitForLoadState('load');
+      const text = await page.textContent('body');
+      if (!text.includes('Signed out')) fail(`sign-out not confirmed: ${text.slice(0, 300)}`);
+      const after = (await page.context().cookies()).find((c) => c.name === '__Host-zsp-session');
+      if (after && after.value !== '') fail('session cookie kept after sign-out');
+      console.log('ok signed out and cookie cleared');
+      const replay = await page.context().request.get(`${brokerUrl}/web/`, {
+        headers: { cookie: `__Host-zsp-session=${before.value}` },
+        maxRedirects: 0,
+      });
+      if (replay.status() !== 302) fail(`old session cookie still works: ${replay.status()}`);
+      console.log('ok old session cookie rejected after sign-out');
     } else if (step.do === 'expect-text') {
       const text = await page.textContent('body');
       if (!text.includes(step.text)) fail(`page lacks "${step.text}"`);
