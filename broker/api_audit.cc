@@ -144,10 +144,11 @@ ApiResponse Api::AuditAppend(const Call& call) const {
   }
 
   const std::string& host = call.request->client_host;
-  if (host == kBrokerAuditChain) {
+  if (IsReservedHostName(host)) {
     return ErrorResponse(403, "forbidden",
-                         std::string("host name ") + kBrokerAuditChain +
-                             " is reserved for the broker's own records");
+                         "host name " + host +
+                             " is in the .invalid domain, which is reserved "
+                             "for the broker's own records");
   }
   auto outcome = audit_->Append(host, lines, call.now);
   if (!outcome.ok()) throw std::runtime_error("audit store: " + outcome.message);

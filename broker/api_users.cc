@@ -140,9 +140,10 @@ ApiResponse Api::EnrollHost(const Call& call) const {
     return Invalid("host: must be a host name of letters, digits, '.' and "
                    "'-', at most 253 characters");
   }
-  if (*host == kBrokerAuditChain) {
-    return Invalid(std::string("host: ") + kBrokerAuditChain +
-                   " is reserved for the broker's own audit records");
+  if (IsReservedHostName(*host)) {
+    return Invalid("host: names in the .invalid domain, such as " +
+                   std::string(kBrokerAuditChain) +
+                   ", are reserved for the broker's own audit records");
   }
   // NOTE: the broker generates the key and returns it over TLS; a host that
   // sent a certificate signing request would keep its key off the wire.

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "broker/store.h"
@@ -31,6 +32,21 @@ inline constexpr int64_t kCheckpointEverySeconds = 60;
 // in the audit store. The name ends in ".invalid" (RFC 6761), so it is no
 // real host's name, and the broker rejects enrollment and records under it.
 inline constexpr char kBrokerAuditChain[] = "zsp-broker.invalid";
+
+// Returns true for a host name in the ".invalid" domain, in any letter
+// case and with or without a trailing dot. Such names are kept for the
+// broker's own chains, so that no host enrolls under a look-alike name.
+inline bool IsReservedHostName(std::string name) {
+  if (!name.empty() && name.back() == '.') name.pop_back();
+  for (char& c : name) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  static constexpr std::string_view kSuffix = ".invalid";
+  return name == "invalid" ||
+         (name.size() > kSuffix.size() &&
+          name.compare(name.size() - kSuffix.size(), kSuffix.size(),
+                       kSuffix) == 0);
+}
 
 // Most records one host may send in one batch.
 inline constexpr size_t kMaxAuditBatchRecords = 1000;

@@ -201,6 +201,11 @@ std::string CheckInitOptions(const Arguments& args,
       return "invalid host name \"" + host +
              "\": use letters, digits, '.' and '-', at most 253 characters";
     }
+    if (IsReservedHostName(host)) {
+      return "host name \"" + host +
+             "\" is in the .invalid domain, which is reserved for the "
+             "broker's own audit records";
+    }
   }
   *alt_names = {"DNS:localhost", "IP:127.0.0.1", "IP:::1"};
   for (const auto& name : args.All("--server-name")) {
@@ -305,6 +310,11 @@ int RunHostCert(int argc, char** argv) {
     return UsageError("invalid host name \"" + host +
                       "\": use letters, digits, '.' and '-', at most 253 "
                       "characters");
+  }
+  if (IsReservedHostName(host)) {
+    return UsageError("host name \"" + host +
+                      "\" is in the .invalid domain, which is reserved for "
+                      "the broker's own audit records");
   }
   auto checked = CheckBrokerDir(dir);
   if (!checked.ok()) return Fail(checked.error());

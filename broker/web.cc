@@ -558,7 +558,12 @@ WebResponse WebUi::Logout(const WebRequest& request,
   }
   WebResponse out = Html(200, Document("Signed out", "<p><a href=\"/web/\">"
                                                      "Sign in</a></p>"));
-  out.headers.emplace_back("Set-Cookie", SetCookie(kSessionCookie, "", 0));
+  // The cookie is cleared only after a checked sign-out. A POST with no
+  // session is what another site's form produces, because the browser
+  // withholds the SameSite=Lax cookie, and it must not sign anyone out.
+  if (session.has_value()) {
+    out.headers.emplace_back("Set-Cookie", SetCookie(kSessionCookie, "", 0));
+  }
   return out;
 }
 

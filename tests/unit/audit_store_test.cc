@@ -296,11 +296,19 @@ class AuditStoreTest : public CppUnit::TestFixture {
   // that name.
   void BrokerChainNameReserved() {
     Fixture api(this);
-    zsp::broker::ApiRequest request = AppendRequest(MakeChain(1));
-    request.client_host = zsp::broker::kBrokerAuditChain;
-    auto response = api.api->Handle(request);
-    CPPUNIT_ASSERT_EQUAL_MESSAGE(response.body.dump(), 403, response.status);
+    for (const char* name : {"zsp-broker.invalid", "ZSP-BROKER.INVALID",
+                             "zsp-broker.invalid.", "other.invalid"}) {
+      zsp::broker::ApiRequest request = AppendRequest(MakeChain(1));
+      request.client_host = name;
+      auto response = api.api->Handle(request);
+      CPPUNIT_ASSERT_EQUAL_MESSAGE(name + response.body.dump(), 403,
+                                   response.status);
+    }
     CPPUNIT_ASSERT(audit_->ListRecords({}).value.empty());
+    CPPUNIT_ASSERT(!zsp::broker::IsReservedHostName("web1.example.com"));
+    CPPUNIT_ASSERT(!zsp::broker::IsReservedHostName("invalid.example.com"));
+    CPPUNIT_ASSERT(!zsp::broker::IsReservedHostName("notinvalid"));
+    CPPUNIT_ASSERT(zsp::broker::IsReservedHostName("Invalid."));
   }
 
   void ApiConflictNamesExpectedSeq() {

@@ -404,7 +404,8 @@ class WebHelpersTest : public CppUnit::TestFixture {
 
   void tearDown() override { std::filesystem::remove_all(dir_); }
 
-  // Sign-out is POST only; without a session it just clears the cookie.
+  // Sign-out is POST only. Without a session, as after another site's
+  // form, it leaves the cookie alone.
   void LogoutNeedsPost() {
     Broker broker(this);
     zsp::broker::WebUi& web = *broker.web;
@@ -426,13 +427,12 @@ class WebHelpersTest : public CppUnit::TestFixture {
     post.method = "POST";
     zsp::broker::WebResponse done = web.Handle(post);
     CPPUNIT_ASSERT_EQUAL(200, done.status);
-    bool cleared = false;
+    bool cookie_set = false;
     for (const auto& [name, value] : done.headers) {
-      cleared |= name == "Set-Cookie" &&
-                 value.rfind("__Host-zsp-session=;", 0) == 0 &&
-                 value.find("Max-Age=0") != std::string::npos;
+      cookie_set |= name == "Set-Cookie";
     }
-    CPPUNIT_ASSERT(cleared);
+    CPPUNIT_ASSERT_MESSAGE("a sign-out without a session clears no cookie",
+                           !cookie_set);
   }
 
   // A session in the store works after the broker restarts, until a
