@@ -12,7 +12,16 @@
 zsp_enter_namespace "$@"
 
 deb_dir=${ZSP_DEB_DIR:-"$ZSP_BUILD/deb"}
-if ! ls "$deb_dir"/zspctl_*.deb >/dev/null 2>&1; then
+# Packages are built again when one is missing or older than the modules,
+# so that debs left from an earlier build are never tested.
+need_build=0
+for package in zspctl zsp-host zsp-agent libpam-zsp sudo-zsp zsp-broker; do
+  deb=$(ls "$deb_dir/${package}"_*.deb 2>/dev/null | head -1)
+  if [ -z "$deb" ] || [ "$ZSP_BUILD/sudo_zsp.so" -nt "$deb" ]; then
+    need_build=1
+  fi
+done
+if [ "$need_build" = 1 ]; then
   make -C "$ZSP_ROOT" B="$ZSP_BUILD" deb >"/tmp/zsp-deb-build.log" 2>&1 || {
     tail -30 /tmp/zsp-deb-build.log
     fail "build: make deb" "see /tmp/zsp-deb-build.log"
