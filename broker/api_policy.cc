@@ -168,11 +168,11 @@ void Api::RunMaintenance() const noexcept {
     int64_t now = clock_();
     ExpirePending(now);
     if (notifier_ == nullptr) return;
-    auto active = store_->ListGrants(std::nullopt, true, now);
-    if (!active.ok()) throw std::runtime_error("store: " + active.message);
-    for (const Grant& grant : active.value) {
-      if (grant.expires_at - now > kExpiringNoticeSeconds) continue;
-      if (!notifier_->FirstTime(grant.id)) continue;
+    auto ending =
+        store_->GrantsEndingBetween(now, now + kExpiringNoticeSeconds);
+    if (!ending.ok()) throw std::runtime_error("store: " + ending.message);
+    for (const Grant& grant : ending.value) {
+      if (!notifier_->FirstTime(grant.id, grant.expires_at, now)) continue;
       auto request = store_->GetRequest(grant.request);
       if (request.ok()) Notify("grant_expiring", request.value, &grant, now);
     }

@@ -101,9 +101,11 @@ void Notifier::Send(const std::string& event, nlohmann::json payload,
   wake_.notify_all();
 }
 
-bool Notifier::FirstTime(const std::string& id) {
+bool Notifier::FirstTime(const std::string& id, int64_t forget_at,
+                         int64_t now) {
   std::lock_guard<std::mutex> lock(mutex_);
-  return seen_.insert(id).second;
+  std::erase_if(seen_, [now](const auto& entry) { return entry.second < now; });
+  return seen_.emplace(id, forget_at).second;
 }
 
 void Notifier::Run() {

@@ -9,9 +9,9 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
-#include <set>
 #include <string>
 #include <thread>
 
@@ -51,8 +51,10 @@ class Notifier {
             const std::string& text, int64_t now);
 
   // True the first time it is called for id; remembers the id in memory
-  // only, so that each grant_expiring goes out once per broker run.
-  bool FirstTime(const std::string& id);
+  // only, so that each grant_expiring goes out once per broker run. An id
+  // is forgotten once forget_at has passed (a call with a later now), so
+  // the memory holds only grants that have not ended yet.
+  bool FirstTime(const std::string& id, int64_t forget_at, int64_t now);
 
  private:
   struct Delivery {
@@ -73,7 +75,7 @@ class Notifier {
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<Delivery> queue_;
-  std::set<std::string> seen_;
+  std::map<std::string, int64_t> seen_;  // id to forget_at
   bool stopping_ = false;
   std::thread worker_;
 };

@@ -97,6 +97,7 @@ CREATE TABLE IF NOT EXISTS web_sessions (
 CREATE INDEX IF NOT EXISTS web_sessions_expires ON web_sessions (expires_at);
 CREATE INDEX IF NOT EXISTS grants_user_kind_expires
   ON grants (user, kind, expires_at);
+CREATE INDEX IF NOT EXISTS grants_expires ON grants (expires_at);
 PRAGMA user_version = 1;
 )sql";
 
@@ -252,6 +253,11 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) 
                           " TEXT NOT NULL DEFAULT '[]'";
       store->Exec(alter.c_str());
     }
+  }
+  // Lets the expiry of pending requests, every second, read only those.
+  if (!store->Exec("CREATE INDEX IF NOT EXISTS requests_pending ON requests"
+                   " (pending_until) WHERE state = 'pending'")) {
+    return Error{path + ": " + sqlite3_errmsg(db)};
   }
   return store;
 }
@@ -831,6 +837,18 @@ StoreResult<std::vector<Grant>> SqliteStore::ListGrants(
   stmt.Bind(2, static_cast<int64_t>(active_only ? 1 : 0));
   stmt.Bind(3, now);
   stmt.Bind(4, static_cast<int64_t>(kMaxListedRows));
+  return ReadAll<Grant>(&stmt, ReadGrant);
+}
+
+StoreResult<std::vector<Grant>> SqliteStore::GrantsEndingBetween(
+    int64_t after, int64_t until) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Statement stmt(db_, std::string("SELECT ") + kGrantColumns +
+                          " FROM grants WHERE expires_at > ?1 AND"
+                          " expires_at <= ?2 AND revoked_at IS NULL"
+                          " ORDER BY expires_at");
+  stmt.Bind(1, after);
+  stmt.Bind(2, until);
   return ReadAll<Grant>(&stmt, ReadGrant);
 }
 

@@ -175,6 +175,11 @@ class Store {
   virtual StoreResult<std::vector<Grant>> ListGrants(
       const std::optional<std::string>& user, bool active_only,
       int64_t now) = 0;
+  // The grants not revoked whose end falls after `after` and at or before
+  // `until`, soonest end first. Reads only those rows through an index on
+  // expires_at, whatever the number of grants stored.
+  virtual StoreResult<std::vector<Grant>> GrantsEndingBetween(
+      int64_t after, int64_t until) = 0;
   // All grants of user for kind, whatever their state, for a decision.
   virtual StoreResult<std::vector<Grant>> GrantsOf(const std::string& user,
                                                    const std::string& kind) = 0;

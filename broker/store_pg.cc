@@ -206,6 +206,10 @@ CREATE TABLE web_sessions (
 );
 CREATE INDEX web_sessions_expires ON web_sessions (expires_at);
 )sql",
+      // Grants by end time, for the notice before a grant ends.
+      R"sql(
+CREATE INDEX grants_expires ON grants (expires_at);
+)sql",
   };
   return migrations;
 }
@@ -887,6 +891,19 @@ StoreResult<std::vector<Grant>> PgStore::ListGrants(
                 " ORDER BY starts_at DESC, id DESC LIMIT $4",
             {P(user), P(active_only ? "true" : "false"),
              NowParam(options_, now), P(static_cast<int64_t>(kMaxListedRows))});
+        return Ok(ReadAll<Grant>(rows, ReadGrant));
+      });
+}
+
+StoreResult<std::vector<Grant>> PgStore::GrantsEndingBetween(int64_t after,
+                                                              int64_t until) {
+  return Read<std::vector<Grant>>(
+      &pool_, options_, "grants_ending_between", [&](Session& s) {
+        Rows rows = s.Exec(std::string("SELECT ") + kGrantColumns +
+                               " FROM grants WHERE expires_at > $1 AND"
+                               " expires_at <= $2 AND revoked_at IS NULL"
+                               " ORDER BY expires_at",
+                           {P(after), P(until)});
         return Ok(ReadAll<Grant>(rows, ReadGrant));
       });
 }

@@ -65,6 +65,8 @@ class PgStore final : public Store {
   StoreResult<std::vector<Grant>> ListGrants(
       const std::optional<std::string>& user, bool active_only,
       int64_t now) override;
+  StoreResult<std::vector<Grant>> GrantsEndingBetween(int64_t after,
+                                                     int64_t until) override;
   StoreResult<std::vector<Grant>> GrantsOf(const std::string& user,
                                            const std::string& kind) override;
   StoreResult<std::vector<Grant>> ActiveGrantsOf(const std::string& user,

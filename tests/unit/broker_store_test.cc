@@ -47,6 +47,7 @@ class BrokerStoreTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(CancelOnlyByRequester);
   CPPUNIT_TEST(RevokeRecordsWhoAndWhy);
   CPPUNIT_TEST(ExpiredGrantCannotBeRevoked);
+  CPPUNIT_TEST(GrantsEndingBetweenReadsTheWindow);
   CPPUNIT_TEST(ActiveGrantsOfSkipsEnded);
   CPPUNIT_TEST(ListFilters);
   CPPUNIT_TEST(UnknownIdsAreNotFound);
@@ -239,6 +240,37 @@ class BrokerStoreTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(store_->ActiveGrantsOf("bob", "sudo", now).value.empty());
     CPPUNIT_ASSERT(
         store_->ActiveGrantsOf("alice", "sudo", kNow + 3 * 3600).value.empty());
+  }
+
+  void GrantsEndingBetweenReadsTheWindow() {
+    // Grants of 1, 2, 3 and 4 hours for four people, all approved at kNow;
+    // the 2-hour one is revoked.
+    std::vector<std::string> ids;
+    for (int hours = 1; hours <= 4; ++hours) {
+      AccessRequest request = SudoRequest("user" + std::to_string(hours));
+      request.duration = hours * 3600;
+      auto created = store_->CreateRequest(request, kNow);
+      CPPUNIT_ASSERT(created.ok());
+      auto approved =
+          store_->ApproveRequest(created.value.id, "bob", std::nullopt, kNow);
+      CPPUNIT_ASSERT(approved.ok());
+      ids.push_back(*approved.value.grant);
+    }
+    CPPUNIT_ASSERT(
+        store_->RevokeGrant(ids[1], "bob", std::nullopt, kNow + 10).ok());
+
+    // The window's start is exclusive and its end inclusive.
+    auto ending = store_->GrantsEndingBetween(kNow + 3600, kNow + 4 * 3600);
+    CPPUNIT_ASSERT(ending.ok());
+    CPPUNIT_ASSERT_EQUAL(size_t{2}, ending.value.size());
+    CPPUNIT_ASSERT_EQUAL(ids[2], ending.value[0].id);
+    CPPUNIT_ASSERT_EQUAL(ids[3], ending.value[1].id);
+    auto first = store_->GrantsEndingBetween(kNow, kNow + 3600);
+    CPPUNIT_ASSERT_EQUAL(size_t{1}, first.value.size());
+    CPPUNIT_ASSERT_EQUAL(ids[0], first.value[0].id);
+    CPPUNIT_ASSERT(
+        store_->GrantsEndingBetween(kNow + 4 * 3600, kNow + 9 * 3600)
+            .value.empty());
   }
 
   void ExpiredGrantCannotBeRevoked() {
@@ -456,20 +488,21 @@ class BrokerStoreTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(deny_events.value[1].sign_in.amr.empty());
   }
 
-  // A store from before sign-ins and web sessions were stored gets the
-  // column and the table when opened, keeps its events, and records
-  // sign-ins from then on. On PostgreSQL those are the last two
-  // migrations.
+  // A store from before sign-ins, web sessions and the index on grant ends
+  // gets the column, the table and the index when opened, keeps its
+  // events, and records sign-ins from then on. On PostgreSQL those are the
+  // last three migrations.
   void UpgradeAddsSignInAndSessions() {
     std::string id = store_->CreateRequest(SudoRequest("alice"), kNow).value.id;
     store_.reset();
     std::string location = zsp::test::SameStoreLocation(dir_ + "/broker.db");
     std::string downgrade =
-        "ALTER TABLE events DROP COLUMN sign_in; DROP TABLE web_sessions";
+        "ALTER TABLE events DROP COLUMN sign_in; DROP TABLE web_sessions; "
+        "DROP INDEX grants_expires";
     if (zsp::test::PostgresUri() != nullptr) {
       downgrade +=
           "; DELETE FROM zsp_migrations WHERE component = 'store' AND "
-          "version >= (SELECT max(version) - 1 FROM zsp_migrations WHERE "
+          "version >= (SELECT max(version) - 2 FROM zsp_migrations WHERE "
           "component = 'store')";
     }
     std::string error =
