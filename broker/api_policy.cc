@@ -168,11 +168,13 @@ void Api::RunMaintenance() const noexcept {
     int64_t now = clock_();
     ExpirePending(now);
     if (notifier_ == nullptr) return;
+    notifier_->ForgetEnded(now);
+    if (!notifier_->Subscribed("grant_expiring")) return;
     auto ending =
         store_->GrantsEndingBetween(now, now + kExpiringNoticeSeconds);
     if (!ending.ok()) throw std::runtime_error("store: " + ending.message);
     for (const Grant& grant : ending.value) {
-      if (!notifier_->FirstTime(grant.id, grant.expires_at, now)) continue;
+      if (!notifier_->FirstTime(grant.id, grant.expires_at)) continue;
       auto request = store_->GetRequest(grant.request);
       if (request.ok()) Notify("grant_expiring", request.value, &grant, now);
     }

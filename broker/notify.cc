@@ -101,11 +101,22 @@ void Notifier::Send(const std::string& event, nlohmann::json payload,
   wake_.notify_all();
 }
 
-bool Notifier::FirstTime(const std::string& id, int64_t forget_at,
-                         int64_t now) {
+bool Notifier::Subscribed(const std::string& event) const {
+  std::shared_ptr<const Policy> policy = policy_->Get();
+  for (const Webhook& hook : policy->webhooks) {
+    if (Subscribes(hook, event)) return true;
+  }
+  return false;
+}
+
+bool Notifier::FirstTime(const std::string& id, int64_t forget_at) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return seen_.emplace(id, forget_at).second;
+}
+
+void Notifier::ForgetEnded(int64_t now) {
   std::lock_guard<std::mutex> lock(mutex_);
   std::erase_if(seen_, [now](const auto& entry) { return entry.second < now; });
-  return seen_.emplace(id, forget_at).second;
 }
 
 void Notifier::Run() {

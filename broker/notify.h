@@ -50,11 +50,15 @@ class Notifier {
   void Send(const std::string& event, nlohmann::json payload,
             const std::string& text, int64_t now);
 
+  // True if a webhook of the policy in force subscribes to event.
+  bool Subscribed(const std::string& event) const;
+
   // True the first time it is called for id; remembers the id in memory
-  // only, so that each grant_expiring goes out once per broker run. An id
-  // is forgotten once forget_at has passed (a call with a later now), so
-  // the memory holds only grants that have not ended yet.
-  bool FirstTime(const std::string& id, int64_t forget_at, int64_t now);
+  // only, so that each grant_expiring goes out once per broker run.
+  // ForgetEnded(now) drops the ids whose forget_at is before now, so the
+  // memory holds only grants that have not ended yet.
+  bool FirstTime(const std::string& id, int64_t forget_at);
+  void ForgetEnded(int64_t now);
 
  private:
   struct Delivery {

@@ -105,6 +105,7 @@ class BrokerPolicyFileTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(GroupsAndEnvValidated);
   CPPUNIT_TEST(GroupsAndEnvEnforced);
   CPPUNIT_TEST(WebhookSignatureKnownAnswer);
+  CPPUNIT_TEST(NotifierKnowsSubscriptionsAndForgets);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -391,6 +392,33 @@ class BrokerPolicyFileTest : public CppUnit::TestFixture {
                               "url = \"https://example.com/hook\"\n"
                               "secret_file = \"/nonexistent\"\n"),
                    "policy.toml:10: webhook[1].secret_file:");
+  }
+
+  // The maintenance pass reads grants about to end only when a webhook
+  // wants grant_expiring, and the notifier keeps the ids it announced only
+  // until those grants have ended.
+  void NotifierKnowsSubscriptionsAndForgets() {
+    Policy policy;
+    policy.webhooks.push_back(zsp::broker::Webhook{
+        "filed", "http://127.0.0.1:9/hook", "secret", false,
+        {"request_filed"}});
+    zsp::broker::PolicyHolder holder(policy);
+    zsp::broker::Notifier notifier(&holder);
+    CPPUNIT_ASSERT(notifier.Subscribed("request_filed"));
+    CPPUNIT_ASSERT(!notifier.Subscribed("grant_expiring"));
+
+    policy.webhooks[0].events.clear();  // every event
+    holder.Set(policy);
+    CPPUNIT_ASSERT(notifier.Subscribed("grant_expiring"));
+
+    CPPUNIT_ASSERT(notifier.FirstTime("g-1", 100));
+    CPPUNIT_ASSERT(notifier.FirstTime("g-2", 200));
+    CPPUNIT_ASSERT(!notifier.FirstTime("g-1", 100));
+    notifier.ForgetEnded(100);  // g-1 ends at 100: not yet before now
+    CPPUNIT_ASSERT(!notifier.FirstTime("g-1", 100));
+    notifier.ForgetEnded(101);
+    CPPUNIT_ASSERT(notifier.FirstTime("g-1", 100));
+    CPPUNIT_ASSERT(!notifier.FirstTime("g-2", 200));
   }
 
   void WebhookSignatureKnownAnswer() {
