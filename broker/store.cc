@@ -951,8 +951,8 @@ StoreResult<RevocationPage> SqliteStore::ListRevocations(int64_t after,
 }
 
 StoreResult<bool> SqliteStore::AddWebSession(const WebSession& session,
-                                             int64_t now,
-                                             int64_t max_sessions) {
+                                             int64_t now, int64_t max_sessions,
+                                             int64_t max_per_person) {
   std::lock_guard<std::mutex> lock(mutex_);
   Transaction transaction(db_);
   if (!transaction.active()) {
@@ -962,6 +962,15 @@ StoreResult<bool> SqliteStore::AddWebSession(const WebSession& session,
   expired.Bind(1, now);
   if (expired.Step() != SQLITE_DONE) {
     return Fail<bool>(StoreError::kInternal, expired.error());
+  }
+  Statement oldest(db_,
+                   "DELETE FROM web_sessions WHERE person = ?1 AND id_sha256 "
+                   "NOT IN (SELECT id_sha256 FROM web_sessions WHERE person "
+                   "= ?1 ORDER BY created_at DESC, rowid DESC LIMIT ?2)");
+  oldest.Bind(1, session.person);
+  oldest.Bind(2, std::max<int64_t>(max_per_person - 1, 0));
+  if (oldest.Step() != SQLITE_DONE) {
+    return Fail<bool>(StoreError::kInternal, oldest.error());
   }
   Statement count(db_, "SELECT count(*) FROM web_sessions");
   if (count.Step() != SQLITE_ROW) {

@@ -210,11 +210,12 @@ class Store {
       const std::string& id, const std::string& actor,
       const std::optional<std::string>& reason, int64_t now) = 0;
 
-  // Web page sessions. AddWebSession removes expired sessions first, and
+  // Web page sessions. AddWebSession removes expired sessions first, then
+  // the oldest sessions of the same person beyond max_per_person - 1, and
   // is kConflict when max_sessions unexpired ones remain.
   virtual StoreResult<bool> AddWebSession(const WebSession& session,
-                                          int64_t now,
-                                          int64_t max_sessions) = 0;
+                                          int64_t now, int64_t max_sessions,
+                                          int64_t max_per_person) = 0;
   // kNotFound for an unknown hash or a session that has expired at now.
   virtual StoreResult<WebSession> FindWebSession(const std::string& id_sha256,
                                                  int64_t now) = 0;

@@ -1035,11 +1035,18 @@ StoreResult<RevocationPage> PgStore::ListRevocations(int64_t after,
 }
 
 StoreResult<bool> PgStore::AddWebSession(const WebSession& session,
-                                         int64_t now, int64_t max_sessions) {
+                                         int64_t now, int64_t max_sessions,
+                                         int64_t max_per_person) {
   return Transact<bool>(
       &pool_, options_, "add_web_session", [&](Session& s, bool replay) {
         int64_t at = s.Now(now);
         s.Exec("DELETE FROM web_sessions WHERE expires_at <= $1", {P(at)});
+        s.Exec(
+            "DELETE FROM web_sessions WHERE person = $1 AND id_sha256 NOT IN "
+            "(SELECT id_sha256 FROM web_sessions WHERE person = $1 ORDER BY "
+            "created_at DESC, id_sha256 DESC LIMIT $2)",
+            {P(session.person),
+             P(std::max<int64_t>(max_per_person - 1, 0))});
         Rows count = s.Exec("SELECT count(*) FROM web_sessions", {});
         if (count.Int(0, 0) >= max_sessions) {
           return Fail<bool>(StoreError::kConflict, "too many web sessions");

@@ -78,7 +78,8 @@ class SqliteStore final : public Store {
                                  const std::optional<std::string>& reason,
                                  int64_t now) override;
   StoreResult<bool> AddWebSession(const WebSession& session, int64_t now,
-                                  int64_t max_sessions) override;
+                                  int64_t max_sessions,
+                                  int64_t max_per_person) override;
   StoreResult<WebSession> FindWebSession(const std::string& id_sha256,
                                          int64_t now) override;
   StoreResult<bool> DeleteWebSession(const std::string& id_sha256) override;

@@ -20,6 +20,9 @@ constexpr char kSessionCookie[] = "__Host-zsp-session";
 constexpr char kLoginCookie[] = "__Host-zsp-login";
 constexpr int64_t kLoginLifetimeSeconds = 600;
 constexpr int64_t kMaxSessions = 10000;
+// A person's sign-in beyond this many live sessions ends their oldest one,
+// so that no one person can use up kMaxSessions.
+constexpr int64_t kMaxSessionsPerPerson = 20;
 // Session ids are 43 base64url characters; longer cookies are not looked up.
 constexpr size_t kMaxSessionIdBytes = 64;
 constexpr size_t kMaxPendingLogins = 1000;
@@ -401,7 +404,8 @@ WebResponse WebUi::FinishLogin(const WebRequest& request, int64_t now) {
   }
   std::string session_id = RandomToken();
   WebSession session = NewSession(identity.value(), session_id, now);
-  auto added = store_->AddWebSession(session, now, kMaxSessions);
+  auto added = store_->AddWebSession(session, now, kMaxSessions,
+                                     kMaxSessionsPerPerson);
   if (added.error == StoreError::kConflict) {
     return Html(503, Document("Busy", "<p>Too many sessions.</p>"));
   }

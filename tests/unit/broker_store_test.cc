@@ -64,6 +64,7 @@ class BrokerStoreTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(UpgradeAddsSignInAndSessions);
   CPPUNIT_TEST(WebSessionsFoundUntilExpiry);
   CPPUNIT_TEST(WebSessionsCappedAndPruned);
+  CPPUNIT_TEST(WebSessionsCappedPerPerson);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -525,7 +526,7 @@ class BrokerStoreTest : public CppUnit::TestFixture {
     zsp::broker::WebSession session;
     session.id_sha256 = "after-upgrade";
     session.expires_at = kNow + 60;
-    CPPUNIT_ASSERT(store_->AddWebSession(session, kNow, 10).ok());
+    CPPUNIT_ASSERT(store_->AddWebSession(session, kNow, 10, 10).ok());
     CPPUNIT_ASSERT(store_->FindWebSession("after-upgrade", kNow).ok());
   }
 
@@ -548,7 +549,7 @@ class BrokerStoreTest : public CppUnit::TestFixture {
   // until it expires or is deleted.
   void WebSessionsFoundUntilExpiry() {
     CPPUNIT_ASSERT(
-        store_->AddWebSession(MakeWebSession("aa11", kNow + 600), kNow, 10)
+        store_->AddWebSession(MakeWebSession("aa11", kNow + 600), kNow, 10, 10)
             .ok());
     auto other = Store::Open(zsp::test::SameStoreLocation(dir_ + "/broker.db"),
                              zsp::test::TestStoreOptions());
@@ -580,15 +581,15 @@ class BrokerStoreTest : public CppUnit::TestFixture {
   // Adding a session removes expired rows first; unexpired ones count
   // against the cap.
   void WebSessionsCappedAndPruned() {
-    CPPUNIT_ASSERT(
-        store_->AddWebSession(MakeWebSession("s1", kNow + 10), kNow, 2).ok());
-    CPPUNIT_ASSERT(
-        store_->AddWebSession(MakeWebSession("s2", kNow + 600), kNow, 2).ok());
-    auto full = store_->AddWebSession(MakeWebSession("s3", kNow + 600), kNow, 2);
-    CPPUNIT_ASSERT(full.error == StoreError::kConflict);
-    CPPUNIT_ASSERT(
-        store_->AddWebSession(MakeWebSession("s3", kNow + 600), kNow + 10, 2)
-            .ok());
+    auto add = [this](const std::string& hash, int64_t expires_at,
+                      int64_t now) {
+      return store_->AddWebSession(MakeWebSession(hash, expires_at), now, 2,
+                                   10);
+    };
+    CPPUNIT_ASSERT(add("s1", kNow + 10, kNow).ok());
+    CPPUNIT_ASSERT(add("s2", kNow + 600, kNow).ok());
+    CPPUNIT_ASSERT(add("s3", kNow + 600, kNow).error == StoreError::kConflict);
+    CPPUNIT_ASSERT(add("s3", kNow + 600, kNow + 10).ok());
     // The primary key rejects this insert unless the expired row is gone.
     std::string error = zsp::test::ExecOnTestDatabase(
         dir_ + "/broker.db",
@@ -598,6 +599,28 @@ class BrokerStoreTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL_MESSAGE(error, std::string(), error);
     CPPUNIT_ASSERT(store_->FindWebSession("s2", kNow + 10).ok());
     CPPUNIT_ASSERT(store_->FindWebSession("s3", kNow + 10).ok());
+  }
+
+  // A third sign-in of carol with a cap of two per person ends her oldest
+  // session and leaves dave's alone.
+  void WebSessionsCappedPerPerson() {
+    auto at = [this](const std::string& hash, const std::string& person,
+                     int64_t created) {
+      zsp::broker::WebSession session = MakeWebSession(hash, kNow + 3600);
+      session.person = person;
+      session.created_at = created;
+      return store_->AddWebSession(session, created, 100, 2);
+    };
+    CPPUNIT_ASSERT(at("c1", "carol", kNow).ok());
+    CPPUNIT_ASSERT(at("d1", "dave", kNow + 1).ok());
+    CPPUNIT_ASSERT(at("c2", "carol", kNow + 2).ok());
+    CPPUNIT_ASSERT(at("c3", "carol", kNow + 3).ok());
+
+    CPPUNIT_ASSERT(store_->FindWebSession("c1", kNow + 4).error ==
+                   StoreError::kNotFound);
+    CPPUNIT_ASSERT(store_->FindWebSession("c2", kNow + 4).ok());
+    CPPUNIT_ASSERT(store_->FindWebSession("c3", kNow + 4).ok());
+    CPPUNIT_ASSERT(store_->FindWebSession("d1", kNow + 4).ok());
   }
 
   // Eight threads on two connections vote at once: the same approver

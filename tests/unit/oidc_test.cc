@@ -447,7 +447,7 @@ class WebHelpersTest : public CppUnit::TestFixture {
     session.sign_in.method = "web_session";
     session.created_at = kNow;
     session.expires_at = kNow + 600;
-    CPPUNIT_ASSERT(broker->store->AddWebSession(session, kNow, 10).ok());
+    CPPUNIT_ASSERT(broker->store->AddWebSession(session, kNow, 10, 10).ok());
     zsp::broker::WebRequest page;
     page.method = "GET";
     page.path = "/web/";
