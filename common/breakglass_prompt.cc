@@ -38,7 +38,7 @@ bool OffersBreakGlass(const HostConfig& config, bool broker_unavailable,
 
 EmergencyOutcome AskForBreakGlassToken(const HostConfig& config,
                                        const BreakGlassUse& use,
-                                       UserTerminal* terminal) {
+                                       UserTerminal* terminal, bool spend) {
   EmergencyOutcome out;
   auto policy = LoadBreakGlassPolicy(config);
   if (!policy.ok()) {
@@ -70,24 +70,30 @@ EmergencyOutcome AskForBreakGlassToken(const HostConfig& config,
     return out;
   }
 
-  SpendResult spent = SpendBreakGlassToken(config.spool_dir, check.token.id,
-                                           check.token.expires, use.now);
+  out.allowed = true;
+  if (spend) SpendAcceptedToken(config, use.now, &out, terminal);
+  return out;
+}
+
+void SpendAcceptedToken(const HostConfig& config, int64_t now,
+                        EmergencyOutcome* outcome, UserTerminal* terminal) {
+  const BreakGlassToken& token = outcome->token;
+  SpendResult spent =
+      SpendBreakGlassToken(config.spool_dir, token.id, token.expires, now);
   if (spent.status != SpendStatus::kSpent) {
-    out.status =
+    outcome->allowed = false;
+    outcome->status =
         spent.status == SpendStatus::kAlreadySpent ? "spent" : "spend-failed";
-    out.log_reason = "break-glass token rejected: " + spent.detail;
+    outcome->log_reason = "break-glass token rejected: " + spent.detail;
     terminal->Show(std::string(kPrefix) + "break-glass token rejected: " +
                    EscapeForLog(spent.detail, 256));
-    explicit_bzero(out.text.data(), out.text.size());
-    out.text.clear();
-    return out;
+    explicit_bzero(outcome->text.data(), outcome->text.size());
+    outcome->text.clear();
+    return;
   }
-  out.allowed = true;
   terminal->Show(std::string(kPrefix) + "EMERGENCY ACCESS with break-glass "
-                 "token " + check.token.id + " until " +
-                 FormatUtc(check.token.expires) +
+                 "token " + token.id + " until " + FormatUtc(token.expires) +
                  "; this use is logged as an alert and must be reviewed");
-  return out;
 }
 
 void MarkBreakGlassRecord(AuditRecord* record,

@@ -25,7 +25,9 @@ struct EmergencyOutcome {
   ~EmergencyOutcome() { explicit_bzero(text.data(), text.size()); }
 
   bool presented = false;  // the user entered a token
-  bool allowed = false;    // valid for this use and now spent on this host
+  // Valid for this use, and spent on this host unless the caller asked to
+  // spend it later with SpendAcceptedToken.
+  bool allowed = false;
   BreakGlassToken token;   // decoded fields, when decoding succeeded
   std::string status;      // BreakGlassStatusName, or "spent", "spend-failed"
   std::string log_reason;  // for the log when not allowed
@@ -41,12 +43,23 @@ struct EmergencyOutcome {
 bool OffersBreakGlass(const HostConfig& config, bool broker_unavailable,
                       bool broker_denied);
 
-// Asks for a token on terminal, verifies it for use and, if valid, records
-// it as spent in config.spool_dir before returning allowed. An empty reply
-// or a failed conversation returns presented == false.
+// Asks for a token on terminal and verifies it for use. If it is valid
+// and spend is true, records it as spent in config.spool_dir before
+// returning allowed. With spend false the caller spends it with
+// SpendAcceptedToken once the work is placed, so that a use denied after
+// the check leaves the token unspent. An empty reply or a failed
+// conversation returns presented == false.
 EmergencyOutcome AskForBreakGlassToken(const HostConfig& config,
                                        const BreakGlassUse& use,
-                                       UserTerminal* terminal);
+                                       UserTerminal* terminal,
+                                       bool spend = true);
+
+// Records the accepted token of outcome as spent in config.spool_dir and
+// tells the user that emergency access is open. If the token was spent
+// already or the spool cannot record it, clears outcome->allowed and sets
+// its status and log_reason, and tells the user why.
+void SpendAcceptedToken(const HostConfig& config, int64_t now,
+                        EmergencyOutcome* outcome, UserTerminal* terminal);
 
 // Adds the ZSP_BREAKGLASS* fields of an attempt to record and makes it a
 // break-glass denial at alert priority. A caller that then commits an

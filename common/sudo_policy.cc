@@ -442,7 +442,10 @@ EmergencyOutcome SudoPolicy::OfferBreakGlass(const HostConfig& config,
   use.kind = "sudo";
   use.runas = query.runas;
   use.now = static_cast<int64_t>(std::time(nullptr));
-  return AskForBreakGlassToken(config, use, terminal_);
+  // Spent once the command is placed (in Decide), so that a later
+  // denial (a changed command file, a failed placement) leaves the token
+  // for another try.
+  return AskForBreakGlassToken(config, use, terminal_, false);
 }
 
 // Names a sudo mode that zsp does not allow yet, or returns "".
@@ -715,6 +718,15 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
                              "); ask an administrator");
   }
   record.Add("ZSP_AGENT_WARNING", placement.problem);
+  if (emergency.allowed) {
+    SpendAcceptedToken(config.value(), static_cast<int64_t>(std::time(nullptr)),
+                       &emergency, terminal_);
+    if (!emergency.allowed) {
+      record.Set("ZSP_BREAKGLASS_STATUS", emergency.status);
+      return deny_recorded(emergency.log_reason,
+                           "the break-glass token was not accepted");
+    }
+  }
 
   if (emergency.allowed) {
     record.SetEvent(AuditEvent::kBreakGlassAllow, LOG_ALERT);

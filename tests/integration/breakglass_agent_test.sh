@@ -151,11 +151,13 @@ count_procs() {
 }
 
 # --- no agent, agent = required: break-glass work denied ---
+# The denied sudo leaves its token unspent; the same token runs the
+# command once the agent is up (below).
 run_cgroup="sudo /usr/bin/cat /proc/self/cgroup"
-tty_sudo "$(issue --user alice --host testhost --scope sudo --lifetime 10m)" \
-  "$run_cgroup"
-expect_output "no agent: token accepted" "EMERGENCY ACCESS"
+unspent_token=$(issue --user alice --host testhost --scope sudo --lifetime 10m)
+tty_sudo "$unspent_token" "$run_cgroup"
 expect_output "no agent: sudo denied" "could not be placed under its grant"
+expect_no_output "no agent: token not spent" "EMERGENCY ACCESS"
 expect_no_output "no agent: command did not run" "0::/"
 run pam_bg alice "$(issue --user alice --host testhost --scope login)"
 expect_fail "no agent: pam session denied"
@@ -180,10 +182,14 @@ done
 OUT=$(cat "$ZSP_TMP/agent.log")
 expect_output "agent: feed reported lost" "feed-stale"
 
-token=$(issue --user alice --host testhost --scope sudo --lifetime 10m)
+token=$unspent_token
 id=$(token_id "$token")
 tty_sudo "$token" "$run_cgroup"
+expect_output "sudo: token denied before now runs" "EMERGENCY ACCESS"
 expect_output "sudo: runs in the token's cgroup" "0::/$subtree/$id"
+tty_sudo "$token" "$run_cgroup"
+expect_output "sudo: token spent by that run" "token rejected"
+expect_no_output "sudo: spent token runs nothing" "0::/"
 OUT=$(cat "$ZSP_TMP/agent.log")
 expect_output "agent: placed under the token id" "placed grant=$id"
 expect_output "agent: kind is break-glass" "kind=break-glass"
