@@ -152,7 +152,7 @@ bool SqliteAuditStore::Exec(const char* sql) {
 
 StoreResult<AuditAlert> SqliteAuditStore::RecordAlert(AuditAlert alert) {
   // The same problem reported again by a retrying host is one alert.
-  Statement stmt(db_,
+  Statement stmt(db_, &statements_,
                  "INSERT OR IGNORE INTO audit_alerts (host, kind, seq, detail, "
                  "time) VALUES (?1, ?2, ?3, ?4, ?5)");
   stmt.Bind(1, alert.host);
@@ -177,7 +177,7 @@ StoreResult<bool> SqliteAuditStore::MaybeCheckpoint(const std::string& host,
                                               uint64_t seq,
                                               const std::string& hash,
                                               int64_t now) {
-  Statement last(db_,
+  Statement last(db_, &statements_,
                  "SELECT seq, time FROM audit_checkpoints WHERE host = ?1 "
                  "ORDER BY seq DESC LIMIT 1");
   last.Bind(1, host);
@@ -197,7 +197,7 @@ StoreResult<bool> SqliteAuditStore::MaybeCheckpoint(const std::string& host,
   json payload = {{"host", host}, {"seq", seq}, {"hash", hash}, {"time", now}};
   auto jws = SignJws(key_.get(), payload.dump(), kCheckpointJwsType);
   if (!jws.ok()) return Fail<bool>(StoreError::kInternal, jws.error());
-  Statement insert(db_,
+  Statement insert(db_, &statements_,
                    "INSERT INTO audit_checkpoints (host, seq, hash, time, jws) "
                    "VALUES (?1, ?2, ?3, ?4, ?5)");
   insert.Bind(1, host);
@@ -226,7 +226,7 @@ StoreResult<SpoolPosition> SqliteAuditStore::AppendRecord(
   std::lock_guard<std::mutex> lock(mutex_);
   ChainHead head;
   {
-    Statement stmt(db_,
+    Statement stmt(db_, &statements_,
                    "SELECT seq, hash FROM audit_records WHERE host = ?1 "
                    "ORDER BY seq DESC LIMIT 1");
     stmt.Bind(1, chain);
@@ -269,7 +269,7 @@ StoreResult<AppendOutcome> SqliteAuditStore::AppendLocked(
 
   ChainHead head;
   {
-    Statement stmt(db_,
+    Statement stmt(db_, &statements_,
                    "SELECT seq, hash FROM audit_records WHERE host = ?1 "
                    "ORDER BY seq DESC LIMIT 1");
     stmt.Bind(1, host);
@@ -302,7 +302,7 @@ StoreResult<AppendOutcome> SqliteAuditStore::AppendLocked(
     std::string hash = Sha256Hex(line);
 
     if (seq <= head.seq) {
-      Statement stored(db_,
+      Statement stored(db_, &statements_,
                        "SELECT line FROM audit_records WHERE host = ?1 AND "
                        "seq = ?2");
       stored.Bind(1, host);
@@ -342,7 +342,7 @@ StoreResult<AppendOutcome> SqliteAuditStore::AppendLocked(
     }
 
     IndexedFields fields = IndexFields(record);
-    Statement insert(db_,
+    Statement insert(db_, &statements_,
                      "INSERT INTO audit_records (host, seq, hash, line, time, "
                      "user, decision, grant_id, message_id, received_at) "
                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
@@ -383,7 +383,7 @@ StoreResult<AppendOutcome> SqliteAuditStore::AppendLocked(
 StoreResult<std::vector<AuditRow>> SqliteAuditStore::ListRecords(
     const AuditFilter& filter) {
   std::lock_guard<std::mutex> lock(mutex_);
-  Statement stmt(db_,
+  Statement stmt(db_, &statements_,
                  "SELECT host, seq, hash, line, received_at,"
                  " (SELECT reviewer FROM audit_reviews r WHERE"
                  " r.host = audit_records.host AND r.seq = audit_records.seq)"
@@ -431,7 +431,7 @@ StoreResult<AuditReview> SqliteAuditStore::AddReview(const std::string& host,
                                                const std::string& comment,
                                                int64_t now) {
   std::lock_guard<std::mutex> lock(mutex_);
-  Statement record(db_,
+  Statement record(db_, &statements_,
                    "SELECT message_id, user FROM audit_records WHERE host = ?1"
                    " AND seq = ?2");
   record.Bind(1, host);
@@ -456,7 +456,7 @@ StoreResult<AuditReview> SqliteAuditStore::AddReview(const std::string& host,
     return Fail<AuditReview>(StoreError::kForbidden,
                              "nobody may review their own emergency access");
   }
-  Statement insert(db_,
+  Statement insert(db_, &statements_,
                    "INSERT OR IGNORE INTO audit_reviews (host, seq, reviewer,"
                    " comment, time) VALUES (?1, ?2, ?3, ?4, ?5)");
   insert.Bind(1, host);
@@ -478,7 +478,7 @@ StoreResult<AuditReview> SqliteAuditStore::AddReview(const std::string& host,
 StoreResult<std::vector<AuditCheckpoint>> SqliteAuditStore::ListCheckpoints(
     const std::optional<std::string>& host) {
   std::lock_guard<std::mutex> lock(mutex_);
-  Statement stmt(db_,
+  Statement stmt(db_, &statements_,
                  "SELECT host, seq, hash, time, jws FROM audit_checkpoints"
                  " WHERE (?1 IS NULL OR host = ?1) ORDER BY host, seq"
                  " LIMIT ?2");
@@ -501,7 +501,7 @@ StoreResult<std::vector<AuditCheckpoint>> SqliteAuditStore::ListCheckpoints(
 StoreResult<std::vector<AuditAlert>> SqliteAuditStore::ListAlerts(
     const std::optional<std::string>& host) {
   std::lock_guard<std::mutex> lock(mutex_);
-  Statement stmt(db_,
+  Statement stmt(db_, &statements_,
                  "SELECT id, host, kind, seq, detail, time FROM audit_alerts"
                  " WHERE (?1 IS NULL OR host = ?1) ORDER BY id LIMIT ?2");
   stmt.Bind(1, host);

@@ -7,6 +7,7 @@
 
 #include <mutex>
 
+#include "broker/sqlite_statement.h"
 #include "broker/audit_store.h"
 
 namespace zsp::broker {
@@ -51,6 +52,8 @@ class SqliteAuditStore final : public AuditStore {
 
   std::mutex mutex_;
   sqlite3* db_;
+  // Compiled statements of the calls above, used under mutex_.
+  StatementCache statements_;
   EvpPkeyPtr key_;
 };
 

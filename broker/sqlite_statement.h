@@ -8,20 +8,80 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <unordered_map>
 
 namespace zsp::broker {
+
+// Compiled statements kept between calls, by SQL text, so that a call
+// does not compile its SQL again. Every use must hold the one mutex of the
+// store that owns the cache. Holds at most kMaxStatements; the stores'
+// SQL is fixed text, so that bound is never reached in practice.
+class StatementCache {
+ public:
+  StatementCache() = default;
+  StatementCache(const StatementCache&) = delete;
+  StatementCache& operator=(const StatementCache&) = delete;
+  ~StatementCache() {
+    for (auto& entry : idle_) sqlite3_finalize(entry.second);
+  }
+
+  // A compiled statement for sql, from the cache or newly compiled;
+  // nullptr when sql does not compile.
+  sqlite3_stmt* Take(sqlite3* db, const std::string& sql) {
+    auto found = idle_.find(sql);
+    if (found != idle_.end()) {
+      sqlite3_stmt* stmt = found->second;
+      idle_.erase(found);
+      return stmt;
+    }
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v3(db, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT,
+                           &stmt, nullptr) != SQLITE_OK) {
+      sqlite3_finalize(stmt);
+      return nullptr;
+    }
+    return stmt;
+  }
+
+  // Resets stmt, which ends its read of the database, and keeps it for
+  // the next Take of sql.
+  void Return(const std::string& sql, sqlite3_stmt* stmt) {
+    if (stmt == nullptr) return;
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    if (idle_.size() >= kMaxStatements || !idle_.emplace(sql, stmt).second) {
+      sqlite3_finalize(stmt);
+    }
+  }
+
+ private:
+  static constexpr size_t kMaxStatements = 128;
+  std::unordered_map<std::string, sqlite3_stmt*> idle_;
+};
 
 class Statement {
  public:
   Statement(sqlite3* db, const std::string& sql) : db_(db) {
     if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt_, nullptr) !=
         SQLITE_OK) {
+      sqlite3_finalize(stmt_);
       stmt_ = nullptr;
     }
   }
+  // A statement from cache, given back to it on destruction.
+  Statement(sqlite3* db, StatementCache* cache, std::string sql)
+      : db_(db), cache_(cache), sql_(std::move(sql)) {
+    stmt_ = cache_->Take(db, sql_);
+  }
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
-  ~Statement() { sqlite3_finalize(stmt_); }
+  ~Statement() {
+    if (cache_ != nullptr) {
+      cache_->Return(sql_, stmt_);
+    } else {
+      sqlite3_finalize(stmt_);
+    }
+  }
 
   // False when the SQL did not compile or a value could not be bound.
   bool ok() const { return stmt_ != nullptr && bind_ok_; }
@@ -74,6 +134,8 @@ class Statement {
   }
 
   sqlite3* db_;
+  StatementCache* cache_ = nullptr;
+  std::string sql_;  // with cache_ only
   sqlite3_stmt* stmt_ = nullptr;
   bool bind_ok_ = true;
 };

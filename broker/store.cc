@@ -273,7 +273,7 @@ StoreResult<bool> SqliteStore::AddPerson(const std::string& name,
                                    const std::string& token_sha256,
                                    int64_t now) {
   std::lock_guard<std::mutex> lock(mutex_);
-  Statement stmt(db_,
+  Statement stmt(db_, &statements_,
                  "INSERT INTO persons (name, roles, token_sha256, created_at) "
                  "VALUES (?1, ?2, ?3, ?4)");
   stmt.Bind(1, name);
@@ -291,7 +291,7 @@ StoreResult<bool> SqliteStore::AddPerson(const std::string& name,
 StoreResult<bool> SqliteStore::SetTokenHash(const std::string& name,
                                       const std::string& token_sha256) {
   std::lock_guard<std::mutex> lock(mutex_);
-  Statement stmt(db_, "UPDATE persons SET token_sha256 = ?1 WHERE name = ?2");
+  Statement stmt(db_, &statements_, "UPDATE persons SET token_sha256 = ?1 WHERE name = ?2");
   stmt.Bind(1, token_sha256);
   stmt.Bind(2, name);
   if (stmt.Step() != SQLITE_DONE) {
@@ -305,7 +305,7 @@ StoreResult<bool> SqliteStore::SetTokenHash(const std::string& name,
 
 StoreResult<bool> SqliteStore::RevokeToken(const std::string& name) {
   std::lock_guard<std::mutex> lock(mutex_);
-  Statement stmt(db_, "UPDATE persons SET token_sha256 = NULL WHERE name = ?1");
+  Statement stmt(db_, &statements_, "UPDATE persons SET token_sha256 = NULL WHERE name = ?1");
   stmt.Bind(1, name);
   if (stmt.Step() != SQLITE_DONE) {
     return Fail<bool>(StoreError::kInternal, stmt.error());
@@ -318,7 +318,7 @@ StoreResult<bool> SqliteStore::RevokeToken(const std::string& name) {
 
 StoreResult<std::vector<Person>> SqliteStore::ListPersons() {
   std::lock_guard<std::mutex> lock(mutex_);
-  Statement stmt(db_,
+  Statement stmt(db_, &statements_,
                  "SELECT name, roles, token_sha256, created_at FROM persons "
                  "ORDER BY name");
   return ReadAll<Person>(&stmt, ReadPerson);
@@ -327,7 +327,7 @@ StoreResult<std::vector<Person>> SqliteStore::ListPersons() {
 StoreResult<Person> SqliteStore::FindPersonByTokenHash(
     const std::string& token_sha256) {
   std::lock_guard<std::mutex> lock(mutex_);
-  Statement stmt(db_,
+  Statement stmt(db_, &statements_,
                  "SELECT name, roles, token_sha256, created_at FROM persons "
                  "WHERE token_sha256 = ?1");
   stmt.Bind(1, token_sha256);
@@ -365,7 +365,7 @@ StoreResult<AccessRequest> SqliteStore::CreateRequest(
     conflict.value.grant = overlap.value;
     return conflict;
   }
-  Statement stmt(db_,
+  Statement stmt(db_, &statements_,
                  "INSERT INTO requests (id, requester, host, kind, runas, "
                  "commands, duration, reason, state, created_at, "
                  "filed_by_host, entitlement, approvals_required, "
@@ -414,7 +414,7 @@ StoreResult<AccessRequest> SqliteStore::CreateRequest(
 
 StoreResult<std::string> SqliteStore::FindOverlapLocked(const AccessRequest& request,
                                                   int64_t now) {
-  Statement stmt(db_, std::string("SELECT ") + kGrantColumns +
+  Statement stmt(db_, &statements_, std::string("SELECT ") + kGrantColumns +
                           " FROM grants WHERE user = ?1 AND kind = ?2"
                           " AND host = ?3 AND revoked_at IS NULL"
                           " AND expires_at > ?4");
@@ -436,7 +436,7 @@ bool SqliteStore::AddEventLocked(const std::string& request_id,
                            int64_t at, const std::string& detail,
                            const SignIn& sign_in) {
   std::string encoded = EncodeSignIn(sign_in);
-  Statement stmt(db_,
+  Statement stmt(db_, &statements_,
                  "INSERT INTO events (request_id, grant_id, event, actor, at, "
                  "detail, sign_in) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
   stmt.Bind(1, request_id);
@@ -463,7 +463,7 @@ bool SqliteStore::SetDecidedLocked(const AccessRequest& request,
     if (!inserted.ok()) return false;
     grant_id = inserted.value;
   }
-  Statement update(db_,
+  Statement update(db_, &statements_,
                    "UPDATE requests SET state = ?1, decided_by = ?2, "
                    "decided_at = ?3, decision_comment = ?4, grant_id = ?5 "
                    "WHERE id = ?6 AND state = 'pending'");
@@ -488,7 +488,7 @@ StoreResult<AccessRequest> SqliteStore::GetRequest(const std::string& id) {
 }
 
 StoreResult<AccessRequest> SqliteStore::GetRequestLocked(const std::string& id) {
-  Statement stmt(db_, std::string("SELECT ") + kRequestColumns +
+  Statement stmt(db_, &statements_, std::string("SELECT ") + kRequestColumns +
                           " FROM requests WHERE id = ?1");
   stmt.Bind(1, id);
   int rc = stmt.Step();
@@ -506,7 +506,7 @@ StoreResult<AccessRequest> SqliteStore::GetRequestLocked(const std::string& id) 
 }
 
 bool SqliteStore::FillApprovalsLocked(AccessRequest* request) {
-  Statement stmt(db_,
+  Statement stmt(db_, &statements_,
                  "SELECT voter FROM votes WHERE request_id = ?1 AND "
                  "vote = 'approve' ORDER BY at, rowid");
   stmt.Bind(1, request->id);
@@ -521,7 +521,7 @@ StoreResult<std::vector<AccessRequest>> SqliteStore::ListRequests(
     const std::optional<std::string>& state,
     const std::optional<std::string>& requester) {
   std::lock_guard<std::mutex> lock(mutex_);
-  Statement stmt(db_, std::string("SELECT ") + kRequestColumns +
+  Statement stmt(db_, &statements_, std::string("SELECT ") + kRequestColumns +
                           " FROM requests"
                           " WHERE (?1 IS NULL OR state = ?1)"
                           " AND (?2 IS NULL OR requester = ?2)"
@@ -544,7 +544,7 @@ StoreResult<bool> SqliteStore::RevokeHost(
     const std::string& host, const std::string& actor,
     const std::optional<std::string>& reason, int64_t now) {
   std::lock_guard<std::mutex> lock(mutex_);
-  Statement stmt(db_,
+  Statement stmt(db_, &statements_,
                  "INSERT OR REPLACE INTO host_revocations "
                  "(host, revoked_at, revoked_by, reason) VALUES (?, ?, ?, ?)");
   stmt.Bind(1, host);
@@ -559,7 +559,7 @@ StoreResult<bool> SqliteStore::RevokeHost(
 
 StoreResult<int64_t> SqliteStore::HostRevokedAt(const std::string& host) {
   std::lock_guard<std::mutex> lock(mutex_);
-  Statement stmt(db_,
+  Statement stmt(db_, &statements_,
                  "SELECT revoked_at FROM host_revocations WHERE host = ?");
   stmt.Bind(1, host);
   int rc = stmt.Step();
@@ -574,7 +574,7 @@ StoreResult<int64_t> SqliteStore::HostRevokedAt(const std::string& host) {
 
 StoreResult<int64_t> SqliteStore::CountRequests(const std::string& state) {
   std::lock_guard<std::mutex> lock(mutex_);
-  Statement stmt(db_, "SELECT count(*) FROM requests WHERE state = ?");
+  Statement stmt(db_, &statements_, "SELECT count(*) FROM requests WHERE state = ?");
   stmt.Bind(1, state);
   if (stmt.Step() != SQLITE_ROW) {
     return Fail<int64_t>(StoreError::kInternal, stmt.error());
@@ -630,7 +630,7 @@ StoreResult<AccessRequest> SqliteStore::DecideRequest(
 
   // The primary key (request_id, voter) makes a second vote of the same
   // person fail, so each approver counts once however calls interleave.
-  Statement vote(db_,
+  Statement vote(db_, &statements_,
                  "INSERT INTO votes (request_id, voter, vote, comment, at) "
                  "VALUES (?1, ?2, ?3, ?4, ?5)");
   vote.Bind(1, id);
@@ -680,7 +680,7 @@ StoreResult<AccessRequest> SqliteStore::DecideRequest(
 }
 
 bool SqliteStore::ExpireLocked(const AccessRequest& request) {
-  Statement update(db_,
+  Statement update(db_, &statements_,
                    "UPDATE requests SET state = 'expired', decided_by = "
                    "'broker', decided_at = ?1 WHERE id = ?2 AND "
                    "state = 'pending'");
@@ -700,7 +700,7 @@ StoreResult<std::vector<AccessRequest>> SqliteStore::ExpirePending(int64_t now) 
     return Fail<std::vector<AccessRequest>>(StoreError::kInternal,
                                             sqlite3_errmsg(db_));
   }
-  Statement stmt(db_, std::string("SELECT ") + kRequestColumns +
+  Statement stmt(db_, &statements_, std::string("SELECT ") + kRequestColumns +
                           " FROM requests WHERE state = 'pending' AND"
                           " pending_until > 0 AND pending_until <= ?1");
   stmt.Bind(1, now);
@@ -723,7 +723,7 @@ StoreResult<std::vector<AccessRequest>> SqliteStore::ExpirePending(int64_t now) 
 StoreResult<std::vector<RequestEvent>> SqliteStore::ListEvents(
     const std::string& request_id) {
   std::lock_guard<std::mutex> lock(mutex_);
-  Statement stmt(db_,
+  Statement stmt(db_, &statements_,
                  "SELECT sequence, request_id, grant_id, event, actor, at, "
                  "detail, sign_in FROM events WHERE request_id = ?1 "
                  "ORDER BY sequence");
@@ -747,7 +747,7 @@ StoreResult<std::string> SqliteStore::InsertGrantLocked(const AccessRequest& req
                                                   int64_t now) {
   auto id = NewId("g-");
   if (!id.ok()) return Fail<std::string>(StoreError::kInternal, id.error());
-  Statement stmt(db_,
+  Statement stmt(db_, &statements_,
                  "INSERT INTO grants (id, request_id, user, host, kind, runas, "
                  "commands, approved_by, starts_at, expires_at, runas_groups, "
                  "env) "
@@ -789,7 +789,7 @@ StoreResult<AccessRequest> SqliteStore::CancelRequest(const std::string& id,
                                "request " + id + " is " + found.value.state +
                                    ", only pending requests can be cancelled");
   }
-  Statement update(db_,
+  Statement update(db_, &statements_,
                    "UPDATE requests SET state = 'cancelled', decided_by = ?1, "
                    "decided_at = ?2 WHERE id = ?3 AND state = 'pending'");
   update.Bind(1, actor);
@@ -814,7 +814,7 @@ StoreResult<Grant> SqliteStore::GetGrant(const std::string& id) {
 }
 
 StoreResult<Grant> SqliteStore::GetGrantLocked(const std::string& id) {
-  Statement stmt(db_, std::string("SELECT ") + kGrantColumns +
+  Statement stmt(db_, &statements_, std::string("SELECT ") + kGrantColumns +
                           " FROM grants WHERE id = ?1");
   stmt.Bind(1, id);
   int rc = stmt.Step();
@@ -828,7 +828,7 @@ StoreResult<Grant> SqliteStore::GetGrantLocked(const std::string& id) {
 StoreResult<std::vector<Grant>> SqliteStore::ListGrants(
     const std::optional<std::string>& user, bool active_only, int64_t now) {
   std::lock_guard<std::mutex> lock(mutex_);
-  Statement stmt(db_, std::string("SELECT ") + kGrantColumns +
+  Statement stmt(db_, &statements_, std::string("SELECT ") + kGrantColumns +
                           " FROM grants WHERE (?1 IS NULL OR user = ?1)"
                           " AND (?2 = 0 OR (revoked_at IS NULL"
                           " AND expires_at > ?3))"
@@ -843,7 +843,7 @@ StoreResult<std::vector<Grant>> SqliteStore::ListGrants(
 StoreResult<std::vector<Grant>> SqliteStore::GrantsEndingBetween(
     int64_t after, int64_t until) {
   std::lock_guard<std::mutex> lock(mutex_);
-  Statement stmt(db_, std::string("SELECT ") + kGrantColumns +
+  Statement stmt(db_, &statements_, std::string("SELECT ") + kGrantColumns +
                           " FROM grants WHERE expires_at > ?1 AND"
                           " expires_at <= ?2 AND revoked_at IS NULL"
                           " ORDER BY expires_at");
@@ -855,7 +855,7 @@ StoreResult<std::vector<Grant>> SqliteStore::GrantsEndingBetween(
 StoreResult<std::vector<Grant>> SqliteStore::GrantsOf(const std::string& user,
                                                 const std::string& kind) {
   std::lock_guard<std::mutex> lock(mutex_);
-  Statement stmt(db_, std::string("SELECT ") + kGrantColumns +
+  Statement stmt(db_, &statements_, std::string("SELECT ") + kGrantColumns +
                           " FROM grants WHERE user = ?1 AND kind = ?2");
   stmt.Bind(1, user);
   stmt.Bind(2, kind);
@@ -865,7 +865,7 @@ StoreResult<std::vector<Grant>> SqliteStore::GrantsOf(const std::string& user,
 StoreResult<std::vector<Grant>> SqliteStore::ActiveGrantsOf(
     const std::string& user, const std::string& kind, int64_t now) {
   std::lock_guard<std::mutex> lock(mutex_);
-  Statement stmt(db_, std::string("SELECT ") + kGrantColumns +
+  Statement stmt(db_, &statements_, std::string("SELECT ") + kGrantColumns +
                           " FROM grants WHERE user = ?1 AND kind = ?2 AND "
                           "expires_at > ?3 AND revoked_at IS NULL");
   stmt.Bind(1, user);
@@ -891,7 +891,7 @@ StoreResult<Grant> SqliteStore::RevokeGrant(const std::string& id,
                                                   ", only active grants can "
                                                   "be revoked");
   }
-  Statement update(db_,
+  Statement update(db_, &statements_,
                    "UPDATE grants SET revoked_by = ?1, revoked_at = ?2, "
                    "revoke_reason = ?3 WHERE id = ?4 AND revoked_at IS NULL");
   update.Bind(1, actor);
@@ -916,7 +916,7 @@ StoreResult<RevocationPage> SqliteStore::ListRevocations(int64_t after,
                                                          int64_t now,
                                                          int limit) {
   std::lock_guard<std::mutex> lock(mutex_);
-  Statement stmt(db_,
+  Statement stmt(db_, &statements_,
                  "SELECT e.sequence, e.grant_id, g.user, g.host, g.kind, e.at, "
                  "g.expires_at FROM events e JOIN grants g ON g.id = "
                  "e.grant_id WHERE e.event = 'revoked' AND e.sequence > ?1 "
@@ -942,7 +942,7 @@ StoreResult<RevocationPage> SqliteStore::ListRevocations(int64_t after,
     page.last = page.revocations.back().sequence;
     return Ok(std::move(page));
   }
-  Statement head(db_, "SELECT COALESCE(MAX(sequence), 0) FROM events");
+  Statement head(db_, &statements_, "SELECT COALESCE(MAX(sequence), 0) FROM events");
   if (head.Step() != SQLITE_ROW) {
     return Fail<RevocationPage>(StoreError::kInternal, head.error());
   }
@@ -958,12 +958,12 @@ StoreResult<bool> SqliteStore::AddWebSession(const WebSession& session,
   if (!transaction.active()) {
     return Fail<bool>(StoreError::kInternal, sqlite3_errmsg(db_));
   }
-  Statement expired(db_, "DELETE FROM web_sessions WHERE expires_at <= ?1");
+  Statement expired(db_, &statements_, "DELETE FROM web_sessions WHERE expires_at <= ?1");
   expired.Bind(1, now);
   if (expired.Step() != SQLITE_DONE) {
     return Fail<bool>(StoreError::kInternal, expired.error());
   }
-  Statement oldest(db_,
+  Statement oldest(db_, &statements_,
                    "DELETE FROM web_sessions WHERE person = ?1 AND id_sha256 "
                    "NOT IN (SELECT id_sha256 FROM web_sessions WHERE person "
                    "= ?1 ORDER BY created_at DESC, rowid DESC LIMIT ?2)");
@@ -972,14 +972,14 @@ StoreResult<bool> SqliteStore::AddWebSession(const WebSession& session,
   if (oldest.Step() != SQLITE_DONE) {
     return Fail<bool>(StoreError::kInternal, oldest.error());
   }
-  Statement count(db_, "SELECT count(*) FROM web_sessions");
+  Statement count(db_, &statements_, "SELECT count(*) FROM web_sessions");
   if (count.Step() != SQLITE_ROW) {
     return Fail<bool>(StoreError::kInternal, count.error());
   }
   if (count.Int(0) >= max_sessions) {
     return Fail<bool>(StoreError::kConflict, "too many web sessions");
   }
-  Statement insert(db_,
+  Statement insert(db_, &statements_,
                    "INSERT INTO web_sessions (id_sha256, person, roles, "
                    "may_request, csrf, sign_in, created_at, expires_at) "
                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
@@ -1003,7 +1003,7 @@ StoreResult<bool> SqliteStore::AddWebSession(const WebSession& session,
 StoreResult<WebSession> SqliteStore::FindWebSession(
     const std::string& id_sha256, int64_t now) {
   std::lock_guard<std::mutex> lock(mutex_);
-  Statement stmt(db_,
+  Statement stmt(db_, &statements_,
                  "SELECT id_sha256, person, roles, may_request, csrf, "
                  "sign_in, created_at, expires_at FROM web_sessions "
                  "WHERE id_sha256 = ?1 AND expires_at > ?2");
@@ -1030,7 +1030,7 @@ StoreResult<WebSession> SqliteStore::FindWebSession(
 
 StoreResult<bool> SqliteStore::DeleteWebSession(const std::string& id_sha256) {
   std::lock_guard<std::mutex> lock(mutex_);
-  Statement stmt(db_, "DELETE FROM web_sessions WHERE id_sha256 = ?1");
+  Statement stmt(db_, &statements_, "DELETE FROM web_sessions WHERE id_sha256 = ?1");
   stmt.Bind(1, id_sha256);
   if (stmt.Step() != SQLITE_DONE) {
     return Fail<bool>(StoreError::kInternal, stmt.error());

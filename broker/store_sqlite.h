@@ -8,6 +8,7 @@
 
 #include <mutex>
 
+#include "broker/sqlite_statement.h"
 #include "broker/store.h"
 
 namespace zsp::broker {
@@ -116,6 +117,8 @@ class SqliteStore final : public Store {
 
   std::mutex mutex_;
   sqlite3* db_;
+  // Compiled statements of the calls above, used under mutex_.
+  StatementCache statements_;
 };
 
 }  // namespace zsp::broker
