@@ -34,6 +34,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/agent_protocol.h"
 #include "common/audit_spool.h"
 #include "common/breakglass_prompt.h"
 #include "common/config.h"
@@ -473,13 +474,31 @@ int AuthenticateWithBreakGlass(pam_handle_t* pamh, int flags,
   use.kind = "login";
   use.now = static_cast<int64_t>(time(nullptr));
   zsp::EmergencyOutcome emergency =
-      zsp::AskForBreakGlassToken(config, use, &terminal);
+      zsp::AskForBreakGlassToken(config, use, &terminal, false);
   if (!emergency.presented) {
     pam_syslog(pamh, LOG_NOTICE, "auth: deny user=%s: %s",
                zsp::EscapeForLog(context.user, 64).c_str(),
                zsp::EscapeForLog(emergency.log_reason, 256).c_str());
     return emergency.status == "configuration" ? PAM_SERVICE_ERR
                                                : PAM_AUTHINFO_UNAVAIL;
+  }
+  if (emergency.allowed) {
+    // zsp-agent places this process before the token is spent, so that a
+    // login the agent cannot take leaves the token for another try. The
+    // session phase places the session again, because the process that
+    // authenticates need not be the one that opens the session.
+    zsp::Placement placement = zsp::PlaceUnderBreakGlass(config, emergency.text);
+    if (placement.allowed) {
+      zsp::SpendAcceptedToken(config, use.now, &emergency, &terminal);
+    } else {
+      emergency.allowed = false;
+      emergency.status = "agent";
+      emergency.log_reason = "agent: " + placement.problem;
+      terminal.Show("zsp: the login could not be placed under its "
+                    "break-glass token (" +
+                    zsp::EscapeForLog(placement.problem, 256) +
+                    "); the token was not used; ask an administrator");
+    }
   }
   zsp::LoginOutcome outcome =
       zsp::RecordBreakGlassLogin(context, emergency, host, config.spool_dir);

@@ -159,10 +159,15 @@ tty_sudo "$unspent_token" "$run_cgroup"
 expect_output "no agent: sudo denied" "could not be placed under its grant"
 expect_no_output "no agent: token not spent" "EMERGENCY ACCESS"
 expect_no_output "no agent: command did not run" "0::/"
-run pam_bg alice "$(issue --user alice --host testhost --scope login)"
-expect_fail "no agent: pam session denied"
-OUT=$(zsp_journal_json -t pam_zsp ZSP_PHASE=session)
+unspent_login=$(issue --user alice --host testhost --scope login)
+run pam_bg alice "$unspent_login"
+expect_fail "no agent: pam login denied"
+expect_output "no agent: pam user told the token was not used" \
+  "the token was not used"
+OUT=$(zsp_journal_json -t pam_zsp ZSP_PHASE=auth)
 expect_output "no agent: pam denial names the agent" '"ZSP_REASON":"agent: '
+expect_output "no agent: pam record says agent" \
+  '"ZSP_BREAKGLASS_STATUS":"agent"'
 
 # --- no agent, agent = optional: allowed with a warning ---
 ZSP_AGENT_MODE=optional zsp_write_config "$down_url" "$settings"
@@ -249,6 +254,12 @@ while [ "$(date +%s)" -lt "$((exp + 2))" ]; do sleep 0.2; done
 OUT=$(zsp_journal_json MESSAGE_ID=$work_ended_id ZSP_GRANT="$id")
 expect_output "pam: agent ended the token's cgroup at its end" \
   '"ZSP_CAUSE":"expired"'
+
+# The login token that the agent could not place earlier still works.
+run pam_bg alice "$unspent_login"
+expect_status "pam: token denied without the agent now logs in" 0
+run pam_bg alice "$unspent_login"
+expect_fail "pam: that login spent the token"
 
 # --- a forged token is not placed ---
 forged=$("$zspctl" breakglass issue --key "$keys/bg1.key" --user alice \
