@@ -1,12 +1,15 @@
 #include "agent/agent.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "agent/log.h"
@@ -21,6 +24,24 @@ using nlohmann::json;
 // How long an ended grant stays on the list that blocks new placements
 // after its own end, so that clocks a little apart cannot reopen it.
 constexpr int64_t kEndedMarginSeconds = 300;
+// How long after a login placement Tick looks for the session that
+// pam_systemd opens later in the same stack, and how often.
+constexpr auto kSessionLookupWindow = std::chrono::seconds(30);
+constexpr auto kSessionLookupInterval = std::chrono::milliseconds(500);
+// How often the agent asks logind whether a terminated session is gone.
+constexpr auto kSessionPollInterval = std::chrono::milliseconds(50);
+// Login processes tracked per grant, which keeps a state file well under
+// kMaxStateBytes.
+constexpr size_t kMaxLoginsPerGrant = 64;
+constexpr size_t kMaxStateBytes = 16384;
+
+std::string Join(const std::vector<std::string>& parts) {
+  std::string joined;
+  for (const auto& part : parts) {
+    joined += (joined.empty() ? "" : ",") + part;
+  }
+  return joined;
+}
 
 std::string JoinPids(const std::vector<pid_t>& pids) {
   std::string joined;
@@ -58,21 +79,25 @@ Agent::Agent(HostConfig config, std::vector<PinnedKey> keys, std::string host,
       break_glass_(std::move(break_glass)),
       last_feed_page_(SteadyClock::now()) {}
 
+void Agent::UseLogind(std::shared_ptr<LogindManager> logind) {
+  logind_ = std::move(logind);
+}
+
 void Agent::AdoptOrEndLeftovers(int64_t now) {
   std::lock_guard<std::mutex> lock(mutex_);
   for (const auto& name : cgroups_.ListGrants()) {
     auto state = IsWorkId(name) ? LoadState(name)
-                                 : Result<GrantClaims>(Error{"not a grant id"});
-    if (state.ok() && state.value().grant_expires > now) {
-      live_[name] = LiveGrant{state.value(), ""};
+                                 : Result<LiveGrant>(Error{"not a grant id"});
+    if (state.ok() && state.value().claims.grant_expires > now) {
+      const GrantClaims& claims = state.value().claims;
+      live_[name] = state.value();
       Log(LOG_INFO, "adopted",
           {{"grant", name},
-           {"user", state.value().user},
-           {"grant_exp", std::to_string(state.value().grant_expires)}});
+           {"user", claims.user},
+           {"grant_exp", std::to_string(claims.grant_expires)}});
       continue;
     }
-    LiveGrant unknown;
-    unknown.claims = state.ok() ? state.value() : GrantClaims{};
+    LiveGrant unknown = state.ok() ? state.value() : LiveGrant{};
     unknown.claims.grant = name;
     live_[name] = unknown;
     EndWorkLocked(name, state.ok() ? kCauseExpired : kCauseUnknownAtStart);
@@ -140,6 +165,20 @@ AgentReply Agent::PlaceBreakGlass(pid_t pid, const std::string& text,
 }
 
 AgentReply Agent::PlaceLocked(pid_t pid, const GrantClaims& grant) {
+  // A login session that pam_systemd opened before pam_zsp ran is looked
+  // up while the process is still in the session's scope. sudo work never
+  // leads a session of its own, and its caller's session is not the
+  // grant's to end.
+  std::optional<ProcessRef> login;
+  SessionLookup lookup;
+  if (logind_ != nullptr && grant.kind != "sudo") {
+    auto process = ReferToProcess(pid);
+    if (process.ok()) {
+      login = process.value();
+      lookup = logind_->FindSessionLedBy(process.value());
+    }
+  }
+
   auto placed = cgroups_.Place(grant.grant, pid);
   if (!placed.ok()) {
     Log(LOG_ERR, "failed",
@@ -150,19 +189,166 @@ AgentReply Agent::PlaceLocked(pid_t pid, const GrantClaims& grant) {
     return Rejected("cannot place the work in its cgroup: " + placed.error());
   }
 
-  if (live_.count(grant.grant) == 0) SaveState(grant);
-  live_[grant.grant] = LiveGrant{grant, ""};
+  bool is_new = live_.count(grant.grant) == 0;
+  LiveGrant& live = live_[grant.grant];
+  live.claims = grant;
+  live.failed_cause.clear();
   Log(LOG_INFO, "placed",
       {{"grant", grant.grant},
        {"user", grant.user},
        {"kind", grant.kind},
        {"pid", std::to_string(pid)},
        {"grant_exp", std::to_string(grant.grant_expires)}});
+  if (login) TrackLoginLocked(&live, *login, lookup);
+  if (is_new || login) SaveState(live);
   AgentReply reply;
   reply.ok = true;
   reply.grant = grant.grant;
   reply.cgroup = cgroups_.RelativePathOf(grant.grant);
   return reply;
+}
+
+void Agent::TrackLoginLocked(LiveGrant* live, const ProcessRef& process,
+                             const SessionLookup& lookup) {
+  LoginProcess login{process, ""};
+  std::string pid = std::to_string(process.pid);
+  switch (lookup.status) {
+    case LookupStatus::kFound:
+      login.session = lookup.id;
+      Log(LOG_INFO, "session",
+          {{"grant", live->claims.grant},
+           {"pid", pid},
+           {"logind_session", lookup.id}});
+      break;
+    case LookupStatus::kNoSession:
+      break;
+    case LookupStatus::kUnavailable:
+    case LookupStatus::kFailed:
+      Log(LOG_WARNING, "failed",
+          {{"action", "find-session"},
+           {"grant", live->claims.grant},
+           {"pid", pid},
+           {"error", lookup.error}});
+      live->logind_warned = true;
+      break;
+  }
+  if (live->logins.size() >= kMaxLoginsPerGrant) {
+    // Processes that have exited without a session are of no more use.
+    std::erase_if(live->logins, [](const LoginProcess& old) {
+      auto now = ReferToProcess(old.process.pid);
+      return old.session.empty() &&
+             (!now.ok() || now.value().start_time != old.process.start_time);
+    });
+  }
+  if (live->logins.size() >= kMaxLoginsPerGrant) {
+    Log(LOG_WARNING, "failed",
+        {{"action", "track-session"},
+         {"grant", live->claims.grant},
+         {"pid", pid},
+         {"error", "the grant has " + std::to_string(kMaxLoginsPerGrant) +
+                       " login processes already; only its cgroup ends "
+                       "this one"}});
+    return;
+  }
+  live->logins.push_back(login);
+  live->lookup_until = SteadyClock::now() + kSessionLookupWindow;
+  live->next_lookup = SteadyClock::now() + kSessionLookupInterval;
+}
+
+bool Agent::FindSessionsLocked(LiveGrant* live) {
+  bool found = false;
+  for (LoginProcess& login : live->logins) {
+    if (!login.session.empty()) continue;
+    SessionLookup lookup = logind_->FindSessionLedBy(login.process);
+    if (lookup.status == LookupStatus::kFound) {
+      login.session = lookup.id;
+      found = true;
+      Log(LOG_INFO, "session",
+          {{"grant", live->claims.grant},
+           {"pid", std::to_string(login.process.pid)},
+           {"logind_session", lookup.id}});
+    } else if (!lookup.error.empty() && !live->logind_warned) {
+      Log(LOG_WARNING, "failed",
+          {{"action", "find-session"},
+           {"grant", live->claims.grant},
+           {"pid", std::to_string(login.process.pid)},
+           {"error", lookup.error}});
+      live->logind_warned = true;
+    }
+  }
+  return found;
+}
+
+Agent::SessionsEnd Agent::TerminateSessionsLocked(LiveGrant* live) {
+  SessionsEnd end;
+  if (logind_ == nullptr || live->logins.empty()) return end;
+  FindSessionsLocked(live);
+  for (const LoginProcess& login : live->logins) {
+    if (login.session.empty()) continue;
+    bool seen = false;
+    for (const auto& id : end.ids) seen = seen || id == login.session;
+    if (!seen) end.ids.push_back(login.session);
+  }
+  if (end.ids.empty() && live->logind_warned) {
+    end.error = "no logind session found: logind lookups failed";
+  }
+  for (const auto& id : end.ids) {
+    std::string error;
+    SessionCall call = logind_->TerminateSession(id, &error);
+    if (call == SessionCall::kDone) continue;
+    end.outcomes.push_back(id + (call == SessionCall::kGone ? "=gone"
+                                                            : "=failed"));
+    if (call == SessionCall::kGone) continue;
+    Log(LOG_ERR, "failed",
+        {{"action", "terminate-session"},
+         {"grant", live->claims.grant},
+         {"logind_session", id},
+         {"error", error}});
+    if (end.error.empty()) end.error = error;
+  }
+  return end;
+}
+
+void Agent::KillSessionsLocked(const std::string& grant, SessionsEnd* end) {
+  std::vector<std::string> pending;
+  for (const auto& id : end->ids) {
+    bool settled = false;
+    for (const auto& outcome : end->outcomes) {
+      settled = settled || outcome.rfind(id + "=", 0) == 0;
+    }
+    if (!settled) pending.push_back(id);
+  }
+  auto deadline = SteadyClock::now() +
+                  std::chrono::milliseconds(kSessionKillGraceMs);
+  while (!pending.empty()) {
+    std::vector<std::string> left;
+    for (const auto& id : pending) {
+      std::string error;
+      if (logind_->CheckSession(id, &error) == SessionCall::kGone) {
+        end->outcomes.push_back(id + "=terminated");
+      } else {
+        left.push_back(id);
+      }
+    }
+    pending = std::move(left);
+    if (pending.empty() || SteadyClock::now() >= deadline) break;
+    std::this_thread::sleep_for(kSessionPollInterval);
+  }
+  for (const auto& id : pending) {
+    std::string error;
+    SessionCall call = logind_->KillSession(id, SIGKILL, &error);
+    if (call == SessionCall::kDone || call == SessionCall::kGone) {
+      end->outcomes.push_back(id + "=killed");
+      continue;
+    }
+    end->outcomes.push_back(id + "=failed");
+    Log(LOG_ERR, "failed",
+        {{"action", "kill-session"},
+         {"grant", grant},
+         {"logind_session", id},
+         {"error", error}});
+    if (end->error.empty()) end->error = error;
+  }
 }
 
 void Agent::ApplyFeedPage(const FeedPage& page, int64_t now) {
@@ -196,6 +382,16 @@ void Agent::Tick(int64_t now) {
     }
   }
   for (const auto& [grant, cause] : due) EndWorkLocked(grant, cause);
+
+  auto steady_now = SteadyClock::now();
+  for (auto& [grant, live] : live_) {
+    if (logind_ == nullptr || live.logins.empty() ||
+        steady_now >= live.lookup_until || steady_now < live.next_lookup) {
+      continue;
+    }
+    live.next_lookup = steady_now + kSessionLookupInterval;
+    if (FindSessionsLocked(&live)) SaveState(live);
+  }
 
   for (auto it = ended_.begin(); it != ended_.end();) {
     if (it->second + kEndedMarginSeconds < now) {
@@ -235,7 +431,12 @@ bool Agent::FeedIsStaleLocked(SteadyClock::time_point now) const {
 void Agent::EndWorkLocked(const std::string& grant, const std::string& cause) {
   auto it = live_.find(grant);
   if (it == live_.end()) return;
+  // logind first, so that a session whose leader left the grant's slice
+  // is told to stop while the cgroup kill below runs; a failure there
+  // never stops that kill.
+  SessionsEnd sessions = TerminateSessionsLocked(&it->second);
   auto killed = cgroups_.KillGrant(grant, kKillTimeoutMs);
+  if (!sessions.ids.empty()) KillSessionsLocked(grant, &sessions);
   if (!killed.ok()) {
     // Logged once per grant; Tick retries with the same cause.
     if (it->second.failed_cause.empty()) {
@@ -255,14 +456,14 @@ void Agent::EndWorkLocked(const std::string& grant, const std::string& cause) {
          {"unit", killed.value().unit},
          {"error", killed.value().unit_error}});
   }
-  RecordEnd(it->second.claims, cause, killed.value());
+  RecordEnd(it->second.claims, cause, killed.value(), sessions);
   ended_[grant] = it->second.claims.grant_expires;
   RemoveState(grant);
   live_.erase(it);
 }
 
 void Agent::RecordEnd(const GrantClaims& claims, const std::string& cause,
-                      const KillReport& report) {
+                      const KillReport& report, const SessionsEnd& sessions) {
   AuditRecord record(AuditEvent::kWorkEnded, LOG_WARNING, "zsp-agent");
   record.Add("ZSP_GRANT", claims.grant)
       .Add("ZSP_REQUEST", claims.request)
@@ -278,11 +479,22 @@ void Agent::RecordEnd(const GrantClaims& claims, const std::string& cause,
     record.Add("ZSP_BREAKGLASS_TOKEN", claims.grant);
   }
   if (!report.unit.empty()) record.Add("ZSP_UNIT", report.unit);
+  if (!sessions.ids.empty()) {
+    record.Add("ZSP_LOGIND_SESSION", Join(sessions.ids))
+        .Add("ZSP_LOGIND_END", Join(sessions.outcomes));
+  }
+  if (!sessions.error.empty()) {
+    record.Add("ZSP_LOGIND_ERROR", sessions.error);
+  }
   if (claims.grant_expires > 0) {
     record.Add("ZSP_GRANT_EXPIRES", std::to_string(claims.grant_expires));
   }
-  record.SetMessage("end-work grant=" + claims.grant + " cause=" + cause +
-                    " pids=" + JoinPids(report.pids));
+  std::string message = "end-work grant=" + claims.grant + " cause=" +
+                        cause + " pids=" + JoinPids(report.pids);
+  if (!sessions.ids.empty()) {
+    message += " logind_session=" + Join(sessions.ids);
+  }
+  record.SetMessage(message);
   std::string failure = record.Commit(config_.spool_dir);
   Log(failure.empty() ? LOG_WARNING : LOG_ERR, "ended",
       {{"grant", claims.grant},
@@ -290,15 +502,24 @@ void Agent::RecordEnd(const GrantClaims& claims, const std::string& cause,
        {"cause", cause},
        {"pids", JoinPids(report.pids)},
        {"method", report.method},
+       {"logind_session", sessions.ids.empty() ? "none" : Join(sessions.ids)},
        {"record", failure.empty() ? "ok" : failure}});
 }
 
-void Agent::SaveState(const GrantClaims& claims) const {
+void Agent::SaveState(const LiveGrant& live) const {
+  const GrantClaims& claims = live.claims;
+  json logins = json::array();
+  for (const LoginProcess& login : live.logins) {
+    logins.push_back({{"pid", login.process.pid},
+                      {"start", login.process.start_time},
+                      {"session", login.session}});
+  }
   json state = {{"grant", claims.grant},
                 {"request", claims.request},
                 {"user", claims.user},
                 {"kind", claims.kind},
-                {"grant_exp", claims.grant_expires}};
+                {"grant_exp", claims.grant_expires},
+                {"logins", logins}};
   std::string path = state_dir_ + "/" + claims.grant + ".json";
   std::string temporary = path + ".tmp";
   std::string text = state.dump() + "\n";
@@ -323,11 +544,11 @@ void Agent::RemoveState(const std::string& grant) const {
   unlink((state_dir_ + "/" + grant + ".json").c_str());
 }
 
-Result<GrantClaims> Agent::LoadState(const std::string& grant) const {
+Result<Agent::LiveGrant> Agent::LoadState(const std::string& grant) const {
   std::string path = state_dir_ + "/" + grant + ".json";
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return Error{"state file " + path + " not found"};
-  char buffer[4096];
+  char buffer[kMaxStateBytes];
   ssize_t n = read(fd, buffer, sizeof buffer);
   close(fd);
   if (n <= 0) return Error{"failed to read " + path};
@@ -336,13 +557,34 @@ Result<GrantClaims> Agent::LoadState(const std::string& grant) const {
       state.value("grant", "") != grant) {
     return Error{"invalid state file " + path};
   }
-  GrantClaims claims;
+  LiveGrant live;
+  GrantClaims& claims = live.claims;
   claims.grant = grant;
   claims.request = state.value("request", "");
   claims.user = state.value("user", "");
   claims.kind = state.value("kind", "");
   claims.grant_expires = state["grant_exp"].get<int64_t>();
-  return claims;
+  // Written by SaveState; an entry of another shape is dropped, so a
+  // damaged file can only lose a session, never name a foreign one.
+  const json& logins = state.contains("logins") ? state["logins"] : json();
+  if (!logins.is_array()) return live;
+  for (const json& entry : logins) {
+    if (!entry.is_object() || !entry.value("pid", json()).is_number_integer() ||
+        !entry.value("start", json()).is_number_unsigned() ||
+        !entry.value("session", json()).is_string()) {
+      continue;
+    }
+    LoginProcess login;
+    login.process.pid = static_cast<pid_t>(entry["pid"].get<int32_t>());
+    login.process.start_time = entry["start"].get<uint64_t>();
+    login.session = entry["session"].get<std::string>();
+    if (login.process.pid <= 0 ||
+        (!login.session.empty() && !IsSessionId(login.session))) {
+      continue;
+    }
+    live.logins.push_back(login);
+  }
+  return live;
 }
 
 }  // namespace zsp::agent

@@ -15,11 +15,13 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "agent/cgroup.h"
+#include "agent/logind.h"
 #include "common/agent_protocol.h"
 #include "common/config.h"
 #include "common/feed.h"
@@ -34,6 +36,9 @@ inline constexpr char kCauseUnknownAtStart[] = "unknown_at_start";
 
 // How long the agent waits for a grant's processes to be gone.
 inline constexpr long kKillTimeoutMs = 2000;
+// How long a logind session has after TerminateSession before the agent
+// sends SIGKILL to what is left of it (KillSession).
+inline constexpr long kSessionKillGraceMs = 1000;
 
 class Agent {
  public:
@@ -50,6 +55,10 @@ class Agent {
   // Adopts the grant cgroups of an earlier run whose grants are still live
   // by the state files, and ends the work in any other.
   void AdoptOrEndLeftovers(int64_t now);
+
+  // Ends login sessions through logind as well, on hosts booted with
+  // systemd. Call before AdoptOrEndLeftovers.
+  void UseLogind(std::shared_ptr<LogindManager> logind);
 
   // Places process pid under the grant of the signed decision token.
   AgentReply Place(pid_t pid, const std::string& token, int64_t now);
@@ -69,22 +78,52 @@ class Agent {
   size_t LiveGrants();
 
  private:
+  // A process placed under a login grant that may lead a logind session,
+  // and that session's id once logind has one for it.
+  struct LoginProcess {
+    ProcessRef process;
+    std::string session;
+  };
+
   struct LiveGrant {
     GrantClaims claims;
     std::string failed_cause;  // set when an end failed and must be retried
+    std::vector<LoginProcess> logins;
+    // Tick looks for sessions not found yet until lookup_until, because
+    // pam_systemd may run after pam_zsp in the session stack.
+    SteadyClock::time_point lookup_until;
+    SteadyClock::time_point next_lookup;
+    bool logind_warned = false;  // a lookup failure has been logged
+  };
+
+  // What the end of a grant did to its logind sessions, for the record.
+  struct SessionsEnd {
+    std::vector<std::string> ids;
+    std::vector<std::string> outcomes;  // "ID=terminated" and so on
+    std::string error;                  // the first logind failure
   };
 
   // Moves pid into the cgroup of verified claims and tracks them.
   AgentReply PlaceLocked(pid_t pid, const GrantClaims& claims);
+  // Records pid of a login placement and the session it leads, if any.
+  void TrackLoginLocked(LiveGrant* live, const ProcessRef& process,
+                        const SessionLookup& lookup);
+  // Looks up the sessions of the grant's login processes that have none
+  // yet. Returns true if it found one.
+  bool FindSessionsLocked(LiveGrant* live);
+  // Asks logind to terminate every session of the grant.
+  SessionsEnd TerminateSessionsLocked(LiveGrant* live);
+  // After the grace, sends SIGKILL to the sessions that are still there.
+  void KillSessionsLocked(const std::string& grant, SessionsEnd* end);
   bool FeedIsStaleLocked(SteadyClock::time_point now) const;
   // Kills the grant's work and records it; on failure keeps the grant for
   // a retry on the next Tick.
   void EndWorkLocked(const std::string& grant, const std::string& cause);
   void RecordEnd(const GrantClaims& claims, const std::string& cause,
-                 const KillReport& report);
-  void SaveState(const GrantClaims& claims) const;
+                 const KillReport& report, const SessionsEnd& sessions);
+  void SaveState(const LiveGrant& live) const;
   void RemoveState(const std::string& grant) const;
-  Result<GrantClaims> LoadState(const std::string& grant) const;
+  Result<LiveGrant> LoadState(const std::string& grant) const;
 
   HostConfig config_;
   std::vector<PinnedKey> keys_;
@@ -92,6 +131,7 @@ class Agent {
   GrantCgroups cgroups_;
   std::string state_dir_;
   BreakGlassPolicy break_glass_;
+  std::shared_ptr<LogindManager> logind_;  // null without systemd
 
   std::mutex mutex_;
   std::map<std::string, LiveGrant> live_;

@@ -33,6 +33,7 @@
 #include "agent/cgroup.h"
 #include "agent/feed_follower.h"
 #include "agent/log.h"
+#include "agent/logind.h"
 #include "agent/relay.h"
 #include "agent/systemd.h"
 #include "common/agent_protocol.h"
@@ -342,6 +343,7 @@ int Run(const Options& options) {
                                  LoadBreakGlassKeys(config.value()));
   static zsp::agent::BrokerRelay relay(config.value());
   static std::atomic<int> clients{0};
+  if (systemd) agent.UseLogind(std::make_shared<zsp::agent::LogindManager>());
   agent.AdoptOrEndLeftovers(static_cast<int64_t>(std::time(nullptr)));
 
   std::atomic<bool> stop{false};

@@ -48,7 +48,9 @@ mkdir -p /run/systemd/system /run/dbus
 AGENT_PID=
 BUS_PID=
 STANDIN_PID=
+SSHD_PID=
 cleanup() {
+  [ -n "$SSHD_PID" ] && kill "$SSHD_PID" 2>/dev/null
   [ -n "$AGENT_PID" ] && kill "$AGENT_PID" 2>/dev/null
   [ -n "$STANDIN_PID" ] && kill "$STANDIN_PID" 2>/dev/null
   [ -n "$BUS_PID" ] && kill "$BUS_PID" 2>/dev/null
@@ -79,10 +81,11 @@ BUS_PID=$!
 
 standin_log=$ZSP_TMP/standin.log
 # Starts the stand-in and waits until it owns its bus name.
+# Arguments go to the stand-in before its own (--no-logind).
 start_standin() {
   local i
   : >"$standin_log"
-  "$ZSP_BUILD/systemd_standin" "$cgroup_mount" "$standin_log" \
+  "$ZSP_BUILD/systemd_standin" "$@" "$cgroup_mount" "$standin_log" \
     2>>"$ZSP_TMP/standin.err" &
   STANDIN_PID=$!
   for i in $(seq 100); do
@@ -253,6 +256,185 @@ stop_agent
 start_agent || exit 1
 OUT=$(cat "$ZSP_TMP/agent.log")
 expect_output "restart: live grant's slice adopted" "adopted grant=$cat_grant"
+
+# --- login sessions through logind ---
+# sshd with pam_systemd.so from this machine: it asks the stand-in's
+# logind for a session, and the stand-in moves the session leader into
+# user.slice/user-UID.slice/session-N.scope as logind and systemd do.
+# pam_systemd does nothing unless /run/systemd/seats exists.
+mkdir -p /run/systemd/seats
+ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/zsp_test_host_key
+printf '%s\n' "Port 2222" "ListenAddress 127.0.0.1" \
+  "HostKey /etc/ssh/zsp_test_host_key" "UsePAM yes" \
+  "PubkeyAuthentication yes" "PasswordAuthentication no" \
+  "KbdInteractiveAuthentication no" \
+  "AuthorizedKeysFile .ssh/authorized_keys" \
+  "PidFile /run/sshd-zsp-test.pid" >/etc/ssh/zsp_test_sshd_config
+install -d -m 700 -o alice -g alice /home/alice/.ssh
+as_user alice ssh-keygen -q -t ed25519 -N '' -f /home/alice/.ssh/id_ed25519
+install -m 600 -o alice -g alice /home/alice/.ssh/id_ed25519.pub \
+  /home/alice/.ssh/authorized_keys
+/usr/sbin/sshd -D -e -f /etc/ssh/zsp_test_sshd_config 2>"$ZSP_TMP/sshd.log" &
+SSHD_PID=$!
+for _ in $(seq 100); do
+  (exec 3<>/dev/tcp/127.0.0.1/2222) 2>/dev/null && break
+  sleep 0.05
+done
+
+ssh_as() {
+  local who=$1
+  shift
+  as_user "$who" ssh -p 2222 -o BatchMode=yes -o StrictHostKeyChecking=no \
+    -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
+    -i "/home/$who/.ssh/id_ed25519" "$who@127.0.0.1" "$@"
+}
+
+# sshd_stack ORDER: writes sshd's PAM service with pam_systemd before
+# pam_zsp in the session stack (systemd-first) or after it (zsp-first).
+sshd_stack() {
+  local zsp="session  required $ZSP_BUILD/pam_zsp.so conf=/etc/zsp/zsp.conf"
+  local systemd="session  optional pam_systemd.so"
+  {
+    echo "auth     required pam_deny.so"
+    echo "account  required $ZSP_BUILD/pam_zsp.so conf=/etc/zsp/zsp.conf"
+    echo "account  required pam_unix.so"
+    if [ "$1" = systemd-first ]; then
+      echo "$systemd"
+      echo "$zsp"
+    else
+      echo "$zsp"
+      echo "$systemd"
+    fi
+    echo "session  required pam_unix.so"
+  } >/etc/pam.d/sshd
+}
+
+# request_login: files and approves a login request for alice; prints its
+# id.
+request_login() {
+  local request
+  request=$(zspctl_as alice request --host "$ZSP_HOST" --login \
+    --duration 1h --reason "agent systemd test" --quiet)
+  zspctl_as bob approve "$request" >/dev/null
+  echo "$request"
+}
+
+# start_login N: starts an ssh session for alice whose shell ignores
+# SIGTERM and starts setsid and nohup children (sleep N1, N2; the shell
+# waits in sleep N3). Sets LOGIN_GRANT, LOGIN_PID (the process pam_zsp
+# placed) and LOGIN_SESSION (the stand-in's session led by it, or "").
+start_login() {
+  local n=$1 i
+  LOGIN_GRANT=$(grant_of "$(request_login)")
+  ssh_as alice "trap '' TERM
+    setsid sleep ${n}1 </dev/null >/dev/null 2>&1 &
+    nohup sleep ${n}2 </dev/null >/dev/null 2>&1 &
+    sleep ${n}3" </dev/null >/dev/null 2>&1 &
+  wait_for_procs "^sleep ${n}[1-3]" 3
+  LOGIN_PID=$(grep -o "placed grant=$LOGIN_GRANT .* pid=[0-9]*" \
+    "$ZSP_TMP/agent.log" | tail -1 | sed 's/.*pid=//')
+  LOGIN_SESSION=
+  for i in $(seq 50); do
+    LOGIN_SESSION=$(grep "^SessionNew .* leader=$LOGIN_PID " \
+      "$standin_log" | sed 's/^SessionNew id=\([0-9]*\) .*/\1/')
+    [ -n "$LOGIN_SESSION" ] && break
+    sleep 0.02
+  done
+}
+
+# revoke_login N NAME: revokes LOGIN_GRANT and checks that sleep N1 to N3
+# end within 2 s. NAME prefixes the test names.
+revoke_login() {
+  local n=$1 name=$2 start
+  start=$(date +%s%N)
+  zspctl_as alice revoke "$LOGIN_GRANT" >/dev/null
+  if time_until_gone "^sleep ${n}[1-3]" "$start" 5000; then
+    pass "$name: all processes ended"
+  else
+    fail "$name: all processes ended" "still running after 5 s"
+  fi
+  expect_faster "$name: ended within 2 s" 2000
+}
+
+# session_cgroup N: the cgroup of the shell's sleep N3.
+session_cgroup() {
+  sed -n 's/^0:://p' "/proc/$(pgrep -f "^sleep ${1}3")/cgroup"
+}
+
+# pam_systemd after pam_zsp: the leader and all the shell's children end
+# up in the session's scope, out of the grant's slice. Only logind can
+# end them, and they ignore the SIGTERM of TerminateSession.
+sshd_stack zsp-first
+start_login 84
+run count_procs '^sleep 84[1-3]'
+expect_equal "zsp-first: session and children running" "$OUT" 3
+if [ -n "$LOGIN_SESSION" ]; then
+  pass "zsp-first: pam_systemd opened a session"
+else
+  fail "zsp-first: pam_systemd opened a session" \
+    "no SessionNew for leader $LOGIN_PID in the stand-in's log"
+fi
+run session_cgroup 84
+expect_output "zsp-first: shell runs in the session's scope" \
+  "/user.slice/user-$(id -u alice).slice/session-$LOGIN_SESSION.scope"
+revoke_login 84 "zsp-first revoke"
+# The stand-in logs the processes it signalled; both lists must be
+# non-empty.
+OUT=$(grep -E "^TerminateSession id=$LOGIN_SESSION pids=[0-9]" "$standin_log")
+expect_output "zsp-first: TerminateSession for the session" \
+  "TerminateSession id=$LOGIN_SESSION pids="
+OUT=$(grep -E "^KillSession id=$LOGIN_SESSION who=all signal=9 pids=[0-9]" \
+  "$standin_log")
+expect_output "zsp-first: follow-up SIGKILL for the session" \
+  "KillSession id=$LOGIN_SESSION who=all signal=9 pids="
+OUT=$(ended_records "$LOGIN_GRANT")
+expect_output "zsp-first: journal names the logind session" \
+  "\"ZSP_LOGIND_SESSION\":\"$LOGIN_SESSION\""
+expect_output "zsp-first: journal says the session was killed" \
+  "\"ZSP_LOGIND_END\":\"$LOGIN_SESSION=killed\""
+expect_output "zsp-first: journal names the cause" '"ZSP_CAUSE":"revoked"'
+
+# pam_systemd before pam_zsp: pam_zsp moves the leader from the session's
+# scope into the grant's slice, so the cgroup kill ends the work and
+# logind is told to end the session.
+sshd_stack systemd-first
+start_login 85
+run count_procs '^sleep 85[1-3]'
+expect_equal "systemd-first: session and children running" "$OUT" 3
+run session_cgroup 85
+expect_output "systemd-first: shell runs in the grant's slice" \
+  "/zsp.slice/zsp-$(unit_part "$LOGIN_GRANT").slice/"
+OUT=$(grep "session grant=$LOGIN_GRANT " "$ZSP_TMP/agent.log")
+expect_output "systemd-first: agent found the session at placement" \
+  "logind_session=$LOGIN_SESSION"
+revoke_login 85 "systemd-first revoke"
+OUT=$(grep "^TerminateSession " "$standin_log")
+expect_output "systemd-first: TerminateSession for the session" \
+  "TerminateSession id=$LOGIN_SESSION "
+OUT=$(ended_records "$LOGIN_GRANT")
+expect_output "systemd-first: journal names the logind session" \
+  "\"ZSP_LOGIND_SESSION\":\"$LOGIN_SESSION\""
+
+# No logind on the bus: the cgroup kill alone ends the session, and the
+# agent says why it could not ask logind.
+kill "$STANDIN_PID"
+wait "$STANDIN_PID" 2>/dev/null
+start_standin --no-logind || exit 1
+sshd_stack zsp-first
+start_login 86
+run count_procs '^sleep 86[1-3]'
+expect_equal "no logind: session and children running" "$OUT" 3
+revoke_login 86 "no logind revoke"
+OUT=$(grep "failed action=find-session grant=$LOGIN_GRANT " \
+  "$ZSP_TMP/agent.log")
+expect_output "no logind: unavailable logind logged" \
+  "logind (org.freedesktop.login1) is not available on the system bus"
+OUT=$(ended_records "$LOGIN_GRANT")
+expect_output "no logind: journal names the logind failure" \
+  '"ZSP_LOGIND_ERROR":"'
+kill "$STANDIN_PID"
+wait "$STANDIN_PID" 2>/dev/null
+start_standin || exit 1
 
 # --- freeze method under systemd ---
 stop_agent
