@@ -1,0 +1,98 @@
+// Tests for what zsp-agent accepts from logind replies and /proc: session
+// ids, session object paths as sd_bus_path_encode writes them, and the
+// start time in /proc/PID/stat.
+#include <cppunit/TestFixture.h>
+#include <cppunit/extensions/HelperMacros.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "agent/logind.h"
+
+namespace {
+
+using zsp::agent::IsSessionId;
+using zsp::agent::ParseStartTime;
+using zsp::agent::ReferToProcess;
+using zsp::agent::SessionIdOfPath;
+
+class AgentLogindTest : public CppUnit::TestFixture {
+  CPPUNIT_TEST_SUITE(AgentLogindTest);
+  CPPUNIT_TEST(SessionIdsAccepted);
+  CPPUNIT_TEST(SessionIdsRejected);
+  CPPUNIT_TEST(SessionPathDecoded);
+  CPPUNIT_TEST(SessionPathRejected);
+  CPPUNIT_TEST(StartTimeParsed);
+  CPPUNIT_TEST(StartTimeRejected);
+  CPPUNIT_TEST(ReferToOwnProcess);
+  CPPUNIT_TEST_SUITE_END();
+
+ public:
+  void SessionIdsAccepted() {
+    for (const char* id : {"1", "42", "c1", "C7x"}) {
+      CPPUNIT_ASSERT_MESSAGE(id, IsSessionId(id));
+    }
+    CPPUNIT_ASSERT(IsSessionId(std::string(64, '9')));
+  }
+
+  void SessionIdsRejected() {
+    for (const char* id : {"", "1 2", "1/2", "../1", "1\n", "a-b", "_31"}) {
+      CPPUNIT_ASSERT_MESSAGE(id, !IsSessionId(id));
+    }
+    CPPUNIT_ASSERT(!IsSessionId(std::string(65, '9')));
+  }
+
+  void SessionPathDecoded() {
+    // sd_bus_path_encode escapes a leading digit: "3" becomes "_33".
+    auto id = SessionIdOfPath("/org/freedesktop/login1/session/_33");
+    CPPUNIT_ASSERT_MESSAGE(id.ok() ? "" : id.error(), id.ok());
+    CPPUNIT_ASSERT_EQUAL(std::string("3"), id.value());
+    id = SessionIdOfPath("/org/freedesktop/login1/session/c1");
+    CPPUNIT_ASSERT_MESSAGE(id.ok() ? "" : id.error(), id.ok());
+    CPPUNIT_ASSERT_EQUAL(std::string("c1"), id.value());
+  }
+
+  void SessionPathRejected() {
+    for (const char* path :
+         {"/org/freedesktop/login1/session", "/org/freedesktop/login1/user/_31",
+          "/org/freedesktop/login1/session/self/x",
+          "/org/freedesktop/login1/session/_2d1",  // "-1"
+          "/org/freedesktop/login1/session/_2e_2e", "", "/"}) {
+      CPPUNIT_ASSERT_MESSAGE(path, !SessionIdOfPath(path).ok());
+    }
+  }
+
+  void StartTimeParsed() {
+    // A command name with ") " in it must not shift the fields.
+    std::string stat =
+        "1234 (a) b) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 "
+        "0 987654 10000 200";
+    auto start = ParseStartTime(stat);
+    CPPUNIT_ASSERT_MESSAGE(start.ok() ? "" : start.error(), start.ok());
+    CPPUNIT_ASSERT_EQUAL(uint64_t{987654}, start.value());
+  }
+
+  void StartTimeRejected() {
+    CPPUNIT_ASSERT(!ParseStartTime("").ok());
+    CPPUNIT_ASSERT(!ParseStartTime("1 (x) S 1 2 3").ok());
+    CPPUNIT_ASSERT(!ParseStartTime("1 (x S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 "
+                                   "15 16 17 18 19 20")
+                        .ok());
+    CPPUNIT_ASSERT(!ParseStartTime("1 (x) S 1 1 1 0 -1 4 1 0 0 0 1 2 0 0 20 "
+                                   "0 1 0 12x 1 1")
+                        .ok());
+  }
+
+  void ReferToOwnProcess() {
+    auto first = ReferToProcess(getpid());
+    auto second = ReferToProcess(getpid());
+    CPPUNIT_ASSERT_MESSAGE(first.ok() ? "" : first.error(), first.ok());
+    CPPUNIT_ASSERT(second.ok());
+    CPPUNIT_ASSERT(first.value().start_time > 0);
+    CPPUNIT_ASSERT_EQUAL(first.value().start_time, second.value().start_time);
+  }
+};
+
+CPPUNIT_TEST_SUITE_REGISTRATION(AgentLogindTest);
+
+}  // namespace
