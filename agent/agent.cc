@@ -215,6 +215,7 @@ void Agent::TrackLoginLocked(LiveGrant* live, const ProcessRef& process,
   switch (lookup.status) {
     case LookupStatus::kFound:
       login.session = lookup.id;
+      login.scope_cgroup = lookup.scope_cgroup;
       Log(LOG_INFO, "session",
           {{"grant", live->claims.grant},
            {"pid", pid},
@@ -262,6 +263,7 @@ bool Agent::FindSessionsLocked(LiveGrant* live) {
     SessionLookup lookup = logind_->FindSessionLedBy(login.process);
     if (lookup.status == LookupStatus::kFound) {
       login.session = lookup.id;
+      login.scope_cgroup = lookup.scope_cgroup;
       found = true;
       Log(LOG_INFO, "session",
           {{"grant", live->claims.grant},
@@ -287,7 +289,15 @@ Agent::SessionsEnd Agent::TerminateSessionsLocked(LiveGrant* live) {
     if (login.session.empty()) continue;
     bool seen = false;
     for (const auto& id : end.ids) seen = seen || id == login.session;
-    if (!seen) end.ids.push_back(login.session);
+    if (seen) continue;
+    end.ids.push_back(login.session);
+    end.scopes.push_back(login.scope_cgroup);
+    if (login.scope_cgroup.empty()) continue;
+    KillReport listed = cgroups_.ListCgroup(login.scope_cgroup);
+    end.processes.pids.insert(end.processes.pids.end(), listed.pids.begin(),
+                              listed.pids.end());
+    end.processes.names.insert(end.processes.names.end(),
+                               listed.names.begin(), listed.names.end());
   }
   if (end.ids.empty() && live->logind_warned) {
     end.error = "no logind session found: logind lookups failed";
@@ -348,6 +358,46 @@ void Agent::KillSessionsLocked(const std::string& grant, SessionsEnd* end) {
          {"logind_session", id},
          {"error", error}});
     if (end->error.empty()) end->error = error;
+  }
+  KillSessionScopesLocked(grant, end);
+}
+
+// The follow-up that does not depend on logind: processes that remain in
+// a session's scope after TerminateSession and KillSession, or because
+// logind failed, get the same kill as the grant's own cgroup.
+void Agent::KillSessionScopesLocked(const std::string& grant,
+                                    SessionsEnd* end) {
+  for (size_t i = 0; i < end->ids.size(); ++i) {
+    const std::string& scope = end->scopes[i];
+    if (scope.empty()) continue;
+    // Processes that KillSession signalled may take a moment to exit.
+    auto deadline = SteadyClock::now() + kSessionPollInterval * 4;
+    while (!cgroups_.ListCgroup(scope).pids.empty() &&
+           SteadyClock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    auto killed = cgroups_.KillCgroup(scope, kKillTimeoutMs);
+    if (!killed.ok()) {
+      Log(LOG_ERR, "failed",
+          {{"action", "kill-session-scope"},
+           {"grant", grant},
+           {"logind_session", end->ids[i]},
+           {"cgroup", scope},
+           {"error", killed.error()}});
+      if (end->error.empty()) end->error = killed.error();
+      continue;
+    }
+    if (killed.value().pids.empty()) continue;
+    Log(LOG_WARNING, "killed-session-scope",
+        {{"grant", grant},
+         {"logind_session", end->ids[i]},
+         {"cgroup", scope},
+         {"pids", JoinPids(killed.value().pids)}});
+    for (auto& outcome : end->outcomes) {
+      if (outcome.rfind(end->ids[i] + "=", 0) == 0) {
+        outcome = end->ids[i] + "=killed-by-agent";
+      }
+    }
   }
 }
 
@@ -480,8 +530,12 @@ void Agent::RecordEnd(const GrantClaims& claims, const std::string& cause,
   }
   if (!report.unit.empty()) record.Add("ZSP_UNIT", report.unit);
   if (!sessions.ids.empty()) {
+    const KillReport& listed = sessions.processes;
     record.Add("ZSP_LOGIND_SESSION", Join(sessions.ids))
-        .Add("ZSP_LOGIND_END", Join(sessions.outcomes));
+        .Add("ZSP_LOGIND_END", Join(sessions.outcomes))
+        .Add("ZSP_SESSION_PIDS",
+             listed.pids.empty() ? "none" : JoinPids(listed.pids))
+        .Add("ZSP_SESSION_PROCESSES", JoinProcesses(listed));
   }
   if (!sessions.error.empty()) {
     record.Add("ZSP_LOGIND_ERROR", sessions.error);
@@ -512,7 +566,8 @@ void Agent::SaveState(const LiveGrant& live) const {
   for (const LoginProcess& login : live.logins) {
     logins.push_back({{"pid", login.process.pid},
                       {"start", login.process.start_time},
-                      {"session", login.session}});
+                      {"session", login.session},
+                      {"scope", login.scope_cgroup}});
   }
   json state = {{"grant", claims.grant},
                 {"request", claims.request},
@@ -582,6 +637,8 @@ Result<Agent::LiveGrant> Agent::LoadState(const std::string& grant) const {
         (!login.session.empty() && !IsSessionId(login.session))) {
       continue;
     }
+    std::string scope = entry.value("scope", "");
+    login.scope_cgroup = SessionScopeOf(scope, login.session);
     live.logins.push_back(login);
   }
   return live;

@@ -83,6 +83,7 @@ class Agent {
   struct LoginProcess {
     ProcessRef process;
     std::string session;
+    std::string scope_cgroup;  // the session's scope, from the kernel
   };
 
   struct LiveGrant {
@@ -99,8 +100,10 @@ class Agent {
   // What the end of a grant did to its logind sessions, for the record.
   struct SessionsEnd {
     std::vector<std::string> ids;
+    std::vector<std::string> scopes;    // scope cgroup of each id, or ""
     std::vector<std::string> outcomes;  // "ID=terminated" and so on
-    std::string error;                  // the first logind failure
+    KillReport processes;  // in the sessions' scopes before the end
+    std::string error;     // the first logind or scope kill failure
   };
 
   // Moves pid into the cgroup of verified claims and tracks them.
@@ -113,8 +116,11 @@ class Agent {
   bool FindSessionsLocked(LiveGrant* live);
   // Asks logind to terminate every session of the grant.
   SessionsEnd TerminateSessionsLocked(LiveGrant* live);
-  // After the grace, sends SIGKILL to the sessions that are still there.
+  // After the grace, sends SIGKILL to the sessions that are still there,
+  // then kills what is left in their scopes itself.
   void KillSessionsLocked(const std::string& grant, SessionsEnd* end);
+  // Kills what logind left in the sessions' scope cgroups.
+  void KillSessionScopesLocked(const std::string& grant, SessionsEnd* end);
   bool FeedIsStaleLocked(SteadyClock::time_point now) const;
   // Kills the grant's work and records it; on failure keeps the grant for
   // a retry on the next Tick.

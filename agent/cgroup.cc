@@ -200,6 +200,16 @@ Result<bool> FreezeAndKill(const std::string& dir, const std::string& relative,
   return WriteSmallFile(dir + "/cgroup.freeze", "0");
 }
 
+// True for an absolute cgroup path below the mount: "/" and names that
+// are neither empty, "." nor "..".
+bool IsCgroupPath(const std::string& relative) {
+  if (relative.size() < 2 || relative[0] != '/') return false;
+  for (const auto& part : SplitString(relative.substr(1), '/')) {
+    if (part.empty() || part == "." || part == "..") return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 Result<std::string> FindCgroup2Mount(std::string_view mountinfo) {
@@ -305,30 +315,61 @@ Result<KillReport> GrantCgroups::KillGrant(const std::string& grant,
     if (!stopped.ok()) report.unit_error = stopped.error();
   }
 
+  auto emptied = KillUntilEmpty(dir, RelativePathOf(grant), timeout_ms,
+                                &report);
+  if (!emptied.ok()) return Error{emptied.error()};
+  if (systemd_ != nullptr) return report;
+  auto removed = RemoveCgroupTree(dir);
+  if (!removed.ok()) return Error{removed.error()};
+  return report;
+}
+
+Result<bool> GrantCgroups::KillUntilEmpty(const std::string& dir,
+                                          const std::string& relative,
+                                          long timeout_ms,
+                                          KillReport* report) const {
   bool use_cgroup_kill =
       method_ == KillMethod::kCgroupKill ||
       (method_ == KillMethod::kAuto &&
        access((dir + "/cgroup.kill").c_str(), W_OK) == 0);
-  report.method = use_cgroup_kill ? kMethodCgroupKill : kMethodFreeze;
+  report->method = use_cgroup_kill ? kMethodCgroupKill : kMethodFreeze;
   auto deadline = std::chrono::steady_clock::now() +
                   std::chrono::milliseconds(timeout_ms);
   while (IsPopulated(dir)) {
     if (std::chrono::steady_clock::now() >= deadline) {
       return Error{"processes are still running in " + dir + " after " +
-                   std::to_string(timeout_ms) + " ms (" + report.method +
+                   std::to_string(timeout_ms) + " ms (" + report->method +
                    ")"};
     }
     // cgroup.kill: the kernel kills every process in the cgroup and below
     // it, and one that forks meanwhile cannot slip out.
     auto killed = use_cgroup_kill
                       ? WriteSmallFile(dir + "/cgroup.kill", "1")
-                      : FreezeAndKill(dir, RelativePathOf(grant), deadline);
+                      : FreezeAndKill(dir, relative, deadline);
     if (!killed.ok()) return Error{killed.error()};
     std::this_thread::sleep_for(kPollInterval);
   }
-  if (systemd_ != nullptr) return report;
-  auto removed = RemoveCgroupTree(dir);
-  if (!removed.ok()) return Error{removed.error()};
+  return true;
+}
+
+KillReport GrantCgroups::ListCgroup(const std::string& relative) const {
+  KillReport report;
+  if (!IsCgroupPath(relative)) return report;
+  CollectPids(mount_ + relative, &report.pids);
+  for (pid_t pid : report.pids) report.names.push_back(ProcessName(pid));
+  return report;
+}
+
+Result<KillReport> GrantCgroups::KillCgroup(const std::string& relative,
+                                            long timeout_ms) const {
+  if (!IsCgroupPath(relative)) {
+    return Error{"\"" + relative.substr(0, 256) + "\" is not a cgroup path"};
+  }
+  std::string dir = mount_ + relative;
+  KillReport report = ListCgroup(relative);
+  if (access(dir.c_str(), F_OK) != 0 || !IsPopulated(dir)) return report;
+  auto emptied = KillUntilEmpty(dir, relative, timeout_ms, &report);
+  if (!emptied.ok()) return Error{emptied.error()};
   return report;
 }
 

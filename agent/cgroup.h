@@ -76,10 +76,27 @@ class GrantCgroups {
   Result<KillReport> KillGrant(const std::string& grant,
                                long timeout_ms) const;
 
+  // Kills every process in the cgroup at relative (a path as
+  // /proc/PID/cgroup shows it, such as a logind session's scope) and
+  // below it as KillGrant does, and waits up to timeout_ms for them to be
+  // gone. The directories stay: their owner (systemd) removes them. An
+  // empty or missing cgroup gives an empty report.
+  Result<KillReport> KillCgroup(const std::string& relative,
+                                long timeout_ms) const;
+
+  // The processes in the cgroup at relative and below it, with names.
+  KillReport ListCgroup(const std::string& relative) const;
+
   // The grant directories that exist under the subtree.
   std::vector<std::string> ListGrants() const;
 
  private:
+  // Kills what is in dir (at relative) until it is empty or timeout_ms
+  // has passed, by the configured method; sets report->method.
+  Result<bool> KillUntilEmpty(const std::string& dir,
+                              const std::string& relative, long timeout_ms,
+                              KillReport* report) const;
+
   std::string mount_;
   std::string subtree_;
   KillMethod method_;

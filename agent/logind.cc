@@ -79,7 +79,36 @@ SessionCall Classify(const char* method, int r, const BusError& bus_error,
   return SessionCall::kFailed;
 }
 
+// The "0::" line of /proc/PID/cgroup, without the prefix; "" if unknown.
+std::string CgroupOf(pid_t pid) {
+  std::string path = "/proc/" + std::to_string(pid) + "/cgroup";
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return "";
+  char buffer[4096];
+  ssize_t n = read(fd.get(), buffer, sizeof buffer);
+  if (n <= 0) return "";
+  std::string_view text(buffer, static_cast<size_t>(n));
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(start, end - start);
+    if (line.substr(0, 3) == "0::") return std::string(line.substr(3));
+    start = end + 1;
+  }
+  return "";
+}
+
 }  // namespace
+
+std::string SessionScopeOf(std::string_view cgroup, std::string_view id) {
+  std::string suffix = "/session-" + std::string(id) + ".scope";
+  if (!IsSessionId(id) || cgroup.size() <= suffix.size() ||
+      cgroup.substr(cgroup.size() - suffix.size()) != suffix) {
+    return "";
+  }
+  return std::string(cgroup);
+}
 
 Result<uint64_t> ParseStartTime(std::string_view stat) {
   size_t close = stat.rfind(')');
@@ -226,12 +255,12 @@ SessionLookup LogindManager::FindSessionLedBy(const ProcessRef& process) {
     out.error = "logind session " + object_path + " reports a different id";
     return out;
   }
-  if (leader != static_cast<uint32_t>(process.pid) ||
-      HasExited(pidfd.get())) {
-    return out;
-  }
+  if (leader != static_cast<uint32_t>(process.pid)) return out;
+  std::string scope = SessionScopeOf(CgroupOf(process.pid), id.value());
+  if (HasExited(pidfd.get())) return out;
   out.status = LookupStatus::kFound;
   out.id = id.value();
+  out.scope_cgroup = scope;
   return out;
 }
 

@@ -43,6 +43,11 @@ bool IsSessionId(std::string_view id);
 // Error for any other path or an invalid id.
 Result<std::string> SessionIdOfPath(std::string_view path);
 
+// Returns cgroup (a path from /proc/PID/cgroup) if its last part is
+// session-<id>.scope, the scope that logind has systemd make for session
+// id, and "" otherwise.
+std::string SessionScopeOf(std::string_view cgroup, std::string_view id);
+
 // Outcome of a session lookup.
 enum class LookupStatus {
   kFound,        // id is set
@@ -54,6 +59,9 @@ enum class LookupStatus {
 struct SessionLookup {
   LookupStatus status = LookupStatus::kNoSession;
   std::string id;
+  // kFound: the leader's cgroup as /proc/PID/cgroup shows it, when it is
+  // the session's scope (its last part is session-<id>.scope), else "".
+  std::string scope_cgroup;
   std::string error;
 };
 

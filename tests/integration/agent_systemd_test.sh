@@ -393,6 +393,8 @@ expect_output "zsp-first: journal names the logind session" \
 expect_output "zsp-first: journal says the session was killed" \
   "\"ZSP_LOGIND_END\":\"$LOGIN_SESSION=killed\""
 expect_output "zsp-first: journal names the cause" '"ZSP_CAUSE":"revoked"'
+expect_output "zsp-first: journal names the session's processes" \
+  '"ZSP_SESSION_PROCESSES":"'
 
 # pam_systemd before pam_zsp: pam_zsp moves the leader from the session's
 # scope into the grant's slice, so the cgroup kill ends the work and
@@ -415,12 +417,32 @@ OUT=$(ended_records "$LOGIN_GRANT")
 expect_output "systemd-first: journal names the logind session" \
   "\"ZSP_LOGIND_SESSION\":\"$LOGIN_SESSION\""
 
-# No logind on the bus: the cgroup kill alone ends the session, and the
-# agent says why it could not ask logind.
+# logind gone by the end: the agent kills the session's scope itself.
+sshd_stack zsp-first
+start_login 87
+run count_procs '^sleep 87[1-3]'
+expect_equal "logind lost: session and children running" "$OUT" 3
+lost_session=$LOGIN_SESSION
+# Give Tick time to find the session that pam_systemd opened.
+for _ in $(seq 50); do
+  grep -q "session grant=$LOGIN_GRANT .*logind_session=" \
+    "$ZSP_TMP/agent.log" && break
+  sleep 0.05
+done
 kill "$STANDIN_PID"
 wait "$STANDIN_PID" 2>/dev/null
 start_standin --no-logind || exit 1
-sshd_stack zsp-first
+revoke_login 87 "logind lost revoke"
+OUT=$(grep "failed action=terminate-session grant=$LOGIN_GRANT " \
+  "$ZSP_TMP/agent.log")
+expect_output "logind lost: TerminateSession failure logged" \
+  "logind (org.freedesktop.login1) is not available on the system bus"
+OUT=$(ended_records "$LOGIN_GRANT")
+expect_output "logind lost: journal says the agent killed the scope" \
+  "\"ZSP_LOGIND_END\":\"$lost_session=killed-by-agent\""
+
+# No logind on the bus: the cgroup kill alone ends the session, and the
+# agent says why it could not ask logind.
 start_login 86
 run count_procs '^sleep 86[1-3]'
 expect_equal "no logind: session and children running" "$OUT" 3

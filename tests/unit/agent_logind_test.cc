@@ -15,6 +15,7 @@ using zsp::agent::IsSessionId;
 using zsp::agent::ParseStartTime;
 using zsp::agent::ReferToProcess;
 using zsp::agent::SessionIdOfPath;
+using zsp::agent::SessionScopeOf;
 
 class AgentLogindTest : public CppUnit::TestFixture {
   CPPUNIT_TEST_SUITE(AgentLogindTest);
@@ -22,6 +23,7 @@ class AgentLogindTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(SessionIdsRejected);
   CPPUNIT_TEST(SessionPathDecoded);
   CPPUNIT_TEST(SessionPathRejected);
+  CPPUNIT_TEST(SessionScopeMatchesId);
   CPPUNIT_TEST(StartTimeParsed);
   CPPUNIT_TEST(StartTimeRejected);
   CPPUNIT_TEST(ReferToOwnProcess);
@@ -60,6 +62,18 @@ class AgentLogindTest : public CppUnit::TestFixture {
           "/org/freedesktop/login1/session/_2e_2e", "", "/"}) {
       CPPUNIT_ASSERT_MESSAGE(path, !SessionIdOfPath(path).ok());
     }
+  }
+
+  void SessionScopeMatchesId() {
+    std::string scope = "/user.slice/user-1001.slice/session-3.scope";
+    CPPUNIT_ASSERT_EQUAL(scope, SessionScopeOf(scope, "3"));
+    CPPUNIT_ASSERT_EQUAL(std::string(), SessionScopeOf(scope, "13"));
+    CPPUNIT_ASSERT_EQUAL(std::string(), SessionScopeOf(scope, "../3"));
+    CPPUNIT_ASSERT_EQUAL(std::string(),
+                         SessionScopeOf("/zsp.slice/zsp-g.slice/x.scope", "3"));
+    CPPUNIT_ASSERT_EQUAL(std::string(), SessionScopeOf("/session-3.scope/x",
+                                                       "3"));
+    CPPUNIT_ASSERT_EQUAL(std::string(), SessionScopeOf("", "3"));
   }
 
   void StartTimeParsed() {
