@@ -1,5 +1,6 @@
 #include "agent/agent.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -101,6 +102,44 @@ void Agent::AdoptOrEndLeftovers(int64_t now) {
     unknown.claims.grant = name;
     live_[name] = unknown;
     EndWorkLocked(name, state.ok() ? kCauseExpired : kCauseUnknownAtStart);
+  }
+  AdoptSessionsLocked(now);
+}
+
+// A grant whose only work is a logind session may have no cgroup left:
+// systemd removes a scope once its last process has moved to the
+// session's scope. Its state file still names the session.
+void Agent::AdoptSessionsLocked(int64_t now) {
+  if (logind_ == nullptr) return;
+  DIR* dir = opendir(state_dir_.c_str());
+  if (dir == nullptr) return;
+  std::vector<std::string> grants;
+  while (dirent* entry = readdir(dir)) {
+    std::string name = entry->d_name;
+    constexpr std::string_view kSuffix = ".json";
+    if (name.size() <= kSuffix.size() ||
+        name.compare(name.size() - kSuffix.size(), kSuffix.size(),
+                     kSuffix) != 0) {
+      continue;
+    }
+    name.resize(name.size() - kSuffix.size());
+    if (IsWorkId(name) && live_.count(name) == 0) grants.push_back(name);
+  }
+  closedir(dir);
+  for (const auto& grant : grants) {
+    auto state = LoadState(grant);
+    if (!state.ok() || state.value().logins.empty()) continue;
+    live_[grant] = state.value();
+    if (state.value().claims.grant_expires <= now) {
+      EndWorkLocked(grant, kCauseExpired);
+      continue;
+    }
+    Log(LOG_INFO, "adopted",
+        {{"grant", grant},
+         {"user", state.value().claims.user},
+         {"grant_exp", std::to_string(state.value().claims.grant_expires)},
+         {"login_processes",
+          std::to_string(state.value().logins.size())}});
   }
 }
 

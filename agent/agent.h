@@ -106,6 +106,9 @@ class Agent {
     std::string error;     // the first logind or scope kill failure
   };
 
+  // Adopts, or ends if expired, the grants whose state files name login
+  // processes but that have no cgroup.
+  void AdoptSessionsLocked(int64_t now);
   // Moves pid into the cgroup of verified claims and tracks them.
   AgentReply PlaceLocked(pid_t pid, const GrantClaims& claims);
   // Records pid of a login placement and the session it leads, if any.

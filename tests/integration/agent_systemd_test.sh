@@ -377,6 +377,18 @@ fi
 run session_cgroup 84
 expect_output "zsp-first: shell runs in the session's scope" \
   "/user.slice/user-$(id -u alice).slice/session-$LOGIN_SESSION.scope"
+# Tick finds the session that pam_systemd opened after the placement and
+# saves it in the state file, so a restarted agent still ends it.
+for _ in $(seq 50); do
+  grep -q "session grant=$LOGIN_GRANT .*logind_session=" \
+    "$ZSP_TMP/agent.log" && break
+  sleep 0.05
+done
+OUT=$(grep "session grant=$LOGIN_GRANT " "$ZSP_TMP/agent.log")
+expect_output "zsp-first: agent found the session after placement" \
+  "logind_session=$LOGIN_SESSION"
+stop_agent
+start_agent || exit 1
 revoke_login 84 "zsp-first revoke"
 # The stand-in logs the processes it signalled; both lists must be
 # non-empty.
