@@ -29,7 +29,8 @@ constexpr int64_t kEndedMarginSeconds = 300;
 // pam_systemd opens later in the same stack, and how often.
 constexpr auto kSessionLookupWindow = std::chrono::seconds(30);
 constexpr auto kSessionLookupInterval = std::chrono::milliseconds(500);
-// How often the agent asks logind whether a terminated session is gone.
+// How often the agent checks (GetSession) whether a terminated session is
+// gone.
 constexpr auto kSessionPollInterval = std::chrono::milliseconds(50);
 // Login processes tracked per grant, which keeps a state file well under
 // kMaxStateBytes.
@@ -521,8 +522,8 @@ void Agent::EndWorkLocked(const std::string& grant, const std::string& cause) {
   auto it = live_.find(grant);
   if (it == live_.end()) return;
   // logind first, so that a session whose leader left the grant's slice
-  // is told to stop while the cgroup kill below runs; a failure there
-  // never stops that kill.
+  // is stopping while the cgroup kill below runs. A logind failure never
+  // stops that kill.
   SessionsEnd sessions = TerminateSessionsLocked(&it->second);
   auto killed = cgroups_.KillGrant(grant, kKillTimeoutMs);
   if (!sessions.ids.empty()) KillSessionsLocked(grant, &sessions);

@@ -97,7 +97,7 @@ class Agent {
     bool logind_warned = false;  // a lookup failure has been logged
   };
 
-  // What the end of a grant did to its logind sessions, for the record.
+  // The outcome of a grant's end for its logind sessions, for the record.
   struct SessionsEnd {
     std::vector<std::string> ids;
     std::vector<std::string> scopes;    // scope cgroup of each id, or ""
@@ -117,7 +117,7 @@ class Agent {
   // Looks up the sessions of the grant's login processes that have none
   // yet. Returns true if it found one.
   bool FindSessionsLocked(LiveGrant* live);
-  // Asks logind to terminate every session of the grant.
+  // Calls logind's TerminateSession for every session of the grant.
   SessionsEnd TerminateSessionsLocked(LiveGrant* live);
   // After the grace, sends SIGKILL to the sessions that are still there,
   // then kills what is left in their scopes itself.

@@ -363,7 +363,7 @@ KillReport GrantCgroups::ListCgroup(const std::string& relative) const {
 Result<KillReport> GrantCgroups::KillCgroup(const std::string& relative,
                                             long timeout_ms) const {
   if (!IsCgroupPath(relative)) {
-    return Error{"\"" + relative.substr(0, 256) + "\" is not a cgroup path"};
+    return Error{"\"" + relative.substr(0, 256) + "\" is not a valid cgroup path"};
   }
   std::string dir = mount_ + relative;
   KillReport report = ListCgroup(relative);

@@ -91,8 +91,8 @@ class GrantCgroups {
   std::vector<std::string> ListGrants() const;
 
  private:
-  // Kills what is in dir (at relative) until it is empty or timeout_ms
-  // has passed, by the configured method; sets report->method.
+  // Kills what is in dir (at relative) by the configured method until it
+  // is empty or timeout_ms has passed. Sets report->method.
   Result<bool> KillUntilEmpty(const std::string& dir,
                               const std::string& relative, long timeout_ms,
                               KillReport* report) const;

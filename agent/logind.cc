@@ -40,7 +40,7 @@ std::string Describe(const char* method, int r, const BusError& bus_error) {
   return std::string("logind ") + method + " failed: " + detail;
 }
 
-// True when the failure means that nobody serves logind's name on the
+// True when the failure means that no process owns logind's name on the
 // bus, or that the bus connection itself is gone.
 bool IsUnavailable(int r, const BusError& bus_error) {
   if (sd_bus_error_is_set(&bus_error.error)) {
@@ -193,7 +193,7 @@ bool LogindManager::EnsureConnected(std::string* error) {
 SessionLookup LogindManager::FindSessionLedBy(const ProcessRef& process) {
   SessionLookup out;
   // The pidfd pins the process: while it has not exited, its pid cannot
-  // name another process, so the answer below is about this one.
+  // name another process, so the reply below is about this one.
   UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, process.pid, 0)));
   if (pidfd.get() < 0) return out;
   auto now = ReferToProcess(process.pid);

@@ -1,6 +1,6 @@
 // The calls zsp-agent makes to systemd-logind (org.freedesktop.login1) on
-// hosts booted with systemd. pam_systemd asks logind for a login session
-// and logind moves the session's leader into session-N.scope, out of the
+// hosts booted with systemd. pam_systemd requests a login session from
+// logind, and logind moves the session's leader into session-N.scope, out of the
 // grant's slice. The agent finds that session by the process that pam_zsp
 // placed and ends it through logind (TerminateSession, then KillSession
 // with SIGKILL), next to the kill of the grant's own cgroup.

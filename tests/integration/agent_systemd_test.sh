@@ -3,7 +3,8 @@
 # real broker. tests/tools/systemd_standin on a private dbus-daemon takes
 # the place of systemd. It implements only StartTransientUnit and
 # StopUnit, moves processes into the scope cgroups it creates, and on
-# StopUnit sends SIGTERM but never SIGKILL. The suite
+# StopUnit sends SIGTERM but never SIGKILL. It also takes the place of
+# logind, from which the real sshd's pam_systemd.so requests sessions. The suite
 # runs in its own cgroup namespace, so that the stand-in's zsp.slice is a
 # private cgroup and not one at the top of this machine's tree.
 . "$(dirname "$0")/../lib/harness.sh"
@@ -258,8 +259,8 @@ OUT=$(cat "$ZSP_TMP/agent.log")
 expect_output "restart: live grant's slice adopted" "adopted grant=$cat_grant"
 
 # --- login sessions through logind ---
-# sshd with pam_systemd.so from this machine: it asks the stand-in's
-# logind for a session, and the stand-in moves the session leader into
+# sshd with pam_systemd.so from this machine: it requests a session from
+# the stand-in's logind, and the stand-in moves the session leader into
 # user.slice/user-UID.slice/session-N.scope as logind and systemd do.
 # pam_systemd does nothing unless /run/systemd/seats exists.
 mkdir -p /run/systemd/seats
@@ -409,8 +410,8 @@ expect_output "zsp-first: journal names the session's processes" \
   '"ZSP_SESSION_PROCESSES":"'
 
 # pam_systemd before pam_zsp: pam_zsp moves the leader from the session's
-# scope into the grant's slice, so the cgroup kill ends the work and
-# logind is told to end the session.
+# scope into the grant's slice, so the cgroup kill ends the work, and the
+# agent calls TerminateSession as well.
 sshd_stack systemd-first
 start_login 85
 run count_procs '^sleep 85[1-3]'

@@ -13,7 +13,7 @@
 //     ignores SIGTERM stays until its caller kills it.
 //
 // Unless --no-logind is given, it also owns org.freedesktop.login1 and
-// stands in for the parts of systemd-logind that pam_systemd and
+// implements the parts of systemd-logind that pam_systemd and
 // zsp-agent use:
 //
 //   CreateSession(uid, leader, ...): what pam_systemd calls. Makes session
