@@ -37,8 +37,9 @@ inline constexpr char kCauseUnknownAtStart[] = "unknown_at_start";
 // How long the agent waits for a grant's processes to be gone.
 inline constexpr long kKillTimeoutMs = 2000;
 // How long a logind session has after TerminateSession before the agent
-// sends SIGKILL to what is left of it (KillSession).
-inline constexpr long kSessionKillGraceMs = 1000;
+// sends SIGKILL to what is left of it (KillSession). Short, because a
+// revocation must end the session within 2 seconds of the broker's feed.
+inline constexpr long kSessionKillGraceMs = 500;
 
 class Agent {
  public:
