@@ -388,6 +388,26 @@ done
 OUT=$(grep "session grant=$LOGIN_GRANT " "$ZSP_TMP/agent.log")
 expect_output "zsp-first: agent found the session after placement" \
   "logind_session=$LOGIN_SESSION"
+# A sudo command started from inside the login session is its own grant's
+# work: revoking that grant must leave the login and its session alone.
+sudo_grant=$(grant_of "$(zsp_grant_sudo alice bob /usr/bin/sleep 1h)")
+(
+  echo "$BASHPID" >"$cgroup_mount$(session_cgroup 84)/cgroup.procs"
+  as_user alice sudo -n /usr/bin/sleep 8801 </dev/null >/dev/null 2>&1
+) &
+wait_for_procs '^(/usr/bin/)?sleep 8801' 1
+zspctl_as alice revoke "$sudo_grant" >/dev/null
+if time_until_gone '^(/usr/bin/)?sleep 8801' "$(date +%s%N)" 5000; then
+  pass "zsp-first: sudo in the session revoked"
+else
+  fail "zsp-first: sudo in the session revoked" "still running after 5 s"
+fi
+ended_records "$sudo_grant" >/dev/null
+run count_procs '^sleep 84[1-3]'
+expect_equal "zsp-first: login outlives the sudo grant" "$OUT" 3
+run grep -c '^TerminateSession' "$standin_log"
+expect_equal "zsp-first: sudo end leaves the session" "$OUT" 0
+
 stop_agent
 start_agent || exit 1
 revoke_login 84 "zsp-first revoke"
