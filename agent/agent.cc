@@ -388,7 +388,8 @@ void Agent::KillSessionsLocked(const std::string& grant, SessionsEnd* end) {
     std::string error;
     SessionCall call = logind_->KillSession(id, SIGKILL, &error);
     if (call == SessionCall::kDone || call == SessionCall::kGone) {
-      end->outcomes.push_back(id + "=killed");
+      end->outcomes.push_back(id + (call == SessionCall::kDone ? "=killed"
+                                                               : "=gone"));
       continue;
     }
     end->outcomes.push_back(id + "=failed");
@@ -677,8 +678,11 @@ Result<Agent::LiveGrant> Agent::LoadState(const std::string& grant) const {
         (!login.session.empty() && !IsSessionId(login.session))) {
       continue;
     }
-    std::string scope = entry.value("scope", "");
-    login.scope_cgroup = SessionScopeOf(scope, login.session);
+    const json scope = entry.value("scope", json());
+    if (scope.is_string()) {
+      login.scope_cgroup =
+          SessionScopeOf(scope.get<std::string>(), login.session);
+    }
     live.logins.push_back(login);
   }
   return live;
