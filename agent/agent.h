@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "agent/cgroup.h"
+#include "agent/peer.h"
 #include "common/agent_protocol.h"
 #include "common/config.h"
 #include "common/feed.h"
@@ -51,11 +52,13 @@ class Agent {
   // by the state files, and ends the work in any other.
   void AdoptOrEndLeftovers(int64_t now);
 
-  // Places process pid under the grant of the signed decision token.
-  AgentReply Place(pid_t pid, const std::string& token, int64_t now);
+  // Places the peer process under the grant of the signed decision token.
+  AgentReply Place(const PeerProcess& peer, const std::string& token,
+                   int64_t now);
 
-  // Places process pid under a break-glass token, by the token's id.
-  AgentReply PlaceBreakGlass(pid_t pid, const std::string& text, int64_t now);
+  // Places the peer process under a break-glass token, by the token's id.
+  AgentReply PlaceBreakGlass(const PeerProcess& peer, const std::string& text,
+                             int64_t now);
 
   // Applies a verified feed page and marks the feed as healthy.
   void ApplyFeedPage(const FeedPage& page, int64_t now);
@@ -74,8 +77,12 @@ class Agent {
     std::string failed_cause;  // set when an end failed and must be retried
   };
 
-  // Moves pid into the cgroup of verified claims and tracks them.
-  AgentReply PlaceLocked(pid_t pid, const GrantClaims& claims);
+  // Moves the peer into the cgroup of verified claims and tracks them.
+  // If the peer has exited by then, its pid may name another process:
+  // moves that one back and rejects.
+  AgentReply PlaceLocked(const PeerProcess& peer, const GrantClaims& claims);
+  AgentReply UndoPlaceLocked(const PeerProcess& peer, const GrantClaims& grant,
+                             const std::string& origin);
   bool FeedIsStaleLocked(SteadyClock::time_point now) const;
   // Kills the grant's work and records it; on failure keeps the grant for
   // a retry on the next Tick.

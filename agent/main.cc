@@ -33,6 +33,7 @@
 #include "agent/cgroup.h"
 #include "agent/feed_follower.h"
 #include "agent/log.h"
+#include "agent/peer.h"
 #include "agent/relay.h"
 #include "agent/systemd.h"
 #include "common/agent_protocol.h"
@@ -196,18 +197,20 @@ void ServeRelay(int fd, pid_t pid, std::string_view line,
 // decision request.
 void ServeClient(int fd, zsp::agent::Agent* agent,
                  zsp::agent::BrokerRelay* relay) {
-  ucred peer{};
-  socklen_t length = sizeof peer;
   zsp::AgentReply reply;
-  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &length) != 0) {
-    reply.error = "cannot read the caller's credentials";
+  // Pinned before the request is read, so that a caller that exits and
+  // has its pid reused meanwhile is noticed at placement.
+  auto peer = zsp::agent::PeerProcess::FromSocket(fd);
+  if (!peer.ok()) {
+    Log(LOG_WARNING, "rejected", {{"reason", peer.error()}});
+    reply.error = "cannot identify the caller: " + peer.error();
     Reply(fd, reply);
     return;
   }
-  if (peer.uid != 0) {
+  if (peer.value().uid() != 0) {
     Log(LOG_WARNING, "rejected",
-        {{"pid", std::to_string(peer.pid)},
-         {"uid", std::to_string(peer.uid)},
+        {{"pid", std::to_string(peer.value().pid())},
+         {"uid", std::to_string(peer.value().uid())},
          {"reason", "caller is not root"}});
     reply.error = "only root may place work or relay decisions";
     Reply(fd, reply);
@@ -216,14 +219,15 @@ void ServeClient(int fd, zsp::agent::Agent* agent,
   std::string line = ReadRequestLine(
       fd, std::max(zsp::kMaxAgentRequestBytes, zsp::kMaxRelayRequestBytes));
   if (zsp::AgentRequestOp(line) == "decide") {
-    ServeRelay(fd, peer.pid, line, relay);
+    ServeRelay(fd, peer.value().pid(), line, relay);
     return;
   }
   auto request = zsp::ParsePlaceRequest(line);
   explicit_bzero(line.data(), line.size());
   if (!request.ok()) {
     Log(LOG_WARNING, "rejected",
-        {{"pid", std::to_string(peer.pid)}, {"reason", request.error()}});
+        {{"pid", std::to_string(peer.value().pid())},
+         {"reason", request.error()}});
     reply.error = "invalid request: " + request.error();
     Reply(fd, reply);
     return;
@@ -231,9 +235,9 @@ void ServeClient(int fd, zsp::agent::Agent* agent,
   int64_t now = static_cast<int64_t>(std::time(nullptr));
   std::string& token = request.value().token;
   if (request.value().break_glass) {
-    Reply(fd, agent->PlaceBreakGlass(peer.pid, token, now));
+    Reply(fd, agent->PlaceBreakGlass(peer.value(), token, now));
   } else {
-    Reply(fd, agent->Place(peer.pid, token, now));
+    Reply(fd, agent->Place(peer.value(), token, now));
   }
   // A break-glass token may still open other hosts.
   explicit_bzero(token.data(), token.size());
