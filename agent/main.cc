@@ -54,6 +54,18 @@ constexpr int kTickMs = 100;
 // Connections served at once. A connection beyond it is refused at once,
 // so that a module falls back to its direct path instead of waiting.
 constexpr int kMaxClients = 16;
+// Relayed decisions served at once. A relay waits for the broker, up to
+// timeout_ms, so a slow broker could hold every connection with relays;
+// the other kMaxClients - kMaxRelays connections stay free for
+// placements, which without the agent deny allowed work under
+// agent = required.
+constexpr int kMaxRelays = 12;
+
+// Connections in progress, and how many of them relay a decision.
+struct ConnectionCounts {
+  std::atomic<int> clients{0};
+  std::atomic<int> relays{0};
+};
 
 struct Options {
   std::string config_path = zsp::kDefaultConfigPath;
@@ -176,17 +188,24 @@ void Reply(int fd, const zsp::AgentReply& reply) {
 }
 
 // Relays one decision request and sends the reply within the request's
-// time limit.
+// time limit, or refuses it when kMaxRelays relays are in progress.
 void ServeRelay(int fd, pid_t pid, std::string_view line,
-                zsp::agent::BrokerRelay* relay) {
+                zsp::agent::BrokerRelay* relay, std::atomic<int>* relays) {
   auto request = zsp::ParseRelayRequest(line);
   zsp::RelayReply reply;
   if (!request.ok()) {
     Log(LOG_WARNING, "rejected",
         {{"pid", std::to_string(pid)}, {"reason", request.error()}});
     reply.error = "invalid request: " + request.error();
+  } else if (relays->fetch_add(1) >= kMaxRelays) {
+    relays->fetch_sub(1);
+    Log(LOG_WARNING, "rejected",
+        {{"pid", std::to_string(pid)}, {"reason", "too many relays"}});
+    reply.error = "the agent is relaying " + std::to_string(kMaxRelays) +
+                  " decisions already";
   } else {
     reply = relay->Forward(request.value());
+    relays->fetch_sub(1);
   }
   auto deadline = std::chrono::steady_clock::now() + kClientTimeout;
   auto sent = zsp::SendAll(fd, zsp::EncodeRelayReply(reply), deadline);
@@ -196,7 +215,7 @@ void ServeRelay(int fd, pid_t pid, std::string_view line,
 // Serves one connection: only a root process may place itself or relay a
 // decision request.
 void ServeClient(int fd, zsp::agent::Agent* agent,
-                 zsp::agent::BrokerRelay* relay) {
+                 zsp::agent::BrokerRelay* relay, ConnectionCounts* counts) {
   zsp::AgentReply reply;
   // Pinned before the request is read, so that a caller that exits and
   // has its pid reused meanwhile is noticed at placement.
@@ -219,7 +238,7 @@ void ServeClient(int fd, zsp::agent::Agent* agent,
   std::string line = ReadRequestLine(
       fd, std::max(zsp::kMaxAgentRequestBytes, zsp::kMaxRelayRequestBytes));
   if (zsp::AgentRequestOp(line) == "decide") {
-    ServeRelay(fd, peer.value().pid(), line, relay);
+    ServeRelay(fd, peer.value().pid(), line, relay, &counts->relays);
     return;
   }
   auto request = zsp::ParsePlaceRequest(line);
@@ -260,9 +279,9 @@ zsp::BreakGlassPolicy LoadBreakGlassKeys(const zsp::HostConfig& config) {
 // Serves client on a detached thread, or refuses it when kMaxClients
 // connections are already being served.
 void ServeInThread(zsp::UniqueFd client, zsp::agent::Agent* agent,
-                   zsp::agent::BrokerRelay* relay, std::atomic<int>* clients) {
-  if (clients->fetch_add(1) >= kMaxClients) {
-    clients->fetch_sub(1);
+                   zsp::agent::BrokerRelay* relay, ConnectionCounts* counts) {
+  if (counts->clients.fetch_add(1) >= kMaxClients) {
+    counts->clients.fetch_sub(1);
     zsp::AgentReply busy;
     busy.error = "the agent is serving " + std::to_string(kMaxClients) +
                  " connections already";
@@ -271,13 +290,13 @@ void ServeInThread(zsp::UniqueFd client, zsp::agent::Agent* agent,
     return;
   }
   try {
-    std::thread([fd = std::move(client), agent, relay, clients]() mutable {
-      ServeClient(fd.get(), agent, relay);
+    std::thread([fd = std::move(client), agent, relay, counts]() mutable {
+      ServeClient(fd.get(), agent, relay, counts);
       fd = zsp::UniqueFd();
-      clients->fetch_sub(1);
+      counts->clients.fetch_sub(1);
     }).detach();
   } catch (const std::system_error& e) {
-    clients->fetch_sub(1);
+    counts->clients.fetch_sub(1);
     Log(LOG_ERR, "failed", {{"action", "serve"}, {"error", e.what()}});
   }
 }
@@ -345,7 +364,7 @@ int Run(const Options& options) {
                                  cgroups, options.state_dir,
                                  LoadBreakGlassKeys(config.value()));
   static zsp::agent::BrokerRelay relay(config.value());
-  static std::atomic<int> clients{0};
+  static ConnectionCounts counts;
   agent.AdoptOrEndLeftovers(static_cast<int64_t>(std::time(nullptr)));
 
   std::atomic<bool> stop{false};
@@ -385,8 +404,9 @@ int Run(const Options& options) {
     if (ready > 0 && (fds[0].revents & POLLIN) != 0) {
       zsp::UniqueFd client(accept4(listener.value().get(), nullptr, nullptr,
                                    SOCK_CLOEXEC | SOCK_NONBLOCK));
-      if (client.get() >= 0) ServeInThread(std::move(client), &agent, &relay,
-                                           &clients);
+      if (client.get() >= 0) {
+        ServeInThread(std::move(client), &agent, &relay, &counts);
+      }
     }
     agent.Tick(static_cast<int64_t>(std::time(nullptr)));
   }

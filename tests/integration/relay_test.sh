@@ -227,4 +227,59 @@ run as_user alice sudo -n id -un
 expect_status "stand-in stall: alice allowed directly" 0
 expect_faster "stand-in stall: within timeout_ms" 3000
 
+# --- relays held by a broker that never answers leave room to place ---
+# The real agent relays to a TCP listener that never answers, with
+# timeout_ms and connect_timeout_ms of 15 s, while 16 clients ask it to
+# relay at once: it holds at most 12 of them and refuses the rest at once.
+# sudo, which takes the direct path to the real broker, is then still
+# placed.
+kill "$STANDIN_PID" 2>/dev/null
+wait "$STANDIN_PID" 2>/dev/null
+STANDIN_PID=
+"$ZSP_BUILD/tcp_blackhole" >"$ZSP_TMP/blackhole.port" &
+ZSP_BLACKHOLE_PID=$!
+for _ in $(seq 100); do
+  [ -s "$ZSP_TMP/blackhole.port" ] && break
+  sleep 0.02
+done
+zsp_write_config "https://127.0.0.1:$(cat "$ZSP_TMP/blackhole.port")" \
+  "$settings
+connect_timeout_ms = 15000
+timeout_ms = 15000
+feed_stale_action = keep"
+start_agent || exit 1
+zsp_write_config "$ZSP_BROKER_URL" "$settings
+decision_relay = direct"
+python3 - /run/zsp/agent.sock >"$ZSP_TMP/stalled.log" 2>&1 <<'PYTHON' &
+import socket, sys, threading
+line = b'{"op":"decide","timeout_ms":15000,"body":"{}"}\n'
+def relay():
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    client.connect(sys.argv[1])
+    client.sendall(line)
+    print(client.recv(4096).split(b"\n")[0].decode(), flush=True)
+threads = [threading.Thread(target=relay) for _ in range(16)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+PYTHON
+STALLED_PID=$!
+for _ in $(seq 100); do
+  [ "$(grep -c 'relaying 12 decisions already' "$ZSP_TMP/stalled.log")" -ge 4 ] &&
+    break
+  sleep 0.05
+done
+OUT=$(cat "$ZSP_TMP/stalled.log")
+expect_equal "stalled broker: 4 of 16 relays refused at once" \
+  "$(grep -c 'relaying 12 decisions already' "$ZSP_TMP/stalled.log")" 4
+run as_user alice sudo -n id -un
+expect_status "stalled broker: sudo placed and allowed" 0
+expect_output "stalled broker: command ran as root" "root"
+expect_equal "stalled broker: 12 relays still held" \
+  "$(grep -c . "$ZSP_TMP/stalled.log")" 4
+kill "$STALLED_PID" 2>/dev/null
+wait "$STALLED_PID" 2>/dev/null
+stop_agent
+
 zsp_finish
