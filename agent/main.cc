@@ -363,14 +363,15 @@ int Run(const Options& options) {
                                  std::move(agent_keys).value(), host.value(),
                                  cgroups, options.state_dir,
                                  LoadBreakGlassKeys(config.value()));
-  static zsp::agent::BrokerRelay relay(config.value());
+  static zsp::agent::BrokerOrder broker_order;
+  static zsp::agent::BrokerRelay relay(config.value(), &broker_order);
   static ConnectionCounts counts;
   agent.AdoptOrEndLeftovers(static_cast<int64_t>(std::time(nullptr)));
 
   std::atomic<bool> stop{false};
   zsp::agent::FeedFollower follower(config.value(),
                                     std::move(feed_keys).value(), host.value(),
-                                    &agent);
+                                    &agent, &broker_order);
   // Detached: a long poll may take kMaxFeedWaitSeconds to return, and the
   // process exits without waiting for it.
   std::thread([&follower, &stop] { follower.Run(stop); }).detach();

@@ -282,4 +282,29 @@ kill "$STALLED_PID" 2>/dev/null
 wait "$STALLED_PID" 2>/dev/null
 stop_agent
 
+# --- a first broker that drops packets: the relay starts with the other ---
+# The first broker_url never answers, and connect_timeout_ms (1 s) is
+# half of timeout_ms, the relay's whole share. Once the agent's feed has
+# reached the second broker, relays go there first and are allowed at
+# once. Trying the first broker first would use up the relay's share
+# and, on the direct path, the rest of timeout_ms before the second.
+zsp_write_config "https://127.0.0.1:$(cat "$ZSP_TMP/blackhole.port")" \
+  "$settings
+broker_url = $ZSP_BROKER_URL"
+start_agent || exit 1
+for _ in $(seq 100); do
+  grep -qF "feed-connected broker=$ZSP_BROKER_URL" "$ZSP_TMP/agent.log" &&
+    break
+  sleep 0.05
+done
+OUT=$(cat "$ZSP_TMP/agent.log")
+expect_output "dropping first broker: feed reached the second" \
+  "feed-connected broker=$ZSP_BROKER_URL"
+run as_user alice sudo -n id -un
+expect_status "dropping first broker: sudo allowed" 0
+expect_faster "dropping first broker: within half of timeout_ms" 1000
+expect_equal "dropping first broker: allow taken through the relay" \
+  "$(last_field $sudo_allow_id alice ZSP_PATH)" agent
+stop_agent
+
 zsp_finish
