@@ -80,21 +80,10 @@ std::string EncodeRelayRequest(const RelayRequest& request) {
 }
 
 Result<RelayRequest> ParseRelayRequest(std::string_view line) {
-  if (line.size() >= kMaxRelayRequestBytes) {
-    return Error{"request is longer than " +
-                 std::to_string(kMaxRelayRequestBytes) + " bytes"};
-  }
-  json parsed = ParseStrictJson(line);
-  if (!parsed.is_object()) {
-    return Error{"request is not a JSON object with unique keys"};
-  }
-
-  for (const auto& [key, value] : parsed.items()) {
-    if (key != "op" && key != "timeout_ms" && key != "body") {
-      return Error{"request has unknown member \"" + EscapeForLog(key, 64) +
-                   "\""};
-    }
-  }
+  auto request_line = ParseAgentRequestLine(line, kMaxRelayRequestBytes,
+                                            {"op", "timeout_ms", "body"});
+  if (!request_line.ok()) return Error{request_line.error()};
+  const json& parsed = request_line.value();
   auto op = parsed.find("op");
   if (op == parsed.end() || *op != "decide") {
     return Error{"op: must be \"decide\""};
@@ -201,12 +190,11 @@ Result<RelayReply> RelayThroughAgent(const std::string& socket_path,
                                      const RelayRequest& request) {
   auto deadline = std::chrono::steady_clock::now() +
                   std::chrono::milliseconds(request.timeout_ms);
-  auto connected = ConnectToAgent(socket_path);
+  auto connected =
+      SendToAgent(socket_path, EncodeRelayRequest(request), deadline);
   if (!connected.ok()) return Error{connected.error()};
   int fd = connected.value().get();
 
-  auto sent = SendAll(fd, EncodeRelayRequest(request), deadline);
-  if (!sent.ok()) return Error{sent.error()};
   auto reply = ReadReply(fd, deadline);
   if (!reply.ok()) return Error{reply.error()};
   auto parsed = ParseRelayReply(reply.value());
