@@ -77,7 +77,7 @@ void FeedFollower::Run(const std::atomic<bool>& stop) noexcept {
           agent_->ApplyFeedPage(page.value(),
                                 static_cast<int64_t>(std::time(nullptr)));
           after = page.value().last;
-          order_->MarkAnswered(url_index);
+          order_->MarkResponded(url_index);
           if (!last_failure_.empty()) {
             Log(LOG_NOTICE, "feed-connected", {{"broker", base}});
           }

@@ -54,10 +54,10 @@ constexpr int kTickMs = 100;
 // Connections served at once. A connection beyond it is refused at once,
 // so that a module falls back to its direct path instead of waiting.
 constexpr int kMaxClients = 16;
-// Relayed decisions served at once. A relay waits for the broker, up to
-// timeout_ms, so a slow broker could hold every connection with relays;
-// the other kMaxClients - kMaxRelays connections stay free for
-// placements, which without the agent deny allowed work under
+// Relayed decisions served at once. A relay waits for the broker for up
+// to timeout_ms, so a slow broker could otherwise hold every connection
+// with relays. The other kMaxClients - kMaxRelays connections stay free
+// for placements, because a failed placement denies allowed work under
 // agent = required.
 constexpr int kMaxRelays = 12;
 
@@ -188,7 +188,7 @@ void Reply(int fd, const zsp::AgentReply& reply) {
 }
 
 // Relays one decision request and sends the reply within the request's
-// time limit, or refuses it when kMaxRelays relays are in progress.
+// time limit, or rejects it when kMaxRelays relays are in progress.
 void ServeRelay(int fd, pid_t pid, std::string_view line,
                 zsp::agent::BrokerRelay* relay, std::atomic<int>* relays) {
   auto request = zsp::ParseRelayRequest(line);

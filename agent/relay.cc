@@ -66,7 +66,7 @@ RelayReply BrokerRelay::Forward(const RelayRequest& request) {
     reply.status = response.value().status;
     reply.body = std::move(response.value().body);
     if (IsFinalStatus(reply.status)) {
-      order_->MarkAnswered(index);
+      order_->MarkResponded(index);
       break;
     }
     failures += url + ": HTTP " + std::to_string(reply.status);

@@ -1,7 +1,7 @@
 #!/bin/bash
 # zsp-agent places the process that connected to its socket, not whatever
 # process has that pid by the time it writes cgroup.procs. A client that
-# exits right after it asks for placement, and whose pid the kernel then
+# exits right after it requests placement, and whose pid the kernel then
 # gives to another process (here forced through ns_last_pid in a private
 # pid namespace), gets a rejection, and that other process stays in its
 # own cgroup. A client that stays is placed, which shows that the test

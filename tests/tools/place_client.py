@@ -5,7 +5,8 @@
 
 It fetches a signed allow decision for USER running COMMAND as root on
 host "testhost" from the broker (with the host's certificate in
-/etc/zsp), then asks the agent on SOCKET to place a process under it:
+/etc/zsp), then requests that the agent on SOCKET place a process under
+it:
 
   stay   a child connects, sends the request and waits for the reply
   reuse  a child connects and sends all of the request but its newline,

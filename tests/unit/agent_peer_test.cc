@@ -53,8 +53,8 @@ class AgentPeerTest : public CppUnit::TestFixture {
   }
 
  private:
-  // A child connects and waits for one byte; the test pins it, lets it
-  // exit, and checks IsAlive while it is a zombie and once it is reaped.
+  // Pins a child that connects and waits for one byte, lets it exit, and
+  // checks IsAlive while the child is a zombie and once it is reaped.
   void CheckExitSeen(bool force_start_time, const std::string& pin) {
     sockaddr_un address;
     UniqueFd listener = ListenAbstract(&address);
