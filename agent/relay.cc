@@ -60,6 +60,7 @@ RelayReply BrokerRelay::Forward(const RelayRequest& request) {
     if (!failures.empty()) failures += "; ";
     if (!response.ok()) {
       failures += url + ": " + response.error();
+      reply.failed_urls.push_back(url);
       continue;
     }
     reply.ok = true;
@@ -70,11 +71,14 @@ RelayReply BrokerRelay::Forward(const RelayRequest& request) {
       break;
     }
     failures += url + ": HTTP " + std::to_string(reply.status);
+    reply.failed_urls.push_back(url);
   }
   ReleaseSession(std::move(session));
   if (!reply.ok) {
     reply.error = failures.empty() ? "no broker_url tried before the deadline"
                                    : failures;
+  } else {
+    reply.failed_urls.clear();  // sent with a failure only
   }
   if (!reply.ok || !IsFinalStatus(reply.status)) ReportFailure(failures);
   return reply;

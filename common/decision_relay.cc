@@ -115,7 +115,9 @@ Result<RelayRequest> ParseRelayRequest(std::string_view line) {
 
 std::string EncodeRelayReply(const RelayReply& reply) {
   if (!reply.ok) {
-    return Dump(json{{"ok", false}, {"error", reply.error}}) + "\n";
+    json header = {{"ok", false}, {"error", reply.error}};
+    if (!reply.failed_urls.empty()) header["failed_urls"] = reply.failed_urls;
+    return Dump(header) + "\n";
   }
   json header = {{"ok", true},
                  {"status", reply.status},
@@ -139,6 +141,21 @@ Result<RelayReplyHeader> ParseRelayReplyHeader(std::string_view line) {
     header.error = error != parsed.end() && error->is_string()
                        ? error->get<std::string>()
                        : "no reason given";
+    auto failed = parsed.find("failed_urls");
+    if (failed == parsed.end()) return header;
+    if (!failed->is_array() || failed->size() > kMaxRelayFailedUrls) {
+      return Error{"the zsp agent's failed_urls is not a list of at most " +
+                   std::to_string(kMaxRelayFailedUrls) + " entries"};
+    }
+    for (const auto& url : *failed) {
+      if (!url.is_string() ||
+          url.get_ref<const std::string&>().size() > kMaxRelayFailedUrlBytes) {
+        return Error{"the zsp agent's failed_urls has an entry that is not "
+                     "a string of at most " +
+                     std::to_string(kMaxRelayFailedUrlBytes) + " bytes"};
+      }
+      header.failed_urls.push_back(url.get<std::string>());
+    }
     return header;
   }
 
@@ -171,6 +188,7 @@ Result<RelayReply> ParseRelayReply(std::string_view reply) {
   out.ok = header.value().ok;
   if (!out.ok) {
     out.error = header.value().error;
+    out.failed_urls = header.value().failed_urls;
     if (!body.empty()) {
       return Error{"the zsp agent sent bytes after a refusal"};
     }
@@ -188,8 +206,15 @@ Result<RelayReply> ParseRelayReply(std::string_view reply) {
 
 Result<RelayReply> RelayThroughAgent(const std::string& socket_path,
                                      const RelayRequest& request) {
+  return RelayThroughAgent(socket_path, request, request.timeout_ms, nullptr);
+}
+
+Result<RelayReply> RelayThroughAgent(const std::string& socket_path,
+                                     const RelayRequest& request,
+                                     long wait_ms,
+                                     std::vector<std::string>* failed_urls) {
   auto deadline = std::chrono::steady_clock::now() +
-                  std::chrono::milliseconds(request.timeout_ms);
+                  std::chrono::milliseconds(wait_ms);
   auto connected =
       SendToAgent(socket_path, EncodeRelayRequest(request), deadline);
   if (!connected.ok()) return Error{connected.error()};
@@ -200,6 +225,7 @@ Result<RelayReply> RelayThroughAgent(const std::string& socket_path,
   auto parsed = ParseRelayReply(reply.value());
   if (!parsed.ok()) return Error{parsed.error()};
   if (!parsed.value().ok) {
+    if (failed_urls != nullptr) *failed_urls = parsed.value().failed_urls;
     return Error{"the zsp agent refused: " +
                  EscapeForLog(parsed.value().error, 256)};
   }

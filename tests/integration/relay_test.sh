@@ -227,8 +227,8 @@ run as_user alice sudo -n id -un
 expect_status "stand-in stall: alice allowed directly" 0
 expect_faster "stand-in stall: within timeout_ms" 3000
 
-# --- relays held by a broker that never answers leave room to place ---
-# The real agent relays to a TCP listener that never answers, with
+# --- relays held by a broker that never responds leave room to place ---
+# The real agent relays to a TCP listener that never responds, with
 # timeout_ms and connect_timeout_ms of 15 s, while 16 clients ask it to
 # relay at once: it holds at most 12 of them and refuses the rest at once.
 # sudo, which takes the direct path to the real broker, is then still
@@ -282,16 +282,27 @@ kill "$STALLED_PID" 2>/dev/null
 wait "$STALLED_PID" 2>/dev/null
 stop_agent
 
-# --- a first broker that drops packets: the relay starts with the other ---
-# The first broker_url never answers, and connect_timeout_ms (1 s) is
-# half of timeout_ms, the relay's whole share. Once the agent's feed has
-# reached the second broker, relays go there first and are allowed at
-# once. Trying the first broker first would use up the relay's share
-# and, on the direct path, the rest of timeout_ms before the second.
-zsp_write_config "https://127.0.0.1:$(cat "$ZSP_TMP/blackhole.port")" \
-  "$settings
+# --- a first broker that drops packets: the second one is tried first ---
+# The first broker_url never responds, and connect_timeout_ms (1 s) is
+# half of timeout_ms, the relay's whole share. Trying the first broker
+# first on both paths would use up the relay's share and then the rest
+# of timeout_ms before the second broker. Right after the agent starts,
+# before its feed has reached the second broker, the relay still spends
+# its share on the first one, but its failure names it, so the direct
+# path tries the second broker first. Once the feed has reached the
+# second broker, relays go there first and are allowed at once.
+blackhole_url="https://127.0.0.1:$(cat "$ZSP_TMP/blackhole.port")"
+zsp_write_config "$blackhole_url" "$settings
 broker_url = $ZSP_BROKER_URL"
 start_agent || exit 1
+run as_user alice sudo -n id -un
+expect_status "dropping first broker, cold agent: sudo allowed" 0
+expect_faster "dropping first broker, cold agent: within timeout_ms" 1800
+expect_equal "dropping first broker, cold agent: allow taken directly" \
+  "$(last_field $sudo_allow_id alice ZSP_PATH)" direct
+OUT=$(last_field $sudo_allow_id alice ZSP_RELAY_PROBLEM)
+expect_output "dropping first broker, cold agent: relay tried the first" \
+  "$blackhole_url"
 for _ in $(seq 100); do
   grep -qF "feed-connected broker=$ZSP_BROKER_URL" "$ZSP_TMP/agent.log" &&
     break
