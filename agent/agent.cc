@@ -176,6 +176,8 @@ AgentReply Agent::PlaceLocked(const PeerProcess& peer,
 // The caller exited before or while its pid was written, so the kernel may
 // have given that pid to another process, which is then in the grant's
 // cgroup and would be killed at the grant's end.
+// NOTE: origin was read just before the move. A pid reused between that
+// read and the move sends the other process to the caller's old cgroup.
 AgentReply Agent::UndoPlaceLocked(const PeerProcess& peer,
                                   const GrantClaims& grant,
                                   const std::string& origin) {
@@ -187,7 +189,7 @@ AgentReply Agent::UndoPlaceLocked(const PeerProcess& peer,
        {"reason", "caller exited before it was placed"},
        {"pin", peer.pin()},
        {"moved_back", moved.ok() ? origin : "failed: " + moved.error()}});
-  return Rejected("the process that asked for placement exited first");
+  return Rejected("the process that requested placement exited first");
 }
 
 void Agent::ApplyFeedPage(const FeedPage& page, int64_t now) {
