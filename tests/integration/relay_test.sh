@@ -253,11 +253,14 @@ decision_relay = direct"
 python3 - /run/zsp/agent.sock >"$ZSP_TMP/stalled.log" 2>&1 <<'PYTHON' &
 import socket, sys, threading
 line = b'{"op":"decide","timeout_ms":15000,"body":"{}"}\n'
+output = threading.Lock()  # one whole line per reply
 def relay():
     client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     client.connect(sys.argv[1])
     client.sendall(line)
-    print(client.recv(4096).split(b"\n")[0].decode(), flush=True)
+    reply = client.recv(4096).split(b"\n")[0].decode()
+    with output:
+        print(reply, flush=True)
 threads = [threading.Thread(target=relay) for _ in range(16)]
 for thread in threads:
     thread.start()
