@@ -144,7 +144,9 @@ void Agent::AdoptSessionsLocked(int64_t now) {
   }
 }
 
-AgentReply Agent::Place(pid_t pid, const std::string& token, int64_t now) {
+AgentReply Agent::Place(const PeerProcess& peer, const std::string& token,
+                        int64_t now) {
+  pid_t pid = peer.pid();
   auto claims = CheckPlacementToken(token, keys_, host_, now,
                                     config_.clock_skew_sec);
   if (!claims.ok()) {
@@ -171,14 +173,15 @@ AgentReply Agent::Place(pid_t pid, const std::string& token, int64_t now) {
          {"reason", "grant ended"}});
     return Rejected("grant " + grant.grant + " has been revoked or ended");
   }
-  return PlaceLocked(pid, grant);
+  return PlaceLocked(peer, grant);
 }
 
 // Break-glass work is placed without the feed check: a stale feed is the
 // usual state while the broker is down, and the feed cannot revoke a
 // token anyway.
-AgentReply Agent::PlaceBreakGlass(pid_t pid, const std::string& text,
-                                  int64_t now) {
+AgentReply Agent::PlaceBreakGlass(const PeerProcess& peer,
+                                  const std::string& text, int64_t now) {
+  pid_t pid = peer.pid();
   if (break_glass_.keys.empty()) {
     Log(LOG_WARNING, "rejected",
         {{"pid", std::to_string(pid)},
@@ -201,10 +204,12 @@ AgentReply Agent::PlaceBreakGlass(pid_t pid, const std::string& text,
     return Rejected("break-glass token " + claims.value().grant +
                     " has ended");
   }
-  return PlaceLocked(pid, claims.value());
+  return PlaceLocked(peer, claims.value());
 }
 
-AgentReply Agent::PlaceLocked(pid_t pid, const GrantClaims& grant) {
+AgentReply Agent::PlaceLocked(const PeerProcess& peer,
+                              const GrantClaims& grant) {
+  pid_t pid = peer.pid();
   // A login session that pam_systemd opened before pam_zsp ran is looked
   // up while the process is still in the session's scope. sudo work never
   // leads a session of its own, and its caller's session is not the
@@ -219,7 +224,9 @@ AgentReply Agent::PlaceLocked(pid_t pid, const GrantClaims& grant) {
     }
   }
 
-  auto placed = cgroups_.Place(grant.grant, pid);
+  auto origin = CgroupOfProcess(pid);
+  auto placed = origin.ok() ? cgroups_.Place(grant.grant, pid)
+                            : Result<bool>(Error{origin.error()});
   if (!placed.ok()) {
     Log(LOG_ERR, "failed",
         {{"action", "place"},
@@ -228,6 +235,7 @@ AgentReply Agent::PlaceLocked(pid_t pid, const GrantClaims& grant) {
          {"error", placed.error()}});
     return Rejected("cannot place the work in its cgroup: " + placed.error());
   }
+  if (!peer.IsAlive()) return UndoPlaceLocked(peer, grant, origin.value());
 
   bool is_new = live_.count(grant.grant) == 0;
   LiveGrant& live = live_[grant.grant];
@@ -440,6 +448,25 @@ void Agent::KillSessionScopesLocked(const std::string& grant,
       }
     }
   }
+}
+
+// The caller exited before or while its pid was written, so the kernel may
+// have given that pid to another process, which is then in the grant's
+// cgroup and would be killed at the grant's end.
+// NOTE: origin was read just before the move. A pid reused between that
+// read and the move sends the other process to the caller's old cgroup.
+AgentReply Agent::UndoPlaceLocked(const PeerProcess& peer,
+                                  const GrantClaims& grant,
+                                  const std::string& origin) {
+  auto moved = cgroups_.MoveBack(grant.grant, peer.pid(), origin,
+                                 live_.count(grant.grant) == 0);
+  Log(moved.ok() ? LOG_WARNING : LOG_ERR, "rejected",
+      {{"pid", std::to_string(peer.pid())},
+       {"grant", grant.grant},
+       {"reason", "caller exited before it was placed"},
+       {"pin", peer.pin()},
+       {"moved_back", moved.ok() ? origin : "failed: " + moved.error()}});
+  return Rejected("the process that requested placement exited first");
 }
 
 void Agent::ApplyFeedPage(const FeedPage& page, int64_t now) {

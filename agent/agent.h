@@ -22,6 +22,7 @@
 
 #include "agent/cgroup.h"
 #include "agent/logind.h"
+#include "agent/peer.h"
 #include "common/agent_protocol.h"
 #include "common/config.h"
 #include "common/feed.h"
@@ -61,11 +62,13 @@ class Agent {
   // systemd. Call before AdoptOrEndLeftovers.
   void UseLogind(std::shared_ptr<LogindManager> logind);
 
-  // Places process pid under the grant of the signed decision token.
-  AgentReply Place(pid_t pid, const std::string& token, int64_t now);
+  // Places the peer process under the grant of the signed decision token.
+  AgentReply Place(const PeerProcess& peer, const std::string& token,
+                   int64_t now);
 
-  // Places process pid under a break-glass token, by the token's id.
-  AgentReply PlaceBreakGlass(pid_t pid, const std::string& text, int64_t now);
+  // Places the peer process under a break-glass token, by the token's id.
+  AgentReply PlaceBreakGlass(const PeerProcess& peer, const std::string& text,
+                             int64_t now);
 
   // Applies a verified feed page and marks the feed as healthy.
   void ApplyFeedPage(const FeedPage& page, int64_t now);
@@ -110,8 +113,12 @@ class Agent {
   // Adopts, or ends if expired, the grants whose state files name login
   // processes but that have no cgroup.
   void AdoptSessionsLocked(int64_t now);
-  // Moves pid into the cgroup of verified claims and tracks them.
-  AgentReply PlaceLocked(pid_t pid, const GrantClaims& claims);
+  // Moves the peer into the cgroup of verified claims and tracks them.
+  // If the peer has exited by then, its pid may name another process:
+  // moves that one back and rejects.
+  AgentReply PlaceLocked(const PeerProcess& peer, const GrantClaims& claims);
+  AgentReply UndoPlaceLocked(const PeerProcess& peer, const GrantClaims& grant,
+                             const std::string& origin);
   // Records pid of a login placement and the session it leads, if any.
   void TrackLoginLocked(LiveGrant* live, const ProcessRef& process,
                         const SessionLookup& lookup);

@@ -154,14 +154,10 @@ bool WaitFrozen(const std::string& dir,
 
 // True if /proc/PID/cgroup puts the process at relative or below it.
 bool IsInCgroup(pid_t pid, const std::string& relative) {
-  auto text = ReadSmallFile("/proc/" + std::to_string(pid) + "/cgroup");
-  if (!text.ok()) return false;
-  for (const auto& line : SplitString(text.value(), '\n')) {
-    if (line.rfind("0::", 0) != 0) continue;
-    std::string path = line.substr(3);
-    return path == relative || path.rfind(relative + "/", 0) == 0;
-  }
-  return false;
+  auto path = CgroupOfProcess(pid);
+  if (!path.ok()) return false;
+  return path.value() == relative ||
+         path.value().rfind(relative + "/", 0) == 0;
 }
 
 // Sends SIGKILL to pid through a pidfd, after checking that the process
@@ -211,6 +207,16 @@ bool IsCgroupPath(const std::string& relative) {
 }
 
 }  // namespace
+
+Result<std::string> CgroupOfProcess(pid_t pid) {
+  std::string path = "/proc/" + std::to_string(pid) + "/cgroup";
+  auto text = ReadSmallFile(path);
+  if (!text.ok()) return Error{text.error()};
+  for (const auto& line : SplitString(text.value(), '\n')) {
+    if (line.rfind("0::", 0) == 0) return line.substr(3);
+  }
+  return Error{path + " has no cgroup v2 line"};
+}
 
 Result<std::string> FindCgroup2Mount(std::string_view mountinfo) {
   for (const auto& line : SplitString(mountinfo, '\n')) {
@@ -298,6 +304,22 @@ Result<bool> GrantCgroups::Place(const std::string& grant, pid_t pid) const {
     return Error{"cannot create " + dir + ": " + strerror(errno)};
   }
   return WriteSmallFile(dir + "/cgroup.procs", std::to_string(pid));
+}
+
+Result<bool> GrantCgroups::MoveBack(const std::string& grant, pid_t pid,
+                                    const std::string& origin,
+                                    bool remove_empty) const {
+  if (IsInCgroup(pid, RelativePathOf(grant))) {
+    auto moved = WriteSmallFile(mount_ + origin + "/cgroup.procs",
+                                std::to_string(pid));
+    if (!moved.ok()) return moved;
+  }
+  if (remove_empty && systemd_ == nullptr && !IsPopulated(PathOf(grant))) {
+    // Best effort: a leftover empty directory is ended as unknown work
+    // at the agent's next start, which kills nothing.
+    RemoveCgroupTree(PathOf(grant));
+  }
+  return true;
 }
 
 Result<KillReport> GrantCgroups::KillGrant(const std::string& grant,

@@ -23,6 +23,10 @@ namespace zsp::agent {
 // format of /proc/self/mountinfo). Error if there is none.
 Result<std::string> FindCgroup2Mount(std::string_view mountinfo);
 
+// The cgroup of process pid relative to the cgroup2 mount, from the
+// "0::" line of /proc/PID/cgroup. Error if the process does not exist.
+Result<std::string> CgroupOfProcess(pid_t pid);
+
 // Names of the kill methods in records and logs (ZSP_KILL_METHOD), the
 // same words as the kill_method setting.
 inline constexpr char kMethodCgroupKill[] = "cgroup.kill";
@@ -64,6 +68,13 @@ class GrantCgroups {
   // systemd, starts the scope zsp-<grant>-<pid>.scope in the grant's slice
   // with pid in it.
   Result<bool> Place(const std::string& grant, pid_t pid) const;
+
+  // Undoes a Place of the wrong process: moves pid to the cgroup origin
+  // (relative to the mount) if it is in the grant's cgroup or below it,
+  // and removes the grant's cgroup directory if remove_empty and nothing
+  // else runs in it (not on systemd, which removes empty scopes itself).
+  Result<bool> MoveBack(const std::string& grant, pid_t pid,
+                        const std::string& origin, bool remove_empty) const;
 
   // Kills every process in the grant's cgroup and its children, waits up
   // to timeout_ms for them to be gone and removes the directories. The

@@ -36,11 +36,13 @@ long FeedWaitSeconds(long stale_after_seconds) {
 }
 
 FeedFollower::FeedFollower(HostConfig config, std::vector<PinnedKey> keys,
-                           std::string host, Agent* agent)
+                           std::string host, Agent* agent,
+                           BrokerOrder* order)
     : config_(std::move(config)),
       keys_(std::move(keys)),
       host_(std::move(host)),
-      agent_(agent) {}
+      agent_(agent),
+      order_(order) {}
 
 void FeedFollower::Run(const std::atomic<bool>& stop) noexcept {
   HttpsSession session;
@@ -75,6 +77,7 @@ void FeedFollower::Run(const std::atomic<bool>& stop) noexcept {
           agent_->ApplyFeedPage(page.value(),
                                 static_cast<int64_t>(std::time(nullptr)));
           after = page.value().last;
+          order_->MarkResponded(url_index);
           if (!last_failure_.empty()) {
             Log(LOG_NOTICE, "feed-connected", {{"broker", base}});
           }

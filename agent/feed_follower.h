@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "agent/agent.h"
+#include "agent/relay.h"
 #include "common/config.h"
 #include "common/jws.h"
 
@@ -24,9 +25,10 @@ long FeedWaitSeconds(long stale_after_seconds);
 
 class FeedFollower {
  public:
-  // agent stays owned by the caller and must outlive Run.
+  // agent and order stay owned by the caller and must outlive Run. Each
+  // broker that serves a valid page is marked in order.
   FeedFollower(HostConfig config, std::vector<PinnedKey> keys,
-               std::string host, Agent* agent);
+               std::string host, Agent* agent, BrokerOrder* order);
 
   // Follows the feed until stop becomes true. Exceptions are caught,
   // logged and retried, so none leaves Run.
@@ -39,6 +41,7 @@ class FeedFollower {
   std::vector<PinnedKey> keys_;
   std::string host_;
   Agent* agent_;
+  BrokerOrder* order_;
   std::string last_failure_;
   long repeated_failures_ = 0;
 };

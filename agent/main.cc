@@ -34,6 +34,7 @@
 #include "agent/feed_follower.h"
 #include "agent/log.h"
 #include "agent/logind.h"
+#include "agent/peer.h"
 #include "agent/relay.h"
 #include "agent/systemd.h"
 #include "common/agent_protocol.h"
@@ -54,6 +55,18 @@ constexpr int kTickMs = 100;
 // Connections served at once. A connection beyond it is refused at once,
 // so that a module falls back to its direct path instead of waiting.
 constexpr int kMaxClients = 16;
+// Relayed decisions served at once. A relay waits for the broker for up
+// to timeout_ms, so a slow broker could otherwise hold every connection
+// with relays. The other kMaxClients - kMaxRelays connections stay free
+// for placements, because a failed placement denies allowed work under
+// agent = required.
+constexpr int kMaxRelays = 12;
+
+// Connections in progress, and how many of them relay a decision.
+struct ConnectionCounts {
+  std::atomic<int> clients{0};
+  std::atomic<int> relays{0};
+};
 
 struct Options {
   std::string config_path = zsp::kDefaultConfigPath;
@@ -176,17 +189,24 @@ void Reply(int fd, const zsp::AgentReply& reply) {
 }
 
 // Relays one decision request and sends the reply within the request's
-// time limit.
+// time limit, or rejects it when kMaxRelays relays are in progress.
 void ServeRelay(int fd, pid_t pid, std::string_view line,
-                zsp::agent::BrokerRelay* relay) {
+                zsp::agent::BrokerRelay* relay, std::atomic<int>* relays) {
   auto request = zsp::ParseRelayRequest(line);
   zsp::RelayReply reply;
   if (!request.ok()) {
     Log(LOG_WARNING, "rejected",
         {{"pid", std::to_string(pid)}, {"reason", request.error()}});
     reply.error = "invalid request: " + request.error();
+  } else if (relays->fetch_add(1) >= kMaxRelays) {
+    relays->fetch_sub(1);
+    Log(LOG_WARNING, "rejected",
+        {{"pid", std::to_string(pid)}, {"reason", "too many relays"}});
+    reply.error = "the agent is relaying " + std::to_string(kMaxRelays) +
+                  " decisions already";
   } else {
     reply = relay->Forward(request.value());
+    relays->fetch_sub(1);
   }
   auto deadline = std::chrono::steady_clock::now() + kClientTimeout;
   auto sent = zsp::SendAll(fd, zsp::EncodeRelayReply(reply), deadline);
@@ -196,19 +216,21 @@ void ServeRelay(int fd, pid_t pid, std::string_view line,
 // Serves one connection: only a root process may place itself or relay a
 // decision request.
 void ServeClient(int fd, zsp::agent::Agent* agent,
-                 zsp::agent::BrokerRelay* relay) {
-  ucred peer{};
-  socklen_t length = sizeof peer;
+                 zsp::agent::BrokerRelay* relay, ConnectionCounts* counts) {
   zsp::AgentReply reply;
-  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &length) != 0) {
-    reply.error = "cannot read the caller's credentials";
+  // Pinned before the request is read, so that a caller that exits and
+  // has its pid reused meanwhile is noticed at placement.
+  auto peer = zsp::agent::PeerProcess::FromSocket(fd);
+  if (!peer.ok()) {
+    Log(LOG_WARNING, "rejected", {{"reason", peer.error()}});
+    reply.error = "cannot identify the caller: " + peer.error();
     Reply(fd, reply);
     return;
   }
-  if (peer.uid != 0) {
+  if (peer.value().uid() != 0) {
     Log(LOG_WARNING, "rejected",
-        {{"pid", std::to_string(peer.pid)},
-         {"uid", std::to_string(peer.uid)},
+        {{"pid", std::to_string(peer.value().pid())},
+         {"uid", std::to_string(peer.value().uid())},
          {"reason", "caller is not root"}});
     reply.error = "only root may place work or relay decisions";
     Reply(fd, reply);
@@ -217,14 +239,15 @@ void ServeClient(int fd, zsp::agent::Agent* agent,
   std::string line = ReadRequestLine(
       fd, std::max(zsp::kMaxAgentRequestBytes, zsp::kMaxRelayRequestBytes));
   if (zsp::AgentRequestOp(line) == "decide") {
-    ServeRelay(fd, peer.pid, line, relay);
+    ServeRelay(fd, peer.value().pid(), line, relay, &counts->relays);
     return;
   }
   auto request = zsp::ParsePlaceRequest(line);
   explicit_bzero(line.data(), line.size());
   if (!request.ok()) {
     Log(LOG_WARNING, "rejected",
-        {{"pid", std::to_string(peer.pid)}, {"reason", request.error()}});
+        {{"pid", std::to_string(peer.value().pid())},
+         {"reason", request.error()}});
     reply.error = "invalid request: " + request.error();
     Reply(fd, reply);
     return;
@@ -232,9 +255,9 @@ void ServeClient(int fd, zsp::agent::Agent* agent,
   int64_t now = static_cast<int64_t>(std::time(nullptr));
   std::string& token = request.value().token;
   if (request.value().break_glass) {
-    Reply(fd, agent->PlaceBreakGlass(peer.pid, token, now));
+    Reply(fd, agent->PlaceBreakGlass(peer.value(), token, now));
   } else {
-    Reply(fd, agent->Place(peer.pid, token, now));
+    Reply(fd, agent->Place(peer.value(), token, now));
   }
   // A break-glass token may still open other hosts.
   explicit_bzero(token.data(), token.size());
@@ -257,9 +280,9 @@ zsp::BreakGlassPolicy LoadBreakGlassKeys(const zsp::HostConfig& config) {
 // Serves client on a detached thread, or refuses it when kMaxClients
 // connections are already being served.
 void ServeInThread(zsp::UniqueFd client, zsp::agent::Agent* agent,
-                   zsp::agent::BrokerRelay* relay, std::atomic<int>* clients) {
-  if (clients->fetch_add(1) >= kMaxClients) {
-    clients->fetch_sub(1);
+                   zsp::agent::BrokerRelay* relay, ConnectionCounts* counts) {
+  if (counts->clients.fetch_add(1) >= kMaxClients) {
+    counts->clients.fetch_sub(1);
     zsp::AgentReply busy;
     busy.error = "the agent is serving " + std::to_string(kMaxClients) +
                  " connections already";
@@ -268,13 +291,13 @@ void ServeInThread(zsp::UniqueFd client, zsp::agent::Agent* agent,
     return;
   }
   try {
-    std::thread([fd = std::move(client), agent, relay, clients]() mutable {
-      ServeClient(fd.get(), agent, relay);
+    std::thread([fd = std::move(client), agent, relay, counts]() mutable {
+      ServeClient(fd.get(), agent, relay, counts);
       fd = zsp::UniqueFd();
-      clients->fetch_sub(1);
+      counts->clients.fetch_sub(1);
     }).detach();
   } catch (const std::system_error& e) {
-    clients->fetch_sub(1);
+    counts->clients.fetch_sub(1);
     Log(LOG_ERR, "failed", {{"action", "serve"}, {"error", e.what()}});
   }
 }
@@ -341,15 +364,16 @@ int Run(const Options& options) {
                                  std::move(agent_keys).value(), host.value(),
                                  cgroups, options.state_dir,
                                  LoadBreakGlassKeys(config.value()));
-  static zsp::agent::BrokerRelay relay(config.value());
-  static std::atomic<int> clients{0};
+  static zsp::agent::BrokerOrder broker_order;
+  static zsp::agent::BrokerRelay relay(config.value(), &broker_order);
+  static ConnectionCounts counts;
   if (systemd) agent.UseLogind(std::make_shared<zsp::agent::LogindManager>());
   agent.AdoptOrEndLeftovers(static_cast<int64_t>(std::time(nullptr)));
 
   std::atomic<bool> stop{false};
   zsp::agent::FeedFollower follower(config.value(),
                                     std::move(feed_keys).value(), host.value(),
-                                    &agent);
+                                    &agent, &broker_order);
   // Detached: a long poll may take kMaxFeedWaitSeconds to return, and the
   // process exits without waiting for it.
   std::thread([&follower, &stop] { follower.Run(stop); }).detach();
@@ -383,8 +407,9 @@ int Run(const Options& options) {
     if (ready > 0 && (fds[0].revents & POLLIN) != 0) {
       zsp::UniqueFd client(accept4(listener.value().get(), nullptr, nullptr,
                                    SOCK_CLOEXEC | SOCK_NONBLOCK));
-      if (client.get() >= 0) ServeInThread(std::move(client), &agent, &relay,
-                                           &clients);
+      if (client.get() >= 0) {
+        ServeInThread(std::move(client), &agent, &relay, &counts);
+      }
     }
     agent.Tick(static_cast<int64_t>(std::time(nullptr)));
   }

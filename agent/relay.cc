@@ -21,7 +21,18 @@ bool IsFinalStatus(long status) {
 
 }  // namespace
 
-BrokerRelay::BrokerRelay(HostConfig config) : config_(std::move(config)) {}
+std::vector<size_t> BrokerOrder::Order(size_t count) const {
+  std::vector<size_t> order;
+  size_t first = answered_;
+  if (first < count) order.push_back(first);
+  for (size_t i = 0; i < count; ++i) {
+    if (i != first) order.push_back(i);
+  }
+  return order;
+}
+
+BrokerRelay::BrokerRelay(HostConfig config, BrokerOrder* order)
+    : config_(std::move(config)), order_(order) {}
 
 RelayReply BrokerRelay::Forward(const RelayRequest& request) {
   using Clock = std::chrono::steady_clock;
@@ -30,7 +41,8 @@ RelayReply BrokerRelay::Forward(const RelayRequest& request) {
   std::unique_ptr<HttpsSession> session = AcquireSession();
   RelayReply reply;
   std::string failures;
-  for (const auto& url : config_.broker_urls) {
+  for (size_t index : order_->Order(config_.broker_urls.size())) {
+    const std::string& url = config_.broker_urls[index];
     long left = static_cast<long>(
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
                                                               Clock::now())
@@ -48,18 +60,25 @@ RelayReply BrokerRelay::Forward(const RelayRequest& request) {
     if (!failures.empty()) failures += "; ";
     if (!response.ok()) {
       failures += url + ": " + response.error();
+      reply.failed_urls.push_back(url);
       continue;
     }
     reply.ok = true;
     reply.status = response.value().status;
     reply.body = std::move(response.value().body);
-    if (IsFinalStatus(reply.status)) break;
+    if (IsFinalStatus(reply.status)) {
+      order_->MarkResponded(index);
+      break;
+    }
     failures += url + ": HTTP " + std::to_string(reply.status);
+    reply.failed_urls.push_back(url);
   }
   ReleaseSession(std::move(session));
   if (!reply.ok) {
     reply.error = failures.empty() ? "no broker_url tried before the deadline"
                                    : failures;
+  } else {
+    reply.failed_urls.clear();  // sent with a failure only
   }
   if (!reply.ok || !IsFinalStatus(reply.status)) ReportFailure(failures);
   return reply;

@@ -81,6 +81,16 @@ Result<UniqueFd> ConnectToAgent(const std::string& socket_path) {
   return fd;
 }
 
+Result<UniqueFd> SendToAgent(const std::string& socket_path,
+                             std::string_view request_line,
+                             std::chrono::steady_clock::time_point deadline) {
+  auto connected = ConnectToAgent(socket_path);
+  if (!connected.ok()) return Error{connected.error()};
+  auto sent = SendAll(connected.value().get(), request_line, deadline);
+  if (!sent.ok()) return Error{sent.error()};
+  return std::move(connected).value();
+}
+
 Result<bool> SendAll(int fd, std::string_view data,
                      std::chrono::steady_clock::time_point deadline) {
   size_t sent = 0;
@@ -113,21 +123,33 @@ std::string EncodeBreakGlassPlaceRequest(const std::string& text) {
   return request.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
-Result<PlaceRequest> ParsePlaceRequest(std::string_view line) {
-  if (line.size() >= kMaxAgentRequestBytes) {
-    return Error{"request is longer than " +
-                 std::to_string(kMaxAgentRequestBytes) + " bytes"};
+Result<json> ParseAgentRequestLine(
+    std::string_view line, size_t max_bytes,
+    std::initializer_list<std::string_view> members) {
+  if (line.size() >= max_bytes) {
+    return Error{"request is longer than " + std::to_string(max_bytes) +
+                 " bytes"};
   }
   json request = ParseStrictJson(line);
   if (!request.is_object()) {
     return Error{"request is not a JSON object with unique keys"};
   }
   for (const auto& [key, value] : request.items()) {
-    if (key != "op" && key != "decision" && key != "breakglass") {
+    bool known = false;
+    for (std::string_view member : members) known = known || key == member;
+    if (!known) {
       return Error{"request has unknown member \"" + EscapeForLog(key, 64) +
                    "\""};
     }
   }
+  return request;
+}
+
+Result<PlaceRequest> ParsePlaceRequest(std::string_view line) {
+  auto parsed = ParseAgentRequestLine(line, kMaxAgentRequestBytes,
+                                      {"op", "decision", "breakglass"});
+  if (!parsed.ok()) return Error{parsed.error()};
+  const json& request = parsed.value();
   std::string op = StringMember(request, "op");
   if (op != "place") {
     return Error{"op: must be \"place\", not \"" + EscapeForLog(op, 64) +
@@ -187,12 +209,9 @@ Result<AgentReply> SendPlaceRequest(const std::string& socket_path,
                                     long timeout_ms) {
   auto deadline = std::chrono::steady_clock::now() +
                   std::chrono::milliseconds(timeout_ms);
-  auto connected = ConnectToAgent(socket_path);
+  auto connected = SendToAgent(socket_path, request, deadline);
   if (!connected.ok()) return Error{connected.error()};
   int fd = connected.value().get();
-
-  auto sent = SendAll(fd, request, deadline);
-  if (!sent.ok()) return Error{sent.error()};
 
   std::string reply;
   char buffer[512];

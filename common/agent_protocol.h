@@ -15,6 +15,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <initializer_list>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -58,6 +60,14 @@ std::string EncodeBreakGlassPlaceRequest(const std::string& text);
 // the problem.
 Result<PlaceRequest> ParsePlaceRequest(std::string_view line);
 
+// Parses any request line to the agent (without its newline): shorter
+// than max_bytes, a JSON object with unique keys (ParseStrictJson) and no
+// member outside members. The error names the first problem. The caller
+// checks the members' values.
+Result<nlohmann::json> ParseAgentRequestLine(
+    std::string_view line, size_t max_bytes,
+    std::initializer_list<std::string_view> members);
+
 // The reply line, with its trailing newline.
 std::string EncodeAgentReply(const AgentReply& reply);
 
@@ -88,6 +98,12 @@ bool WaitFor(int fd, short events,
 // Opens a non-blocking connection to the agent's socket and checks with
 // SO_PEERCRED that the process listening there runs as root.
 Result<UniqueFd> ConnectToAgent(const std::string& socket_path);
+
+// Connects to the agent as ConnectToAgent does and sends request_line
+// before deadline. Returns the connection, to read the reply from.
+Result<UniqueFd> SendToAgent(const std::string& socket_path,
+                             std::string_view request_line,
+                             std::chrono::steady_clock::time_point deadline);
 
 // Sends all of data on the non-blocking fd before deadline.
 Result<bool> SendAll(int fd, std::string_view data,

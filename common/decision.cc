@@ -267,10 +267,12 @@ Decision AskOneBroker(const HostConfig& config,
 }
 
 // Asks through zsp-agent's relay with at most timeout_ms. Any verdict but
-// kAllow and kDeny means the caller goes on with the direct path.
+// kAllow and kDeny means the caller goes on with the direct path. When the
+// agent reports the broker URLs it tried in vain, they go to failed_urls.
 Decision AskThroughAgent(const HostConfig& config,
                          const std::vector<PinnedKey>& keys,
-                         const DecisionQuery& query, long timeout_ms) {
+                         const DecisionQuery& query, long timeout_ms,
+                         std::vector<std::string>* failed_urls) {
   Decision d;
   std::string nonce = NewNonce();
   if (nonce.empty()) {
@@ -279,8 +281,11 @@ Decision AskThroughAgent(const HostConfig& config,
   }
   RelayRequest request;
   request.body = DecisionRequestBody(query, nonce);
-  request.timeout_ms = std::max(timeout_ms, kMinRelayTimeoutMs);
-  auto reply = RelayThroughAgent(config.agent_socket, request);
+  long wait_ms = std::max(timeout_ms, kMinRelayTimeoutMs);
+  request.timeout_ms =
+      std::max(wait_ms - kRelayReplyMarginMs, kMinRelayTimeoutMs);
+  auto reply =
+      RelayThroughAgent(config.agent_socket, request, wait_ms, failed_urls);
   if (!reply.ok()) {
     d.verdict = Verdict::kUnavailable;
     d.detail = reply.error();
@@ -298,16 +303,33 @@ Decision AskThroughAgent(const HostConfig& config,
 }
 
 // Tries each broker URL in turn over HTTPS until deadline.
+// The configured broker URLs with those in try_last moved to the end,
+// each group in configuration order. Entries of try_last that are not
+// configured change nothing.
+std::vector<std::string> DirectOrder(const std::vector<std::string>& urls,
+                                     const std::vector<std::string>& try_last) {
+  std::vector<std::string> first;
+  std::vector<std::string> last;
+  for (const auto& url : urls) {
+    bool tried = std::find(try_last.begin(), try_last.end(), url) !=
+                 try_last.end();
+    (tried ? last : first).push_back(url);
+  }
+  first.insert(first.end(), last.begin(), last.end());
+  return first;
+}
+
 Decision AskBrokerDirect(const HostConfig& config,
                          const std::vector<PinnedKey>& keys,
                          const DecisionQuery& query,
-                         std::chrono::steady_clock::time_point deadline) {
+                         std::chrono::steady_clock::time_point deadline,
+                         const std::vector<std::string>& try_last) {
   using Clock = std::chrono::steady_clock;
   Decision d;
   d.verdict = Verdict::kUnavailable;
   d.detail = "no broker_url configured";
   std::string failures;
-  for (const auto& url : config.broker_urls) {
+  for (const auto& url : DirectOrder(config.broker_urls, try_last)) {
     long time_left_ms = static_cast<long>(
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
                                                               Clock::now())
@@ -343,9 +365,11 @@ Decision AskBroker(const HostConfig& config,
   const Clock::time_point deadline =
       Clock::now() + std::chrono::milliseconds(config.timeout_ms);
   std::string relay_problem;
+  std::vector<std::string> relay_failed_urls;
   if (config.decision_relay == DecisionRelay::kAgent) {
     long share = static_cast<long>(config.timeout_ms * kRelayShareOfTimeout);
-    Decision relayed = AskThroughAgent(config, keys, query, share);
+    Decision relayed =
+        AskThroughAgent(config, keys, query, share, &relay_failed_urls);
     if (relayed.verdict == Verdict::kAllow ||
         relayed.verdict == Verdict::kDeny) {
       relayed.path = "agent";
@@ -354,7 +378,8 @@ Decision AskBroker(const HostConfig& config,
     relay_problem = std::string(VerdictName(relayed.verdict)) + ": " +
                     relayed.detail;
   }
-  Decision direct = AskBrokerDirect(config, keys, query, deadline);
+  Decision direct =
+      AskBrokerDirect(config, keys, query, deadline, relay_failed_urls);
   direct.path = "direct";
   direct.relay_problem = relay_problem;
   return direct;

@@ -84,6 +84,10 @@ Decision CheckSignedDecision(std::string_view jws,
 // Part of timeout_ms that the relay through zsp-agent may use, so that at
 // least the rest is left for the direct path after a stalled agent.
 inline constexpr double kRelayShareOfTimeout = 0.5;
+// The module requests this much less time from the agent than its relay
+// share and waits the whole share, so that the agent's failure reply,
+// which names the brokers it tried, arrives while the module still waits.
+inline constexpr long kRelayReplyMarginMs = 100;
 
 // The JSON body of POST /v1/decisions for query and nonce.
 std::string DecisionRequestBody(const DecisionQuery& query,
@@ -113,7 +117,9 @@ Decision CheckBrokerResponse(long status, std::string_view body,
 // a verified allow or a verified denial from that path is final; anything
 // else (agent down, timeout, refusal, malformed reply, HTTP error, a token
 // that fails verification) falls back to the direct path above within the
-// time that is left, and Decision::relay_problem records why.
+// time that is left, and Decision::relay_problem records why. The direct
+// path then tries last the broker URLs that the agent reports it tried
+// without a response, keeping configuration order otherwise.
 Decision AskBroker(const HostConfig& config,
                    const std::vector<PinnedKey>& keys,
                    const DecisionQuery& query);

@@ -80,21 +80,10 @@ std::string EncodeRelayRequest(const RelayRequest& request) {
 }
 
 Result<RelayRequest> ParseRelayRequest(std::string_view line) {
-  if (line.size() >= kMaxRelayRequestBytes) {
-    return Error{"request is longer than " +
-                 std::to_string(kMaxRelayRequestBytes) + " bytes"};
-  }
-  json parsed = ParseStrictJson(line);
-  if (!parsed.is_object()) {
-    return Error{"request is not a JSON object with unique keys"};
-  }
-
-  for (const auto& [key, value] : parsed.items()) {
-    if (key != "op" && key != "timeout_ms" && key != "body") {
-      return Error{"request has unknown member \"" + EscapeForLog(key, 64) +
-                   "\""};
-    }
-  }
+  auto request_line = ParseAgentRequestLine(line, kMaxRelayRequestBytes,
+                                            {"op", "timeout_ms", "body"});
+  if (!request_line.ok()) return Error{request_line.error()};
+  const json& parsed = request_line.value();
   auto op = parsed.find("op");
   if (op == parsed.end() || *op != "decide") {
     return Error{"op: must be \"decide\""};
@@ -126,7 +115,9 @@ Result<RelayRequest> ParseRelayRequest(std::string_view line) {
 
 std::string EncodeRelayReply(const RelayReply& reply) {
   if (!reply.ok) {
-    return Dump(json{{"ok", false}, {"error", reply.error}}) + "\n";
+    json header = {{"ok", false}, {"error", reply.error}};
+    if (!reply.failed_urls.empty()) header["failed_urls"] = reply.failed_urls;
+    return Dump(header) + "\n";
   }
   json header = {{"ok", true},
                  {"status", reply.status},
@@ -150,6 +141,21 @@ Result<RelayReplyHeader> ParseRelayReplyHeader(std::string_view line) {
     header.error = error != parsed.end() && error->is_string()
                        ? error->get<std::string>()
                        : "no reason given";
+    auto failed = parsed.find("failed_urls");
+    if (failed == parsed.end()) return header;
+    if (!failed->is_array() || failed->size() > kMaxRelayFailedUrls) {
+      return Error{"the zsp agent's failed_urls is not a list of at most " +
+                   std::to_string(kMaxRelayFailedUrls) + " entries"};
+    }
+    for (const auto& url : *failed) {
+      if (!url.is_string() ||
+          url.get_ref<const std::string&>().size() > kMaxRelayFailedUrlBytes) {
+        return Error{"the zsp agent's failed_urls has an entry that is not "
+                     "a string of at most " +
+                     std::to_string(kMaxRelayFailedUrlBytes) + " bytes"};
+      }
+      header.failed_urls.push_back(url.get<std::string>());
+    }
     return header;
   }
 
@@ -182,6 +188,7 @@ Result<RelayReply> ParseRelayReply(std::string_view reply) {
   out.ok = header.value().ok;
   if (!out.ok) {
     out.error = header.value().error;
+    out.failed_urls = header.value().failed_urls;
     if (!body.empty()) {
       return Error{"the zsp agent sent bytes after a refusal"};
     }
@@ -199,19 +206,26 @@ Result<RelayReply> ParseRelayReply(std::string_view reply) {
 
 Result<RelayReply> RelayThroughAgent(const std::string& socket_path,
                                      const RelayRequest& request) {
+  return RelayThroughAgent(socket_path, request, request.timeout_ms, nullptr);
+}
+
+Result<RelayReply> RelayThroughAgent(const std::string& socket_path,
+                                     const RelayRequest& request,
+                                     long wait_ms,
+                                     std::vector<std::string>* failed_urls) {
   auto deadline = std::chrono::steady_clock::now() +
-                  std::chrono::milliseconds(request.timeout_ms);
-  auto connected = ConnectToAgent(socket_path);
+                  std::chrono::milliseconds(wait_ms);
+  auto connected =
+      SendToAgent(socket_path, EncodeRelayRequest(request), deadline);
   if (!connected.ok()) return Error{connected.error()};
   int fd = connected.value().get();
 
-  auto sent = SendAll(fd, EncodeRelayRequest(request), deadline);
-  if (!sent.ok()) return Error{sent.error()};
   auto reply = ReadReply(fd, deadline);
   if (!reply.ok()) return Error{reply.error()};
   auto parsed = ParseRelayReply(reply.value());
   if (!parsed.ok()) return Error{parsed.error()};
   if (!parsed.value().ok) {
+    if (failed_urls != nullptr) *failed_urls = parsed.value().failed_urls;
     return Error{"the zsp agent refused: " +
                  EscapeForLog(parsed.value().error, 256)};
   }

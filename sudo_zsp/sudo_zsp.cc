@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "common/nonblocking_write.h"
 #include "common/sudo_policy.h"
 
 extern "C" {
@@ -120,18 +121,21 @@ void PrintLines(const std::vector<std::string>& lines) {
 }
 
 // Prints the expiry warning. It runs in sudo's event loop while the
-// command runs, and it only formats and prints one line.
+// command runs, and it only formats and writes one line, to the standard
+// error that sudo's printf would use. The write never blocks: a user who
+// stops their terminal's output (Ctrl-S, or a terminal program that
+// stops reading) would otherwise hold sudo's loop, so the line is dropped
+// when the terminal does not take it at once.
 void OnExpiryWarning(int /*fd*/, int /*what*/, void* /*closure*/) noexcept {
   try {
     PluginState& s = State();
-    if (s.printf_fn == nullptr) return;
     std::string text = zsp::ExpiryWarningText(
         s.warning_grant, s.warning_grant_expires,
         static_cast<int64_t>(std::time(nullptr)));
     // Under use_pty sudo puts the user's terminal in raw mode, where a
     // bare newline does not return the cursor to the line start.
-    const char* end = isatty(STDERR_FILENO) ? "\r\n" : "\n";
-    s.printf_fn(SUDO_CONV_ERROR_MSG, "%s%s", text.c_str(), end);
+    text += isatty(STDERR_FILENO) ? "\r\n" : "\n";
+    zsp::WriteWithoutBlocking(STDERR_FILENO, text);
   } catch (...) {
     // Out of memory: the warning is a courtesy and is dropped.
   }

@@ -1,12 +1,15 @@
-// libFuzzer target: the decision relay parsers (common/decision_relay.h).
-// The input is read both as a whole reply from zsp-agent, which a hostile
-// agent controls, and as a decide request line, which the agent reads.
+// libFuzzer target: the decision relay parsers (common/decision_relay.h)
+// and the place request parser (common/agent_protocol.h), which share one
+// request line reader. The input is read as a whole reply from zsp-agent,
+// which a hostile agent controls, and as a decide and a place request
+// line, which the agent reads.
 // Checks the limits each parser promises and that whatever parses
 // encodes back to something that parses to the same values.
 #include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "common/agent_protocol.h"
 #include "common/decision_relay.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -38,6 +41,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     line.pop_back();
     auto again = zsp::ParseRelayRequest(line);
     if (!again.ok() || again.value().body != r.body) __builtin_trap();
+  }
+
+  auto place = zsp::ParsePlaceRequest(text);
+  if (place.ok()) {
+    const zsp::PlaceRequest& p = place.value();
+    if (p.token.empty() || text.size() >= zsp::kMaxAgentRequestBytes) {
+      __builtin_trap();
+    }
+    std::string line = p.break_glass
+                           ? zsp::EncodeBreakGlassPlaceRequest(p.token)
+                           : zsp::EncodePlaceRequest(p.token);
+    line.pop_back();
+    auto again = zsp::ParsePlaceRequest(line);
+    if (!again.ok() || again.value().token != p.token ||
+        again.value().break_glass != p.break_glass) {
+      __builtin_trap();
+    }
   }
   zsp::AgentRequestOp(text);
   return 0;

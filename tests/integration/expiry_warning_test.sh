@@ -2,8 +2,9 @@
 # sudo_zsp's expiry warning through the real sudo and the real broker. A
 # command that still runs expiry_warning before its grant ends gets one
 # line on its stderr from a timer in sudo's event loop, with and without
-# a pty, and runs on unharmed. A command started inside the window gets
-# the line at once, and expiry_warning = 0 prints nothing.
+# a pty, and runs on unharmed. A terminal that takes no more output does
+# not hold sudo: the warning is dropped. A command started inside the
+# window gets the line at once, and expiry_warning = 0 prints nothing.
 . "$(dirname "$0")/../lib/harness.sh"
 . "$(dirname "$0")/../lib/assert.sh"
 zsp_enter_namespace "$@"
@@ -49,6 +50,17 @@ expect_output "pty: warning names the grant" "zsp: grant $grant ends at "
 expect_output "pty: command output intact" "finished"
 OUT=$(printf '%s' "$OUT" | grep "ends at" | od -c)
 expect_output "pty: line ends with CR LF" '\r  \n'
+
+# --- a terminal that takes no more output: the warning is dropped ---
+# Without a non-blocking write, sudo's loop would wait in the warning
+# until the terminal is drained, which full_pty.py does only after the
+# limit, so sudo could not end when the command does.
+request=$(zsp_grant_sudo alice bob /usr/bin/sleep 12s)
+run python3 "$ZSP_ROOT/tests/tools/full_pty.py" 14 \
+  setpriv --reuid alice --regid alice --init-groups -- \
+  env -i HOME=/home/alice PATH=/usr/bin:/bin sudo -n /usr/bin/sleep 9
+expect_output "full terminal: sudo ends with its command" "exit 0"
+expect_no_output "full terminal: warning dropped" "ends at"
 
 # --- a -T timeout that stops the command before the warning ---
 request=$(zsp_grant_sudo alice bob /usr/bin/sh 12s)

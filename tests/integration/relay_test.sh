@@ -23,8 +23,6 @@ fi
 # The cgroup tree is the machine's own, so the suite uses a subtree of its
 # own and removes it at the end.
 subtree=zsp-relay-test-$$
-libcurl=$(ldconfig -p | awk '/libcurl\.so\.4 .*x86-64/ { print $NF; exit }')
-libdir=$(dirname "$(readlink -f "$libcurl")")
 
 zsp_private_system || exit 1
 zsp_add_users alice bob carol
@@ -101,20 +99,18 @@ last_field() {
   zsp_journal_json MESSAGE_ID="$1" ZSP_USER="$2" | tail -n1 | jq -r ".$3"
 }
 
-# Every file opened in the libcurl directory while "$@" runs.
-opens_in_libdir() {
-  local watch
-  "$ZSP_BUILD/open_watch" "$libdir" >"$ZSP_TMP/watch.log" 2>&1 &
-  watch=$!
-  for _ in $(seq 100); do
-    grep -q '^ready' "$ZSP_TMP/watch.log" && break
-    sleep 0.02
-  done
-  "$@" >/dev/null 2>&1
-  sleep 0.2
-  kill "$watch"
-  wait "$watch" 2>/dev/null
-  grep -v '^ready' "$ZSP_TMP/watch.log"
+# libraries_opened USER CMD...: runs CMD as USER, the way as_user does,
+# under strace and prints every library that it and its children open.
+# strace runs as root, so sudo still gets its privileges. A watch on the
+# library directory would also see other processes on the machine.
+libraries_opened() {
+  local who=$1
+  shift
+  strace -f -qq -e trace=openat -o "$ZSP_TMP/opens.strace" \
+    setpriv --reuid "$who" --regid "$who" --init-groups -- \
+    env -i HOME="/home/$who" USER="$who" LOGNAME="$who" TERM=dumb \
+    PATH=/usr/local/bin:/usr/bin:/bin "$@" >/dev/null 2>&1
+  grep -o '"[^"]*\.so[^"]*"' "$ZSP_TMP/opens.strace"
 }
 
 id_request=$(zsp_grant_sudo alice bob /usr/bin/id) || exit 1
@@ -138,9 +134,10 @@ expect_fail "agent: sudo without a grant denied"
 expect_equal "agent: signed denial taken through the relay" \
   "$(last_field $sudo_deny_id bob ZSP_PATH)" agent
 
-OUT=$(opens_in_libdir as_user alice sudo -n id)
+OUT=$(libraries_opened alice sudo -n id)
 expect_no_output "agent: sudo never opens libcurl" "libcurl"
-expect_output "agent: the watch saw sudo's libraries" "libc.so"
+expect_output "agent: strace saw sudo's libraries" "libc.so"
+expect_output "agent: strace saw sudo_zsp loaded" "sudo_zsp.so"
 
 run pamtester zsp-test alice acct_mgmt
 expect_status "agent: login account phase allowed" 0
@@ -161,8 +158,8 @@ run as_user alice sudo -n id
 expect_status "direct: sudo allowed" 0
 expect_equal "direct: allow taken directly" \
   "$(last_field $sudo_allow_id alice ZSP_PATH)" direct
-OUT=$(opens_in_libdir as_user alice sudo -n id)
-expect_output "direct: the watch sees sudo open libcurl" "libcurl"
+OUT=$(libraries_opened alice sudo -n id)
+expect_output "direct: strace sees sudo open libcurl" "libcurl"
 zsp_write_config "$ZSP_BROKER_URL" "$settings"
 
 # --- agent stopped: the direct path still allows under a valid grant ---
@@ -226,5 +223,101 @@ standin stall
 run as_user alice sudo -n id -un
 expect_status "stand-in stall: alice allowed directly" 0
 expect_faster "stand-in stall: within timeout_ms" 3000
+
+# --- relays held by a broker that never responds leave room to place ---
+# The real agent relays to a TCP listener that never responds, with
+# timeout_ms and connect_timeout_ms of 15 s, while 16 clients ask it to
+# relay at once: it holds at most 12 of them and refuses the rest at once.
+# sudo, which takes the direct path to the real broker, is then still
+# placed.
+kill "$STANDIN_PID" 2>/dev/null
+wait "$STANDIN_PID" 2>/dev/null
+STANDIN_PID=
+"$ZSP_BUILD/tcp_blackhole" >"$ZSP_TMP/blackhole.port" &
+ZSP_BLACKHOLE_PID=$!
+for _ in $(seq 100); do
+  [ -s "$ZSP_TMP/blackhole.port" ] && break
+  sleep 0.02
+done
+zsp_write_config "https://127.0.0.1:$(cat "$ZSP_TMP/blackhole.port")" \
+  "$settings
+connect_timeout_ms = 15000
+timeout_ms = 15000
+feed_stale_action = keep"
+start_agent || exit 1
+zsp_write_config "$ZSP_BROKER_URL" "$settings
+decision_relay = direct"
+python3 - /run/zsp/agent.sock >"$ZSP_TMP/stalled.log" 2>&1 <<'PYTHON' &
+import socket, sys, threading
+line = b'{"op":"decide","timeout_ms":15000,"body":"{}"}\n'
+output = threading.Lock()  # one whole line per reply
+def relay():
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    client.connect(sys.argv[1])
+    client.sendall(line)
+    reply = client.recv(4096).split(b"\n")[0].decode()
+    with output:
+        print(reply, flush=True)
+threads = [threading.Thread(target=relay) for _ in range(16)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+PYTHON
+STALLED_PID=$!
+for _ in $(seq 100); do
+  [ "$(grep -c 'relaying 12 decisions already' "$ZSP_TMP/stalled.log")" -ge 4 ] &&
+    break
+  sleep 0.05
+done
+OUT=$(cat "$ZSP_TMP/stalled.log")
+expect_equal "stalled broker: 4 of 16 relays refused at once" \
+  "$(grep -c 'relaying 12 decisions already' "$ZSP_TMP/stalled.log")" 4
+run as_user alice sudo -n id -un
+expect_status "stalled broker: sudo placed and allowed" 0
+expect_output "stalled broker: command ran as root" "root"
+expect_equal "stalled broker: 12 relays still held" \
+  "$(grep -c . "$ZSP_TMP/stalled.log")" 4
+kill "$STALLED_PID" 2>/dev/null
+wait "$STALLED_PID" 2>/dev/null
+stop_agent
+
+# --- a first broker that drops packets: the second one is tried first ---
+# The first broker_url never responds, and connect_timeout_ms (1.2 s) is
+# half of timeout_ms (2.4 s), the relay's whole share. Trying the first broker
+# first on both paths would use up the relay's share and then the rest
+# of timeout_ms before the second broker. Right after the agent starts,
+# before its feed has reached the second broker, the relay still spends
+# its share on the first one, but its failure names it, so the direct
+# path tries the second broker first. Once the feed has reached the
+# second broker, relays go there first and are allowed at once.
+blackhole_url="https://127.0.0.1:$(cat "$ZSP_TMP/blackhole.port")"
+zsp_write_config "$blackhole_url" "$settings
+broker_url = $ZSP_BROKER_URL
+connect_timeout_ms = 1200
+timeout_ms = 2400"
+start_agent || exit 1
+run as_user alice sudo -n id -un
+expect_status "dropping first broker, cold agent: sudo allowed" 0
+expect_faster "dropping first broker, cold agent: second broker first" 2100
+expect_equal "dropping first broker, cold agent: allow taken directly" \
+  "$(last_field $sudo_allow_id alice ZSP_PATH)" direct
+OUT=$(last_field $sudo_allow_id alice ZSP_RELAY_PROBLEM)
+expect_output "dropping first broker, cold agent: relay tried the first" \
+  "$blackhole_url"
+for _ in $(seq 100); do
+  grep -qF "feed-connected broker=$ZSP_BROKER_URL" "$ZSP_TMP/agent.log" &&
+    break
+  sleep 0.05
+done
+OUT=$(cat "$ZSP_TMP/agent.log")
+expect_output "dropping first broker: feed reached the second" \
+  "feed-connected broker=$ZSP_BROKER_URL"
+run as_user alice sudo -n id -un
+expect_status "dropping first broker: sudo allowed" 0
+expect_faster "dropping first broker: within half of timeout_ms" 1200
+expect_equal "dropping first broker: allow taken through the relay" \
+  "$(last_field $sudo_allow_id alice ZSP_PATH)" agent
+stop_agent
 
 zsp_finish

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/handles.h"
 
@@ -84,12 +85,15 @@ class DecisionRelayTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(RequestOp);
   CPPUNIT_TEST(ReplyRoundTripKeepsBytes);
   CPPUNIT_TEST(ReplyRefusal);
+  CPPUNIT_TEST(ReplyRefusalFailedUrls);
+  CPPUNIT_TEST(ReplyFailedUrlsRejected);
   CPPUNIT_TEST(ReplyHeaderRejected);
   CPPUNIT_TEST(ReplyLengthMismatch);
   CPPUNIT_TEST(ClientReadsReply);
   CPPUNIT_TEST(ClientNoAgent);
   CPPUNIT_TEST(ClientGarbageReply);
   CPPUNIT_TEST(ClientShortBody);
+  CPPUNIT_TEST(ClientRefusalFailedUrls);
   CPPUNIT_TEST(ClientRefusal);
   CPPUNIT_TEST(ClientStalledAgentTimesOut);
   CPPUNIT_TEST_SUITE_END();
@@ -208,6 +212,38 @@ class DecisionRelayTest : public CppUnit::TestFixture {
         !zsp::ParseRelayReply("{\"ok\":false,\"error\":\"x\"}\nextra").ok());
   }
 
+  void ReplyRefusalFailedUrls() {
+    RelayReply refused;
+    refused.error = "timed out";
+    refused.failed_urls = {"https://a:1", "https://b:2"};
+    auto parsed = zsp::ParseRelayReply(zsp::EncodeRelayReply(refused));
+    CPPUNIT_ASSERT(parsed.ok());
+    CPPUNIT_ASSERT(!parsed.value().ok);
+    CPPUNIT_ASSERT(parsed.value().failed_urls == refused.failed_urls);
+    auto none = zsp::ParseRelayReplyHeader("{\"ok\":false,\"error\":\"x\"}");
+    CPPUNIT_ASSERT(none.ok());
+    CPPUNIT_ASSERT(none.value().failed_urls.empty());
+  }
+
+  void ReplyFailedUrlsRejected() {
+    std::string nine = "[";
+    for (int i = 0; i < 9; ++i) nine += std::string(i ? "," : "") + "\"u\"";
+    nine += "]";
+    const std::string bad[] = {
+        "\"https://a\"",
+        "[1]",
+        "[[\"https://a\"]]",
+        nine,
+        "[\"" + std::string(zsp::kMaxRelayFailedUrlBytes + 1, 'u') + "\"]",
+    };
+    for (const auto& value : bad) {
+      std::string line = "{\"ok\":false,\"error\":\"x\",\"failed_urls\":" +
+                         value + "}";
+      CPPUNIT_ASSERT_MESSAGE("accepted: " + value,
+                             !zsp::ParseRelayReplyHeader(line).ok());
+    }
+  }
+
   void ReplyHeaderRejected() {
     const char* bad[] = {
         "",
@@ -284,6 +320,19 @@ class DecisionRelayTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(!relayed.ok());
     CPPUNIT_ASSERT_MESSAGE(relayed.error(),
                            Contains(relayed.error(), "refused: busy"));
+  }
+
+  void ClientRefusalFailedUrls() {
+    FakeAgent agent(socket_,
+                    "{\"ok\":false,\"error\":\"timed out\","
+                    "\"failed_urls\":[\"https://a:1\"]}\n",
+                    0);
+    std::vector<std::string> failed_urls;
+    auto relayed =
+        zsp::RelayThroughAgent(socket_, Request(1000), 1000, &failed_urls);
+    CPPUNIT_ASSERT(!relayed.ok());
+    CPPUNIT_ASSERT_EQUAL(size_t{1}, failed_urls.size());
+    CPPUNIT_ASSERT_EQUAL(std::string("https://a:1"), failed_urls[0]);
   }
 
   void ClientStalledAgentTimesOut() {
