@@ -575,7 +575,12 @@ void Agent::EndWorkLocked(const std::string& grant, const std::string& cause) {
          {"error", killed.value().unit_error}});
   }
   RecordEnd(it->second.claims, cause, killed.value(), sessions);
-  ended_[grant] = it->second.claims.grant_expires;
+  // A lost feed says nothing about the grant itself: once the feed is
+  // back, and has delivered the revocations it missed, the grant may
+  // place work again.
+  if (cause != std::string_view(kCauseFeedStale)) {
+    ended_[grant] = it->second.claims.grant_expires;
+  }
   RemoveState(grant);
   live_.erase(it);
 }

@@ -152,8 +152,9 @@ class Agent {
 
   std::mutex mutex_;
   std::map<std::string, LiveGrant> live_;
-  // Grants revoked or ended here, with their end time: no new work is
-  // placed under them although a decision signed earlier is still fresh.
+  // Grants revoked or ended here (not those ended for a lost feed), with
+  // their end time: no new work is placed under them although a decision
+  // signed earlier is still fresh.
   std::map<std::string, int64_t> ended_;
   SteadyClock::time_point last_feed_page_;
   bool stale_reported_ = false;

@@ -419,7 +419,15 @@ fi
 OUT=$(ended_records "$sleep_grant")
 expect_output "feed lost, end: journal names the cause" \
   '"ZSP_CAUSE":"feed_stale"'
+restored=$(grep -c 'feed-restored' "$ZSP_TMP/agent.log")
 kill -CONT "$ZSP_BROKER_PID"
+for _ in $(seq 100); do
+  [ "$(grep -c 'feed-restored' "$ZSP_TMP/agent.log")" -gt "$restored" ] &&
+    break
+  sleep 0.1
+done
+run as_user alice sudo -n /usr/bin/sleep 0
+expect_status "feed back: the grant places work again" 0
 
 # --- feed lost, feed_stale_action = keep ---
 stop_agent
