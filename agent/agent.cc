@@ -225,6 +225,17 @@ AgentReply Agent::PlaceLocked(const PeerProcess& peer,
   }
 
   auto origin = CgroupOfProcess(pid);
+  if (!origin.ok() && !peer.IsAlive()) {
+    // The caller exited before the agent read its cgroup: nothing was
+    // moved, and the user may cause this at will, so it is no failure of
+    // the agent.
+    Log(LOG_WARNING, "rejected",
+        {{"pid", std::to_string(pid)},
+         {"grant", grant.grant},
+         {"reason", "caller exited before it was placed"},
+         {"pin", peer.pin()}});
+    return Rejected("the process that requested placement exited first");
+  }
   auto placed = origin.ok() ? cgroups_.Place(grant.grant, pid)
                             : Result<bool>(Error{origin.error()});
   if (!placed.ok()) {

@@ -4,7 +4,8 @@
 # exits right after it requests placement, and whose pid the kernel then
 # gives to another process (here forced through ns_last_pid in a private
 # pid namespace), gets a rejection, and that other process stays in its
-# own cgroup. A client that stays is placed, which shows that the test
+# own cgroup. A client that exits with no process taking its pid gets the
+# same rejection. A client that stays is placed, which shows that the test
 # client's request is valid.
 . "$(dirname "$0")/../lib/harness.sh"
 . "$(dirname "$0")/../lib/assert.sh"
@@ -83,5 +84,17 @@ expect_no_output "reuse: other process not in the subtree" "$subtree"
 OUT=$(grep 'caller exited before it was placed' "$ZSP_TMP/agent.log")
 expect_output "reuse: agent logged the rejection" "pin=pidfd"
 expect_output "reuse: agent logged the move back" "moved_back=/"
+
+# The client exits and its pid stays free: a rejection at warning level,
+# not a failure of the agent.
+run in_pid_namespace exit
+expect_output "exit: placement rejected" '"ok":false'
+expect_output "exit: rejection names the exit" "exited first"
+OUT=$(grep 'caller exited before it was placed' "$ZSP_TMP/agent.log" |
+  tail -1)
+expect_output "exit: agent logged a warning" "<4>rejected pid="
+expect_no_output "exit: nothing moved back" "moved_back"
+OUT=$(cat "$ZSP_TMP/agent.log")
+expect_no_output "exit: no place failure logged" "failed action=place"
 
 zsp_finish

@@ -15,6 +15,8 @@ it:
          (the victim, a sleep) through /proc/sys/kernel/ns_last_pid, and
          then sends the newline. Needs its own pid namespace, shared with
          the agent.
+  exit   as reuse, but no process takes the child's pid before the
+         newline.
 
 It prints "reply JSON", then "placed_pid PID" and "cgroup_before PATH" and
 "cgroup_after PATH" of the process whose pid the agent saw. The process
@@ -115,7 +117,7 @@ def main():
         _, fds, _, _ = socket.recv_fds(handoff_parent, 16, 1)
         connection = socket.socket(fileno=fds[0])
         os.waitpid(child, 0)
-        placed = start_victim(child)
+        placed = start_victim(child) if MODE == "reuse" else child
         before = cgroup_of(placed)
         connection.sendall(b"\n")
         reply = read_reply(connection)
