@@ -2,6 +2,7 @@
 // follows to end work under revoked grants. Each response is one page,
 // signed with the decision key under its own JWS type. A page with no
 // events is a heartbeat. See docs/broker-api.md.
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <stdexcept>
@@ -85,16 +86,24 @@ ApiResponse Api::HostFeed(const Call& call) const {
   int64_t now = call.now;
   RevocationPage page;
   json events;
+  // Reads on from the last page while it holds no event for this host:
+  // the events between after and cursor are all other hosts', so the
+  // page returned covers (after, last] with this host's events only. A
+  // full page is read on at once, so that a burst of other hosts'
+  // revocations does not hold this host's behind the long poll.
+  int64_t cursor = after;
   while (true) {
-    auto listed = store_->ListRevocations(after, now,
+    auto listed = store_->ListRevocations(cursor, now,
                                           static_cast<int>(kMaxFeedEvents));
     if (!listed.ok()) throw std::runtime_error("store: " + listed.message);
     page = std::move(listed.value);
     events = EventsFor(page, host);
-    if (!events.empty() || std::chrono::steady_clock::now() >= deadline) {
-      break;
+    if (!events.empty()) break;
+    cursor = std::max(cursor, page.last);
+    if (page.revocations.size() < kMaxFeedEvents) {
+      if (std::chrono::steady_clock::now() >= deadline) break;
+      std::this_thread::sleep_for(kFeedPollInterval);
     }
-    std::this_thread::sleep_for(kFeedPollInterval);
     now = clock_();
   }
 

@@ -1,6 +1,7 @@
 // Tests for broker/api without a network: who may call what, input checks,
 // and the signed decisions, verified with the host's own JWS check.
 #include <cppunit/TestFixture.h>
+#include <sqlite3.h>
 #include <cppunit/extensions/HelperMacros.h>
 #include <unistd.h>
 
@@ -51,6 +52,7 @@ class BrokerApiTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(EventsFollowVisibility);
   CPPUNIT_TEST(HostFeedReportsRevocations);
   CPPUNIT_TEST(HostFeedInputChecked);
+  CPPUNIT_TEST(HostFeedReadsPastOtherHosts);
   CPPUNIT_TEST(VoteRecordsSignIn);
   CPPUNIT_TEST_SUITE_END();
 
@@ -329,6 +331,44 @@ class BrokerApiTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(json::array(), after["events"]);
     now_ += 3600;
     CPPUNIT_ASSERT_EQUAL(json::array(), Feed("web-1", 0)["events"]);
+  }
+
+  // More than a page of other hosts' revocations comes before web-1's
+  // own: one call without waiting still returns web-1's event.
+  void HostFeedReadsPastOtherHosts() {
+    sqlite3* db = nullptr;
+    CPPUNIT_ASSERT_EQUAL(SQLITE_OK,
+                         sqlite3_open((dir_ + "/broker.db").c_str(), &db));
+    std::string seed =
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+        "WHERE i < 2500) INSERT INTO grants (id, request_id, user, host, "
+        "kind, runas, commands, approved_by, starts_at, expires_at) SELECT "
+        "'g-other-' || i, 'r-other-' || i, 'seed', 'web-2', 'sudo', 'root', "
+        "'[]', 'bob', " + std::to_string(kStart) + ", " +
+        std::to_string(kStart + 3600) + " FROM n; "
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+        "WHERE i < 2500) INSERT INTO events (request_id, grant_id, event, "
+        "actor, at, detail) SELECT 'r-other-' || i, 'g-other-' || i, "
+        "'revoked', 'bob', " + std::to_string(kStart) + ", '' FROM n;";
+    char* error = nullptr;
+    int rc = sqlite3_exec(db, seed.c_str(), nullptr, nullptr, &error);
+    std::string message = error != nullptr ? error : "";
+    sqlite3_free(error);
+    sqlite3_close(db);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(message, SQLITE_OK, rc);
+
+    std::string id = FileSudoRequest("alice", "/usr/bin/id");
+    std::string grant =
+        Post("bob", "/v1/requests/" + id + "/approve", {}).body.value("grant",
+                                                                       "");
+    CPPUNIT_ASSERT_EQUAL(
+        200, Post("alice", "/v1/grants/" + grant + "/revoke", {}).status);
+
+    json page = Feed("web-1", 0);
+    CPPUNIT_ASSERT_EQUAL(size_t(1), page["events"].size());
+    CPPUNIT_ASSERT_EQUAL(grant, page["events"][0].value("grant", ""));
+    CPPUNIT_ASSERT_EQUAL(int64_t{0}, page.value("after", int64_t{-1}));
+    CPPUNIT_ASSERT(page.value("last", int64_t{0}) > 2500);
   }
 
   void HostFeedInputChecked() {
