@@ -10,6 +10,7 @@
 #include <charconv>
 #include <cstring>
 
+#include "agent/bus_error.h"
 #include "common/handles.h"
 
 namespace zsp::agent {
@@ -26,22 +27,6 @@ constexpr char kSessionPathPrefix[] = "/org/freedesktop/login1/session";
 // NOTE: chosen, not measured against a loaded real logind.
 constexpr uint64_t kCallTimeoutUsec = 300'000;
 constexpr size_t kMaxSessionIdBytes = 64;
-
-// Frees an sd_bus_error when it goes out of scope.
-struct BusError {
-  sd_bus_error error = SD_BUS_ERROR_NULL;
-  ~BusError() { sd_bus_error_free(&error); }
-};
-
-std::string Describe(const char* method, int r, const BusError& bus_error) {
-  std::string detail = sd_bus_error_is_set(&bus_error.error)
-                           ? std::string(bus_error.error.name) + ": " +
-                                 (bus_error.error.message
-                                      ? bus_error.error.message
-                                      : "")
-                           : strerror(-r);
-  return std::string("logind ") + method + " failed: " + detail;
-}
 
 // True when the failure means that no process owns logind's name on the
 // bus, or that the bus connection itself is gone.
@@ -70,7 +55,7 @@ bool HasExited(int pidfd) {
 // Sorts a failed session call into SessionCall and its message.
 SessionCall Classify(const char* method, int r, const BusError& bus_error,
                      std::string* error) {
-  *error = Describe(method, r, bus_error);
+  *error = BusCallFailed("logind", method, r, bus_error);
   if (sd_bus_error_has_name(&bus_error.error,
                             "org.freedesktop.login1.NoSuchSession")) {
     return SessionCall::kGone;
@@ -220,7 +205,7 @@ SessionLookup LogindManager::FindSessionLedBy(const ProcessRef& process) {
                               "org.freedesktop.login1.NoSessionForPID")) {
       return out;
     }
-    out.error = Describe("GetSessionByPID", r, bus_error);
+    out.error = BusCallFailed("logind", "GetSessionByPID", r, bus_error);
     out.status = IsUnavailable(r, bus_error) ? LookupStatus::kUnavailable
                                              : LookupStatus::kFailed;
     if (out.status == LookupStatus::kUnavailable) {
@@ -250,7 +235,8 @@ SessionLookup LogindManager::FindSessionLedBy(const ProcessRef& process) {
   }
   if (r < 0) {
     out.status = LookupStatus::kFailed;
-    out.error = Describe("session property read", r, property_error);
+    out.error = BusCallFailed("logind", "session property read", r,
+                              property_error);
     return out;
   }
   if (reported != id.value()) {

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <thread>
 
+#include "agent/bus_error.h"
 #include "common/handles.h"
 #include "common/text.h"
 
@@ -23,22 +24,6 @@ constexpr uint64_t kCallTimeoutUsec = 2'000'000;
 
 using BusMessagePtr =
     std::unique_ptr<sd_bus_message, Deleter<sd_bus_message_unref>>;
-
-// Frees an sd_bus_error when it goes out of scope.
-struct BusError {
-  sd_bus_error error = SD_BUS_ERROR_NULL;
-  ~BusError() { sd_bus_error_free(&error); }
-};
-
-std::string CallFailed(const char* method, int r, const BusError& bus_error) {
-  std::string detail = sd_bus_error_is_set(&bus_error.error)
-                           ? std::string(bus_error.error.name) + ": " +
-                                 (bus_error.error.message
-                                      ? bus_error.error.message
-                                      : "")
-                           : strerror(-r);
-  return std::string("systemd ") + method + " failed: " + detail;
-}
 
 bool IsUnitNameByte(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
@@ -185,7 +170,10 @@ Result<std::string> SystemdManager::StartScope(const std::string& scope,
   sd_bus_message* reply = nullptr;
   r = sd_bus_call(bus_, raw, 0, &bus_error.error, &reply);
   sd_bus_message_unref(reply);
-  if (r < 0) return Error{CallFailed("StartTransientUnit", r, bus_error)};
+  if (r < 0) {
+    return Error{
+        BusCallFailed("systemd", "StartTransientUnit", r, bus_error)};
+  }
 
   // systemd moves the pid while it runs the start job, after the reply.
   std::string suffix = "/" + scope;
@@ -217,7 +205,9 @@ Result<bool> SystemdManager::StopUnit(const std::string& unit) {
                              "StopUnit", &bus_error.error, &reply, "ss",
                              unit.c_str(), "replace");
   sd_bus_message_unref(reply);
-  if (r < 0) return Error{CallFailed("StopUnit", r, bus_error)};
+  if (r < 0) {
+    return Error{BusCallFailed("systemd", "StopUnit", r, bus_error)};
+  }
   return true;
 }
 
