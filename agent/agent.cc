@@ -586,8 +586,8 @@ void Agent::EndWorkLocked(const std::string& grant, const std::string& cause) {
          {"error", killed.value().unit_error}});
   }
   RecordEnd(it->second.claims, cause, killed.value(), sessions);
-  // A lost feed says nothing about the grant itself: once the feed is
-  // back, and has delivered the revocations it missed, the grant may
+  // A lost feed is no sign that the grant was revoked. Once the feed is
+  // back and has delivered the revocations it missed, the grant may
   // place work again.
   if (cause != std::string_view(kCauseFeedStale)) {
     ended_[grant] = it->second.claims.grant_expires;

@@ -86,7 +86,7 @@ ApiResponse Api::HostFeed(const Call& call) const {
   int64_t now = call.now;
   RevocationPage page;
   json events;
-  // Reads on from the last page while it holds no event for this host:
+  // Reads on from the last page while it contains no event for this host:
   // the events between after and cursor are all other hosts', so the
   // page returned covers (after, last] with this host's events only. A
   // full page is read on at once, so that a burst of other hosts'

@@ -249,7 +249,7 @@ Placement Place(const HostConfig& config, const std::string& request) {
   if (!reply.ok()) {
     out.problem = reply.error();
   } else if (!reply.value().ok) {
-    out.problem = "the zsp agent refused: " + reply.value().error;
+    out.problem = "zsp-agent rejected the request: " + reply.value().error;
   } else {
     out.cgroup = reply.value().cgroup;
   }

@@ -55,9 +55,9 @@ EmergencyOutcome AskForBreakGlassToken(const HostConfig& config,
                                        bool spend = true);
 
 // Records the accepted token of outcome as spent in config.spool_dir and
-// tells the user that emergency access is open. If the token was spent
+// shows the user that emergency access is open. If the token was spent
 // already or the spool cannot record it, clears outcome->allowed and sets
-// its status and log_reason, and tells the user why.
+// its status and log_reason, and shows the user why.
 void SpendAcceptedToken(const HostConfig& config, int64_t now,
                         EmergencyOutcome* outcome, UserTerminal* terminal);
 

@@ -226,7 +226,7 @@ Result<RelayReply> RelayThroughAgent(const std::string& socket_path,
   if (!parsed.ok()) return Error{parsed.error()};
   if (!parsed.value().ok) {
     if (failed_urls != nullptr) *failed_urls = parsed.value().failed_urls;
-    return Error{"the zsp agent refused: " +
+    return Error{"zsp-agent rejected the request: " +
                  EscapeForLog(parsed.value().error, 256)};
   }
   return parsed;

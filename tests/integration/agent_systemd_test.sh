@@ -475,7 +475,7 @@ expect_output "logind lost: journal says the agent killed the scope" \
   "\"ZSP_LOGIND_END\":\"$lost_session=killed-by-agent\""
 
 # No logind on the bus: the cgroup kill alone ends the session, and the
-# agent says why it could not ask logind.
+# agent logs why it could not call logind.
 start_login 86
 run count_procs '^sleep 86[1-3]'
 expect_equal "no logind: session and children running" "$OUT" 3

@@ -227,7 +227,7 @@ expect_faster "stand-in stall: within timeout_ms" 3000
 # --- relays held by a broker that never responds leave room to place ---
 # The real agent relays to a TCP listener that never responds, with
 # timeout_ms and connect_timeout_ms of 15 s, while 16 clients ask it to
-# relay at once: it holds at most 12 of them and refuses the rest at once.
+# relay at once: it keeps at most 12 of them and rejects the rest at once.
 # sudo, which takes the direct path to the real broker, is then still
 # placed.
 kill "$STANDIN_PID" 2>/dev/null

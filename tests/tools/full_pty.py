@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Runs a command whose standard error is a pseudo-terminal that nobody
-reads and whose buffer is already full, for expiry_warning_test.sh.
+"""Runs a command whose standard error is a pseudo-terminal that is never
+read and whose buffer is already full, for expiry_warning_test.sh.
 
     full_pty.py LIMIT_SECONDS COMMAND [ARG...]
 

@@ -32,7 +32,7 @@
 //     properties Id and Leader.
 //
 // A session goes away once its scope cgroup is empty and its leader has
-// exited, which stands in for logind seeing the session's FIFO closed.
+// exited, which imitates logind seeing the session's FIFO closed.
 //
 // Every call is appended to the log file as one line: the method and its
 // arguments as key=value.

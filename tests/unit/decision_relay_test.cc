@@ -84,8 +84,8 @@ class DecisionRelayTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(RequestRejected);
   CPPUNIT_TEST(RequestOp);
   CPPUNIT_TEST(ReplyRoundTripKeepsBytes);
-  CPPUNIT_TEST(ReplyRefusal);
-  CPPUNIT_TEST(ReplyRefusalFailedUrls);
+  CPPUNIT_TEST(ReplyRejection);
+  CPPUNIT_TEST(ReplyRejectionFailedUrls);
   CPPUNIT_TEST(ReplyFailedUrlsRejected);
   CPPUNIT_TEST(ReplyHeaderRejected);
   CPPUNIT_TEST(ReplyLengthMismatch);
@@ -93,8 +93,8 @@ class DecisionRelayTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(ClientNoAgent);
   CPPUNIT_TEST(ClientGarbageReply);
   CPPUNIT_TEST(ClientShortBody);
-  CPPUNIT_TEST(ClientRefusalFailedUrls);
-  CPPUNIT_TEST(ClientRefusal);
+  CPPUNIT_TEST(ClientRejectionFailedUrls);
+  CPPUNIT_TEST(ClientRejection);
   CPPUNIT_TEST(ClientStalledAgentTimesOut);
   CPPUNIT_TEST_SUITE_END();
 
@@ -196,13 +196,13 @@ class DecisionRelayTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(std::string(), parsed.value().body);
   }
 
-  void ReplyRefusal() {
-    RelayReply refused;
-    refused.error = "broker unreachable";
-    auto parsed = zsp::ParseRelayReply(zsp::EncodeRelayReply(refused));
+  void ReplyRejection() {
+    RelayReply rejected;
+    rejected.error = "broker unreachable";
+    auto parsed = zsp::ParseRelayReply(zsp::EncodeRelayReply(rejected));
     CPPUNIT_ASSERT(parsed.ok());
     CPPUNIT_ASSERT(!parsed.value().ok);
-    CPPUNIT_ASSERT_EQUAL(refused.error, parsed.value().error);
+    CPPUNIT_ASSERT_EQUAL(rejected.error, parsed.value().error);
     auto no_reason = zsp::ParseRelayReplyHeader("{\"ok\":false}");
     CPPUNIT_ASSERT(no_reason.ok());
     CPPUNIT_ASSERT_EQUAL(std::string("no reason given"),
@@ -212,14 +212,14 @@ class DecisionRelayTest : public CppUnit::TestFixture {
         !zsp::ParseRelayReply("{\"ok\":false,\"error\":\"x\"}\nextra").ok());
   }
 
-  void ReplyRefusalFailedUrls() {
-    RelayReply refused;
-    refused.error = "timed out";
-    refused.failed_urls = {"https://a:1", "https://b:2"};
-    auto parsed = zsp::ParseRelayReply(zsp::EncodeRelayReply(refused));
+  void ReplyRejectionFailedUrls() {
+    RelayReply rejected;
+    rejected.error = "timed out";
+    rejected.failed_urls = {"https://a:1", "https://b:2"};
+    auto parsed = zsp::ParseRelayReply(zsp::EncodeRelayReply(rejected));
     CPPUNIT_ASSERT(parsed.ok());
     CPPUNIT_ASSERT(!parsed.value().ok);
-    CPPUNIT_ASSERT(parsed.value().failed_urls == refused.failed_urls);
+    CPPUNIT_ASSERT(parsed.value().failed_urls == rejected.failed_urls);
     auto none = zsp::ParseRelayReplyHeader("{\"ok\":false,\"error\":\"x\"}");
     CPPUNIT_ASSERT(none.ok());
     CPPUNIT_ASSERT(none.value().failed_urls.empty());
@@ -314,15 +314,15 @@ class DecisionRelayTest : public CppUnit::TestFixture {
                            Contains(relayed.error(), "announced"));
   }
 
-  void ClientRefusal() {
+  void ClientRejection() {
     FakeAgent agent(socket_, "{\"ok\":false,\"error\":\"busy\"}\n", 0);
     auto relayed = zsp::RelayThroughAgent(socket_, Request(1000));
     CPPUNIT_ASSERT(!relayed.ok());
     CPPUNIT_ASSERT_MESSAGE(relayed.error(),
-                           Contains(relayed.error(), "refused: busy"));
+                           Contains(relayed.error(), "rejected the request: busy"));
   }
 
-  void ClientRefusalFailedUrls() {
+  void ClientRejectionFailedUrls() {
     FakeAgent agent(socket_,
                     "{\"ok\":false,\"error\":\"timed out\","
                     "\"failed_urls\":[\"https://a:1\"]}\n",
