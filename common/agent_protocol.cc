@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -238,14 +239,14 @@ Result<AgentReply> SendPlaceRequest(const std::string& socket_path,
 
 namespace {
 
-Placement Place(const HostConfig& config, const std::string& request) {
+Placement Place(const HostConfig& config, const std::string& request,
+                long wait_ms) {
   Placement out;
   if (config.agent == AgentMode::kOff) {
     out.allowed = true;
     return out;
   }
-  auto reply = SendPlaceRequest(config.agent_socket, request,
-                                config.timeout_ms);
+  auto reply = SendPlaceRequest(config.agent_socket, request, wait_ms);
   if (!reply.ok()) {
     out.problem = reply.error();
   } else if (!reply.value().ok) {
@@ -259,15 +260,28 @@ Placement Place(const HostConfig& config, const std::string& request) {
 
 }  // namespace
 
-Placement PlaceUnderGrant(const HostConfig& config,
-                          const std::string& token) {
-  return Place(config, EncodePlaceRequest(token));
+long PlacementWaitMs(long timeout_ms,
+                     std::chrono::steady_clock::time_point asked,
+                     std::chrono::steady_clock::time_point now) {
+  long floor_ms = std::min(timeout_ms, kMinPlacementWaitMs);
+  if (now < asked) return timeout_ms;
+  auto used = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  now - asked).count();
+  if (used >= timeout_ms) return floor_ms;
+  return std::max(timeout_ms - static_cast<long>(used), floor_ms);
+}
+
+Placement PlaceUnderGrant(const HostConfig& config, const std::string& token,
+                          std::chrono::steady_clock::time_point asked) {
+  return Place(config, EncodePlaceRequest(token),
+               PlacementWaitMs(config.timeout_ms, asked,
+                               std::chrono::steady_clock::now()));
 }
 
 Placement PlaceUnderBreakGlass(const HostConfig& config,
                                const std::string& text) {
   std::string request = EncodeBreakGlassPlaceRequest(text);
-  Placement out = Place(config, request);
+  Placement out = Place(config, request, config.timeout_ms);
   explicit_bzero(request.data(), request.size());
   return out;
 }

@@ -362,8 +362,9 @@ Decision AskBroker(const HostConfig& config,
                    const std::vector<PinnedKey>& keys,
                    const DecisionQuery& query) {
   using Clock = std::chrono::steady_clock;
+  const Clock::time_point asked = Clock::now();
   const Clock::time_point deadline =
-      Clock::now() + std::chrono::milliseconds(config.timeout_ms);
+      asked + std::chrono::milliseconds(config.timeout_ms);
   std::string relay_problem;
   std::vector<std::string> relay_failed_urls;
   if (config.decision_relay == DecisionRelay::kAgent) {
@@ -373,6 +374,7 @@ Decision AskBroker(const HostConfig& config,
     if (relayed.verdict == Verdict::kAllow ||
         relayed.verdict == Verdict::kDeny) {
       relayed.path = "agent";
+      relayed.asked = asked;
       return relayed;
     }
     relay_problem = std::string(VerdictName(relayed.verdict)) + ": " +
@@ -382,6 +384,7 @@ Decision AskBroker(const HostConfig& config,
       AskBrokerDirect(config, keys, query, deadline, relay_failed_urls);
   direct.path = "direct";
   direct.relay_problem = relay_problem;
+  direct.asked = asked;
   return direct;
 }
 

@@ -5,6 +5,7 @@
 #ifndef ZSP_COMMON_DECISION_H_
 #define ZSP_COMMON_DECISION_H_
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -63,6 +64,10 @@ struct Decision {
   // Why the relay through zsp-agent returned no verified decision, when
   // the direct path was used after trying it.
   std::string relay_problem;
+  // When AskBroker or AskBrokerCached began the ask that gave this
+  // decision. The placement that follows an allow shares timeout_ms with
+  // it (PlacementWaitMs in agent_protocol.h).
+  std::chrono::steady_clock::time_point asked{};
 };
 
 const char* VerdictName(Verdict verdict);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <ctime>
 #include <nlohmann/json.hpp>
@@ -207,9 +208,13 @@ Decision AskBrokerCached(const HostConfig& config,
   UniqueFd dir = OpenUserDir(config, query.user, true, problem);
   if (dir.get() < 0 || name.empty()) return AskBroker(config, keys, query);
 
+  auto asked = std::chrono::steady_clock::now();
   int64_t now = static_cast<int64_t>(std::time(nullptr));
   Decision cached = Lookup(dir.get(), name, config, keys, query, now);
-  if (cached.verdict == Verdict::kAllow) return cached;
+  if (cached.verdict == Verdict::kAllow) {
+    cached.asked = asked;
+    return cached;
+  }
 
   Decision fresh = AskBroker(config, keys, query);
   if (fresh.verdict == Verdict::kAllow && !fresh.token.empty()) {

@@ -124,7 +124,8 @@ LoginOutcome CheckLogin(const LoginContext& context) {
   // The session phase runs in the process that starts the user's work
   // (sshd's per-connection process, su), so placing it places the work.
   if (context.phase == "session") {
-    Placement placement = PlaceUnderGrant(config.value(), decision.token);
+    Placement placement =
+        PlaceUnderGrant(config.value(), decision.token, decision.asked);
     record.Add("ZSP_CGROUP", placement.cgroup);
     if (!placement.allowed) {
       return finish(LoginResult::kUnavailable, "agent: " + placement.problem,

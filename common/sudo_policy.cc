@@ -707,7 +707,8 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
   // same agent rule: the agent runs on this host and needs no broker.
   Placement placement =
       emergency.allowed ? PlaceUnderBreakGlass(config.value(), emergency.text)
-                        : PlaceUnderGrant(config.value(), decision.token);
+                        : PlaceUnderGrant(config.value(), decision.token,
+                                          decision.asked);
   explicit_bzero(emergency.text.data(), emergency.text.size());
   record.Add("ZSP_CGROUP", placement.cgroup);
   if (!placement.allowed) {

@@ -224,6 +224,25 @@ run as_user alice sudo -n id -un
 expect_status "stand-in stall: alice allowed directly" 0
 expect_faster "stand-in stall: within timeout_ms" 3000
 
+# A stand-in that never responds to placements either, with agent =
+# required: the placement gets what is left of timeout_ms (4 s) after the
+# relay's half and the direct call. The denial then comes after about
+# 4 s, where a placement with a whole timeout_ms of its own took 6 s.
+standin stall-all
+zsp_write_config "$ZSP_BROKER_URL" "$settings
+timeout_ms = 4000"
+run as_user alice sudo -n id -un
+expect_fail "stand-in stall-all: alice denied, not placed"
+expect_faster "stand-in stall-all: placement within timeout_ms" 5000
+expect_equal "stand-in stall-all: placement waited what was left" \
+  "$([ "$ELAPSED_MS" -ge 3500 ] && echo waited || echo "$ELAPSED_MS ms")" \
+  waited
+expect_output "stand-in stall-all: the user is told why" \
+  "could not be placed under its grant"
+expect_equal "stand-in stall-all: the allow came directly" \
+  "$(last_field $sudo_deny_id alice ZSP_PATH)" direct
+ZSP_AGENT_MODE=optional zsp_write_config "$ZSP_BROKER_URL" "$settings"
+
 # --- relays held by a broker that never responds leave room to place ---
 # The real agent relays to a TCP listener that never responds, with
 # timeout_ms and connect_timeout_ms of 15 s, while 16 clients ask it to

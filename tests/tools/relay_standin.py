@@ -13,8 +13,10 @@ switch modes without restarting it. Decide requests get, by mode:
   garbage      bytes that are not a reply
   short        a header that announces more body bytes than follow
   stall        nothing, until the client gives up
+  stall-all    nothing, until the client gives up, for place requests too
 
-Place requests are always refused. Every connection is logged on stderr.
+Place requests are rejected at once, except in mode stall-all. Every
+connection is logged on stderr.
 """
 import http.client
 import json
@@ -80,6 +82,9 @@ def serve(client):
             mode = f.read().strip()
         print(f"standin: op={request.get('op')} mode={mode}", file=sys.stderr,
               flush=True)
+        if mode == "stall-all":
+            time.sleep(30)
+            return
         if request.get("op") != "decide":
             client.sendall(b'{"ok":false,"error":"stand-in places nothing"}\n')
             return

@@ -8,6 +8,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -95,6 +96,8 @@ class AgentFeedTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(AskAgentOverSocket);
   CPPUNIT_TEST(AskAgentNoSocket);
   CPPUNIT_TEST(AskAgentSilentServer);
+  CPPUNIT_TEST(PlacementWaitsWhatIsLeft);
+  CPPUNIT_TEST(PlacementWaitsAtLeastTheFloor);
   CPPUNIT_TEST(Cgroup2MountFound);
   CPPUNIT_TEST(Cgroup2MountMissing);
   CPPUNIT_TEST_SUITE_END();
@@ -421,6 +424,37 @@ class AgentFeedTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_MESSAGE(reply.error(),
                            reply.error().find("waiting for the zsp agent") !=
                                std::string::npos);
+  }
+
+  // A placement shares timeout_ms with the decision before it.
+  void PlacementWaitsWhatIsLeft() {
+    auto asked = std::chrono::steady_clock::now();
+    using std::chrono::milliseconds;
+    CPPUNIT_ASSERT_EQUAL(5000L, zsp::PlacementWaitMs(5000, asked, asked));
+    CPPUNIT_ASSERT_EQUAL(
+        2800L, zsp::PlacementWaitMs(5000, asked, asked + milliseconds(2200)));
+    CPPUNIT_ASSERT_EQUAL(
+        1001L, zsp::PlacementWaitMs(5000, asked, asked + milliseconds(3999)));
+    // A clock that reads before asked gives the whole timeout.
+    CPPUNIT_ASSERT_EQUAL(
+        5000L, zsp::PlacementWaitMs(5000, asked + milliseconds(10), asked));
+  }
+
+  // However long the decision took, the agent gets at least one second,
+  // or all of timeout_ms when that is shorter.
+  void PlacementWaitsAtLeastTheFloor() {
+    auto asked = std::chrono::steady_clock::now();
+    using std::chrono::milliseconds;
+    CPPUNIT_ASSERT_EQUAL(
+        zsp::kMinPlacementWaitMs,
+        zsp::PlacementWaitMs(5000, asked, asked + milliseconds(4500)));
+    CPPUNIT_ASSERT_EQUAL(
+        zsp::kMinPlacementWaitMs,
+        zsp::PlacementWaitMs(5000, asked, asked + milliseconds(60000)));
+    CPPUNIT_ASSERT_EQUAL(
+        400L, zsp::PlacementWaitMs(400, asked, asked + milliseconds(900)));
+    CPPUNIT_ASSERT_EQUAL(
+        400L, zsp::PlacementWaitMs(400, asked, asked + milliseconds(100)));
   }
 
   void Cgroup2MountFound() {
