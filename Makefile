@@ -98,8 +98,10 @@ $(B)/systemd_standin: tests/tools/systemd_standin.cc
 	$(CXX) $(ZSP_CXXFLAGS) $(CXXFLAGS) -o $@ $< -lsystemd
 
 # Benchmark tools; `make bench` builds them and runs tests/bench/run.sh,
-# then tests/bench/pg.sh (decisions on SQLite next to PostgreSQL).
-BENCH_TOOLS := $(B)/bench/bench_exec $(B)/bench/loadgen $(B)/bench/spool_bench
+# then tests/bench/pg.sh (decisions on SQLite next to PostgreSQL) and
+# tests/bench/load.sh (the cost of loading the modules and OpenSSL).
+BENCH_TOOLS := $(B)/bench/bench_exec $(B)/bench/loadgen $(B)/bench/spool_bench \
+               $(B)/bench/load_cost
 
 $(B)/bench/bench_exec: tests/bench/bench_exec.cc
 	@mkdir -p $(dir $@)
@@ -112,10 +114,18 @@ $(B)/bench/loadgen: tests/bench/loadgen.cc
 $(B)/bench/spool_bench: $(B)/tests/bench/spool_bench.o $(B)/libzsp.a
 	$(CXX) $(LDHARDEN) -o $@ $^ $(COMMON_LIBS)
 
+# Static libstdc++, so that the dlopen of libstdc++.so.6 that it times is
+# a real load.
+$(B)/bench/load_cost: tests/bench/load_cost.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(ZSP_CXXFLAGS) $(CXXFLAGS) -static-libstdc++ -static-libgcc \
+	  -o $@ $< -ldl
+
 bench: deps
 	$(MAKE) all $(BENCH_TOOLS)
 	tests/bench/run.sh
 	tests/bench/pg.sh
+	tests/bench/load.sh
 
 # libFuzzer targets, built with clang and sanitizers from the same sources.
 FUZZ_CXX ?= clang++

@@ -1,0 +1,199 @@
+// Measures what every sudo or login pays before a module does any work:
+// loading a shared object and OpenSSL's first calls. Each run is a fresh
+// process (this program executed again), so nothing is loaded or set up
+// from an earlier run.
+//
+// Usage:
+//   load_cost RUNS dlopen FILE...   median ms for dlopen(RTLD_LAZY |
+//                                   RTLD_GLOBAL, as sudo opens plugins) of
+//                                   the FILEs, one after another
+//   load_cost RUNS openssl          median ms for loading libcrypto.so.3,
+//                                   its first SHA-256 digest and its first
+//                                   Ed25519 verification
+// Output is one line of key=value pairs. The program is linked with a
+// static libstdc++ (see the Makefile), so that dlopen of libstdc++.so.6
+// loads it for real.
+#include <dlfcn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double MsSince(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start)
+      .count();
+}
+
+// Opens every file, as a child run of "dlopen", and prints the time in ms.
+int ChildDlopen(int count, char** files) {
+  auto start = Clock::now();
+  for (int i = 0; i < count; ++i) {
+    if (dlopen(files[i], RTLD_LAZY | RTLD_GLOBAL) == nullptr) {
+      std::fprintf(stderr, "load_cost: %s\n", dlerror());
+      return 1;
+    }
+  }
+  std::printf("%.4f\n", MsSince(start));
+  return 0;
+}
+
+template <typename F>
+F Symbol(void* library, const char* name) {
+  void* found = dlsym(library, name);
+  if (found == nullptr) {
+    std::fprintf(stderr, "load_cost: %s not found in libcrypto\n", name);
+    std::exit(1);
+  }
+  return reinterpret_cast<F>(found);
+}
+
+// Loads libcrypto, as a child run of "openssl", and prints the ms for the
+// load, the first SHA-256 and the first Ed25519 check. That check runs on
+// a zero key and signature, so it fails, after the same set-up as a real
+// one.
+int ChildOpenssl() {
+  auto start = Clock::now();
+  void* crypto = dlopen("libcrypto.so.3", RTLD_LAZY | RTLD_GLOBAL);
+  if (crypto == nullptr) {
+    std::fprintf(stderr, "load_cost: %s\n", dlerror());
+    return 1;
+  }
+  double load_ms = MsSince(start);
+
+  using Sha256Fn = unsigned char* (*)(const unsigned char*, size_t,
+                                      unsigned char*);
+  auto sha256 = Symbol<Sha256Fn>(crypto, "SHA256");
+  unsigned char digest[32];
+  start = Clock::now();
+  sha256(reinterpret_cast<const unsigned char*>("zsp"), 3, digest);
+  double sha256_ms = MsSince(start);
+
+  using NewKeyFn = void* (*)(int, void*, const unsigned char*, size_t);
+  using NewCtxFn = void* (*)();
+  using VerifyInitFn = int (*)(void*, void**, const void*, void*, void*);
+  using VerifyFn = int (*)(void*, const unsigned char*, size_t,
+                           const unsigned char*, size_t);
+  auto new_key = Symbol<NewKeyFn>(crypto, "EVP_PKEY_new_raw_public_key");
+  auto new_ctx = Symbol<NewCtxFn>(crypto, "EVP_MD_CTX_new");
+  auto verify_init = Symbol<VerifyInitFn>(crypto, "EVP_DigestVerifyInit");
+  auto verify = Symbol<VerifyFn>(crypto, "EVP_DigestVerify");
+  constexpr int kEvpPkeyEd25519 = 1087;  // NID_ED25519 in openssl/obj_mac.h
+  unsigned char key[32] = {};
+  unsigned char signature[64] = {};
+  start = Clock::now();
+  void* pkey = new_key(kEvpPkeyEd25519, nullptr, key, sizeof key);
+  void* ctx = new_ctx();
+  if (pkey == nullptr || ctx == nullptr ||
+      verify_init(ctx, nullptr, nullptr, nullptr, pkey) != 1) {
+    std::fprintf(stderr, "load_cost: Ed25519 set-up failed\n");
+    return 1;
+  }
+  verify(ctx, signature, sizeof signature,
+         reinterpret_cast<const unsigned char*>("zsp"), 3);
+  double ed25519_ms = MsSince(start);
+  std::printf("%.4f %.4f %.4f\n", load_ms, sha256_ms, ed25519_ms);
+  return 0;
+}
+
+// Runs this program with args in a child and returns the numbers it
+// printed, or an empty vector if it failed.
+std::vector<double> RunChild(const char* self,
+                             const std::vector<std::string>& args) {
+  int pipe_fds[2];
+  if (pipe(pipe_fds) != 0) return {};
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(pipe_fds[1], STDOUT_FILENO);
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+    std::vector<char*> argv{const_cast<char*>(self)};
+    for (const std::string& arg : args) {
+      argv.push_back(const_cast<char*>(arg.c_str()));
+    }
+    argv.push_back(nullptr);
+    execv(self, argv.data());
+    _exit(127);
+  }
+  close(pipe_fds[1]);
+  std::string text;
+  char buffer[256];
+  ssize_t n;
+  while ((n = read(pipe_fds[0], buffer, sizeof buffer)) > 0) {
+    text.append(buffer, static_cast<size_t>(n));
+  }
+  close(pipe_fds[0]);
+  int status = 0;
+  if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+      WEXITSTATUS(status) != 0) {
+    return {};
+  }
+  std::vector<double> values;
+  const char* cursor = text.c_str();
+  char* end = nullptr;
+  for (double value = std::strtod(cursor, &end); end != cursor;
+       value = std::strtod(cursor, &end)) {
+    values.push_back(value);
+    cursor = end;
+  }
+  return values;
+}
+
+double Median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc >= 2 && std::strcmp(argv[1], "--child-dlopen") == 0) {
+    return ChildDlopen(argc - 2, argv + 2);
+  }
+  if (argc == 2 && std::strcmp(argv[1], "--child-openssl") == 0) {
+    return ChildOpenssl();
+  }
+  int runs = argc >= 3 ? std::atoi(argv[1]) : 0;
+  bool dlopen_mode = argc >= 4 && std::strcmp(argv[2], "dlopen") == 0;
+  bool openssl_mode = argc == 3 && std::strcmp(argv[2], "openssl") == 0;
+  if (runs < 1 || (!dlopen_mode && !openssl_mode)) {
+    std::fprintf(stderr,
+                 "usage: load_cost RUNS dlopen FILE...\n"
+                 "       load_cost RUNS openssl\n");
+    return 2;
+  }
+
+  std::vector<std::string> args;
+  if (dlopen_mode) {
+    args.push_back("--child-dlopen");
+    args.insert(args.end(), argv + 3, argv + argc);
+  } else {
+    args.push_back("--child-openssl");
+  }
+  size_t columns = dlopen_mode ? 1 : 3;
+  std::vector<std::vector<double>> samples(columns);
+  for (int run = 0; run < runs; ++run) {
+    std::vector<double> values = RunChild("/proc/self/exe", args);
+    if (values.size() != columns) {
+      std::fprintf(stderr, "load_cost: run %d failed\n", run + 1);
+      return 1;
+    }
+    for (size_t i = 0; i < columns; ++i) samples[i].push_back(values[i]);
+  }
+  if (dlopen_mode) {
+    std::printf("runs=%d median_ms=%.3f\n", runs, Median(samples[0]));
+  } else {
+    std::printf("runs=%d load_ms=%.3f sha256_ms=%.3f ed25519_ms=%.3f\n", runs,
+                Median(samples[0]), Median(samples[1]), Median(samples[2]));
+  }
+  return 0;
+}
