@@ -70,9 +70,11 @@ Result<std::vector<SpoolLine>> ReadSpool(const std::string& dir) {
   std::string data;
   if (!ReadAll(fd.get(), &data)) return Error{Errno("cannot read " + path)};
   fd.Reset();
-  if (!data.empty() && data.back() != '\n') {
-    return Error{path + ": last line has no newline (torn write?)"};
-  }
+  // Under the shared lock, a last line without a newline is one that a
+  // writer left when it ended part way. It is no record: the next append
+  // removes it and records that (AppendToSpool), so it is not delivered.
+  data.resize(data.rfind('\n') == std::string::npos ? 0
+                                                      : data.rfind('\n') + 1);
 
   std::vector<SpoolLine> lines;
   size_t start = 0;

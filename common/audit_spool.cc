@@ -11,6 +11,7 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "common/escape.h"
 #include "common/handles.h"
 #include "common/signal_block.h"
 
@@ -84,26 +85,47 @@ Result<UniqueFd> OpenSpoolFile(const std::string& dir) {
   return fd;
 }
 
-// Reads the last line of the locked spool; "" for an empty file.
-Result<std::string> ReadLastLine(int fd) {
-  off_t size = lseek(fd, 0, SEEK_END);
-  if (size < 0) return Error{Errno("cannot seek spool")};
-  if (size == 0) return std::string();
-  off_t start = size > off_t(kMaxSpoolLineBytes + 1)
-                    ? size - off_t(kMaxSpoolLineBytes + 1)
-                    : 0;
-  std::string tail(size_t(size - start), '\0');
+// The end of the locked spool: its last complete line, and an incomplete
+// line after it, if any.
+struct SpoolTail {
+  std::string last_line;  // "" for a spool without complete lines
+  off_t size = 0;         // the file's size
+  off_t torn_from = -1;   // where the incomplete line starts; -1: none
+  std::string torn;       // the incomplete line
+};
+
+Result<SpoolTail> ReadTail(int fd) {
+  SpoolTail out;
+  out.size = lseek(fd, 0, SEEK_END);
+  if (out.size < 0) return Error{Errno("cannot seek spool")};
+  if (out.size == 0) return out;
+  // Room for an incomplete line and the complete line before it.
+  const off_t window = off_t(2 * (kMaxSpoolLineBytes + 1));
+  off_t start = out.size > window ? out.size - window : 0;
+  std::string tail(size_t(out.size - start), '\0');
   ssize_t n = pread(fd, tail.data(), tail.size(), start);
   if (n != ssize_t(tail.size())) return Error{Errno("cannot read spool")};
+
   if (tail.back() != '\n') {
-    return Error{"spool does not end with a newline (torn write?)"};
+    size_t nl = tail.rfind('\n');
+    size_t torn_start = nl == std::string::npos ? 0 : nl + 1;
+    if (tail.size() - torn_start > kMaxSpoolLineBytes) {
+      return Error{"the spool's last line has no newline and is longer "
+                   "than the line limit; check the spool with zspctl "
+                   "audit verify --spool"};
+    }
+    out.torn_from = start + off_t(torn_start);
+    out.torn = tail.substr(torn_start);
+    tail.resize(torn_start);
+    if (tail.empty()) return out;
   }
   tail.pop_back();
   size_t nl = tail.rfind('\n');
   if (nl == std::string::npos && start != 0) {
     return Error{"last spool line is longer than the limit"};
   }
-  return nl == std::string::npos ? tail : tail.substr(nl + 1);
+  out.last_line = nl == std::string::npos ? tail : tail.substr(nl + 1);
+  return out;
 }
 
 bool WriteAll(int fd, const std::string& data) {
@@ -119,7 +141,7 @@ bool WriteAll(int fd, const std::string& data) {
 
 // Cuts the spool back to end after a failed append. The caller reports the
 // append's own error, so a failed truncate is not reported separately, and
-// the next append then finds the torn line and fails closed.
+// the next append then removes and records the incomplete line.
 void TruncateBack(int fd, off_t end) {
   while (ftruncate(fd, end) != 0 && errno == EINTR) {
   }
@@ -166,37 +188,79 @@ Result<SpoolPosition> AppendToSpool(const std::string& dir,
   }
   // The lock ends when the descriptor is closed.
 
-  auto last = ReadLastLine(raw);
-  if (!last.ok()) return Error{last.error()};
+  auto tail = ReadTail(raw);
+  if (!tail.ok()) return Error{tail.error()};
   uint64_t seq = 1;
   std::string prev = kGenesisHash;
-  if (!last.value().empty()) {
-    json previous = json::parse(last.value(), nullptr, false);
+  const std::string& last = tail.value().last_line;
+  if (!last.empty()) {
+    json previous = json::parse(last, nullptr, false);
     auto it = previous.is_object() ? previous.find("seq") : previous.end();
     if (it == previous.end() || !it->is_number_unsigned()) {
       return Error{"last spool record has no sequence number"};
     }
     seq = it->get<uint64_t>() + 1;
-    prev = Sha256Hex(last.value());
+    prev = Sha256Hex(last);
   }
 
   int64_t now = static_cast<int64_t>(std::time(nullptr));
+  SpoolRepair repair;
+  std::string lines;
+  off_t end = tail.value().size;
+  if (tail.value().torn_from >= 0) {
+    // A writer ended part way through its line (see audit_spool.h). The
+    // line is removed, and a record in its place contains its length,
+    // hash and text.
+    const std::string& torn = tail.value().torn;
+    repair.seq = seq;
+    repair.removed_bytes = torn.size();
+    repair.removed_hash = Sha256Hex(torn);
+    std::string identifier = "zsp";
+    for (const auto& field : fields) {
+      if (field.rfind("SYSLOG_IDENTIFIER=", 0) == 0) {
+        identifier = field.substr(std::strlen("SYSLOG_IDENTIFIER="));
+      }
+    }
+    std::string repair_line = EncodeSpoolRecord(
+        {std::string("MESSAGE=spool-repaired removed an incomplete last "
+                     "line of ") +
+             std::to_string(torn.size()) + " bytes",
+         std::string("MESSAGE_ID=") + kSpoolRepairedMessageId,
+         "SYSLOG_IDENTIFIER=" + identifier,
+         "ZSP_REMOVED_BYTES=" + std::to_string(torn.size()),
+         "ZSP_REMOVED_SHA256=" + repair.removed_hash,
+         "ZSP_REMOVED_TEXT=" + EscapeForLog(torn, 1024)},
+        seq, prev, now);
+    repair.hash = Sha256Hex(repair_line);
+    lines = repair_line + "\n";
+    prev = repair.hash;
+    ++seq;
+    end = tail.value().torn_from;
+    // NOTE: a writer killed between this truncate and its write removes
+    // the incomplete line without the record about it. Complete records
+    // are never removed.
+    while (ftruncate(raw, end) != 0) {
+      if (errno != EINTR) {
+        return Error{Errno("cannot remove the spool's incomplete last line")};
+      }
+    }
+  }
+
   std::string line = EncodeSpoolRecord(fields, seq, prev, now);
   if (line.size() > kMaxSpoolLineBytes) {
     return Error{"audit record is larger than the spool line limit"};
   }
-  off_t end = lseek(raw, 0, SEEK_END);
-  if (end < 0) return Error{Errno("cannot seek spool")};
+  lines += line + "\n";
   // sudo 1.9.13 and su keep the invoking user's RLIMIT_FSIZE, which can
   // stop the write part way. SIGXFSZ, whose default action ends the host
   // process, is blocked meanwhile, so the write fails with EFBIG instead.
-  // NOTE: a process killed in the middle of the write (sudo's and su's
-  // invoking user may send SIGKILL) still leaves a torn line, and later
-  // appends fail until an administrator removes it.
+  // A process killed in the middle of the write (sudo's and su's invoking
+  // user may send SIGKILL) leaves an incomplete line, which the next
+  // append removes and records.
   std::string failure;
   {
     ScopedSignalBlock block(SIGXFSZ);
-    if (!WriteAll(raw, line + "\n")) {
+    if (!WriteAll(raw, lines)) {
       // A write cut short (a full disk, the user's RLIMIT_FSIZE) would
       // leave a torn line that blocks every later record, so the spool
       // goes back to its old end.
@@ -209,7 +273,7 @@ Result<SpoolPosition> AppendToSpool(const std::string& dir,
     TruncateBack(raw, end);
     return Error{failure};
   }
-  return SpoolPosition{seq, Sha256Hex(line)};
+  return SpoolPosition{seq, Sha256Hex(line), repair};
 }
 
 ChainCheck CheckChain(const std::vector<std::string>& lines,

@@ -24,9 +24,24 @@ inline constexpr char kGenesisHash[] =
 // Longest line the spool writes or reads back.
 inline constexpr size_t kMaxSpoolLineBytes = 32 * 1024;
 
+// The MESSAGE_ID of the record that AppendToSpool writes when it removes
+// an incomplete last line (journal.h, AuditEvent::kSpoolRepaired).
+inline constexpr char kSpoolRepairedMessageId[] =
+    "ad824d3cfa1543faaeccc4cecd77d996";
+
+// An incomplete last line that AppendToSpool removed before it appended,
+// and the record that it wrote about it.
+struct SpoolRepair {
+  uint64_t seq = 0;          // the repair record's sequence number; 0: none
+  std::string hash;          // SHA-256 (hex) of the repair record's line
+  size_t removed_bytes = 0;  // length of the incomplete line
+  std::string removed_hash;  // SHA-256 (hex) of the incomplete line
+};
+
 struct SpoolPosition {
   uint64_t seq = 0;   // sequence number of the appended record
   std::string hash;   // SHA-256 (hex) of its line
+  SpoolRepair repair;
 };
 
 // Lower-case hex SHA-256 of data.
@@ -46,6 +61,13 @@ std::string EncodeSpoolRecord(const std::vector<std::string>& fields,
 // members next to "seq", "prev" and "time". Creates the directory (0700)
 // and file (0600) if missing, refuses a directory or file not owned by
 // root or open to group or others, and fsyncs before returning.
+//
+// A last line without a newline can only be left by a writer that ended
+// in the middle of its write (SIGKILL, a crash), because every writer
+// holds the lock and undoes a failed write. No caller received success
+// for such a record, so AppendToSpool removes it and first appends a
+// record with MESSAGE_ID kSpoolRepairedMessageId that gives its length,
+// hash and text (position.repair).
 Result<SpoolPosition> AppendToSpool(const std::string& dir,
                                     const std::vector<std::string>& fields);
 

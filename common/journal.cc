@@ -39,6 +39,8 @@ const char* MessageId(AuditEvent event) {
       return "ac964c9e59f44502878f784a368c0f23";
     case AuditEvent::kWorkEnded:
       return "9272436fe12e4807ae5a73ac8ac36337";
+    case AuditEvent::kSpoolRepaired:
+      return kSpoolRepairedMessageId;
   }
   return "00000000000000000000000000000000";
 }
@@ -92,6 +94,19 @@ std::string AuditRecord::Commit(const std::string& spool_dir) {
     Set("ZSP_SPOOL_ERROR", position.error());
     Send();  // the journal still learns of the failure
     return "audit spool: " + position.error();
+  }
+  const SpoolRepair& repair = position.value().repair;
+  if (repair.seq != 0) {
+    // The spool has its own record of the repair; the journal gets one
+    // too, so that an operator sees it next to this decision.
+    AuditRecord note(AuditEvent::kSpoolRepaired, LOG_WARNING, identifier_);
+    note.Add("ZSP_REMOVED_BYTES", std::to_string(repair.removed_bytes))
+        .Add("ZSP_REMOVED_SHA256", repair.removed_hash)
+        .Add("ZSP_SEQ", std::to_string(repair.seq))
+        .Add("ZSP_CHAIN", repair.hash)
+        .SetMessage("spool-repaired removed an incomplete last line of " +
+                    std::to_string(repair.removed_bytes) + " bytes");
+    note.Send();
   }
   Set("ZSP_SEQ", std::to_string(position.value().seq));
   Set("ZSP_CHAIN", position.value().hash);

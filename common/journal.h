@@ -27,6 +27,9 @@ enum class AuditEvent {
   // after losing the broker feed, or at start for work it cannot match
   // to a live grant.
   kWorkEnded,
+  // An incomplete last line of the spool was removed before an append
+  // (AppendToSpool in audit_spool.h).
+  kSpoolRepaired,
 };
 
 // The 128-bit MESSAGE_ID of an event, as 32 lower-case hex digits. These

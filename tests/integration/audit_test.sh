@@ -15,6 +15,7 @@ zsp_install_host
 
 SPOOL=/var/lib/zsp/spool
 SPOOL_FILE=$SPOOL/audit.jsonl
+spool_repaired_id=ad824d3cfa1543faaeccc4cecd77d996
 AUDIT_KEY=$ZSP_BROKER_DIR/audit.pub
 BROKER_PORT=${ZSP_BROKER_URL##*:}
 
@@ -82,14 +83,16 @@ expect_status "units: systemd-analyze verify accepts them" 0
 expect_no_output "units: no warnings" "zsp-audit-flush"
 
 # The journal catalog, compiled as journalctl --update-catalog does on an
-# installed host, explains every MESSAGE_ID that common/journal.cc sends.
+# installed host, explains every MESSAGE_ID that common/journal.cc and
+# common/audit_spool.h send.
 catalog_root=$ZSP_TMP/catalog-root
 mkdir -p "$catalog_root/usr/lib/systemd/catalog"
 cp "$ZSP_ROOT/packaging/zsp.catalog" "$catalog_root/usr/lib/systemd/catalog/"
 run journalctl --root="$catalog_root" --update-catalog
 expect_status "catalog: compiles" 0
 catalog=$(journalctl --root="$catalog_root" --list-catalog 2>&1)
-for id in $(grep -o '"[0-9a-f]\{32\}"' "$ZSP_ROOT/common/journal.cc" |
+for id in $(grep -o '"[0-9a-f]\{32\}"' "$ZSP_ROOT/common/journal.cc" \
+  "$ZSP_ROOT/common/audit_spool.h" | cut -d: -f2 |
   tr -d '"' | grep -v '^0*$'); do
   OUT=$catalog
   expect_output "catalog: explains $id" "$id zsp: "
@@ -193,6 +196,40 @@ expect_equal "concurrent: parallel flushes succeed" "$flushes_failed" 0
 expect_equal "concurrent: delivered once" "$(stored_seqs)" "$(seq 1 "$(spool_count)")"
 run zspctl_as carol audit verify --host "$ZSP_HOST" --audit-key "$AUDIT_KEY"
 expect_status "concurrent: store chain verifies" 0
+
+# --- an incomplete last line, as a writer killed part way leaves it ---
+# The invoking user may SIGKILL sudo in the middle of its spool write. The
+# flush leaves that line alone, and the next decision removes it and
+# records what it held before its own record.
+before=$(spool_count)
+torn="{\"seq\":$((before + 1)),\"ZSP_USER\":\"alice\",\"MESSAGE\":\"allo"
+printf '%s' "$torn" >>"$SPOOL_FILE"
+run host_zspctl audit flush
+expect_status "torn line: flush succeeds" 0
+expect_output "torn line: flush has nothing to deliver" "nothing to deliver"
+run as_user alice sudo -n true
+expect_status "torn line: next sudo allowed" 0
+expect_equal "torn line: repair record and decision appended" \
+  "$(spool_count)" $((before + 2))
+repair=$(sed -n "$((before + 1))p" "$SPOOL_FILE")
+expect_equal "torn line: repair record's MESSAGE_ID" \
+  "$(jq -r .MESSAGE_ID <<<"$repair")" "$spool_repaired_id"
+expect_equal "torn line: repair record gives the length" \
+  "$(jq -r .ZSP_REMOVED_BYTES <<<"$repair")" "${#torn}"
+expect_equal "torn line: repair record gives the hash" \
+  "$(jq -r .ZSP_REMOVED_SHA256 <<<"$repair")" \
+  "$(printf '%s' "$torn" | sha256sum | cut -d' ' -f1)"
+expect_equal "torn line: the decision follows it" \
+  "$(sed -n "$((before + 2))p" "$SPOOL_FILE" | jq -r .ZSP_DECISION)" allow
+expect_equal "torn line: repair in the journal" \
+  "$(zsp_journal_json MESSAGE_ID=$spool_repaired_id | tail -n1 |
+    jq -r .ZSP_REMOVED_BYTES)" "${#torn}"
+run host_zspctl audit verify --spool "$SPOOL_FILE"
+expect_output "torn line: spool chain intact" "chain intact"
+run host_zspctl audit flush
+expect_status "torn line: repair delivered" 0
+expect_equal "torn line: store has every record" "$(stored_seqs)" \
+  "$(seq 1 "$(spool_count)")"
 
 # --- query filters on the real store, checked against the spool ---
 count_query() {

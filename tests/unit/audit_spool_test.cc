@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -31,7 +32,10 @@ class AuditSpoolTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(RemovedRecordBreaksChain);
   CPPUNIT_TEST(OpenDirectoryRejected);
   CPPUNIT_TEST(GroupReadableFileRejected);
-  CPPUNIT_TEST(TornLastLineRejected);
+  CPPUNIT_TEST(TornLastLineRepaired);
+  CPPUNIT_TEST(TornOnlyLineRepaired);
+  CPPUNIT_TEST(LongTornLineRejected);
+  CPPUNIT_TEST(UnparsableLastLineRejected);
   CPPUNIT_TEST(CutWriteUndone);
   CPPUNIT_TEST(ConcurrentWritersOneChain);
   CPPUNIT_TEST(Sha256KnownAnswer);
@@ -104,14 +108,87 @@ class AuditSpoolTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_MESSAGE("0640 file rejected", !pos.ok());
   }
 
-  void TornLastLineRejected() {
+  // A writer killed part way through its line leaves it without a
+  // newline. The next append removes it and records what it held.
+  void TornLastLineRepaired() {
+    zsp::AppendToSpool(dir_, Fields("alice"));
+    std::string torn = "{\"seq\":2,\"ZSP_USER\":\"mallory";
+    std::ofstream(dir_ + "/" + zsp::kSpoolFileName, std::ios::app) << torn;
+
+    auto pos = zsp::AppendToSpool(dir_, Fields("bob"));
+    CPPUNIT_ASSERT_MESSAGE(pos.ok() ? "" : pos.error(), pos.ok());
+    CPPUNIT_ASSERT_EQUAL(uint64_t(3), pos.value().seq);
+    const zsp::SpoolRepair& repair = pos.value().repair;
+    CPPUNIT_ASSERT_EQUAL(uint64_t(2), repair.seq);
+    CPPUNIT_ASSERT_EQUAL(torn.size(), repair.removed_bytes);
+    CPPUNIT_ASSERT_EQUAL(zsp::Sha256Hex(torn), repair.removed_hash);
+
+    auto lines = Lines();
+    CPPUNIT_ASSERT_EQUAL(size_t(3), lines.size());
+    zsp::ChainCheck check = zsp::CheckChain(lines);
+    CPPUNIT_ASSERT_MESSAGE(check.problem, check.intact);
+    CPPUNIT_ASSERT_EQUAL(zsp::Sha256Hex(lines[1]), repair.hash);
+    auto record = nlohmann::json::parse(lines[1]);
+    CPPUNIT_ASSERT_EQUAL(std::string(zsp::kSpoolRepairedMessageId),
+                         record["MESSAGE_ID"].get<std::string>());
+    CPPUNIT_ASSERT_EQUAL(std::to_string(torn.size()),
+                         record["ZSP_REMOVED_BYTES"].get<std::string>());
+    CPPUNIT_ASSERT_EQUAL(zsp::Sha256Hex(torn),
+                         record["ZSP_REMOVED_SHA256"].get<std::string>());
+    CPPUNIT_ASSERT_MESSAGE(
+        lines[1], record["ZSP_REMOVED_TEXT"].get<std::string>().find(
+                      "mallory") != std::string::npos);
+    CPPUNIT_ASSERT_EQUAL(std::string("bob"),
+                         nlohmann::json::parse(lines[2])["ZSP_USER"]
+                             .get<std::string>());
+    CPPUNIT_ASSERT_EQUAL(uint64_t(0),
+                         zsp::AppendToSpool(dir_, Fields("carol"))
+                             .value()
+                             .repair.seq);
+  }
+
+  // A spool with nothing but an incomplete line starts its chain anew.
+  void TornOnlyLineRepaired() {
+    std::filesystem::create_directories(dir_);
+    chmod(dir_.c_str(), 0700);
+    std::ofstream(dir_ + "/" + zsp::kSpoolFileName) << "{\"seq\":1,";
+    chmod((dir_ + "/" + zsp::kSpoolFileName).c_str(), 0600);
+
+    auto pos = zsp::AppendToSpool(dir_, Fields("alice"));
+    CPPUNIT_ASSERT_MESSAGE(pos.ok() ? "" : pos.error(), pos.ok());
+    CPPUNIT_ASSERT_EQUAL(uint64_t(1), pos.value().repair.seq);
+    CPPUNIT_ASSERT_EQUAL(uint64_t(2), pos.value().seq);
+    zsp::ChainCheck check = zsp::CheckChain(Lines());
+    CPPUNIT_ASSERT_MESSAGE(check.problem, check.intact);
+    CPPUNIT_ASSERT_EQUAL(uint64_t(2), check.records);
+  }
+
+  // No writer leaves an incomplete line longer than a record may be, so
+  // such a line is not removed.
+  void LongTornLineRejected() {
+    zsp::AppendToSpool(dir_, Fields("alice"));
+    std::string path = dir_ + "/" + zsp::kSpoolFileName;
+    std::ofstream(path, std::ios::app)
+        << std::string(zsp::kMaxSpoolLineBytes + 1, 'x');
+    auto size_before = std::filesystem::file_size(path);
+
+    auto pos = zsp::AppendToSpool(dir_, Fields("bob"));
+    CPPUNIT_ASSERT_MESSAGE("append after a long torn line fails", !pos.ok());
+    CPPUNIT_ASSERT_MESSAGE(pos.error(),
+                           pos.error().find("no newline") != std::string::npos);
+    CPPUNIT_ASSERT_EQUAL(size_before, std::filesystem::file_size(path));
+  }
+
+  // A complete last line that is not a record is not the trace of a
+  // killed writer, so appends fail until an administrator looks.
+  void UnparsableLastLineRejected() {
     zsp::AppendToSpool(dir_, Fields("alice"));
     std::ofstream(dir_ + "/" + zsp::kSpoolFileName, std::ios::app)
-        << "{\"seq\":2";
-    auto pos = zsp::AppendToSpool(dir_, Fields("alice"));
-    CPPUNIT_ASSERT_MESSAGE("append after a torn line fails", !pos.ok());
-    CPPUNIT_ASSERT_MESSAGE(pos.error(),
-                           pos.error().find("newline") != std::string::npos);
+        << "not a record\n";
+    auto pos = zsp::AppendToSpool(dir_, Fields("bob"));
+    CPPUNIT_ASSERT_MESSAGE("append after a bad line fails", !pos.ok());
+    CPPUNIT_ASSERT_MESSAGE(pos.error(), pos.error().find("sequence number") !=
+                                            std::string::npos);
   }
 
   // A file size limit makes the write stop part-way, as a full disk does.
