@@ -138,14 +138,7 @@ as_user alice sudo -n /usr/bin/bash -c \
 zsp_wait_for_procs '^sleep 810[1-3]' 3
 run zsp_count_procs '^sleep 810[1-3]'
 expect_equal "revoke: command and children running" "$OUT" 3
-start=$(date +%s%N)
-zspctl_as alice revoke "$bash_grant" >/dev/null
-if zsp_time_until_gone '^sleep 810[1-3]' "$start" 5000; then
-  pass "revoke: all processes ended"
-else
-  fail "revoke: all processes ended" "still running after 5 s"
-fi
-expect_faster "revoke: ended within 2 s" 2000
+zsp_expect_revoke_ends "revoke" alice "$bash_grant" '^sleep 810[1-3]'
 OUT=$(grep -F "StopUnit unit=zsp-$bash_part.slice " "$standin_log")
 expect_output "revoke: StopUnit called for the grant's slice" \
   "mode=replace pids="
@@ -235,15 +228,8 @@ start_login() {
 # revoke_login N NAME: revokes LOGIN_GRANT and checks that sleep N1 to N3
 # end within 2 s. NAME prefixes the test names.
 revoke_login() {
-  local n=$1 name=$2 start
-  start=$(date +%s%N)
-  zspctl_as alice revoke "$LOGIN_GRANT" >/dev/null
-  if zsp_time_until_gone "^sleep ${n}[1-3]" "$start" 5000; then
-    pass "$name: all processes ended"
-  else
-    fail "$name: all processes ended" "still running after 5 s"
-  fi
-  expect_faster "$name: ended within 2 s" 2000
+  local n=$1 name=$2
+  zsp_expect_revoke_ends "$name" alice "$LOGIN_GRANT" "^sleep ${n}[1-3]"
 }
 
 # session_cgroup N: the cgroup of the shell's sleep N3.
@@ -390,14 +376,7 @@ as_user alice sudo -n /usr/bin/dash -c \
   'trap "" TERM; setsid sleep 8201 </dev/null >/dev/null 2>&1 & sleep 8202' \
   </dev/null >/dev/null 2>&1 &
 zsp_wait_for_procs '^sleep 820[12]' 2
-start=$(date +%s%N)
-zspctl_as alice revoke "$dash_grant" >/dev/null
-if zsp_time_until_gone '^sleep 820[12]' "$start" 5000; then
-  pass "freeze revoke: all processes ended"
-else
-  fail "freeze revoke: all processes ended" "still running after 5 s"
-fi
-expect_faster "freeze revoke: ended within 2 s" 2000
+zsp_expect_revoke_ends "freeze revoke" alice "$dash_grant" '^sleep 820[12]'
 OUT=$(zsp_work_ended_records "$dash_grant")
 expect_output "freeze revoke: journal names the method" \
   '"ZSP_KILL_METHOD":"freeze"'

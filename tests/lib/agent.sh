@@ -118,6 +118,22 @@ zsp_time_until_gone() {
   done
 }
 
+# zsp_expect_revoke_ends NAME WHO GRANT PATTERN: revokes GRANT as person
+# WHO and checks, with the assertions of assert.sh, that every process
+# matching PATTERN ends within 5 s ("NAME: all processes ended") and
+# within 2 s ("NAME: ended within 2 s").
+zsp_expect_revoke_ends() {
+  local name=$1 who=$2 grant=$3 pattern=$4 start
+  start=$(date +%s%N)
+  zspctl_as "$who" revoke "$grant" >/dev/null
+  if zsp_time_until_gone "$pattern" "$start" 5000; then
+    pass "$name: all processes ended"
+  else
+    fail "$name: all processes ended" "still running after 5 s"
+  fi
+  expect_faster "$name: ended within 2 s" 2000
+}
+
 # zsp_work_ended_records GRANT: prints the agent's work-ended journal
 # records of GRANT as JSON lines. The agent writes the record after it
 # finds the cgroup empty, so a test that has just found the processes
