@@ -15,6 +15,7 @@
 #   ZSP_BENCH_OUT         file that gets a copy of the output
 #                         (default build/bench/results.txt)
 . "$(dirname "$0")/../lib/harness.sh"
+. "$(dirname "$0")/../lib/agent.sh"
 OUT=${ZSP_BENCH_OUT:-"$ZSP_BUILD/bench/results.txt"}
 # tee runs outside the namespace, so that the harness's cleanup, which
 # waits for its own children, never waits for it.
@@ -82,34 +83,16 @@ install -d -m 777 "$BENCH_DIR"
 
 zsp_grant_sudo alice bob /usr/bin/true 8h >/dev/null ||
   fail "could not grant sudo to alice"
-login_id=$(zspctl_as alice request --host "$ZSP_HOST" --login --duration 8h \
-  --reason "benchmark" --quiet) || fail "could not request a login grant"
-zspctl_as bob approve "$login_id" >/dev/null || fail "could not approve login"
+zsp_grant_login alice bob 8h >/dev/null ||
+  fail "could not grant a login to alice"
 
 # zsp-agent relays decisions for the relay rows (decision_relay = agent).
 # agent = off stays in zsp.conf, so it places no work, as in the other
-# rows. Its cgroup directory is on the machine's own cgroup tree, so it
-# gets a name of its own and is removed at the end.
-bench_cgroup=zsp-bench-$$
-AGENT_PID=
-stop_agent() {
-  [ -n "$AGENT_PID" ] && kill "$AGENT_PID" 2>/dev/null
-  wait "$AGENT_PID" 2>/dev/null
-  AGENT_PID=
-  local mount
-  mount=$(awk '$0 ~ / - cgroup2 / { print $5; exit }' /proc/self/mountinfo)
-  [ -n "$mount" ] && rmdir "$mount/$bench_cgroup" 2>/dev/null
-}
-trap 'stop_agent; zsp_cleanup' EXIT
-zsp_write_config "$ZSP_BROKER_URL" "agent_cgroup = $bench_cgroup"
-"$ZSP_BUILD/zsp-agent" 2>"$ZSP_TMP/agent.log" &
-AGENT_PID=$!
-for _ in $(seq 100); do
-  grep -q '^<6>started' "$ZSP_TMP/agent.log" && break
-  sleep 0.05
-done
-grep -q '^<6>started' "$ZSP_TMP/agent.log" ||
-  fail "zsp-agent did not start: $(cat "$ZSP_TMP/agent.log")"
+# rows.
+zsp_agent_cgroup_setup zsp-bench
+trap 'zsp_agent_cleanup; zsp_cleanup' EXIT
+zsp_write_config "$ZSP_BROKER_URL" "agent_cgroup = $ZSP_AGENT_SUBTREE"
+zsp_start_agent || fail "zsp-agent did not start"
 zsp_write_config "$ZSP_BROKER_URL"
 
 echo "== machine"

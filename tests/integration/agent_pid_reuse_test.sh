@@ -9,39 +9,20 @@
 # client's request is valid.
 . "$(dirname "$0")/../lib/harness.sh"
 . "$(dirname "$0")/../lib/assert.sh"
+. "$(dirname "$0")/../lib/agent.sh"
 zsp_enter_namespace "$@"
 
-cgroup_mount=$(awk '$0 ~ / - cgroup2 / { print $5; exit }' /proc/self/mountinfo)
-if [ -z "$cgroup_mount" ]; then
-  echo "FAIL agent_pid_reuse_test: no cgroup2 mount"
-  echo "agent_pid_reuse_test: 0 passed, 1 failed"
-  exit 1
-fi
-# The cgroup tree is the machine's own, so the suite uses a subtree of its
-# own and removes it at the end.
-subtree=zsp-reuse-test-$$
+zsp_agent_cgroup_setup zsp-reuse-test
 
 zsp_private_system || exit 1
 zsp_add_users alice bob
 zsp_start_broker alice bob:approver || exit 1
 export ZSP_AGENT_MODE=required
 zsp_install_host
-zsp_write_config "$ZSP_BROKER_URL" "agent_cgroup = $subtree"
+zsp_write_config "$ZSP_BROKER_URL" "agent_cgroup = $ZSP_AGENT_SUBTREE"
 
-remove_subtree() {
-  local dir
-  [ -d "$cgroup_mount/$subtree" ] || return 0
-  for dir in "$cgroup_mount/$subtree"/*/; do
-    [ -d "$dir" ] || continue
-    echo 1 >"$dir/cgroup.kill" 2>/dev/null
-  done
-  sleep 0.2
-  find "$cgroup_mount/$subtree" -mindepth 1 -depth -type d \
-    -exec rmdir {} \; 2>/dev/null
-  rmdir "$cgroup_mount/$subtree" 2>/dev/null
-}
 cleanup() {
-  remove_subtree
+  zsp_agent_cgroup_remove
   zsp_cleanup
 }
 trap cleanup EXIT
@@ -51,15 +32,13 @@ trap cleanup EXIT
 # the client's output. Everything in the namespace ends with it.
 in_pid_namespace() {
   unshare --pid --fork --mount-proc bash -c '
-    rm -f /run/zsp/agent.sock
-    "$1/zsp-agent" 2>>"$2/agent.log" &
-    for i in $(seq 100); do
-      [ -S /run/zsp/agent.sock ] && break
-      sleep 0.05
-    done
-    python3 "$3/tests/tools/place_client.py" /run/zsp/agent.sock "$4" \
+    . "$1/tests/lib/harness.sh"
+    . "$1/tests/lib/agent.sh"
+    ZSP_BUILD=$2 ZSP_TMP=$3
+    zsp_start_agent || exit 1
+    python3 "$1/tests/tools/place_client.py" /run/zsp/agent.sock "$4" \
       alice /usr/bin/id "$5"
-  ' bash "$ZSP_BUILD" "$ZSP_TMP" "$ZSP_ROOT" "$ZSP_BROKER_URL" "$1"
+  ' bash "$ZSP_ROOT" "$ZSP_BUILD" "$ZSP_TMP" "$ZSP_BROKER_URL" "$1"
 }
 
 # field NAME: the value of NAME in the client output in OUT.
@@ -72,7 +51,7 @@ zsp_grant_sudo alice bob /usr/bin/id >/dev/null || exit 1
 run in_pid_namespace stay
 expect_output "stay: client placed" '"ok":true'
 expect_equal "stay: client in the grant's cgroup" \
-  "$(field cgroup_after | cut -d/ -f2)" "$subtree"
+  "$(field cgroup_after | cut -d/ -f2)" "$ZSP_AGENT_SUBTREE"
 
 run in_pid_namespace reuse
 expect_output "reuse: placement rejected" '"ok":false'
@@ -80,7 +59,7 @@ expect_output "reuse: rejection names the exit" "exited first"
 expect_equal "reuse: other process kept its cgroup" \
   "$(field cgroup_after)" "$(field cgroup_before)"
 OUT=$(field cgroup_after)
-expect_no_output "reuse: other process not in the subtree" "$subtree"
+expect_no_output "reuse: other process not in the subtree" "$ZSP_AGENT_SUBTREE"
 OUT=$(grep 'caller exited before it was placed' "$ZSP_TMP/agent.log")
 expect_output "reuse: agent logged the rejection" "pin=pidfd"
 expect_output "reuse: agent logged the move back" "moved_back=/"

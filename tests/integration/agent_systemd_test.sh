@@ -9,50 +9,41 @@
 # private cgroup and not one at the top of this machine's tree.
 . "$(dirname "$0")/../lib/harness.sh"
 . "$(dirname "$0")/../lib/assert.sh"
+. "$(dirname "$0")/../lib/agent.sh"
 
-cgroup_mount=$(awk '$0 ~ / - cgroup2 / { print $5; exit }' /proc/self/mountinfo)
-if [ -z "$cgroup_mount" ]; then
-  echo "FAIL agent_systemd_test: no cgroup2 mount"
-  echo "agent_systemd_test: 0 passed, 1 failed"
-  exit 1
-fi
+zsp_agent_cgroup_setup zsp-systemd-test
 
-# Runs the suite in a child cgroup of this machine's tree that is the root
-# of a new cgroup namespace, then kills what is left there and removes it.
+# Runs the suite in ZSP_AGENT_CGROUP_DIR, a child cgroup of this machine's
+# tree that is the root of a new cgroup namespace, then kills what is left
+# there and removes it.
 if [ "${ZSP_IN_CGROUP_NAMESPACE:-}" != 1 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "$0: must run as root (it creates cgroups and namespaces)" >&2
     exit 1
   fi
-  base=$cgroup_mount/zsp-systemd-test-$$
-  mkdir "$base" || exit 1
+  mkdir "$ZSP_AGENT_CGROUP_DIR" || exit 1
   ZSP_IN_CGROUP_NAMESPACE=1 bash -c \
     'echo $$ >"$1/cgroup.procs" && exec unshare -C bash "$2"' \
-    _ "$base" "$0" "$@"
+    _ "$ZSP_AGENT_CGROUP_DIR" "$0" "$@"
   status=$?
-  echo 1 >"$base/cgroup.kill" 2>/dev/null
-  sleep 0.2
-  find "$base" -mindepth 1 -depth -type d -exec rmdir {} \; 2>/dev/null
-  rmdir "$base"
+  zsp_agent_cgroup_remove
   exit "$status"
 fi
 zsp_enter_namespace "$@"
 
-work_ended_id=9272436fe12e4807ae5a73ac8ac36337
-
 zsp_private_system || exit 1
 # A cgroup2 mount made inside the cgroup namespace has its root there.
-umount "$cgroup_mount" && mount -t cgroup2 cgroup2 "$cgroup_mount" || exit 1
+umount "$ZSP_CGROUP_MOUNT" &&
+  mount -t cgroup2 cgroup2 "$ZSP_CGROUP_MOUNT" || exit 1
 # sd_booted() checks for this directory.
 mkdir -p /run/systemd/system /run/dbus
 
-AGENT_PID=
 BUS_PID=
 STANDIN_PID=
-SSHD_PID=
+# The cgroup namespace's root, which the outer run removes, contains
+# every cgroup that this run makes, so stopping the agent is enough here.
 cleanup() {
-  [ -n "$SSHD_PID" ] && kill "$SSHD_PID" 2>/dev/null
-  [ -n "$AGENT_PID" ] && kill "$AGENT_PID" 2>/dev/null
+  zsp_stop_agent
   [ -n "$STANDIN_PID" ] && kill "$STANDIN_PID" 2>/dev/null
   [ -n "$BUS_PID" ] && kill "$BUS_PID" 2>/dev/null
   zsp_cleanup
@@ -86,7 +77,7 @@ standin_log=$ZSP_TMP/standin.log
 start_standin() {
   local i
   : >"$standin_log"
-  "$ZSP_BUILD/systemd_standin" "$@" "$cgroup_mount" "$standin_log" \
+  "$ZSP_BUILD/systemd_standin" "$@" "$ZSP_CGROUP_MOUNT" "$standin_log" \
     2>>"$ZSP_TMP/standin.err" &
   STANDIN_PID=$!
   for i in $(seq 100); do
@@ -108,88 +99,20 @@ zsp_start_broker alice bob:approver || exit 1
 export ZSP_AGENT_MODE=required
 zsp_install_host
 
-start_agent() {
-  local i starts
-  rm -f /run/zsp/agent.sock
-  touch "$ZSP_TMP/agent.log"
-  starts=$(grep -c '^<6>started' "$ZSP_TMP/agent.log")
-  "$ZSP_BUILD/zsp-agent" 2>>"$ZSP_TMP/agent.log" &
-  AGENT_PID=$!
-  for i in $(seq 100); do
-    [ "$(grep -c '^<6>started' "$ZSP_TMP/agent.log")" -gt "$starts" ] &&
-      [ -S /run/zsp/agent.sock ] && return 0
-    sleep 0.05
-  done
-  echo "agent_systemd_test: zsp-agent did not start:" >&2
-  cat "$ZSP_TMP/agent.log" >&2
-  return 1
-}
-
-stop_agent() {
-  kill "$AGENT_PID" 2>/dev/null
-  wait "$AGENT_PID" 2>/dev/null
-  AGENT_PID=
-}
-
-count_procs() {
-  pgrep -c -f -- "$1" || true
-}
-
-# wait_for_procs PATTERN N: waits up to 5 s until N processes match.
-wait_for_procs() {
-  local i
-  for i in $(seq 250); do
-    [ "$(count_procs "$1")" -ge "$2" ] && return 0
-    sleep 0.02
-  done
-  return 1
-}
-
-# time_until_gone PATTERN START_NS MAX_MS: waits until no process matches;
-# sets ELAPSED_MS to the time since START_NS (date +%s%N).
-time_until_gone() {
-  local pattern=$1 start=$2 max_ms=$3 now
-  while true; do
-    now=$(date +%s%N)
-    ELAPSED_MS=$(((now - start) / 1000000))
-    [ "$(count_procs "$pattern")" -eq 0 ] && return 0
-    [ "$ELAPSED_MS" -ge "$max_ms" ] && return 1
-    sleep 0.02
-  done
-}
-
-grant_of() {
-  zspctl_as alice --json status "$1" | grep -o '"g-[0-9a-f]*"' | head -1 |
-    tr -d '"'
-}
-
-# ended_records GRANT: the work-ended journal records of GRANT, as JSON.
-# The agent writes the record after it sees the cgroup empty, so a test
-# that has just seen the processes gone may be first: wait up to 3 s.
-ended_records() {
-  local i records
-  for i in $(seq 30); do
-    records=$(zsp_journal_json MESSAGE_ID=$work_ended_id ZSP_GRANT="$1")
-    [ -n "$records" ] && break
-    sleep 0.1
-  done
-  printf '%s\n' "$records"
-}
-
 # unit_part GRANT: the grant id as systemd-escape writes it in unit names.
 unit_part() {
   printf '%s' "${1//-/\\x2d}"
 }
 
 # --- start ---
-start_agent || exit 1
+zsp_start_agent || exit 1
 OUT=$(cat "$ZSP_TMP/agent.log")
 expect_output "start: agent detects systemd" "systemd=yes"
 expect_output "start: agent names zsp.slice" "cgroup=/zsp.slice"
 
 # --- placement in a transient scope ---
 cat_request=$(zsp_grant_sudo alice bob /usr/bin/cat 1h)
-cat_grant=$(grant_of "$cat_request")
+cat_grant=$(zsp_grant_of alice "$cat_request")
 cat_part=$(unit_part "$cat_grant")
 run as_user alice sudo -n /usr/bin/cat /proc/self/cgroup
 expect_status "scope: sudo allowed" 0
@@ -205,24 +128,17 @@ expect_output "scope: scope is in the grant's slice" \
 # The command and its children ignore SIGTERM, the only signal the
 # stand-in sends, so only the agent's follow-up kill can end them.
 bash_request=$(zsp_grant_sudo alice bob /usr/bin/bash 1h)
-bash_grant=$(grant_of "$bash_request")
+bash_grant=$(zsp_grant_of alice "$bash_request")
 bash_part=$(unit_part "$bash_grant")
 as_user alice sudo -n /usr/bin/bash -c \
   'trap "" TERM
    setsid sleep 8101 </dev/null >/dev/null 2>&1 &
    nohup sleep 8102 </dev/null >/dev/null 2>&1 &
    sleep 8103' </dev/null >/dev/null 2>&1 &
-wait_for_procs '^sleep 810[1-3]' 3
-run count_procs '^sleep 810[1-3]'
+zsp_wait_for_procs '^sleep 810[1-3]' 3
+run zsp_count_procs '^sleep 810[1-3]'
 expect_equal "revoke: command and children running" "$OUT" 3
-start=$(date +%s%N)
-zspctl_as alice revoke "$bash_grant" >/dev/null
-if time_until_gone '^sleep 810[1-3]' "$start" 5000; then
-  pass "revoke: all processes ended"
-else
-  fail "revoke: all processes ended" "still running after 5 s"
-fi
-expect_faster "revoke: ended within 2 s" 2000
+zsp_expect_revoke_ends "revoke" alice "$bash_grant" '^sleep 810[1-3]'
 OUT=$(grep -F "StopUnit unit=zsp-$bash_part.slice " "$standin_log")
 expect_output "revoke: StopUnit called for the grant's slice" \
   "mode=replace pids="
@@ -231,7 +147,7 @@ if printf '%s' "$OUT" | grep -q 'pids=[0-9]'; then
 else
   fail "revoke: processes were there at StopUnit" "no pids"
 fi
-OUT=$(ended_records "$bash_grant")
+OUT=$(zsp_work_ended_records "$bash_grant")
 expect_output "revoke: journal names the cause" '"ZSP_CAUSE":"revoked"'
 expect_output "revoke: journal names the method" \
   '"ZSP_KILL_METHOD":"cgroup.kill"'
@@ -242,10 +158,10 @@ expect_output "revoke: journal names the unit" \
 expect_output "revoke: journal names the unit's grant" \
   "x2d${bash_grant#g-}.slice\""
 for _ in $(seq 100); do
-  [ -d "$cgroup_mount/zsp.slice/zsp-$bash_part.slice" ] || break
+  [ -d "$ZSP_CGROUP_MOUNT/zsp.slice/zsp-$bash_part.slice" ] || break
   sleep 0.02
 done
-if [ -d "$cgroup_mount/zsp.slice/zsp-$bash_part.slice" ]; then
+if [ -d "$ZSP_CGROUP_MOUNT/zsp.slice/zsp-$bash_part.slice" ]; then
   OUT=present
 else
   OUT=removed
@@ -253,8 +169,8 @@ fi
 expect_equal "revoke: stand-in removed the slice" "$OUT" removed
 
 # --- restart: the grant slices of live grants are adopted ---
-stop_agent
-start_agent || exit 1
+zsp_stop_agent
+zsp_start_agent || exit 1
 OUT=$(cat "$ZSP_TMP/agent.log")
 expect_output "restart: live grant's slice adopted" "adopted grant=$cat_grant"
 
@@ -264,31 +180,7 @@ expect_output "restart: live grant's slice adopted" "adopted grant=$cat_grant"
 # user.slice/user-UID.slice/session-N.scope as logind and systemd do.
 # pam_systemd does nothing unless /run/systemd/seats exists.
 mkdir -p /run/systemd/seats
-ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/zsp_test_host_key
-printf '%s\n' "Port 2222" "ListenAddress 127.0.0.1" \
-  "HostKey /etc/ssh/zsp_test_host_key" "UsePAM yes" \
-  "PubkeyAuthentication yes" "PasswordAuthentication no" \
-  "KbdInteractiveAuthentication no" \
-  "AuthorizedKeysFile .ssh/authorized_keys" \
-  "PidFile /run/sshd-zsp-test.pid" >/etc/ssh/zsp_test_sshd_config
-install -d -m 700 -o alice -g alice /home/alice/.ssh
-as_user alice ssh-keygen -q -t ed25519 -N '' -f /home/alice/.ssh/id_ed25519
-install -m 600 -o alice -g alice /home/alice/.ssh/id_ed25519.pub \
-  /home/alice/.ssh/authorized_keys
-/usr/sbin/sshd -D -e -f /etc/ssh/zsp_test_sshd_config 2>"$ZSP_TMP/sshd.log" &
-SSHD_PID=$!
-for _ in $(seq 100); do
-  (exec 3<>/dev/tcp/127.0.0.1/2222) 2>/dev/null && break
-  sleep 0.05
-done
-
-ssh_as() {
-  local who=$1
-  shift
-  as_user "$who" ssh -p 2222 -o BatchMode=yes -o StrictHostKeyChecking=no \
-    -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
-    -i "/home/$who/.ssh/id_ed25519" "$who@127.0.0.1" "$@"
-}
+zsp_start_sshd alice || exit 1
 
 # sshd_stack ORDER: writes sshd's PAM service with pam_systemd before
 # pam_zsp in the session stack (systemd-first) or after it (zsp-first).
@@ -310,28 +202,18 @@ sshd_stack() {
   } >/etc/pam.d/sshd
 }
 
-# request_login: files and approves a login request for alice; prints its
-# id.
-request_login() {
-  local request
-  request=$(zspctl_as alice request --host "$ZSP_HOST" --login \
-    --duration 1h --reason "agent systemd test" --quiet)
-  zspctl_as bob approve "$request" >/dev/null
-  echo "$request"
-}
-
 # start_login N: starts an ssh session for alice whose shell ignores
 # SIGTERM and starts setsid and nohup children (sleep N1, N2; the shell
 # waits in sleep N3). Sets LOGIN_GRANT, LOGIN_PID (the process pam_zsp
 # placed) and LOGIN_SESSION (the stand-in's session led by it, or "").
 start_login() {
   local n=$1 i
-  LOGIN_GRANT=$(grant_of "$(request_login)")
-  ssh_as alice "trap '' TERM
+  LOGIN_GRANT=$(zsp_grant_of alice "$(zsp_grant_login alice bob)")
+  zsp_ssh_as alice "trap '' TERM
     setsid sleep ${n}1 </dev/null >/dev/null 2>&1 &
     nohup sleep ${n}2 </dev/null >/dev/null 2>&1 &
     sleep ${n}3" </dev/null >/dev/null 2>&1 &
-  wait_for_procs "^sleep ${n}[1-3]" 3
+  zsp_wait_for_procs "^sleep ${n}[1-3]" 3
   LOGIN_PID=$(grep -o "placed grant=$LOGIN_GRANT .* pid=[0-9]*" \
     "$ZSP_TMP/agent.log" | tail -1 | sed 's/.*pid=//')
   LOGIN_SESSION=
@@ -346,15 +228,8 @@ start_login() {
 # revoke_login N NAME: revokes LOGIN_GRANT and checks that sleep N1 to N3
 # end within 2 s. NAME prefixes the test names.
 revoke_login() {
-  local n=$1 name=$2 start
-  start=$(date +%s%N)
-  zspctl_as alice revoke "$LOGIN_GRANT" >/dev/null
-  if time_until_gone "^sleep ${n}[1-3]" "$start" 5000; then
-    pass "$name: all processes ended"
-  else
-    fail "$name: all processes ended" "still running after 5 s"
-  fi
-  expect_faster "$name: ended within 2 s" 2000
+  local n=$1 name=$2
+  zsp_expect_revoke_ends "$name" alice "$LOGIN_GRANT" "^sleep ${n}[1-3]"
 }
 
 # session_cgroup N: the cgroup of the shell's sleep N3.
@@ -367,7 +242,7 @@ session_cgroup() {
 # end them, and they ignore the SIGTERM of TerminateSession.
 sshd_stack zsp-first
 start_login 84
-run count_procs '^sleep 84[1-3]'
+run zsp_count_procs '^sleep 84[1-3]'
 expect_equal "zsp-first: session and children running" "$OUT" 3
 if [ -n "$LOGIN_SESSION" ]; then
   pass "zsp-first: pam_systemd opened a session"
@@ -390,26 +265,26 @@ expect_output "zsp-first: agent found the session after placement" \
   "logind_session=$LOGIN_SESSION"
 # A sudo command started from inside the login session is its own grant's
 # work: revoking that grant must leave the login and its session alone.
-sudo_grant=$(grant_of "$(zsp_grant_sudo alice bob /usr/bin/sleep 1h)")
+sudo_grant=$(zsp_grant_of alice "$(zsp_grant_sudo alice bob /usr/bin/sleep 1h)")
 (
-  echo "$BASHPID" >"$cgroup_mount$(session_cgroup 84)/cgroup.procs"
+  echo "$BASHPID" >"$ZSP_CGROUP_MOUNT$(session_cgroup 84)/cgroup.procs"
   as_user alice sudo -n /usr/bin/sleep 8801 </dev/null >/dev/null 2>&1
 ) &
-wait_for_procs '^(/usr/bin/)?sleep 8801' 1
+zsp_wait_for_procs '^(/usr/bin/)?sleep 8801' 1
 zspctl_as alice revoke "$sudo_grant" >/dev/null
-if time_until_gone '^(/usr/bin/)?sleep 8801' "$(date +%s%N)" 5000; then
+if zsp_time_until_gone '^(/usr/bin/)?sleep 8801' "$(date +%s%N)" 5000; then
   pass "zsp-first: sudo in the session revoked"
 else
   fail "zsp-first: sudo in the session revoked" "still running after 5 s"
 fi
-ended_records "$sudo_grant" >/dev/null
-run count_procs '^sleep 84[1-3]'
+zsp_work_ended_records "$sudo_grant" >/dev/null
+run zsp_count_procs '^sleep 84[1-3]'
 expect_equal "zsp-first: login outlives the sudo grant" "$OUT" 3
 run grep -c '^TerminateSession' "$standin_log"
 expect_equal "zsp-first: sudo end leaves the session" "$OUT" 0
 
-stop_agent
-start_agent || exit 1
+zsp_stop_agent
+zsp_start_agent || exit 1
 revoke_login 84 "zsp-first revoke"
 # The stand-in logs the processes it signalled; both lists must be
 # non-empty.
@@ -420,7 +295,7 @@ OUT=$(grep -E "^KillSession id=$LOGIN_SESSION who=all signal=9 pids=[0-9]" \
   "$standin_log")
 expect_output "zsp-first: follow-up SIGKILL for the session" \
   "KillSession id=$LOGIN_SESSION who=all signal=9 pids="
-OUT=$(ended_records "$LOGIN_GRANT")
+OUT=$(zsp_work_ended_records "$LOGIN_GRANT")
 expect_output "zsp-first: journal names the logind session" \
   "\"ZSP_LOGIND_SESSION\":\"$LOGIN_SESSION\""
 expect_output "zsp-first: journal says the session was killed" \
@@ -434,7 +309,7 @@ expect_output "zsp-first: journal names the session's processes" \
 # agent calls TerminateSession as well.
 sshd_stack systemd-first
 start_login 85
-run count_procs '^sleep 85[1-3]'
+run zsp_count_procs '^sleep 85[1-3]'
 expect_equal "systemd-first: session and children running" "$OUT" 3
 run session_cgroup 85
 expect_output "systemd-first: shell runs in the grant's slice" \
@@ -446,14 +321,14 @@ revoke_login 85 "systemd-first revoke"
 OUT=$(grep "^TerminateSession " "$standin_log")
 expect_output "systemd-first: TerminateSession for the session" \
   "TerminateSession id=$LOGIN_SESSION "
-OUT=$(ended_records "$LOGIN_GRANT")
+OUT=$(zsp_work_ended_records "$LOGIN_GRANT")
 expect_output "systemd-first: journal names the logind session" \
   "\"ZSP_LOGIND_SESSION\":\"$LOGIN_SESSION\""
 
 # logind gone by the end: the agent kills the session's scope itself.
 sshd_stack zsp-first
 start_login 87
-run count_procs '^sleep 87[1-3]'
+run zsp_count_procs '^sleep 87[1-3]'
 expect_equal "logind lost: session and children running" "$OUT" 3
 lost_session=$LOGIN_SESSION
 # Give Tick time to find the session that pam_systemd opened.
@@ -470,21 +345,21 @@ OUT=$(grep "failed action=terminate-session grant=$LOGIN_GRANT " \
   "$ZSP_TMP/agent.log")
 expect_output "logind lost: TerminateSession failure logged" \
   "logind (org.freedesktop.login1) is not available on the system bus"
-OUT=$(ended_records "$LOGIN_GRANT")
+OUT=$(zsp_work_ended_records "$LOGIN_GRANT")
 expect_output "logind lost: journal says the agent killed the scope" \
   "\"ZSP_LOGIND_END\":\"$lost_session=killed-by-agent\""
 
 # No logind on the bus: the cgroup kill alone ends the session, and the
 # agent logs why it could not call logind.
 start_login 86
-run count_procs '^sleep 86[1-3]'
+run zsp_count_procs '^sleep 86[1-3]'
 expect_equal "no logind: session and children running" "$OUT" 3
 revoke_login 86 "no logind revoke"
 OUT=$(grep "failed action=find-session grant=$LOGIN_GRANT " \
   "$ZSP_TMP/agent.log")
 expect_output "no logind: unavailable logind logged" \
   "logind (org.freedesktop.login1) is not available on the system bus"
-OUT=$(ended_records "$LOGIN_GRANT")
+OUT=$(zsp_work_ended_records "$LOGIN_GRANT")
 expect_output "no logind: journal names the logind failure" \
   '"ZSP_LOGIND_ERROR":"'
 kill "$STANDIN_PID"
@@ -492,32 +367,25 @@ wait "$STANDIN_PID" 2>/dev/null
 start_standin || exit 1
 
 # --- freeze method under systemd ---
-stop_agent
+zsp_stop_agent
 zsp_write_config "$ZSP_BROKER_URL" "kill_method = freeze"
-start_agent || exit 1
+zsp_start_agent || exit 1
 dash_request=$(zsp_grant_sudo alice bob /usr/bin/dash 1h)
-dash_grant=$(grant_of "$dash_request")
+dash_grant=$(zsp_grant_of alice "$dash_request")
 as_user alice sudo -n /usr/bin/dash -c \
   'trap "" TERM; setsid sleep 8201 </dev/null >/dev/null 2>&1 & sleep 8202' \
   </dev/null >/dev/null 2>&1 &
-wait_for_procs '^sleep 820[12]' 2
-start=$(date +%s%N)
-zspctl_as alice revoke "$dash_grant" >/dev/null
-if time_until_gone '^sleep 820[12]' "$start" 5000; then
-  pass "freeze revoke: all processes ended"
-else
-  fail "freeze revoke: all processes ended" "still running after 5 s"
-fi
-expect_faster "freeze revoke: ended within 2 s" 2000
-OUT=$(ended_records "$dash_grant")
+zsp_wait_for_procs '^sleep 820[12]' 2
+zsp_expect_revoke_ends "freeze revoke" alice "$dash_grant" '^sleep 820[12]'
+OUT=$(zsp_work_ended_records "$dash_grant")
 expect_output "freeze revoke: journal names the method" \
   '"ZSP_KILL_METHOD":"freeze"'
 
 # --- the manager is gone ---
 sleep_request=$(zsp_grant_sudo alice bob /usr/bin/sleep 1h)
-sleep_grant=$(grant_of "$sleep_request")
+sleep_grant=$(zsp_grant_of alice "$sleep_request")
 as_user alice sudo -n /usr/bin/sleep 8301 </dev/null >/dev/null 2>&1 &
-wait_for_procs '^(/usr/bin/)?sleep 8301' 1
+zsp_wait_for_procs '^(/usr/bin/)?sleep 8301' 1
 kill "$STANDIN_PID"
 wait "$STANDIN_PID" 2>/dev/null
 STANDIN_PID=
@@ -526,12 +394,12 @@ expect_fail "no manager: new sudo denied"
 expect_output "no manager: user told why" "could not be placed under its grant"
 start=$(date +%s%N)
 zspctl_as alice revoke "$sleep_grant" >/dev/null
-if time_until_gone '^(/usr/bin/)?sleep 8301' "$start" 5000; then
+if zsp_time_until_gone '^(/usr/bin/)?sleep 8301' "$start" 5000; then
   pass "no manager: revocation still ends the work"
 else
   fail "no manager: revocation still ends the work" "still running after 5 s"
 fi
-OUT=$(ended_records "$sleep_grant")
+OUT=$(zsp_work_ended_records "$sleep_grant")
 expect_output "no manager: journal names the cause" '"ZSP_CAUSE":"revoked"'
 OUT=$(grep "failed action=stop-unit grant=$sleep_grant" "$ZSP_TMP/agent.log")
 expect_output "no manager: StopUnit failure logged" "error="

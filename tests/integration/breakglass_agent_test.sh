@@ -8,19 +8,10 @@
 # denies break-glass work and agent = optional allows it with a warning.
 . "$(dirname "$0")/../lib/harness.sh"
 . "$(dirname "$0")/../lib/assert.sh"
+. "$(dirname "$0")/../lib/agent.sh"
 zsp_enter_namespace "$@"
 
-work_ended_id=9272436fe12e4807ae5a73ac8ac36337
-
-cgroup_mount=$(awk '$0 ~ / - cgroup2 / { print $5; exit }' /proc/self/mountinfo)
-if [ -z "$cgroup_mount" ]; then
-  echo "FAIL breakglass_agent_test: no cgroup2 mount"
-  echo "breakglass_agent_test: 0 passed, 1 failed"
-  exit 1
-fi
-# The cgroup tree is the machine's own, so the suite uses a subtree of its
-# own and removes it at the end.
-subtree=zsp-bgtest-$$
+zsp_agent_cgroup_setup zsp-bgtest
 
 zsp_private_system || exit 1
 zsp_add_users alice bob
@@ -41,7 +32,7 @@ down_url=https://127.0.0.1:9
 settings="breakglass_key = /etc/zsp/bg1.pub
 breakglass_key = /etc/zsp/bg2.pub
 breakglass_signatures = 2
-agent_cgroup = $subtree
+agent_cgroup = $ZSP_AGENT_SUBTREE
 feed_stale_after = 2s
 feed_stale_action = end"
 export ZSP_AGENT_MODE=required
@@ -53,46 +44,11 @@ account  required $ZSP_BUILD/pam_zsp.so conf=/etc/zsp/zsp.conf
 session  required $ZSP_BUILD/pam_zsp.so conf=/etc/zsp/zsp.conf
 EOF
 
-AGENT_PID=
-remove_subtree() {
-  local dir
-  [ -d "$cgroup_mount/$subtree" ] || return 0
-  for dir in "$cgroup_mount/$subtree"/*/; do
-    [ -d "$dir" ] || continue
-    echo 1 >"$dir/cgroup.kill" 2>/dev/null
-  done
-  sleep 0.2
-  find "$cgroup_mount/$subtree" -mindepth 1 -depth -type d \
-    -exec rmdir {} \; 2>/dev/null
-  rmdir "$cgroup_mount/$subtree" 2>/dev/null
-}
 cleanup() {
-  [ -n "$AGENT_PID" ] && kill "$AGENT_PID" 2>/dev/null
-  remove_subtree
+  zsp_agent_cleanup
   zsp_cleanup
 }
 trap cleanup EXIT
-
-start_agent() {
-  local i
-  rm -f /run/zsp/agent.sock
-  "$ZSP_BUILD/zsp-agent" 2>>"$ZSP_TMP/agent.log" &
-  AGENT_PID=$!
-  for i in $(seq 100); do
-    grep -q '^<6>started' "$ZSP_TMP/agent.log" 2>/dev/null &&
-      [ -S /run/zsp/agent.sock ] && return 0
-    sleep 0.05
-  done
-  echo "breakglass_agent_test: zsp-agent did not start:" >&2
-  cat "$ZSP_TMP/agent.log" >&2
-  return 1
-}
-
-stop_agent() {
-  kill "$AGENT_PID" 2>/dev/null
-  wait "$AGENT_PID" 2>/dev/null
-  AGENT_PID=
-}
 
 # issue ARGS...: a token signed by both break-glass keys, with the
 # arguments of zspctl breakglass issue.
@@ -146,10 +102,6 @@ pam_bg() {
       acct_mgmt open_session close_session
 }
 
-count_procs() {
-  pgrep -c -f -- "$1" || true
-}
-
 # --- no agent, agent = required: break-glass work denied ---
 # The denied sudo leaves its token unspent; the same token runs the
 # command once the agent is up (below).
@@ -179,7 +131,7 @@ expect_output "optional: record has the agent warning" '"ZSP_AGENT_WARNING":"'
 zsp_write_config "$down_url" "$settings"
 
 # --- with the agent, the feed lost ---
-start_agent || exit 1
+zsp_start_agent || exit 1
 for _ in $(seq 100); do
   grep -q 'feed-stale' "$ZSP_TMP/agent.log" && break
   sleep 0.1
@@ -191,7 +143,8 @@ token=$unspent_token
 id=$(token_id "$token")
 tty_sudo "$token" "$run_cgroup"
 expect_output "sudo: token denied before now runs" "EMERGENCY ACCESS"
-expect_output "sudo: runs in the token's cgroup" "0::/$subtree/$id"
+expect_output "sudo: runs in the token's cgroup" \
+  "0::/$ZSP_AGENT_SUBTREE/$id"
 tty_sudo "$token" "$run_cgroup"
 expect_output "sudo: token spent by that run" "token rejected"
 expect_no_output "sudo: spent token runs nothing" "0::/"
@@ -213,27 +166,28 @@ sleep_b=$((sleep_a + 1))
 tty_sudo "$token" "sudo /usr/bin/bash -c 'setsid sleep $sleep_a </dev/null \
 >/dev/null 2>&1 & nohup sleep $sleep_b </dev/null >/dev/null 2>&1 &'"
 sleep 0.5
-run count_procs "^sleep ($sleep_a|$sleep_b)\$"
+run zsp_count_procs "^sleep ($sleep_a|$sleep_b)\$"
 expect_equal "expiry: children outlive sudo" "$OUT" 2
 setsid_pid=$(pgrep -f "^sleep $sleep_a\$")
 OUT=$(cat "/proc/$setsid_pid/cgroup" 2>/dev/null)
-expect_output "expiry: setsid child in the token's cgroup" "0::/$subtree/$id"
+expect_output "expiry: setsid child in the token's cgroup" \
+  "0::/$ZSP_AGENT_SUBTREE/$id"
 if [ "$(date +%s)" -lt "$exp" ]; then
   pass "expiry: checked before the token's end"
 else
   fail "expiry: checked before the token's end" "too slow"
 fi
 while [ "$(date +%s)" -lt "$((exp + 2))" ]; do sleep 0.2; done
-run count_procs "^sleep ($sleep_a|$sleep_b)\$"
+run zsp_count_procs "^sleep ($sleep_a|$sleep_b)\$"
 expect_equal "expiry: every process ended" "$OUT" 0
-OUT=$(zsp_journal_json MESSAGE_ID=$work_ended_id ZSP_GRANT="$id")
+OUT=$(zsp_journal_json MESSAGE_ID=$ZSP_WORK_ENDED_ID ZSP_GRANT="$id")
 expect_output "expiry: journal names the cause" '"ZSP_CAUSE":"expired"'
 expect_output "expiry: journal names the token" "\"ZSP_BREAKGLASS_TOKEN\":\"$id\""
 expect_output "expiry: journal names the kind" '"ZSP_KIND":"break-glass"'
 expect_output "expiry: journal names the pids" '"ZSP_PIDS":"'
-OUT=$(grep "$work_ended_id" /var/lib/zsp/spool/audit.jsonl 2>/dev/null)
+OUT=$(grep "$ZSP_WORK_ENDED_ID" /var/lib/zsp/spool/audit.jsonl 2>/dev/null)
 expect_output "expiry: end is in the audit spool" "$id"
-if [ -d "$cgroup_mount/$subtree/$id" ]; then OUT=present; else OUT=removed; fi
+if [ -d "$ZSP_AGENT_CGROUP_DIR/$id" ]; then OUT=present; else OUT=removed; fi
 expect_equal "expiry: cgroup removed" "$OUT" removed
 OUT=$(cat "$ZSP_TMP/agent.log")
 expect_no_output "stale feed: break-glass work not ended early" \
@@ -249,9 +203,9 @@ run pam_bg alice "$token"
 expect_status "pam: session allowed with the agent" 0
 OUT=$(zsp_journal_json -t pam_zsp ZSP_PHASE=session ZSP_GRANT="$id")
 expect_output "pam: session placed in the token's cgroup" \
-  "\"ZSP_CGROUP\":\"/$subtree/$id\""
+  "\"ZSP_CGROUP\":\"/$ZSP_AGENT_SUBTREE/$id\""
 while [ "$(date +%s)" -lt "$((exp + 2))" ]; do sleep 0.2; done
-OUT=$(zsp_journal_json MESSAGE_ID=$work_ended_id ZSP_GRANT="$id")
+OUT=$(zsp_journal_json MESSAGE_ID=$ZSP_WORK_ENDED_ID ZSP_GRANT="$id")
 expect_output "pam: agent ended the token's cgroup at its end" \
   '"ZSP_CAUSE":"expired"'
 

@@ -15,14 +15,9 @@ zsp_start_broker alice bob:approver || exit 1
 zsp_install_host
 zsp_write_config "$ZSP_BROKER_URL" "expiry_warning = 6s"
 
-grant_of() {
-  zspctl_as alice --json status "$1" | grep -o '"g-[0-9a-f]*"' | head -1 |
-    tr -d '"'
-}
-
 # --- warning while the command runs, no terminal ---
 request=$(zsp_grant_sudo alice bob /usr/bin/sleep 12s)
-grant=$(grant_of "$request")
+grant=$(zsp_grant_of alice "$request")
 as_user alice sudo -n /usr/bin/sleep 9 </dev/null \
   >"$ZSP_TMP/out" 2>"$ZSP_TMP/err" &
 sudo_job=$!
@@ -42,7 +37,7 @@ expect_equal "no tty: stdout stays clean" "$OUT" ""
 
 # --- warning on a pty (sudo runs the command with use_pty) ---
 request=$(zsp_grant_sudo alice bob /usr/bin/bash 12s)
-grant=$(grant_of "$request")
+grant=$(zsp_grant_of alice "$request")
 run as_user alice script -qfec \
   "sudo -n /usr/bin/bash -c 'sleep 9; echo finished'" /dev/null
 expect_status "pty: command not harmed" 0
@@ -71,7 +66,7 @@ expect_no_output "-T: no warning" "ends at"
 # --- started inside the window: warned at once ---
 zsp_write_config "$ZSP_BROKER_URL" "expiry_warning = 1h"
 request=$(zsp_grant_sudo alice bob /usr/bin/id 1m)
-grant=$(grant_of "$request")
+grant=$(zsp_grant_of alice "$request")
 run as_user alice sudo -n /usr/bin/id -u
 expect_status "inside window: command runs" 0
 expect_output "inside window: command output" "0"

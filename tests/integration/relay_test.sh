@@ -9,71 +9,29 @@
 # an allow, and sudo still returns within timeout_ms.
 . "$(dirname "$0")/../lib/harness.sh"
 . "$(dirname "$0")/../lib/assert.sh"
+. "$(dirname "$0")/../lib/agent.sh"
 zsp_enter_namespace "$@"
 
 sudo_allow_id=34880e3274ec4b8197a9866f02897fbe
 sudo_deny_id=e4fcdd60972f4768ace9012fa6cef4f7
 
-cgroup_mount=$(awk '$0 ~ / - cgroup2 / { print $5; exit }' /proc/self/mountinfo)
-if [ -z "$cgroup_mount" ]; then
-  echo "FAIL relay_test: no cgroup2 mount"
-  echo "relay_test: 0 passed, 1 failed"
-  exit 1
-fi
-# The cgroup tree is the machine's own, so the suite uses a subtree of its
-# own and removes it at the end.
-subtree=zsp-relay-test-$$
+zsp_agent_cgroup_setup zsp-relay-test
 
 zsp_private_system || exit 1
 zsp_add_users alice bob carol
 zsp_start_broker alice bob:approver carol || exit 1
 export ZSP_AGENT_MODE=required
-settings="agent_cgroup = $subtree"
+settings="agent_cgroup = $ZSP_AGENT_SUBTREE"
 zsp_install_host
 zsp_write_config "$ZSP_BROKER_URL" "$settings"
 
-AGENT_PID=
 STANDIN_PID=
-remove_subtree() {
-  local dir
-  [ -d "$cgroup_mount/$subtree" ] || return 0
-  for dir in "$cgroup_mount/$subtree"/*/; do
-    [ -d "$dir" ] || continue
-    echo 1 >"$dir/cgroup.kill" 2>/dev/null
-  done
-  sleep 0.2
-  find "$cgroup_mount/$subtree" -mindepth 1 -depth -type d \
-    -exec rmdir {} \; 2>/dev/null
-  rmdir "$cgroup_mount/$subtree" 2>/dev/null
-}
 cleanup() {
-  [ -n "$AGENT_PID" ] && kill "$AGENT_PID" 2>/dev/null
   [ -n "$STANDIN_PID" ] && kill "$STANDIN_PID" 2>/dev/null
-  remove_subtree
+  zsp_agent_cleanup
   zsp_cleanup
 }
 trap cleanup EXIT
-
-start_agent() {
-  local i
-  rm -f /run/zsp/agent.sock
-  "$ZSP_BUILD/zsp-agent" 2>>"$ZSP_TMP/agent.log" &
-  AGENT_PID=$!
-  for i in $(seq 100); do
-    grep -q '^<6>started' "$ZSP_TMP/agent.log" 2>/dev/null &&
-      [ -S /run/zsp/agent.sock ] && return 0
-    sleep 0.05
-  done
-  echo "relay_test: zsp-agent did not start:" >&2
-  cat "$ZSP_TMP/agent.log" >&2
-  return 1
-}
-
-stop_agent() {
-  kill "$AGENT_PID" 2>/dev/null
-  wait "$AGENT_PID" 2>/dev/null
-  AGENT_PID=
-}
 
 # standin MODE: (re)starts the stand-in agent if needed and sets its mode.
 standin() {
@@ -115,12 +73,10 @@ libraries_opened() {
 
 id_request=$(zsp_grant_sudo alice bob /usr/bin/id) || exit 1
 carol_request=$(zsp_grant_sudo carol bob /usr/bin/true) || exit 1
-login_request=$(zspctl_as alice request --host "$ZSP_HOST" --login \
-  --duration 1h --reason "relay test" --quiet) || exit 1
-zspctl_as bob approve "$login_request" >/dev/null || exit 1
+zsp_grant_login alice bob >/dev/null || exit 1
 
 # --- the real agent relays sudo and login decisions ---
-start_agent || exit 1
+zsp_start_agent || exit 1
 run as_user alice sudo -n id -un
 expect_status "agent: sudo allowed" 0
 expect_output "agent: command ran as root" "root"
@@ -163,7 +119,7 @@ expect_output "direct: strace sees sudo open libcurl" "libcurl"
 zsp_write_config "$ZSP_BROKER_URL" "$settings"
 
 # --- agent stopped: the direct path still allows under a valid grant ---
-stop_agent
+zsp_stop_agent
 ZSP_AGENT_MODE=optional zsp_write_config "$ZSP_BROKER_URL" "$settings"
 run as_user alice sudo -n id -un
 expect_status "stopped: sudo allowed through the direct path" 0
@@ -263,7 +219,7 @@ zsp_write_config "https://127.0.0.1:$(cat "$ZSP_TMP/blackhole.port")" \
 connect_timeout_ms = 15000
 timeout_ms = 15000
 feed_stale_action = keep"
-start_agent || exit 1
+zsp_start_agent || exit 1
 zsp_write_config "$ZSP_BROKER_URL" "$settings
 decision_relay = direct"
 python3 - /run/zsp/agent.sock >"$ZSP_TMP/stalled.log" 2>&1 <<'PYTHON' &
@@ -299,7 +255,7 @@ expect_equal "stalled broker: 12 relays still held" \
   "$(grep -c . "$ZSP_TMP/stalled.log")" 4
 kill "$STALLED_PID" 2>/dev/null
 wait "$STALLED_PID" 2>/dev/null
-stop_agent
+zsp_stop_agent
 
 # --- a first broker that drops packets: the second one is tried first ---
 # The first broker_url never responds, and connect_timeout_ms (1.2 s) is
@@ -315,7 +271,7 @@ zsp_write_config "$blackhole_url" "$settings
 broker_url = $ZSP_BROKER_URL
 connect_timeout_ms = 1200
 timeout_ms = 2400"
-start_agent || exit 1
+zsp_start_agent || exit 1
 run as_user alice sudo -n id -un
 expect_status "dropping first broker, cold agent: sudo allowed" 0
 expect_faster "dropping first broker, cold agent: second broker first" 2100
@@ -337,6 +293,6 @@ expect_status "dropping first broker: sudo allowed" 0
 expect_faster "dropping first broker: within half of timeout_ms" 1200
 expect_equal "dropping first broker: allow taken through the relay" \
   "$(last_field $sudo_allow_id alice ZSP_PATH)" agent
-stop_agent
+zsp_stop_agent
 
 zsp_finish

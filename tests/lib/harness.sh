@@ -57,6 +57,7 @@ zsp_cleanup() {
   [ -n "${ZSP_BROKER_PID:-}" ] && kill "$ZSP_BROKER_PID" 2>/dev/null
   [ -n "${ZSP_JOURNALD_PID:-}" ] && kill "$ZSP_JOURNALD_PID" 2>/dev/null
   [ -n "${ZSP_BLACKHOLE_PID:-}" ] && kill "$ZSP_BLACKHOLE_PID" 2>/dev/null
+  [ -n "${ZSP_SSHD_PID:-}" ] && kill "$ZSP_SSHD_PID" 2>/dev/null
   wait 2>/dev/null
   if [ -n "${ZSP_KEEP_TMP:-}" ]; then
     echo "harness: kept $ZSP_TMP" >&2
@@ -196,6 +197,74 @@ zsp_grant_sudo() {
     --quiet) || return 1
   zspctl_as "$approver" approve "$id" >/dev/null || return 1
   echo "$id"
+}
+
+# Files a login request for $1, has $2 approve it and prints the request
+# id. $3 is the duration (default 1h).
+zsp_grant_login() {
+  local who=$1 approver=$2 duration=${3:-1h} id
+  id=$(zspctl_as "$who" request --host "$ZSP_HOST" --login \
+    --duration "$duration" --reason "integration test" --quiet) || return 1
+  zspctl_as "$approver" approve "$id" >/dev/null || return 1
+  echo "$id"
+}
+
+# zsp_grant_of WHO REQUEST: prints the grant id of WHO's approved request.
+zsp_grant_of() {
+  zspctl_as "$1" --json status "$2" | grep -o '"g-[0-9a-f]*"' | head -1 |
+    tr -d '"'
+}
+
+# Starts this machine's sshd on 127.0.0.1:2222 with a host key and
+# configuration in the private /etc, and gives each user named as an
+# argument a key pair that sshd accepts. Sets ZSP_SSHD_PID. Public-key
+# logins skip PAM auth but run account and session, as in production,
+# with the stack that the suite writes to /etc/pam.d/sshd. Returns 1 when
+# sshd does not accept connections within 5 s.
+zsp_start_sshd() {
+  local user home i
+  ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/zsp_test_host_key || return 1
+  cat >/etc/ssh/zsp_test_sshd_config <<EOF
+Port 2222
+ListenAddress 127.0.0.1
+HostKey /etc/ssh/zsp_test_host_key
+UsePAM yes
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+AuthorizedKeysFile .ssh/authorized_keys
+PidFile /run/sshd-zsp-test.pid
+LogLevel VERBOSE
+EOF
+  for user in "$@"; do
+    home=/home/$user
+    install -d -m 700 -o "$user" -g "$user" "$home/.ssh"
+    as_user "$user" ssh-keygen -q -t ed25519 -N '' \
+      -f "$home/.ssh/id_ed25519" || return 1
+    install -m 600 -o "$user" -g "$user" "$home/.ssh/id_ed25519.pub" \
+      "$home/.ssh/authorized_keys"
+  done
+
+  /usr/sbin/sshd -D -e -f /etc/ssh/zsp_test_sshd_config \
+    2>"$ZSP_TMP/sshd.log" &
+  ZSP_SSHD_PID=$!
+  for i in $(seq 100); do
+    (exec 3<>/dev/tcp/127.0.0.1/2222) 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "harness: sshd did not start:" >&2
+  cat "$ZSP_TMP/sshd.log" >&2
+  return 1
+}
+
+# Runs ssh as local user $1 into their own account on the sshd that
+# zsp_start_sshd started. The other arguments are the remote command.
+zsp_ssh_as() {
+  local who=$1
+  shift
+  as_user "$who" ssh -p 2222 -o BatchMode=yes -o StrictHostKeyChecking=no \
+    -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
+    -i "/home/$who/.ssh/id_ed25519" "$who@127.0.0.1" "$@"
 }
 
 # Prints the journal in JSON lines, after making journald write out

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""A placement client for zsp-agent, for placement_test.sh.
+"""A placement client for zsp-agent, for agent_pid_reuse_test.sh.
 
     place_client.py SOCKET BROKER_URL USER COMMAND MODE
 
@@ -23,14 +23,13 @@ It prints "reply JSON", then "placed_pid PID" and "cgroup_before PATH" and
 is left running; it ends with the pid namespace or the grant.
 """
 import base64
-import http.client
 import json
 import os
 import socket
-import ssl
 import sys
 import time
-import urllib.parse
+
+from broker_decision import post_decision
 
 SOCKET, BROKER_URL, USER, COMMAND, MODE = sys.argv[1:6]
 
@@ -40,18 +39,10 @@ def fetch_decision():
     body = json.dumps({"user": USER, "host": "testhost", "kind": "sudo",
                        "runas": "root", "argv": [COMMAND],
                        "runas_group": "", "env": [], "nonce": nonce})
-    url = urllib.parse.urlsplit(BROKER_URL)
-    context = ssl.create_default_context(cafile="/etc/zsp/ca.pem")
-    context.load_cert_chain("/etc/zsp/host.pem", "/etc/zsp/host.key")
-    connection = http.client.HTTPSConnection(url.hostname, url.port,
-                                             context=context, timeout=5)
-    connection.request("POST", "/v1/decisions", body,
-                       {"Content-Type": "application/json"})
-    response = connection.getresponse()
-    answer = response.read()
-    if response.status != 200:
-        sys.exit(f"place_client: broker returned {response.status}: {answer}")
-    return json.loads(answer)["jws"]
+    status, response = post_decision(BROKER_URL, body)
+    if status != 200:
+        sys.exit(f"place_client: broker returned {status}: {response}")
+    return json.loads(response)["jws"]
 
 
 def cgroup_of(pid):

@@ -18,30 +18,17 @@ switch modes without restarting it. Decide requests get, by mode:
 Place requests are rejected at once, except in mode stall-all. Every
 connection is logged on stderr.
 """
-import http.client
 import json
 import os
 import socket
-import ssl
 import sys
 import threading
 import time
-import urllib.parse
+
+from broker_decision import post_decision
 
 SOCKET, MODE_FILE, BROKER_URL = sys.argv[1:4]
 saved = {}
-
-
-def ask_broker(body):
-    url = urllib.parse.urlsplit(BROKER_URL)
-    context = ssl.create_default_context(cafile="/etc/zsp/ca.pem")
-    context.load_cert_chain("/etc/zsp/host.pem", "/etc/zsp/host.key")
-    connection = http.client.HTTPSConnection(url.hostname, url.port,
-                                             context=context, timeout=5)
-    connection.request("POST", "/v1/decisions", body,
-                       {"Content-Type": "application/json"})
-    response = connection.getresponse()
-    return response.status, response.read()
 
 
 def framed(status, body):
@@ -52,13 +39,13 @@ def framed(status, body):
 def reply_for(mode, request):
     body = request["body"].encode()
     if mode == "forward":
-        status, answer = ask_broker(body)
-        saved.setdefault("reply", framed(status, answer))
-        return framed(status, answer)
+        status, response = post_decision(BROKER_URL, body)
+        saved.setdefault("reply", framed(status, response))
+        return framed(status, response)
     if mode == "other-user":
         changed = json.loads(body)
         changed["user"] = "carol"
-        return framed(*ask_broker(json.dumps(changed).encode()))
+        return framed(*post_decision(BROKER_URL, json.dumps(changed).encode()))
     if mode == "replay":
         return saved.get("reply", b"")
     if mode == "garbage":
