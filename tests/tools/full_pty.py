@@ -24,14 +24,28 @@ master, slave = os.openpty()
 # Fill through a descriptor of its own, so that O_NONBLOCK does not reach
 # the descriptor the command inherits.
 filler = os.open(os.ttyname(slave), os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY)
-filled = 0
-while True:
-    try:
-        filled += os.write(filler, b"." * 4096)
-    except OSError as e:
-        if e.errno != errno.EAGAIN:
-            raise
-        break
+
+
+def fill():
+    """Writes until the terminal takes nothing more; returns the count."""
+    written = 0
+    while True:
+        try:
+            written += os.write(filler, b"." * 4096)
+        except OSError as e:
+            if e.errno != errno.EAGAIN:
+                raise
+            return written
+
+
+# The kernel moves written bytes to the master's side in a work queue, so
+# a terminal that took nothing more may take more a moment later. Fill
+# again until three rounds 0.1 s apart add nothing.
+quiet_rounds = 0
+fill()
+while quiet_rounds < 3:
+    time.sleep(0.1)
+    quiet_rounds = quiet_rounds + 1 if fill() == 0 else 0
 os.close(filler)
 
 start = time.monotonic()
