@@ -104,6 +104,8 @@ std::string EventName(const std::string& message_id) {
       {AuditEvent::kSessionClose, "session-close"},
       {AuditEvent::kBreakGlassAllow, "break-glass-allow"},
       {AuditEvent::kBreakGlassDeny, "break-glass-deny"},
+      {AuditEvent::kWorkEnded, "work-ended"},
+      {AuditEvent::kSpoolRepaired, "spool-repaired"},
   };
   for (const auto& [event, name] : kEvents) {
     if (message_id == MessageId(event)) return name;
@@ -171,8 +173,29 @@ int PrintReport(const std::string& what, const ChainReport& report,
 }
 
 int VerifySpool(const std::string& path, bool json_output) {
-  auto lines = ReadSpoolLines(path);
+  std::string incomplete;
+  auto lines = ReadSpoolLines(path, &incomplete);
   if (!lines.ok()) throw std::runtime_error(lines.error());
+  // Notes go to stderr, so that --json output stays one document. Neither
+  // breaks the chain: an incomplete last line is no record yet, and a
+  // spool-repaired record is part of the chain.
+  if (!incomplete.empty()) {
+    std::cerr << "note: " << Show(path) << " ends with an incomplete line of "
+              << incomplete.size()
+              << " bytes, left by a writer that ended part way; the next "
+                 "decision removes it and records that\n";
+  }
+  for (const auto& line : lines.value()) {
+    json record = json::parse(line, nullptr, false);
+    if (record.is_object() &&
+        record.value("MESSAGE_ID", "") == kSpoolRepairedMessageId) {
+      std::cerr << "note: record " << record.value("seq", json()).dump()
+                << ": spool-repaired, an incomplete line of "
+                << Show(record.value("ZSP_REMOVED_BYTES", "?"))
+                << " bytes was removed (user "
+                << Show(record.value("ZSP_REMOVED_USER", "unknown")) << ")\n";
+    }
+  }
   // The delivery state, when it sits next to the spool, vouches for the
   // length of the chain and the hash of the last delivered record.
   std::vector<ChainAnchor> anchors;

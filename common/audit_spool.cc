@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -128,22 +129,55 @@ Result<SpoolTail> ReadTail(int fd) {
   return out;
 }
 
-bool WriteAll(int fd, const std::string& data) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    done += size_t(n);
+// Returns the user that an incomplete record line names, as far as it
+// got: its ZSP_USER member, or else the user= word of its MESSAGE, which
+// comes first because members are sorted. "" when it names neither in
+// full.
+std::string RemovedRecordUser(std::string_view torn) {
+  auto word_after = [torn](std::string_view key, size_t from) {
+    size_t at = torn.find(key, from);
+    if (at == std::string_view::npos) return std::string();
+    size_t begin = at + key.size();
+    size_t stop = torn.find_first_of(" \"\\", begin);
+    if (stop == std::string_view::npos) return std::string();
+    return std::string(torn.substr(begin, stop - begin));
+  };
+  std::string user = word_after("\"ZSP_USER\":\"", 0);
+  if (user.empty()) {
+    size_t message = torn.find("\"MESSAGE\":\"");
+    if (message != std::string_view::npos) user = word_after(" user=", message);
   }
-  return true;
+  return user.empty() ? "" : EscapeForLog(user, 64);
 }
 
-// Cuts the spool back to end after a failed append. The caller reports the
-// append's own error, so a failed truncate is not reported separately, and
-// the next append then removes and records the incomplete line.
-void TruncateBack(int fd, off_t end) {
-  while (ftruncate(fd, end) != 0 && errno == EINTR) {
+// Writes data at offset until all of it is written or a write fails, and
+// returns how many bytes were written. errno is the reason it stopped
+// short.
+size_t WriteAllAt(int fd, const std::string& data, off_t offset) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = pwrite(fd, data.data() + done, data.size() - done,
+                       offset + off_t(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0) errno = EIO;
+    if (n <= 0) break;
+    done += size_t(n);
+  }
+  return done;
+}
+
+// Puts the spool back as it was after an append that wrote `written` bytes
+// at start and then failed. The bytes of an incomplete line (torn) that the
+// append wrote over go back, and whatever lies past the old end is cut
+// off. The caller reports the append's own error, so a failure here is
+// not reported separately. What remains is complete lines and at most one
+// incomplete line, which the next append removes and records.
+void UndoAppend(int fd, off_t start, size_t written, const std::string& torn,
+                off_t old_size) {
+  WriteAllAt(fd, torn.substr(0, std::min(written, torn.size())), start);
+  if (start + off_t(written) > old_size) {
+    while (ftruncate(fd, old_size) != 0 && errno == EINTR) {
+    }
   }
   fsync(fd);
 }
@@ -204,46 +238,40 @@ Result<SpoolPosition> AppendToSpool(const std::string& dir,
   }
 
   int64_t now = static_cast<int64_t>(std::time(nullptr));
+  const SpoolTail& end = tail.value();
   SpoolRepair repair;
   std::string lines;
-  off_t end = tail.value().size;
-  if (tail.value().torn_from >= 0) {
-    // A writer ended part way through its line (see audit_spool.h). The
-    // line is removed, and a record in its place contains its length,
-    // hash and text.
-    const std::string& torn = tail.value().torn;
+  off_t start = end.size;
+  if (end.torn_from >= 0) {
+    // A writer ended part way through its line (see audit_spool.h). A
+    // record of the line takes its place, with its length, hash and text.
     repair.seq = seq;
-    repair.removed_bytes = torn.size();
-    repair.removed_hash = Sha256Hex(torn);
+    repair.removed_bytes = end.torn.size();
+    repair.removed_hash = Sha256Hex(end.torn);
     std::string identifier = "zsp";
     for (const auto& field : fields) {
       if (field.rfind("SYSLOG_IDENTIFIER=", 0) == 0) {
         identifier = field.substr(std::strlen("SYSLOG_IDENTIFIER="));
       }
     }
-    std::string repair_line = EncodeSpoolRecord(
-        {std::string("MESSAGE=spool-repaired removed an incomplete last "
-                     "line of ") +
-             std::to_string(torn.size()) + " bytes",
-         std::string("MESSAGE_ID=") + kSpoolRepairedMessageId,
-         "SYSLOG_IDENTIFIER=" + identifier,
-         "ZSP_REMOVED_BYTES=" + std::to_string(torn.size()),
-         "ZSP_REMOVED_SHA256=" + repair.removed_hash,
-         "ZSP_REMOVED_TEXT=" + EscapeForLog(torn, 1024)},
-        seq, prev, now);
+    std::vector<std::string> repair_fields = {
+        "MESSAGE=spool-repaired removed an incomplete last line of " +
+            std::to_string(end.torn.size()) + " bytes",
+        std::string("MESSAGE_ID=") + kSpoolRepairedMessageId,
+        "SYSLOG_IDENTIFIER=" + identifier,
+        "ZSP_REMOVED_BYTES=" + std::to_string(end.torn.size()),
+        "ZSP_REMOVED_SHA256=" + repair.removed_hash,
+        "ZSP_REMOVED_TEXT=" + EscapeForLog(end.torn, 1024)};
+    repair.removed_user = RemovedRecordUser(end.torn);
+    if (!repair.removed_user.empty()) {
+      repair_fields.push_back("ZSP_REMOVED_USER=" + repair.removed_user);
+    }
+    std::string repair_line = EncodeSpoolRecord(repair_fields, seq, prev, now);
     repair.hash = Sha256Hex(repair_line);
     lines = repair_line + "\n";
     prev = repair.hash;
     ++seq;
-    end = tail.value().torn_from;
-    // NOTE: a writer killed between this truncate and its write removes
-    // the incomplete line without the record about it. Complete records
-    // are never removed.
-    while (ftruncate(raw, end) != 0) {
-      if (errno != EINTR) {
-        return Error{Errno("cannot remove the spool's incomplete last line")};
-      }
-    }
+    start = end.torn_from;
   }
 
   std::string line = EncodeSpoolRecord(fields, seq, prev, now);
@@ -251,6 +279,21 @@ Result<SpoolPosition> AppendToSpool(const std::string& dir,
     return Error{"audit record is larger than the spool line limit"};
   }
   lines += line + "\n";
+  const off_t new_end = start + off_t(lines.size());
+
+  // The new lines go over the incomplete line, if any, in one write, and
+  // what is left of that line past them is cut off after. A writer killed
+  // in between leaves the rest as an incomplete line, which the next
+  // append removes and records, so no bytes go unrecorded. Writing over
+  // it needs the descriptor without O_APPEND, which the exclusive lock
+  // makes safe. Other appends keep O_APPEND, so that a spool with the
+  // append-only attribute (chattr +a) still takes records.
+  if (end.torn_from >= 0) {
+    int flags = fcntl(raw, F_GETFL);
+    if (flags < 0 || fcntl(raw, F_SETFL, flags & ~O_APPEND) != 0) {
+      return Error{Errno("cannot write over the spool's incomplete last line")};
+    }
+  }
   // sudo 1.9.13 and su keep the invoking user's RLIMIT_FSIZE, which can
   // stop the write part way. SIGXFSZ, whose default action ends the host
   // process, is blocked meanwhile, so the write fails with EFBIG instead.
@@ -260,19 +303,20 @@ Result<SpoolPosition> AppendToSpool(const std::string& dir,
   std::string failure;
   {
     ScopedSignalBlock block(SIGXFSZ);
-    if (!WriteAll(raw, lines)) {
-      // A write cut short (a full disk, the user's RLIMIT_FSIZE) would
-      // leave a torn line that blocks every later record, so the spool
-      // goes back to its old end.
+    size_t written = WriteAllAt(raw, lines, start);
+    if (written < lines.size()) {
+      // A write cut short (a full disk, the user's RLIMIT_FSIZE) goes back,
+      // so that the spool keeps its old end and the next append can try
+      // again.
       failure = Errno("cannot write spool");
+    } else if (new_end < end.size && ftruncate(raw, new_end) != 0) {
+      failure = Errno("cannot cut the spool after the new records");
     } else if (fsync(raw) != 0) {
       failure = Errno("cannot fsync spool");
     }
+    if (!failure.empty()) UndoAppend(raw, start, written, end.torn, end.size);
   }
-  if (!failure.empty()) {
-    TruncateBack(raw, end);
-    return Error{failure};
-  }
+  if (!failure.empty()) return Error{failure};
   return SpoolPosition{seq, Sha256Hex(line), repair};
 }
 
@@ -310,7 +354,8 @@ ChainCheck CheckChain(const std::vector<std::string>& lines,
   return check;
 }
 
-Result<std::vector<std::string>> ReadSpoolLines(const std::string& path) {
+Result<std::vector<std::string>> ReadSpoolLines(const std::string& path,
+                                                std::string* incomplete) {
   FilePtr file(fopen(path.c_str(), "re"));
   if (!file) return Error{Errno("cannot open " + path)};
   std::vector<std::string> lines;
@@ -327,7 +372,10 @@ Result<std::vector<std::string>> ReadSpoolLines(const std::string& path) {
       line += char(c);
     }
   }
-  if (!line.empty()) return Error{path + ": last line has no newline"};
+  if (!line.empty() && incomplete == nullptr) {
+    return Error{path + ": last line has no newline"};
+  }
+  if (incomplete != nullptr) *incomplete = line;
   return lines;
 }
 

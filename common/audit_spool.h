@@ -36,6 +36,8 @@ struct SpoolRepair {
   std::string hash;          // SHA-256 (hex) of the repair record's line
   size_t removed_bytes = 0;  // length of the incomplete line
   std::string removed_hash;  // SHA-256 (hex) of the incomplete line
+  // The user that the incomplete line names, as far as it got; "" if none.
+  std::string removed_user;
 };
 
 struct SpoolPosition {
@@ -65,9 +67,9 @@ std::string EncodeSpoolRecord(const std::vector<std::string>& fields,
 // A last line without a newline can only be left by a writer that ended
 // in the middle of its write (SIGKILL, a crash), because every writer
 // holds the lock and undoes a failed write. No caller received success
-// for such a record, so AppendToSpool removes it and first appends a
-// record with MESSAGE_ID kSpoolRepairedMessageId that gives its length,
-// hash and text (position.repair).
+// for such a record, so AppendToSpool writes in its place a record with
+// MESSAGE_ID kSpoolRepairedMessageId that gives its length, hash, text
+// and user (position.repair), then the new record.
 Result<SpoolPosition> AppendToSpool(const std::string& dir,
                                     const std::vector<std::string>& fields);
 
@@ -86,8 +88,11 @@ ChainCheck CheckChain(const std::vector<std::string>& lines,
                       uint64_t expected_seq = 1,
                       const std::string& expected_prev = kGenesisHash);
 
-// Reads the spool file's lines (without newlines).
-Result<std::vector<std::string>> ReadSpoolLines(const std::string& path);
+// Reads the spool file's lines (without newlines). A last line without a
+// newline is an error, or, with incomplete given, is stored there and left
+// out of the lines.
+Result<std::vector<std::string>> ReadSpoolLines(
+    const std::string& path, std::string* incomplete = nullptr);
 
 }  // namespace zsp
 

@@ -102,6 +102,7 @@ std::string AuditRecord::Commit(const std::string& spool_dir) {
     AuditRecord note(AuditEvent::kSpoolRepaired, LOG_WARNING, identifier_);
     note.Add("ZSP_REMOVED_BYTES", std::to_string(repair.removed_bytes))
         .Add("ZSP_REMOVED_SHA256", repair.removed_hash)
+        .AddEscaped("ZSP_REMOVED_USER", repair.removed_user)
         .Add("ZSP_SEQ", std::to_string(repair.seq))
         .Add("ZSP_CHAIN", repair.hash)
         .SetMessage("spool-repaired removed an incomplete last line of " +

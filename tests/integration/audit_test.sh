@@ -207,6 +207,10 @@ printf '%s' "$torn" >>"$SPOOL_FILE"
 run host_zspctl audit flush
 expect_status "torn line: flush succeeds" 0
 expect_output "torn line: flush has nothing to deliver" "nothing to deliver"
+run host_zspctl audit verify --spool "$SPOOL_FILE"
+expect_status "torn line: spool verifies before the repair" 0
+expect_output "torn line: verify notes the incomplete line" \
+  "ends with an incomplete line of ${#torn} bytes"
 run as_user alice sudo -n true
 expect_status "torn line: next sudo allowed" 0
 expect_equal "torn line: repair record and decision appended" \
@@ -224,8 +228,13 @@ expect_equal "torn line: the decision follows it" \
 expect_equal "torn line: repair in the journal" \
   "$(zsp_journal_json MESSAGE_ID=$spool_repaired_id | tail -n1 |
     jq -r .ZSP_REMOVED_BYTES)" "${#torn}"
+expect_equal "torn line: journal names the killed writer's user" \
+  "$(zsp_journal_json MESSAGE_ID=$spool_repaired_id | tail -n1 |
+    jq -r .ZSP_REMOVED_USER)" alice
 run host_zspctl audit verify --spool "$SPOOL_FILE"
 expect_output "torn line: spool chain intact" "chain intact"
+expect_output "torn line: verify lists the repair" \
+  "record $((before + 1)): spool-repaired, an incomplete line of ${#torn} bytes was removed (user alice)"
 run host_zspctl audit flush
 expect_status "torn line: repair delivered" 0
 expect_equal "torn line: store has every record" "$(stored_seqs)" \

@@ -37,6 +37,8 @@ class AuditSpoolTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(LongTornLineRejected);
   CPPUNIT_TEST(UnparsableLastLineRejected);
   CPPUNIT_TEST(CutWriteUndone);
+  CPPUNIT_TEST(CutRepairKeepsTornLine);
+  CPPUNIT_TEST(RemovedUserFromMessage);
   CPPUNIT_TEST(ConcurrentWritersOneChain);
   CPPUNIT_TEST(Sha256KnownAnswer);
   CPPUNIT_TEST_SUITE_END();
@@ -223,6 +225,70 @@ class AuditSpoolTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_MESSAGE(check.problem, check.intact);
   }
 
+  // A write that stops part way over an incomplete line puts the line's
+  // bytes back, so the next append still records them.
+  void CutRepairKeepsTornLine() {
+    zsp::AppendToSpool(dir_, Fields("alice"));
+    std::string path = dir_ + "/" + zsp::kSpoolFileName;
+    off_t torn_from = std::filesystem::file_size(path);
+    std::string torn = "{\"MESSAGE\":\"allow user=mallory runas=root " +
+                       std::string(200, 'x');
+    std::ofstream(path, std::ios::app) << torn;
+    std::string before = ReadFile(path);
+
+    for (rlim_t limit_bytes : {rlim_t(torn_from) + 10, rlim_t(torn_from) - 5}) {
+      pid_t pid = fork();
+      if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit limit {};
+        limit.rlim_cur = limit.rlim_max = limit_bytes;
+        setrlimit(RLIMIT_FSIZE, &limit);
+        auto pos = zsp::AppendToSpool(dir_, Fields("bob"));
+        _exit(!pos.ok() && pos.error().find("cannot write spool") !=
+                               std::string::npos
+                  ? 0
+                  : 1);
+      }
+      int status = 0;
+      waitpid(pid, &status, 0);
+      CPPUNIT_ASSERT_MESSAGE("append over the size limit fails",
+                             WIFEXITED(status) && WEXITSTATUS(status) == 0);
+      CPPUNIT_ASSERT_MESSAGE("spool as it was", before == ReadFile(path));
+    }
+
+    auto pos = zsp::AppendToSpool(dir_, Fields("carol"));
+    CPPUNIT_ASSERT_MESSAGE(pos.ok() ? "" : pos.error(), pos.ok());
+    CPPUNIT_ASSERT_EQUAL(zsp::Sha256Hex(torn), pos.value().repair.removed_hash);
+    CPPUNIT_ASSERT_EQUAL(std::string("mallory"),
+                         pos.value().repair.removed_user);
+    zsp::ChainCheck check = zsp::CheckChain(Lines());
+    CPPUNIT_ASSERT_MESSAGE(check.problem, check.intact);
+  }
+
+  // The user of an incomplete line comes from ZSP_USER when the line got
+  // that far, else from its MESSAGE, and is empty when the name is cut.
+  void RemovedUserFromMessage() {
+    struct Case {
+      std::string torn;
+      std::string user;
+    };
+    const Case cases[] = {
+        {"{\"MESSAGE\":\"deny user=eve runas=root", "eve"},
+        {"{\"MESSAGE\":\"allow user=ev", ""},
+        {"{\"MESSAGE\":\"x\",\"ZSP_USER\":\"dave\",\"ZSP_X", "dave"},
+        {"{\"MESS", ""},
+    };
+    for (const Case& c : cases) {
+      std::filesystem::remove_all(dir_);
+      zsp::AppendToSpool(dir_, Fields("alice"));
+      std::ofstream(dir_ + "/" + zsp::kSpoolFileName, std::ios::app) << c.torn;
+      auto pos = zsp::AppendToSpool(dir_, Fields("bob"));
+      CPPUNIT_ASSERT_MESSAGE(pos.ok() ? "" : pos.error(), pos.ok());
+      CPPUNIT_ASSERT_EQUAL_MESSAGE(c.torn, c.user,
+                                   pos.value().repair.removed_user);
+    }
+  }
+
   void ConcurrentWritersOneChain() {
     constexpr int kWriters = 8;
     constexpr int kEach = 25;
@@ -261,6 +327,11 @@ class AuditSpoolTest : public CppUnit::TestFixture {
   }
 
  private:
+  static std::string ReadFile(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+
   std::vector<std::string> Lines() {
     auto lines = zsp::ReadSpoolLines(dir_ + "/" + zsp::kSpoolFileName);
     CPPUNIT_ASSERT_MESSAGE(lines.ok() ? "" : lines.error(), lines.ok());
