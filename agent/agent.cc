@@ -340,7 +340,37 @@ bool Agent::FindSessionsLocked(LiveGrant* live) {
   return found;
 }
 
-Agent::SessionsEnd Agent::TerminateSessionsLocked(LiveGrant* live) {
+SessionsEnd MergeSessionsEnd(const SessionsEnd& earlier,
+                             const SessionsEnd& later) {
+  SessionsEnd out = earlier;
+  for (size_t i = 0; i < later.ids.size(); ++i) {
+    bool known = false;
+    for (const auto& id : earlier.ids) known = known || id == later.ids[i];
+    if (known) continue;
+    out.ids.push_back(later.ids[i]);
+    out.scopes.push_back(i < later.scopes.size() ? later.scopes[i] : "");
+    for (const auto& outcome : later.outcomes) {
+      if (outcome.rfind(later.ids[i] + "=", 0) == 0) {
+        out.outcomes.push_back(outcome);
+      }
+    }
+  }
+  for (size_t i = 0; i < later.processes.pids.size(); ++i) {
+    bool listed = false;
+    for (pid_t pid : out.processes.pids) {
+      listed = listed || pid == later.processes.pids[i];
+    }
+    if (listed) continue;
+    out.processes.pids.push_back(later.processes.pids[i]);
+    if (i < later.processes.names.size()) {
+      out.processes.names.push_back(later.processes.names[i]);
+    }
+  }
+  if (out.error.empty()) out.error = later.error;
+  return out;
+}
+
+SessionsEnd Agent::TerminateSessionsLocked(LiveGrant* live) {
   SessionsEnd end;
   if (logind_ == nullptr || live->logins.empty()) return end;
   FindSessionsLocked(live);
@@ -566,7 +596,11 @@ void Agent::EndWorkLocked(const std::string& grant, const std::string& cause) {
   SessionsEnd sessions = TerminateSessionsLocked(&it->second);
   auto killed = cgroups_.KillGrant(grant, kKillTimeoutMs);
   if (!sessions.ids.empty()) KillSessionsLocked(grant, &sessions);
+  if (it->second.earlier_sessions) {
+    sessions = MergeSessionsEnd(*it->second.earlier_sessions, sessions);
+  }
   if (!killed.ok()) {
+    it->second.earlier_sessions = sessions;
     // Logged once per grant; Tick retries with the same cause.
     if (it->second.failed_cause.empty()) {
       Log(LOG_ERR, "failed",

@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,23 @@ inline constexpr long kKillTimeoutMs = 2000;
 // sends SIGKILL to what is left of it (KillSession). Short, because a
 // revocation must end the session within 2 seconds of the broker's feed.
 inline constexpr long kSessionKillGraceMs = 500;
+
+// The outcome of a grant's end for its logind sessions, for the record.
+struct SessionsEnd {
+  std::vector<std::string> ids;
+  std::vector<std::string> scopes;    // scope cgroup of each id, or ""
+  std::vector<std::string> outcomes;  // "ID=terminated" and so on
+  KillReport processes;  // in the sessions' scopes before the end
+  std::string error;     // the first logind or scope kill failure
+};
+
+// Combines the session outcome of an end whose cgroup kill failed
+// (earlier) with that of its retry (later). The first attempt has already
+// signalled the sessions, so the retry finds them gone or empty: each
+// session keeps its earlier outcome and process list, and sessions that
+// only the retry found are added.
+SessionsEnd MergeSessionsEnd(const SessionsEnd& earlier,
+                             const SessionsEnd& later);
 
 class Agent {
  public:
@@ -99,15 +117,9 @@ class Agent {
     SteadyClock::time_point lookup_until;
     SteadyClock::time_point next_lookup;
     bool logind_warned = false;  // a lookup failure has been logged
-  };
-
-  // The outcome of a grant's end for its logind sessions, for the record.
-  struct SessionsEnd {
-    std::vector<std::string> ids;
-    std::vector<std::string> scopes;    // scope cgroup of each id, or ""
-    std::vector<std::string> outcomes;  // "ID=terminated" and so on
-    KillReport processes;  // in the sessions' scopes before the end
-    std::string error;     // the first logind or scope kill failure
+    // The session outcome of an end whose cgroup kill failed, kept for the
+    // record of the retry.
+    std::optional<SessionsEnd> earlier_sessions;
   };
 
   // Adopts, or ends if expired, the grants whose state files name login

@@ -1,17 +1,21 @@
 // Tests for what zsp-agent accepts from logind replies and /proc: session
 // ids, session object paths as sd_bus_path_encode writes them, and the
-// start time in /proc/PID/stat.
+// start time in /proc/PID/stat, and how a retried end keeps what the
+// first attempt did to the sessions.
 #include <cppunit/TestFixture.h>
 #include <cppunit/extensions/HelperMacros.h>
 #include <unistd.h>
 
 #include <string>
 
+#include "agent/agent.h"
 #include "agent/logind.h"
 
 namespace {
 
 using zsp::agent::IsSessionId;
+using zsp::agent::MergeSessionsEnd;
+using zsp::agent::SessionsEnd;
 using zsp::agent::ParseStartTime;
 using zsp::agent::ReferToProcess;
 using zsp::agent::SessionIdOfPath;
@@ -27,6 +31,7 @@ class AgentLogindTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(StartTimeParsed);
   CPPUNIT_TEST(StartTimeRejected);
   CPPUNIT_TEST(ReferToOwnProcess);
+  CPPUNIT_TEST(RetryKeepsEarlierOutcome);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -104,6 +109,39 @@ class AgentLogindTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(second.ok());
     CPPUNIT_ASSERT(first.value().start_time > 0);
     CPPUNIT_ASSERT_EQUAL(first.value().start_time, second.value().start_time);
+  }
+
+  // The first attempt killed session 3 and then its cgroup kill failed.
+  // The retry finds session 3 gone and a new session 4: the record keeps
+  // "3=killed" with its processes and adds session 4.
+  void RetryKeepsEarlierOutcome() {
+    SessionsEnd earlier;
+    earlier.ids = {"3"};
+    earlier.scopes = {"/user.slice/session-3.scope"};
+    earlier.outcomes = {"3=killed"};
+    earlier.processes.pids = {100, 101};
+    earlier.processes.names = {"bash", "sleep"};
+    SessionsEnd later;
+    later.ids = {"3", "4"};
+    later.scopes = {"/user.slice/session-3.scope",
+                    "/user.slice/session-4.scope"};
+    later.outcomes = {"3=terminated", "4=terminated"};
+    later.processes.pids = {101, 200};
+    later.processes.names = {"sleep", "sshd"};
+    later.error = "timed out";
+
+    SessionsEnd merged = MergeSessionsEnd(earlier, later);
+    CPPUNIT_ASSERT_EQUAL(size_t(2), merged.ids.size());
+    CPPUNIT_ASSERT_EQUAL(std::string("4"), merged.ids[1]);
+    CPPUNIT_ASSERT_EQUAL(std::string("/user.slice/session-4.scope"),
+                         merged.scopes[1]);
+    CPPUNIT_ASSERT_EQUAL(size_t(2), merged.outcomes.size());
+    CPPUNIT_ASSERT_EQUAL(std::string("3=killed"), merged.outcomes[0]);
+    CPPUNIT_ASSERT_EQUAL(std::string("4=terminated"), merged.outcomes[1]);
+    CPPUNIT_ASSERT_EQUAL(size_t(3), merged.processes.pids.size());
+    CPPUNIT_ASSERT_EQUAL(pid_t(200), merged.processes.pids[2]);
+    CPPUNIT_ASSERT_EQUAL(std::string("sshd"), merged.processes.names[2]);
+    CPPUNIT_ASSERT_EQUAL(std::string("timed out"), merged.error);
   }
 };
 
