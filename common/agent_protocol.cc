@@ -264,7 +264,11 @@ long PlacementWaitMs(long timeout_ms,
                      std::chrono::steady_clock::time_point asked,
                      std::chrono::steady_clock::time_point now) {
   long floor_ms = std::min(timeout_ms, kMinPlacementWaitMs);
-  if (now < asked) return timeout_ms;
+  // A decision that never set asked, and a clock that reads before it,
+  // give the whole timeout.
+  if (asked == std::chrono::steady_clock::time_point{} || now < asked) {
+    return timeout_ms;
+  }
   auto used = std::chrono::duration_cast<std::chrono::milliseconds>(
                   now - asked).count();
   if (used >= timeout_ms) return floor_ms;

@@ -135,7 +135,8 @@ constexpr long kMinPlacementWaitMs = 1000;
 // follows was asked for at asked: what is left of timeout_ms, and at
 // least kMinPlacementWaitMs or timeout_ms, whichever is less. A sudo or
 // login that meets a slow broker and a stalled agent then takes about
-// timeout_ms plus at most one second, not twice timeout_ms.
+// timeout_ms plus at most one second, not twice timeout_ms. An asked that
+// was never set gives the whole timeout_ms.
 long PlacementWaitMs(long timeout_ms,
                      std::chrono::steady_clock::time_point asked,
                      std::chrono::steady_clock::time_point now);

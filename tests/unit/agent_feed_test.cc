@@ -435,9 +435,14 @@ class AgentFeedTest : public CppUnit::TestFixture {
         2800L, zsp::PlacementWaitMs(5000, asked, asked + milliseconds(2200)));
     CPPUNIT_ASSERT_EQUAL(
         1001L, zsp::PlacementWaitMs(5000, asked, asked + milliseconds(3999)));
-    // A clock that reads before asked gives the whole timeout.
+    // A clock that reads before asked gives the whole timeout, and so
+    // does an asked that was never set.
     CPPUNIT_ASSERT_EQUAL(
         5000L, zsp::PlacementWaitMs(5000, asked + milliseconds(10), asked));
+    CPPUNIT_ASSERT_EQUAL(
+        5000L,
+        zsp::PlacementWaitMs(5000, std::chrono::steady_clock::time_point{},
+                             asked));
   }
 
   // However long the decision took, the agent gets at least one second,
