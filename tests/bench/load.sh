@@ -15,10 +15,25 @@ if [ ! -x "$tool" ]; then
   exit 1
 fi
 
-# median_ms FILE...: the median time of a dlopen of the FILEs in turn.
+# median_ms [PRELOAD... --] FILE...: the median time of a dlopen of the
+# FILEs in turn, after the PRELOADs. Exits when the tool fails.
 median_ms() {
-  "$tool" "$runs" dlopen "$@" | sed -n 's/.*median_ms=//p'
+  local line
+  line=$("$tool" "$runs" dlopen "$@") || exit 1
+  printf '%s\n' "${line##*median_ms=}"
 }
+
+# libraries PROGRAM: the paths of the shared libraries that PROGRAM has
+# loaded before it opens a module, one per line.
+libraries() {
+  ldd "$1" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }'
+}
+mapfile -t sudo_libs < <(libraries /usr/bin/sudo)
+mapfile -t pam_libs < <(libraries /usr/bin/pamtester)
+if [ "${#sudo_libs[@]}" -eq 0 ] || [ "${#pam_libs[@]}" -eq 0 ]; then
+  echo "load: ldd listed no libraries for sudo or pamtester" >&2
+  exit 1
+fi
 
 # row NAME MS BASELINE_MS: one line with the ratio to the baseline.
 row() {
@@ -34,21 +49,23 @@ for file in "$sudoers" "$build/sudo_zsp.so" "$build/pam_zsp.so" \
 done
 
 echo "== Loading, median of $runs fresh processes (ratio to the baseline)"
-base=$(median_ms "$sudoers") || exit 1
+echo "   after sudo's own libraries (ldd /usr/bin/sudo)"
+base=$(median_ms "${sudo_libs[@]}" -- "$sudoers") || exit 1
 row "sudoers.so (baseline)" "$base" "$base"
-row "sudo_zsp.so" "$(median_ms "$build/sudo_zsp.so")" "$base"
-for library in libstdc++.so.6 libcrypto.so.3 libsystemd.so.0; do
-  row "$library alone" "$(median_ms "$library")" "$base"
+for file in "$build/sudo_zsp.so" libstdc++.so.6 libcrypto.so.3 \
+  libsystemd.so.0; do
+  ms=$(median_ms "${sudo_libs[@]}" -- "$file") || exit 1
+  row "$(basename "$file")" "$ms" "$base"
 done
-# PAM programs have libpam loaded already, so it is opened first on both
-# sides and the baseline is pam_permit.
-pam_base=$(median_ms libpam.so.0 "$pam_dir/pam_permit.so") || exit 1
-row "libpam + pam_permit.so (baseline)" "$pam_base" "$pam_base"
-row "libpam + pam_zsp.so" \
-  "$(median_ms libpam.so.0 "$build/pam_zsp.so")" "$pam_base"
+echo "   after pamtester's own libraries (ldd /usr/bin/pamtester)"
+pam_base=$(median_ms "${pam_libs[@]}" -- "$pam_dir/pam_permit.so") || exit 1
+row "pam_permit.so (baseline)" "$pam_base" "$pam_base"
+ms=$(median_ms "${pam_libs[@]}" -- "$build/pam_zsp.so") || exit 1
+row "pam_zsp.so" "$ms" "$pam_base"
 
 echo "== OpenSSL's first calls, median of $runs fresh processes"
-"$tool" "$runs" openssl | tr ' ' '\n' | awk -F= '
+line=$("$tool" "$runs" openssl) || exit 1
+printf '%s\n' "$line" | tr ' ' '\n' | awk -F= '
   $1 == "load_ms"    { printf "  %-36s %8.3f ms\n", "dlopen of libcrypto.so.3", $2 }
   $1 == "sha256_ms"  { printf "  %-36s %8.3f ms\n", "first SHA-256, with set-up", $2 }
   $1 == "ed25519_ms" { printf "  %-36s %8.3f ms\n", "first Ed25519 verification", $2 }'
