@@ -37,14 +37,22 @@ zsp_agent_cgroup_setup() {
 }
 
 # Kills whatever is left in ZSP_AGENT_CGROUP_DIR and the cgroups below it,
-# then removes them all. Does nothing when the directory is missing.
+# waits up to 5 s for them to empty, then removes them all. Prints a
+# warning on stderr when the subtree is still there. Does nothing when the
+# directory is missing.
 zsp_agent_cgroup_remove() {
-  local subtree=${ZSP_AGENT_CGROUP_DIR:-}
+  local subtree=${ZSP_AGENT_CGROUP_DIR:-} i
   [ -n "$subtree" ] && [ -d "$subtree" ] || return 0
   echo 1 >"$subtree/cgroup.kill" 2>/dev/null
-  sleep 0.2
+  for i in $(seq 100); do
+    grep -qx 'populated 0' "$subtree/cgroup.events" 2>/dev/null && break
+    sleep 0.05
+  done
   find "$subtree" -mindepth 1 -depth -type d -exec rmdir {} \; 2>/dev/null
   rmdir "$subtree" 2>/dev/null
+  if [ -d "$subtree" ]; then
+    echo "harness: could not remove the cgroup subtree $subtree" >&2
+  fi
 }
 
 # Starts $ZSP_BUILD/zsp-agent with /etc/zsp/zsp.conf and sets ZSP_AGENT_PID.
