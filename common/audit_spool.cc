@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <openssl/sha.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -130,25 +131,74 @@ Result<SpoolTail> ReadTail(int fd) {
 }
 
 // Returns the user that an incomplete record line names, as far as it
-// got: its ZSP_USER member, or else the user= word of its MESSAGE, which
-// comes first because members are sorted. "" when it names neither in
-// full.
+// got: its ZSP_USER member, or else the word after "user=" as the second
+// word of its MESSAGE, which comes first because members are sorted. ""
+// when it names neither in full, and for a spool-repaired record, whose
+// text quotes other lines. JSON escapes quotes inside values, so
+// "ZSP_USER":" can only be a member.
 std::string RemovedRecordUser(std::string_view torn) {
-  auto word_after = [torn](std::string_view key, size_t from) {
-    size_t at = torn.find(key, from);
-    if (at == std::string_view::npos) return std::string();
-    size_t begin = at + key.size();
-    size_t stop = torn.find_first_of(" \"\\", begin);
-    if (stop == std::string_view::npos) return std::string();
-    return std::string(torn.substr(begin, stop - begin));
-  };
-  std::string user = word_after("\"ZSP_USER\":\"", 0);
-  if (user.empty()) {
-    size_t message = torn.find("\"MESSAGE\":\"");
-    if (message != std::string_view::npos) user = word_after(" user=", message);
+  constexpr std::string_view kMessage = "{\"MESSAGE\":\"";
+  constexpr std::string_view kUserMember = "\"ZSP_USER\":\"";
+  bool has_message = torn.substr(0, kMessage.size()) == kMessage;
+  std::string_view message =
+      has_message ? torn.substr(kMessage.size()) : std::string_view();
+  if (message.substr(0, 15) == "spool-repaired ") return "";
+  std::string user;
+  size_t member = torn.find(kUserMember);
+  if (member != std::string_view::npos) {
+    std::string_view value = torn.substr(member + kUserMember.size());
+    size_t stop = value.find('"');
+    if (stop != std::string_view::npos) user = value.substr(0, stop);
+  } else if (has_message) {
+    // MESSAGE is "EVENT user=NAME ...", and NAME ends at a space.
+    size_t space = message.find(' ');
+    size_t quote = message.find('"');
+    if (space != std::string_view::npos && space < quote) {
+      std::string_view rest = message.substr(space + 1);
+      if (rest.substr(0, 5) == "user=") {
+        rest.remove_prefix(5);
+        size_t stop = rest.find_first_of(" \"");
+        if (stop != std::string_view::npos && rest[stop] == ' ') {
+          user = rest.substr(0, stop);
+        }
+      }
+    }
   }
   return user.empty() ? "" : EscapeForLog(user, 64);
 }
+
+// Lifts RLIMIT_FSIZE while it exists and puts the old limit back after.
+// sudo and su keep the invoking user's limits, and a limit that stops a
+// spool write part way would let the user choose where the line ends.
+// Lifting the hard limit needs CAP_SYS_RESOURCE, which sudo, su and sshd
+// have as root. Without it the limit stays, and a cut write is undone.
+class ScopedFileSizeLift {
+ public:
+  ScopedFileSizeLift() {
+    if (getrlimit(RLIMIT_FSIZE, &old_) != 0 ||
+        old_.rlim_cur == RLIM_INFINITY) {
+      return;
+    }
+    struct rlimit lifted {RLIM_INFINITY, RLIM_INFINITY};
+    if (setrlimit(RLIMIT_FSIZE, &lifted) != 0) {
+      lifted = {old_.rlim_max, old_.rlim_max};
+      if (old_.rlim_max == old_.rlim_cur ||
+          setrlimit(RLIMIT_FSIZE, &lifted) != 0) {
+        return;
+      }
+    }
+    lifted_ = true;
+  }
+  ~ScopedFileSizeLift() {
+    if (lifted_) setrlimit(RLIMIT_FSIZE, &old_);
+  }
+  ScopedFileSizeLift(const ScopedFileSizeLift&) = delete;
+  ScopedFileSizeLift& operator=(const ScopedFileSizeLift&) = delete;
+
+ private:
+  struct rlimit old_ {};
+  bool lifted_ = false;
+};
 
 // Writes data at offset until all of it is written or a write fails, and
 // returns how many bytes were written. errno is the reason it stopped
@@ -291,32 +341,52 @@ Result<SpoolPosition> AppendToSpool(const std::string& dir,
   if (end.torn_from >= 0) {
     int flags = fcntl(raw, F_GETFL);
     if (flags < 0 || fcntl(raw, F_SETFL, flags & ~O_APPEND) != 0) {
+      if (errno == EPERM) {
+        return Error{"cannot replace the spool's incomplete last line (" +
+                     std::to_string(end.torn.size()) +
+                     " bytes): the file is append-only (chattr +a); remove "
+                     "the attribute, or the line, to record decisions again"};
+      }
       return Error{Errno("cannot write over the spool's incomplete last line")};
     }
   }
-  // sudo 1.9.13 and su keep the invoking user's RLIMIT_FSIZE, which can
-  // stop the write part way. SIGXFSZ, whose default action ends the host
-  // process, is blocked meanwhile, so the write fails with EFBIG instead.
-  // A process killed in the middle of the write (sudo's and su's invoking
-  // user may send SIGKILL) leaves an incomplete line, which the next
-  // append removes and records.
+  // sudo 1.9.13 and su keep the invoking user's RLIMIT_FSIZE, which is
+  // lifted for the write. Where it cannot be, SIGXFSZ, whose default
+  // action ends the host process, is blocked, so the write fails with
+  // EFBIG instead. A process killed in the middle of the write (sudo's and
+  // su's invoking user may send SIGKILL) leaves an incomplete line, which
+  // the next append replaces with its record.
   std::string failure;
   {
     ScopedSignalBlock block(SIGXFSZ);
+    ScopedFileSizeLift lift;
     size_t written = WriteAllAt(raw, lines, start);
     if (written < lines.size()) {
-      // A write cut short (a full disk, the user's RLIMIT_FSIZE) goes back,
-      // so that the spool keeps its old end and the next append can try
-      // again.
+      // A write cut short (a full disk) goes back, so that the spool
+      // keeps its old end and the next append can try again.
       failure = Errno("cannot write spool");
-    } else if (new_end < end.size && ftruncate(raw, new_end) != 0) {
-      failure = Errno("cannot cut the spool after the new records");
     } else if (fsync(raw) != 0) {
       failure = Errno("cannot fsync spool");
     }
-    if (!failure.empty()) UndoAppend(raw, start, written, end.torn, end.size);
+    if (!failure.empty()) {
+      // NOTE: a writer killed between a cut-short write over an
+      // incomplete line and this undo loses the part of that line it
+      // wrote over. Once RLIMIT_FSIZE is lifted, only a full disk or an
+      // I/O error cuts a write short. Where it cannot be lifted (no
+      // CAP_SYS_RESOURCE), the invoking user's limit can as well.
+      UndoAppend(raw, start, written, end.torn, end.size);
+      return Error{failure};
+    }
   }
-  if (!failure.empty()) return Error{failure};
+  // The new records are on disk, so the append has succeeded. What is
+  // left of the incomplete line past them goes now. If that fails, or the
+  // writer is killed first, the rest stays as an incomplete line, which
+  // the next append records.
+  if (new_end < end.size) {
+    while (ftruncate(raw, new_end) != 0 && errno == EINTR) {
+    }
+    fsync(raw);
+  }
   return SpoolPosition{seq, Sha256Hex(line), repair};
 }
 

@@ -4,7 +4,9 @@
 
 #include <cppunit/TestFixture.h>
 #include <cppunit/extensions/HelperMacros.h>
+#include <linux/capability.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,6 +25,27 @@ std::vector<std::string> Fields(const std::string& user) {
   return {"ZSP_USER=" + user, "ZSP_DECISION=allow"};
 }
 
+// Drops CAP_SYS_RESOURCE from this process, so that AppendToSpool cannot
+// lift RLIMIT_FSIZE, as in a host process without that capability.
+void DropSysResource() {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  syscall(SYS_capget, &header, data);
+  unsigned bit = 1u << (CAP_SYS_RESOURCE % 32);
+  data[CAP_SYS_RESOURCE / 32].effective &= ~bit;
+  data[CAP_SYS_RESOURCE / 32].permitted &= ~bit;
+  syscall(SYS_capset, &header, data);
+}
+
+// True when this process may raise a hard resource limit.
+bool HasSysResource() {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  if (syscall(SYS_capget, &header, data) != 0) return false;
+  return data[CAP_SYS_RESOURCE / 32].effective &
+         (1u << (CAP_SYS_RESOURCE % 32));
+}
+
 }  // namespace
 
 class AuditSpoolTest : public CppUnit::TestFixture {
@@ -38,6 +61,7 @@ class AuditSpoolTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(UnparsableLastLineRejected);
   CPPUNIT_TEST(CutWriteUndone);
   CPPUNIT_TEST(CutRepairKeepsTornLine);
+  CPPUNIT_TEST(FileSizeLimitLifted);
   CPPUNIT_TEST(RemovedUserFromMessage);
   CPPUNIT_TEST(ConcurrentWritersOneChain);
   CPPUNIT_TEST(Sha256KnownAnswer);
@@ -193,7 +217,8 @@ class AuditSpoolTest : public CppUnit::TestFixture {
                                             std::string::npos);
   }
 
-  // A file size limit makes the write stop part-way, as a full disk does.
+  // A file size limit that cannot be lifted makes the write stop part-way,
+  // as a full disk does.
   void CutWriteUndone() {
     zsp::AppendToSpool(dir_, Fields("alice"));
     std::string path = dir_ + "/" + zsp::kSpoolFileName;
@@ -201,6 +226,7 @@ class AuditSpoolTest : public CppUnit::TestFixture {
     pid_t pid = fork();
     if (pid == 0) {
       signal(SIGXFSZ, SIG_IGN);
+      DropSysResource();
       struct rlimit limit {};
       limit.rlim_cur = limit.rlim_max = rlim_t(size_before) + 10;
       setrlimit(RLIMIT_FSIZE, &limit);
@@ -240,6 +266,7 @@ class AuditSpoolTest : public CppUnit::TestFixture {
       pid_t pid = fork();
       if (pid == 0) {
         signal(SIGXFSZ, SIG_IGN);
+        DropSysResource();
         struct rlimit limit {};
         limit.rlim_cur = limit.rlim_max = limit_bytes;
         setrlimit(RLIMIT_FSIZE, &limit);
@@ -265,6 +292,39 @@ class AuditSpoolTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_MESSAGE(check.problem, check.intact);
   }
 
+  // The invoking user's RLIMIT_FSIZE does not cut the record when it can
+  // be lifted: a soft limit always, a hard one with CAP_SYS_RESOURCE. The
+  // limit is back afterwards.
+  void FileSizeLimitLifted() {
+    zsp::AppendToSpool(dir_, Fields("alice"));
+    std::string path = dir_ + "/" + zsp::kSpoolFileName;
+    for (bool hard : {false, true}) {
+      rlim_t limit_bytes = rlim_t(std::filesystem::file_size(path)) + 10;
+      struct rlimit limit {limit_bytes, hard ? limit_bytes : RLIM_INFINITY};
+      bool can_lift = !hard || HasSysResource();
+      pid_t pid = fork();
+      if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN);
+        setrlimit(RLIMIT_FSIZE, &limit);
+        auto pos = zsp::AppendToSpool(dir_, Fields("bob"));
+        struct rlimit after {};
+        getrlimit(RLIMIT_FSIZE, &after);
+        bool restored = after.rlim_cur == limit.rlim_cur &&
+                        after.rlim_max == limit.rlim_max;
+        _exit(restored && pos.ok() == can_lift ? 0 : 1);
+      }
+      int status = 0;
+      waitpid(pid, &status, 0);
+      CPPUNIT_ASSERT_MESSAGE(
+          hard ? "hard limit: lifted only with CAP_SYS_RESOURCE, restored"
+               : "soft limit: lifted and restored",
+          WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    zsp::ChainCheck check = zsp::CheckChain(Lines());
+    CPPUNIT_ASSERT_MESSAGE(check.problem, check.intact);
+    CPPUNIT_ASSERT_EQUAL(uint64_t(HasSysResource() ? 3 : 2), check.records);
+  }
+
   // The user of an incomplete line comes from ZSP_USER when the line got
   // that far, else from its MESSAGE, and is empty when the name is cut.
   void RemovedUserFromMessage() {
@@ -277,6 +337,13 @@ class AuditSpoolTest : public CppUnit::TestFixture {
         {"{\"MESSAGE\":\"allow user=ev", ""},
         {"{\"MESSAGE\":\"x\",\"ZSP_USER\":\"dave\",\"ZSP_X", "dave"},
         {"{\"MESS", ""},
+        // A cut repair record quotes other lines, user= words included.
+        {"{\"MESSAGE\":\"spool-repaired removed an incomplete last line "
+         "of 9 bytes\",\"ZSP_REMOVED_TEXT\":\"x user=root y",
+         ""},
+        // user= only counts as the MESSAGE's second word.
+        {"{\"MESSAGE\":\"deny reason=x user=root \",\"Z", ""},
+        {"{\"MESSAGE\":\"allow user=carol\",\"ZSP_", ""},
     };
     for (const Case& c : cases) {
       std::filesystem::remove_all(dir_);
