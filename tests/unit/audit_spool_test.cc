@@ -223,23 +223,8 @@ class AuditSpoolTest : public CppUnit::TestFixture {
     zsp::AppendToSpool(dir_, Fields("alice"));
     std::string path = dir_ + "/" + zsp::kSpoolFileName;
     off_t size_before = std::filesystem::file_size(path);
-    pid_t pid = fork();
-    if (pid == 0) {
-      signal(SIGXFSZ, SIG_IGN);
-      DropSysResource();
-      struct rlimit limit {};
-      limit.rlim_cur = limit.rlim_max = rlim_t(size_before) + 10;
-      setrlimit(RLIMIT_FSIZE, &limit);
-      auto pos = zsp::AppendToSpool(dir_, Fields("bob"));
-      _exit(!pos.ok() && pos.error().find("cannot write spool") !=
-                             std::string::npos
-                ? 0
-                : 1);
-    }
-    int status = 0;
-    waitpid(pid, &status, 0);
     CPPUNIT_ASSERT_MESSAGE("append over the size limit fails",
-                           WIFEXITED(status) && WEXITSTATUS(status) == 0);
+                           WriteFailsUnderLimit(rlim_t(size_before) + 10));
     CPPUNIT_ASSERT_EQUAL_MESSAGE("spool cut back", uintmax_t(size_before),
                                  std::filesystem::file_size(path));
 
@@ -263,23 +248,8 @@ class AuditSpoolTest : public CppUnit::TestFixture {
     std::string before = ReadFile(path);
 
     for (rlim_t limit_bytes : {rlim_t(torn_from) + 10, rlim_t(torn_from) - 5}) {
-      pid_t pid = fork();
-      if (pid == 0) {
-        signal(SIGXFSZ, SIG_IGN);
-        DropSysResource();
-        struct rlimit limit {};
-        limit.rlim_cur = limit.rlim_max = limit_bytes;
-        setrlimit(RLIMIT_FSIZE, &limit);
-        auto pos = zsp::AppendToSpool(dir_, Fields("bob"));
-        _exit(!pos.ok() && pos.error().find("cannot write spool") !=
-                               std::string::npos
-                  ? 0
-                  : 1);
-      }
-      int status = 0;
-      waitpid(pid, &status, 0);
       CPPUNIT_ASSERT_MESSAGE("append over the size limit fails",
-                             WIFEXITED(status) && WEXITSTATUS(status) == 0);
+                             WriteFailsUnderLimit(limit_bytes));
       CPPUNIT_ASSERT_MESSAGE("spool as it was", before == ReadFile(path));
     }
 
@@ -394,6 +364,26 @@ class AuditSpoolTest : public CppUnit::TestFixture {
   }
 
  private:
+  // Appends a record for bob in a child without CAP_SYS_RESOURCE whose
+  // RLIMIT_FSIZE is limit_bytes, and returns whether the write failed.
+  bool WriteFailsUnderLimit(rlim_t limit_bytes) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      signal(SIGXFSZ, SIG_IGN);
+      DropSysResource();
+      struct rlimit limit {limit_bytes, limit_bytes};
+      setrlimit(RLIMIT_FSIZE, &limit);
+      auto pos = zsp::AppendToSpool(dir_, Fields("bob"));
+      _exit(!pos.ok() && pos.error().find("cannot write spool") !=
+                             std::string::npos
+                ? 0
+                : 1);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  }
+
   static std::string ReadFile(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     return std::string(std::istreambuf_iterator<char>(in), {});
