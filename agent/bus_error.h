@@ -1,10 +1,11 @@
-// The sd-bus error of one method call, shared by the agent's calls to
+// The sd-bus connection and error handling shared by the agent's calls to
 // systemd's manager and to logind.
 #ifndef ZSP_AGENT_BUS_ERROR_H_
 #define ZSP_AGENT_BUS_ERROR_H_
 
 #include <systemd/sd-bus.h>
 
+#include <cstdint>
 #include <cstring>
 #include <string>
 
@@ -26,6 +27,22 @@ inline std::string BusCallFailed(const char* service, const char* method,
              (bus_error.error.message ? bus_error.error.message : "");
   }
   return std::string(service) + " " + method + " failed: " + detail;
+}
+
+// Reopens *bus on the system bus unless it is open, with method calls
+// that time out after timeout_usec. Returns 0, or the negative errno of a
+// failed open, which leaves *bus null.
+inline int ReopenSystemBus(sd_bus** bus, uint64_t timeout_usec) {
+  if (*bus != nullptr && sd_bus_is_open(*bus) > 0) return 0;
+  sd_bus_flush_close_unref(*bus);
+  *bus = nullptr;
+  int r = sd_bus_open_system(bus);
+  if (r < 0) {
+    *bus = nullptr;
+    return r;
+  }
+  sd_bus_set_method_call_timeout(*bus, timeout_usec);
+  return 0;
 }
 
 }  // namespace zsp::agent

@@ -164,17 +164,12 @@ Result<std::string> SessionIdOfPath(std::string_view path) {
 LogindManager::~LogindManager() { sd_bus_flush_close_unref(bus_); }
 
 bool LogindManager::EnsureConnected(std::string* error) {
-  if (bus_ != nullptr && sd_bus_is_open(bus_) > 0) return true;
-  sd_bus_flush_close_unref(bus_);
-  bus_ = nullptr;
-  int r = sd_bus_open_system(&bus_);
+  int r = ReopenSystemBus(&bus_, kCallTimeoutUsec);
   if (r < 0) {
-    bus_ = nullptr;
     *error = Unavailable(std::string("cannot connect to the system bus: ") +
                          strerror(-r));
     return false;
   }
-  sd_bus_set_method_call_timeout(bus_, kCallTimeoutUsec);
   return true;
 }
 

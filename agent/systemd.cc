@@ -125,16 +125,11 @@ Result<std::unique_ptr<SystemdManager>> SystemdManager::Connect() {
 SystemdManager::~SystemdManager() { sd_bus_flush_close_unref(bus_); }
 
 Result<bool> SystemdManager::EnsureConnected() {
-  if (bus_ != nullptr && sd_bus_is_open(bus_) > 0) return true;
-  sd_bus_flush_close_unref(bus_);
-  bus_ = nullptr;
-  int r = sd_bus_open_system(&bus_);
+  int r = ReopenSystemBus(&bus_, kCallTimeoutUsec);
   if (r < 0) {
-    bus_ = nullptr;
     return Error{std::string("cannot connect to the system bus: ") +
                  strerror(-r)};
   }
-  sd_bus_set_method_call_timeout(bus_, kCallTimeoutUsec);
   return true;
 }
 
