@@ -261,24 +261,26 @@ Placement Place(const HostConfig& config, const std::string& request,
 }  // namespace
 
 long PlacementWaitMs(long timeout_ms,
-                     std::chrono::steady_clock::time_point asked,
+                     std::chrono::steady_clock::time_point requested_at,
                      std::chrono::steady_clock::time_point now) {
   long floor_ms = std::min(timeout_ms, kMinPlacementWaitMs);
-  // A decision that never set asked, and a clock that reads before it,
+  // A decision that never set requested_at, and a clock that reads before
+  // it,
   // give the whole timeout.
-  if (asked == std::chrono::steady_clock::time_point{} || now < asked) {
+  if (requested_at == std::chrono::steady_clock::time_point{} ||
+      now < requested_at) {
     return timeout_ms;
   }
   auto used = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  now - asked).count();
+                  now - requested_at).count();
   if (used >= timeout_ms) return floor_ms;
   return std::max(timeout_ms - static_cast<long>(used), floor_ms);
 }
 
 Placement PlaceUnderGrant(const HostConfig& config, const std::string& token,
-                          std::chrono::steady_clock::time_point asked) {
+                          std::chrono::steady_clock::time_point requested_at) {
   return Place(config, EncodePlaceRequest(token),
-               PlacementWaitMs(config.timeout_ms, asked,
+               PlacementWaitMs(config.timeout_ms, requested_at,
                                std::chrono::steady_clock::now()));
 }
 

@@ -131,23 +131,23 @@ struct Placement {
 // of timeout_ms.
 constexpr long kMinPlacementWaitMs = 1000;
 
-// How long a placement waits for the agent when the decision that it
-// follows was asked for at asked: what is left of timeout_ms, and at
-// least kMinPlacementWaitMs or timeout_ms, whichever is less. A sudo or
-// login that meets a slow broker and a stalled agent then takes about
-// timeout_ms plus at most one second, not twice timeout_ms. An asked that
-// was never set gives the whole timeout_ms.
+// Returns how long a placement waits for the agent when the decision that
+// it follows was requested at requested_at: what is left of timeout_ms,
+// and at least kMinPlacementWaitMs or timeout_ms, whichever is less. A
+// sudo or login that meets a slow broker and a stalled agent then takes
+// about timeout_ms plus at most one second, not twice timeout_ms. A
+// requested_at that was never set gives the whole timeout_ms.
 long PlacementWaitMs(long timeout_ms,
-                     std::chrono::steady_clock::time_point asked,
+                     std::chrono::steady_clock::time_point requested_at,
                      std::chrono::steady_clock::time_point now);
 
 // Asks the agent to place the calling process under the grant of decision
 // token, as config.agent sets: kOff never asks, kRequired allows only
-// placed work, kOptional allows the rest with a warning. asked is when
-// the decision was asked for (Decision::asked); the wait for the agent is
-// PlacementWaitMs.
+// placed work, kOptional allows the rest with a warning. requested_at is
+// when the decision was requested (Decision::requested_at), and the wait
+// for the agent is PlacementWaitMs.
 Placement PlaceUnderGrant(const HostConfig& config, const std::string& token,
-                          std::chrono::steady_clock::time_point asked);
+                          std::chrono::steady_clock::time_point requested_at);
 
 // Asks the agent to place the calling process under break-glass token
 // text, with the same agent rule as PlaceUnderGrant. The token was typed

@@ -362,9 +362,9 @@ Decision AskBroker(const HostConfig& config,
                    const std::vector<PinnedKey>& keys,
                    const DecisionQuery& query) {
   using Clock = std::chrono::steady_clock;
-  const Clock::time_point asked = Clock::now();
+  const Clock::time_point requested_at = Clock::now();
   const Clock::time_point deadline =
-      asked + std::chrono::milliseconds(config.timeout_ms);
+      requested_at + std::chrono::milliseconds(config.timeout_ms);
   std::string relay_problem;
   std::vector<std::string> relay_failed_urls;
   if (config.decision_relay == DecisionRelay::kAgent) {
@@ -374,7 +374,7 @@ Decision AskBroker(const HostConfig& config,
     if (relayed.verdict == Verdict::kAllow ||
         relayed.verdict == Verdict::kDeny) {
       relayed.path = "agent";
-      relayed.asked = asked;
+      relayed.requested_at = requested_at;
       return relayed;
     }
     relay_problem = std::string(VerdictName(relayed.verdict)) + ": " +
@@ -384,7 +384,7 @@ Decision AskBroker(const HostConfig& config,
       AskBrokerDirect(config, keys, query, deadline, relay_failed_urls);
   direct.path = "direct";
   direct.relay_problem = relay_problem;
-  direct.asked = asked;
+  direct.requested_at = requested_at;
   return direct;
 }
 

@@ -64,10 +64,10 @@ struct Decision {
   // Why the relay through zsp-agent returned no verified decision, when
   // the direct path was used after trying it.
   std::string relay_problem;
-  // When AskBroker or AskBrokerCached began the ask that gave this
-  // decision. The placement that follows an allow shares timeout_ms with
+  // The time when AskBroker or AskBrokerCached began the request that
+  // gave this decision. The placement that follows an allow shares timeout_ms with
   // it (PlacementWaitMs in agent_protocol.h).
-  std::chrono::steady_clock::time_point asked{};
+  std::chrono::steady_clock::time_point requested_at{};
 };
 
 const char* VerdictName(Verdict verdict);

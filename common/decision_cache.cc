@@ -208,11 +208,11 @@ Decision AskBrokerCached(const HostConfig& config,
   UniqueFd dir = OpenUserDir(config, query.user, true, problem);
   if (dir.get() < 0 || name.empty()) return AskBroker(config, keys, query);
 
-  auto asked = std::chrono::steady_clock::now();
+  auto requested_at = std::chrono::steady_clock::now();
   int64_t now = static_cast<int64_t>(std::time(nullptr));
   Decision cached = Lookup(dir.get(), name, config, keys, query, now);
   if (cached.verdict == Verdict::kAllow) {
-    cached.asked = asked;
+    cached.requested_at = requested_at;
     return cached;
   }
 

@@ -125,7 +125,8 @@ LoginOutcome CheckLogin(const LoginContext& context) {
   // (sshd's per-connection process, su), so placing it places the work.
   if (context.phase == "session") {
     Placement placement =
-        PlaceUnderGrant(config.value(), decision.token, decision.asked);
+        PlaceUnderGrant(config.value(), decision.token,
+                        decision.requested_at);
     record.Add("ZSP_CGROUP", placement.cgroup);
     if (!placement.allowed) {
       return finish(LoginResult::kUnavailable, "agent: " + placement.problem,

@@ -708,7 +708,7 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
   Placement placement =
       emergency.allowed ? PlaceUnderBreakGlass(config.value(), emergency.text)
                         : PlaceUnderGrant(config.value(), decision.token,
-                                          decision.asked);
+                                          decision.requested_at);
   explicit_bzero(emergency.text.data(), emergency.text.size());
   record.Add("ZSP_CGROUP", placement.cgroup);
   if (!placement.allowed) {

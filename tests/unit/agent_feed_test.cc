@@ -428,38 +428,38 @@ class AgentFeedTest : public CppUnit::TestFixture {
 
   // A placement shares timeout_ms with the decision before it.
   void PlacementWaitsWhatIsLeft() {
-    auto asked = std::chrono::steady_clock::now();
+    auto start = std::chrono::steady_clock::now();
     using std::chrono::milliseconds;
-    CPPUNIT_ASSERT_EQUAL(5000L, zsp::PlacementWaitMs(5000, asked, asked));
+    CPPUNIT_ASSERT_EQUAL(5000L, zsp::PlacementWaitMs(5000, start, start));
     CPPUNIT_ASSERT_EQUAL(
-        2800L, zsp::PlacementWaitMs(5000, asked, asked + milliseconds(2200)));
+        2800L, zsp::PlacementWaitMs(5000, start, start + milliseconds(2200)));
     CPPUNIT_ASSERT_EQUAL(
-        1001L, zsp::PlacementWaitMs(5000, asked, asked + milliseconds(3999)));
-    // A clock that reads before asked gives the whole timeout, and so
-    // does an asked that was never set.
+        1001L, zsp::PlacementWaitMs(5000, start, start + milliseconds(3999)));
+    // A clock that reads before the request gives the whole timeout, and
+    // so does a request time that was never set.
     CPPUNIT_ASSERT_EQUAL(
-        5000L, zsp::PlacementWaitMs(5000, asked + milliseconds(10), asked));
+        5000L, zsp::PlacementWaitMs(5000, start + milliseconds(10), start));
     CPPUNIT_ASSERT_EQUAL(
         5000L,
         zsp::PlacementWaitMs(5000, std::chrono::steady_clock::time_point{},
-                             asked));
+                             start));
   }
 
   // However long the decision took, the agent gets at least one second,
   // or all of timeout_ms when that is shorter.
   void PlacementWaitsAtLeastTheFloor() {
-    auto asked = std::chrono::steady_clock::now();
+    auto start = std::chrono::steady_clock::now();
     using std::chrono::milliseconds;
     CPPUNIT_ASSERT_EQUAL(
         zsp::kMinPlacementWaitMs,
-        zsp::PlacementWaitMs(5000, asked, asked + milliseconds(4500)));
+        zsp::PlacementWaitMs(5000, start, start + milliseconds(4500)));
     CPPUNIT_ASSERT_EQUAL(
         zsp::kMinPlacementWaitMs,
-        zsp::PlacementWaitMs(5000, asked, asked + milliseconds(60000)));
+        zsp::PlacementWaitMs(5000, start, start + milliseconds(60000)));
     CPPUNIT_ASSERT_EQUAL(
-        400L, zsp::PlacementWaitMs(400, asked, asked + milliseconds(900)));
+        400L, zsp::PlacementWaitMs(400, start, start + milliseconds(900)));
     CPPUNIT_ASSERT_EQUAL(
-        400L, zsp::PlacementWaitMs(400, asked, asked + milliseconds(100)));
+        400L, zsp::PlacementWaitMs(400, start, start + milliseconds(100)));
   }
 
   void Cgroup2MountFound() {

@@ -111,8 +111,8 @@ class AgentLogindTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(first.value().start_time, second.value().start_time);
   }
 
-  // The first attempt killed session 3 and then its cgroup kill failed.
-  // The retry finds session 3 gone and a new session 4: the record keeps
+  // An end killed session 3, then its cgroup kill failed. The retry finds
+  // session 3 gone and a new session 4. The merged outcome keeps
   // "3=killed" with its processes and adds session 4.
   void RetryKeepsEarlierOutcome() {
     SessionsEnd earlier;
