@@ -239,6 +239,9 @@ run host_zspctl audit flush
 expect_status "torn line: repair delivered" 0
 expect_equal "torn line: store has every record" "$(stored_seqs)" \
   "$(seq 1 "$(spool_count)")"
+run zspctl_as carol audit query --host "$ZSP_HOST" --format csv
+expect_output "torn line: query names the repair event" \
+  "\"$ZSP_HOST\",\"$((before + 1))\",\"spool-repaired\""
 
 # --- query filters on the real store, checked against the spool ---
 count_query() {
