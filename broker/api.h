@@ -30,6 +30,7 @@
 namespace zsp::broker {
 
 class AuditStore;
+struct AuditAlert;
 class Notifier;
 class OidcVerifier;
 struct KeyAndCert;
@@ -239,6 +240,9 @@ class Api {
   // null, grant.
   void Notify(const std::string& event, const AccessRequest& request,
               const Grant* grant, int64_t now) const;
+  // Queues an audit_alert webhook notification of an alert that the audit
+  // store raised.
+  void NotifyAuditAlert(const AuditAlert& alert, int64_t now) const;
   bool MaySeeRequest(const Person& person, const AccessRequest& request) const;
   bool MaySeeGrant(const Person& person, const Grant& grant) const;
 

@@ -5,6 +5,7 @@
 #include "broker/api.h"
 #include "broker/audit_store.h"
 #include "broker/log.h"
+#include "broker/notify.h"
 #include "broker/validate.h"
 #include "common/audit_spool.h"
 #include "common/escape.h"
@@ -124,6 +125,16 @@ json AlertToJson(const AuditAlert& alert) {
 
 }  // namespace
 
+void Api::NotifyAuditAlert(const AuditAlert& alert, int64_t now) const {
+  if (notifier_ == nullptr) return;
+  // The detail comes from the store, which quotes a host's own text only
+  // after a syntax check (SpoolRepairedDetail).
+  std::string text = "zsp: audit_alert " + alert.kind + " on " + alert.host +
+                     " at record " + std::to_string(alert.seq) + ": " +
+                     alert.detail;
+  notifier_->Send("audit_alert", {{"alert", AlertToJson(alert)}}, text, now);
+}
+
 // Body: {"records": [LINE, ...]} with the host's spool lines in order.
 ApiResponse Api::AuditAppend(const Call& call) const {
   if (audit_ == nullptr) return NoAuditStore();
@@ -157,6 +168,10 @@ ApiResponse Api::AuditAppend(const Call& call) const {
     LogEvent("audit", {{"host", host},
                        {"stored", std::to_string(done.stored)},
                        {"through", std::to_string(done.accepted_through)}});
+  }
+  for (const auto& alert : done.raised) {
+    metrics_.CountAuditAlert(alert.kind);
+    NotifyAuditAlert(alert, call.now);
   }
   if (done.rejected) {
     // The host resends from expected_seq; a host whose spool really

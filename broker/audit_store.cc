@@ -8,6 +8,7 @@
 #include "broker/log.h"
 #include "broker/pki.h"
 #include "broker/sqlite_statement.h"
+#include "broker/validate.h"
 #include "common/audit_spool.h"
 #include "common/journal.h"
 #include "common/jws.h"
@@ -99,11 +100,6 @@ struct IndexedFields {
   std::optional<std::string> message_id;
 };
 
-std::optional<std::string> StringMember(const json& record, const char* name) {
-  auto it = record.find(name);
-  if (it == record.end() || !it->is_string()) return std::nullopt;
-  return it->get<std::string>();
-}
 
 IndexedFields IndexFields(const json& record) {
   IndexedFields fields;
@@ -124,6 +120,35 @@ struct ChainHead {
 };
 
 }  // namespace
+
+std::optional<std::string> StringMember(const json& record, const char* name) {
+  auto it = record.find(name);
+  if (it == record.end() || !it->is_string()) return std::nullopt;
+  return it->get<std::string>();
+}
+
+std::optional<std::string> SpoolRepairedDetail(const json& record) {
+  if (StringMember(record, "MESSAGE_ID") != kSpoolRepairedMessageId) {
+    return std::nullopt;
+  }
+  auto consists_of = [](const std::string& text, const char* allowed) {
+    return text.find_first_not_of(allowed) == std::string::npos;
+  };
+  std::string detail = "the host replaced an incomplete line at the end of "
+                       "its spool";
+  auto bytes = StringMember(record, "ZSP_REMOVED_BYTES");
+  if (bytes && !bytes->empty() && bytes->size() <= 9 &&
+      consists_of(*bytes, "0123456789")) {
+    detail += ", " + *bytes + " bytes";
+  }
+  auto hash = StringMember(record, "ZSP_REMOVED_SHA256");
+  if (hash && hash->size() == 64 && consists_of(*hash, "0123456789abcdef")) {
+    detail += " with SHA-256 " + *hash;
+  }
+  auto user = StringMember(record, "ZSP_REMOVED_USER");
+  if (user && IsValidUserName(*user)) detail += ", written for user " + *user;
+  return detail + ". This record holds the removed text in ZSP_REMOVED_TEXT.";
+}
 
 Result<std::unique_ptr<SqliteAuditStore>> SqliteAuditStore::Open(const std::string& path,
                                                      EvpPkeyPtr signing_key) {
@@ -283,15 +308,18 @@ StoreResult<AppendOutcome> SqliteAuditStore::AppendLocked(
   }
 
   AppendOutcome outcome;
-  auto reject = [&](const char* kind, uint64_t seq, std::string detail) {
-    return RecordAlert(AuditAlert{0, host, kind, seq, std::move(detail), now});
+  auto raise = [&](const char* kind, uint64_t seq, std::string detail) {
+    auto alert =
+        RecordAlert(AuditAlert{0, host, kind, seq, std::move(detail), now});
+    if (alert.ok() && alert.value.id != 0) outcome.raised.push_back(alert.value);
+    return alert;
   };
   for (const auto& line : lines) {
     json record = json::parse(line, nullptr, false);
     auto seq_it = record.is_object() ? record.find("seq") : record.end();
     auto prev = record.is_object() ? StringMember(record, "prev") : std::nullopt;
     if (seq_it == record.end() || !seq_it->is_number_unsigned() || !prev) {
-      auto alert = reject("invalid_record", head.seq + 1,
+      auto alert = raise("invalid_record", head.seq + 1,
                           "a record after " + std::to_string(head.seq) +
                               " is not a JSON object with seq and prev");
       if (!alert.ok()) return Fail<AppendOutcome>(alert.error, alert.message);
@@ -315,7 +343,7 @@ StoreResult<AppendOutcome> SqliteAuditStore::AppendLocked(
       if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
         return Fail<AppendOutcome>(StoreError::kInternal, stored.error());
       }
-      auto alert = reject("conflict", seq,
+      auto alert = raise("conflict", seq,
                           "record " + std::to_string(seq) +
                               " differs from the record stored under that "
                               "sequence number");
@@ -324,7 +352,7 @@ StoreResult<AppendOutcome> SqliteAuditStore::AppendLocked(
       break;
     }
     if (seq != head.seq + 1) {
-      auto alert = reject("gap", seq,
+      auto alert = raise("gap", seq,
                           "expected record " + std::to_string(head.seq + 1) +
                               ", received " + std::to_string(seq));
       if (!alert.ok()) return Fail<AppendOutcome>(alert.error, alert.message);
@@ -332,7 +360,7 @@ StoreResult<AppendOutcome> SqliteAuditStore::AppendLocked(
       break;
     }
     if (*prev != head.hash) {
-      auto alert = reject("hash_mismatch", seq,
+      auto alert = raise("hash_mismatch", seq,
                           "prev of record " + std::to_string(seq) +
                               " is not the SHA-256 of stored record " +
                               std::to_string(head.seq));
@@ -358,6 +386,10 @@ StoreResult<AppendOutcome> SqliteAuditStore::AppendLocked(
     insert.Bind(10, now);
     if (insert.Step() != SQLITE_DONE) {
       return Fail<AppendOutcome>(StoreError::kInternal, insert.error());
+    }
+    if (auto detail = SpoolRepairedDetail(record)) {
+      auto alert = raise(kSpoolRepairedAlert, seq, std::move(*detail));
+      if (!alert.ok()) return Fail<AppendOutcome>(alert.error, alert.message);
     }
     head.seq = seq;
     head.hash = hash;

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -82,7 +83,9 @@ struct AuditCheckpoint {
 struct AuditAlert {
   int64_t id = 0;
   std::string host;
-  std::string kind;  // gap, hash_mismatch, conflict, invalid_record
+  // gap, hash_mismatch, conflict or invalid_record for a rejected record,
+  // kSpoolRepairedAlert for a stored one
+  std::string kind;
   uint64_t seq = 0;  // the record that caused it
   std::string detail;
   int64_t time = 0;
@@ -110,7 +113,25 @@ struct AppendOutcome {
   // Set when a record does not continue the chain; it and the rest of the
   // batch were not stored, and an alert was recorded.
   std::optional<AuditAlert> rejected;
+  // The alerts that this call recorded for the first time, the rejection's
+  // included. A host that sends the same records again raises none.
+  std::vector<AuditAlert> raised;
 };
+
+// The kind of alert kept for a stored record in which a host reports that
+// it replaced a torn, incomplete line at the end of its spool (a writer
+// killed in the middle of its write). The record itself is stored.
+inline constexpr char kSpoolRepairedAlert[] = "spool_repaired";
+
+// The string member name of a parsed spool record, if it has one.
+std::optional<std::string> StringMember(const nlohmann::json& record,
+                                        const char* name);
+
+// Returns the detail of the kSpoolRepairedAlert alert for a spool-repaired
+// record (MESSAGE_ID kSpoolRepairedMessageId), or std::nullopt for any
+// other record. The host wrote the record, so the detail quotes only the
+// fields that pass a syntax check: length, SHA-256 and user name.
+std::optional<std::string> SpoolRepairedDetail(const nlohmann::json& record);
 
 class AuditStore {
  public:

@@ -121,12 +121,6 @@ StoreResult<T> FailFrom(const PgError& error) {
   return Fail<T>(kind, std::string("PostgreSQL: ") + error.what());
 }
 
-std::optional<std::string> StringMember(const json& record, const char* name) {
-  auto it = record.find(name);
-  if (it == record.end() || !it->is_string()) return std::nullopt;
-  return it->get<std::string>();
-}
-
 std::optional<int64_t> TimeMember(const json& record) {
   auto it = record.find("time");
   if (it == record.end() || !it->is_number_integer()) return std::nullopt;
@@ -259,11 +253,17 @@ StoreResult<AppendOutcome> PgAuditStore::Append(
           ChainHead head = LockChainHead(c, host, deadline);
           int64_t at = TransactionNow(c, options_, now, deadline);
           AppendOutcome outcome;
-          auto reject = [&](const char* kind, uint64_t seq,
-                            std::string detail) {
-            outcome.rejected = RecordAlert(
+          auto raise = [&](const char* kind, uint64_t seq,
+                           std::string detail) {
+            AuditAlert alert = RecordAlert(
                 c, AuditAlert{0, host, kind, seq, std::move(detail), at},
                 deadline);
+            if (alert.id != 0) outcome.raised.push_back(alert);
+            return alert;
+          };
+          auto reject = [&](const char* kind, uint64_t seq,
+                            std::string detail) {
+            outcome.rejected = raise(kind, seq, std::move(detail));
           };
           for (const auto& line : lines) {
             json record = json::parse(line, nullptr, false);
@@ -309,6 +309,9 @@ StoreResult<AppendOutcome> PgAuditStore::Append(
             }
             InsertRecord(c, host, seq, hash, *prev, line, record, at,
                          deadline);
+            if (auto detail = SpoolRepairedDetail(record)) {
+              raise(kSpoolRepairedAlert, seq, std::move(*detail));
+            }
             head.seq = seq;
             head.hash = hash;
             ++outcome.stored;

@@ -47,6 +47,11 @@ void Metrics::CountWebhookDropped() {
   ++webhook_dropped_;
 }
 
+void Metrics::CountAuditAlert(const std::string& kind) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++audit_alerts_[kind];
+}
+
 std::string Metrics::Render(int64_t pending_requests) const {
   std::lock_guard<std::mutex> lock(mutex_);
   std::string out;
@@ -89,6 +94,21 @@ std::string Metrics::Render(int64_t pending_requests) const {
                "Webhook deliveries given up or dropped from a full queue.");
   out += "zsp_broker_webhook_dropped_total " +
          std::to_string(webhook_dropped_) + "\n";
+
+  // Every kind is rendered from the start, so that an alerting rule on
+  // increase() sees the first alert of each kind.
+  AppendHeader(&out, "zsp_broker_audit_alerts_total", "counter",
+               "Alerts raised by the audit store, by kind.");
+  std::map<std::string, uint64_t> alerts = {{"conflict", 0},
+                                            {"gap", 0},
+                                            {"hash_mismatch", 0},
+                                            {"invalid_record", 0},
+                                            {"spool_repaired", 0}};
+  for (const auto& [kind, count] : audit_alerts_) alerts[kind] = count;
+  for (const auto& [kind, count] : alerts) {
+    out += "zsp_broker_audit_alerts_total{kind=\"" + kind + "\"} " +
+           std::to_string(count) + "\n";
+  }
 
   AppendHeader(&out, "zsp_broker_http_requests_total", "counter",
                "HTTP calls answered by the API, by method, route and status.");

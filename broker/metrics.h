@@ -33,6 +33,10 @@ class Metrics {
   void CountWebhookFailure();
   void CountWebhookDropped();
 
+  // Counts one alert that the audit store raised, by its kind (gap,
+  // hash_mismatch, conflict, invalid_record or spool_repaired).
+  void CountAuditAlert(const std::string& kind);
+
   // Renders every metric. The caller reads pending_requests from the store
   // and passes a negative value when the store failed, so the gauge is
   // left out.
@@ -47,6 +51,7 @@ class Metrics {
   double latency_sum_ = 0;
   uint64_t webhook_failures_ = 0;
   uint64_t webhook_dropped_ = 0;
+  std::map<std::string, uint64_t> audit_alerts_;
 };
 
 }  // namespace zsp::broker

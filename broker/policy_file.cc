@@ -360,7 +360,7 @@ Entitlement ReadEntitlement(const TomlValue& table, size_t index,
 
 const char* const kWebhookEvents[] = {
     "request_filed",  "request_approved", "request_denied", "request_expired",
-    "grant_revoked", "grant_expiring"};
+    "grant_revoked", "grant_expiring", "audit_alert"};
 
 bool IsLoopbackUrl(const std::string& url) {
   for (const char* prefix : {"http://127.0.0.1:", "http://127.0.0.1/",
@@ -426,7 +426,8 @@ Webhook ReadWebhook(const TomlValue& table, size_t index,
     }
     return std::string(
         "is not an event; use request_filed, request_approved, "
-        "request_denied, request_expired, grant_revoked or grant_expiring");
+        "request_denied, request_expired, grant_revoked, grant_expiring or "
+        "audit_alert");
   });
   return hook;
 }

@@ -39,7 +39,8 @@ const char kAuditHelp[] =
     "                         YYYY-MM-DD[THH:MM[:SS]] in UTC; --break-glass\n"
     "                         lists emergency access not yet reviewed\n"
     "  audit alerts [--host H]  list the store's alerts (gaps, hash "
-    "mismatches)\n";
+    "mismatches,\n"
+    "                         repaired spools)\n";
 
 namespace {
 

@@ -197,6 +197,27 @@ expect_equal "concurrent: delivered once" "$(stored_seqs)" "$(seq 1 "$(spool_cou
 run zspctl_as carol audit verify --host "$ZSP_HOST" --audit-key "$AUDIT_KEY"
 expect_status "concurrent: store chain verifies" 0
 
+# A webhook for audit alerts, to see the store raise one for the repair
+# below.
+zsp_start_webhook_receiver || exit 1
+printf 'a-webhook-secret-for-audit-tests\n' >"$ZSP_TMP/webhook.secret"
+cat >>"$ZSP_BROKER_DIR/policy.toml" <<POLICY
+
+[[webhook]]
+name = "auditors"
+url = "http://127.0.0.1:$WEBHOOK_PORT/hook"
+secret_file = "$ZSP_TMP/webhook.secret"
+events = ["audit_alert"]
+POLICY
+reloads=$(grep -c '^reload ' "$ZSP_TMP/broker.log")
+kill -HUP "$ZSP_BROKER_PID"
+for i in $(seq 50); do
+  [ "$(grep -c '^reload ' "$ZSP_TMP/broker.log")" -gt "$reloads" ] && break
+  sleep 0.1
+done
+expect_equal "webhook: policy reloaded" \
+  "$(grep -c '^reload ' "$ZSP_TMP/broker.log")" $((reloads + 1))
+
 # --- an incomplete last line, as a writer killed part way leaves it ---
 # The invoking user may SIGKILL sudo in the middle of its spool write. The
 # flush leaves that line alone, and the next decision removes it and
@@ -242,6 +263,24 @@ expect_equal "torn line: store has every record" "$(stored_seqs)" \
 run zspctl_as carol audit query --host "$ZSP_HOST" --format csv
 expect_output "torn line: query names the repair event" \
   "\"$ZSP_HOST\",\"$((before + 1))\",\"spool-repaired\""
+run zspctl_as carol --json audit alerts --host "$ZSP_HOST"
+expect_status "torn line: alerts listed" 0
+expect_equal "torn line: store raised a spool_repaired alert" \
+  "$(jq -r '.[] | select(.kind == "spool_repaired") | .seq' <<<"$OUT")" \
+  $((before + 1))
+expect_output "torn line: alert gives the length" ", ${#torn} bytes"
+expect_output "torn line: alert names the user" "written for user alice"
+for i in $(seq 50); do
+  grep -q '^/hook audit_alert ' "$WEBHOOK_LOG" 2>/dev/null && break
+  sleep 0.1
+done
+hook=$(grep '^/hook audit_alert ' "$WEBHOOK_LOG" | head -n1 | cut -d' ' -f3-)
+expect_equal "torn line: webhook carries the alert's kind" \
+  "$(jq -r .alert.kind <<<"$hook")" spool_repaired
+expect_equal "torn line: webhook carries the alert's record" \
+  "$(jq -r .alert.seq <<<"$hook")" $((before + 1))
+expect_equal "torn line: webhook sent once" \
+  "$(grep -c '^/hook audit_alert ' "$WEBHOOK_LOG")" 1
 
 # --- query filters on the real store, checked against the spool ---
 count_query() {

@@ -24,7 +24,6 @@ BROKER_PORT=8443
 
 oidc_cleanup() {
   [ -n "${OP_PID:-}" ] && kill "$OP_PID" 2>/dev/null
-  [ -n "${RECEIVER_PID:-}" ] && kill "$RECEIVER_PID" 2>/dev/null
   zsp_cleanup
 }
 trap oidc_cleanup EXIT
@@ -251,32 +250,7 @@ expect_fail "reject: approval with old auth_time"
 expect_output "reject: old auth_time says sign in again" "sign in again"
 
 # --- webhooks link to the request on the web page ---
-# A receiver on loopback that appends each delivery's X-Zsp-Event header
-# and body to hooks.log, one line each.
-WEBHOOK_LOG="$ZSP_TMP/hooks.log"
-python3 - "$WEBHOOK_LOG" >"$ZSP_TMP/receiver.log" 2>&1 <<'PYTHON' &
-import http.server, sys
-log_path = sys.argv[1]
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        with open(log_path, "a") as log:
-            log.write("%s %s %s\n" % (self.path, self.headers["X-Zsp-Event"],
-                                      body.decode()))
-        self.send_response(204)
-        self.end_headers()
-    def log_message(self, *args):
-        pass
-server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-print(server.server_address[1], flush=True)
-server.serve_forever()
-PYTHON
-RECEIVER_PID=$!
-for i in $(seq 50); do
-  WEBHOOK_PORT=$(head -1 "$ZSP_TMP/receiver.log" 2>/dev/null)
-  [ -n "$WEBHOOK_PORT" ] && break
-  sleep 0.1
-done
+zsp_start_webhook_receiver || exit 1
 printf 'a-webhook-secret-for-oidc-tests\n' >"$ZSP_TMP/webhook.secret"
 cat >>"$ZSP_BROKER_DIR/policy.toml" <<POLICY
 

@@ -58,6 +58,7 @@ zsp_cleanup() {
   [ -n "${ZSP_JOURNALD_PID:-}" ] && kill "$ZSP_JOURNALD_PID" 2>/dev/null
   [ -n "${ZSP_BLACKHOLE_PID:-}" ] && kill "$ZSP_BLACKHOLE_PID" 2>/dev/null
   [ -n "${ZSP_SSHD_PID:-}" ] && kill "$ZSP_SSHD_PID" 2>/dev/null
+  [ -n "${ZSP_RECEIVER_PID:-}" ] && kill "$ZSP_RECEIVER_PID" 2>/dev/null
   wait 2>/dev/null
   if [ -n "${ZSP_KEEP_TMP:-}" ]; then
     echo "harness: kept $ZSP_TMP" >&2
@@ -66,6 +67,23 @@ zsp_cleanup() {
     umount -l /etc /var 2>/dev/null
     rm -rf "$ZSP_TMP"
   fi
+}
+
+# Starts tests/tools/webhook_receiver.py, which appends "PATH EVENT BODY"
+# to $WEBHOOK_LOG for each delivery, and sets WEBHOOK_PORT to its port.
+zsp_start_webhook_receiver() {
+  WEBHOOK_LOG="$ZSP_TMP/hooks.log"
+  python3 "$ZSP_ROOT/tests/tools/webhook_receiver.py" "$WEBHOOK_LOG" \
+    >"$ZSP_TMP/receiver.log" 2>&1 &
+  ZSP_RECEIVER_PID=$!
+  local i
+  for i in $(seq 50); do
+    WEBHOOK_PORT=$(head -1 "$ZSP_TMP/receiver.log" 2>/dev/null)
+    [ -n "$WEBHOOK_PORT" ] && return 0
+    sleep 0.1
+  done
+  echo "harness: the webhook receiver did not start" >&2
+  return 1
 }
 
 # Creates test accounts: alice requests, bob approves, carol does both.

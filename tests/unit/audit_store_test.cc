@@ -41,6 +41,30 @@ std::vector<std::string> MakeChain(int n, const std::string& user = "alice") {
   return lines;
 }
 
+// Links records into a chain: seq from 1 and prev from the line before.
+std::vector<std::string> LinkChain(std::vector<json> records) {
+  std::vector<std::string> lines;
+  std::string prev = zsp::kGenesisHash;
+  for (size_t i = 0; i < records.size(); ++i) {
+    records[i]["seq"] = i + 1;
+    records[i]["prev"] = prev;
+    lines.push_back(records[i].dump());
+    prev = zsp::Sha256Hex(lines.back());
+  }
+  return lines;
+}
+
+json SpoolRepairedRecord(const std::string& bytes, const std::string& hash,
+                         const std::string& user) {
+  return {{"MESSAGE", "spool-repaired removed an incomplete last line"},
+          {"MESSAGE_ID", zsp::kSpoolRepairedMessageId},
+          {"ZSP_REMOVED_BYTES", bytes},
+          {"ZSP_REMOVED_SHA256", hash},
+          {"ZSP_REMOVED_TEXT", "{\"MESSAGE\":\"sudo allow"},
+          {"ZSP_REMOVED_USER", user},
+          {"time", kNow}};
+}
+
 std::vector<std::string> Slice(const std::vector<std::string>& lines,
                                size_t first, size_t count) {
   return std::vector<std::string>(lines.begin() + first,
@@ -56,6 +80,8 @@ class AuditStoreTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(DifferentResendIsConflict);
   CPPUNIT_TEST(GapRaisesAlert);
   CPPUNIT_TEST(HashMismatchRaisesAlert);
+  CPPUNIT_TEST(SpoolRepairRaisesAlert);
+  CPPUNIT_TEST(SpoolRepairAlertQuotesOnlyValidFields);
   CPPUNIT_TEST(HostsHaveSeparateChains);
   CPPUNIT_TEST(TablesAreAppendOnly);
   CPPUNIT_TEST(CheckpointsSignedWithAuditKey);
@@ -63,6 +89,7 @@ class AuditStoreTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(ApiNeedsHostCertToAppend);
   CPPUNIT_TEST(ApiReadsNeedAuditorRole);
   CPPUNIT_TEST(ApiConflictNamesExpectedSeq);
+  CPPUNIT_TEST(ApiCountsAlertsInMetrics);
   CPPUNIT_TEST(BrokerRecordsContinueChain);
   CPPUNIT_TEST(BrokerChainNameReserved);
   CPPUNIT_TEST_SUITE_END();
@@ -130,11 +157,62 @@ class AuditStoreTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(outcome.value.rejected.has_value());
     CPPUNIT_ASSERT_EQUAL(std::string("gap"), outcome.value.rejected->kind);
     CPPUNIT_ASSERT_EQUAL(uint64_t(2), outcome.value.accepted_through);
+    CPPUNIT_ASSERT_EQUAL(size_t(1), outcome.value.raised.size());
+    CPPUNIT_ASSERT_EQUAL(std::string("gap"), outcome.value.raised[0].kind);
     // A retry of the same batch does not add a second alert.
-    audit_->Append("web-1", Slice(lines, 3, 2), kNow + 5);
+    auto retry = audit_->Append("web-1", Slice(lines, 3, 2), kNow + 5);
+    CPPUNIT_ASSERT(retry.value.rejected.has_value());
+    CPPUNIT_ASSERT(retry.value.raised.empty());
     auto alerts = audit_->ListAlerts(std::string("web-1"));
     CPPUNIT_ASSERT_EQUAL(size_t(1), alerts.value.size());
     CPPUNIT_ASSERT_EQUAL(uint64_t(4), alerts.value[0].seq);
+  }
+
+  void SpoolRepairRaisesAlert() {
+    std::string hash(64, 'a');
+    auto lines = LinkChain({{{"ZSP_USER", "alice"}, {"time", kNow}},
+                            SpoolRepairedRecord("312", hash, "alice"),
+                            {{"ZSP_USER", "bob"}, {"time", kNow + 1}}});
+    auto outcome = audit_->Append("web-1", lines, kNow);
+    CPPUNIT_ASSERT(outcome.ok());
+    CPPUNIT_ASSERT_EQUAL(uint64_t(3), outcome.value.stored);
+    CPPUNIT_ASSERT(!outcome.value.rejected.has_value());
+    CPPUNIT_ASSERT_EQUAL(size_t(1), outcome.value.raised.size());
+    const auto& alert = outcome.value.raised[0];
+    CPPUNIT_ASSERT_EQUAL(std::string("spool_repaired"), alert.kind);
+    CPPUNIT_ASSERT_EQUAL(std::string("web-1"), alert.host);
+    CPPUNIT_ASSERT_EQUAL(uint64_t(2), alert.seq);
+    CPPUNIT_ASSERT(alert.id != 0);
+    CPPUNIT_ASSERT_MESSAGE(alert.detail,
+                           alert.detail.find(", 312 bytes") != std::string::npos);
+    CPPUNIT_ASSERT_MESSAGE(alert.detail, alert.detail.find("SHA-256 " + hash) !=
+                                             std::string::npos);
+    CPPUNIT_ASSERT_MESSAGE(alert.detail, alert.detail.find("for user alice") !=
+                                             std::string::npos);
+    auto alerts = audit_->ListAlerts(std::string("web-1"));
+    CPPUNIT_ASSERT_EQUAL(size_t(1), alerts.value.size());
+    CPPUNIT_ASSERT_EQUAL(alert.detail, alerts.value[0].detail);
+
+    // Records sent again are duplicates and raise nothing new.
+    auto again = audit_->Append("web-1", lines, kNow + 5);
+    CPPUNIT_ASSERT_EQUAL(uint64_t(3), again.value.duplicates);
+    CPPUNIT_ASSERT(again.value.raised.empty());
+    CPPUNIT_ASSERT_EQUAL(size_t(1),
+                         audit_->ListAlerts(std::nullopt).value.size());
+  }
+
+  void SpoolRepairAlertQuotesOnlyValidFields() {
+    auto lines = LinkChain({SpoolRepairedRecord(
+        "12 <b>", "not-a-hash", "<!channel> mallory")});
+    auto outcome = audit_->Append("web-1", lines, kNow);
+    CPPUNIT_ASSERT_EQUAL(size_t(1), outcome.value.raised.size());
+    const std::string& detail = outcome.value.raised[0].detail;
+    CPPUNIT_ASSERT_MESSAGE(detail, detail.find('<') == std::string::npos);
+    CPPUNIT_ASSERT_MESSAGE(detail, detail.find("bytes") == std::string::npos);
+    CPPUNIT_ASSERT_MESSAGE(detail, detail.find("not-a-hash") == std::string::npos);
+    CPPUNIT_ASSERT_MESSAGE(detail, detail.find("mallory") == std::string::npos);
+    CPPUNIT_ASSERT_MESSAGE(detail, detail.find("incomplete line") !=
+                                       std::string::npos);
   }
 
   void HashMismatchRaisesAlert() {
@@ -319,6 +397,32 @@ class AuditStoreTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(409, response.status);
     CPPUNIT_ASSERT_EQUAL(uint64_t(3),
                          response.body["expected_seq"].get<uint64_t>());
+  }
+
+  void ApiCountsAlertsInMetrics() {
+    Fixture api(this);
+    auto lines = LinkChain({{{"ZSP_USER", "alice"}, {"time", kNow}},
+                            SpoolRepairedRecord("40", std::string(64, 'b'),
+                                                "alice")});
+    CPPUNIT_ASSERT_EQUAL(200, api.api->Handle(AppendRequest(lines)).status);
+    // The same batch again, then one that leaves a gap, twice.
+    CPPUNIT_ASSERT_EQUAL(200, api.api->Handle(AppendRequest(lines)).status);
+    auto gap = MakeChain(4);
+    CPPUNIT_ASSERT_EQUAL(409,
+                         api.api->Handle(AppendRequest(Slice(gap, 3, 1))).status);
+    CPPUNIT_ASSERT_EQUAL(409,
+                         api.api->Handle(AppendRequest(Slice(gap, 3, 1))).status);
+
+    zsp::broker::ApiRequest scrape{"GET", "/metrics"};
+    scrape.remote_address = "127.0.0.1";
+    const std::string text = api.api->Handle(scrape).text;
+    for (const char* line :
+         {"zsp_broker_audit_alerts_total{kind=\"spool_repaired\"} 1\n",
+          "zsp_broker_audit_alerts_total{kind=\"gap\"} 1\n",
+          "zsp_broker_audit_alerts_total{kind=\"conflict\"} 0\n"}) {
+      CPPUNIT_ASSERT_MESSAGE(std::string("missing: ") + line + "in:\n" + text,
+                             text.find(line) != std::string::npos);
+    }
   }
 
  private:
