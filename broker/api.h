@@ -23,6 +23,7 @@
 #include "broker/idempotency.h"
 #include "broker/metrics.h"
 #include "broker/model.h"
+#include "broker/notify.h"
 #include "broker/policy_file.h"
 #include "broker/settings.h"
 #include "broker/store.h"
@@ -243,6 +244,9 @@ class Api {
   // Queues an audit_alert webhook notification of an alert that the audit
   // store raised.
   void NotifyAuditAlert(const AuditAlert& alert, int64_t now) const;
+  // Posts one summary per host whose notice window ended with alerts held
+  // back (AlertNoticeLimiter).
+  void NotifyHeldBackAlerts(int64_t now) const;
   bool MaySeeRequest(const Person& person, const AccessRequest& request) const;
   bool MaySeeGrant(const Person& person, const Grant& grant) const;
 
@@ -255,6 +259,8 @@ class Api {
   AuditStore* audit_ = nullptr;
   const PolicyHolder* policy_ = nullptr;
   Notifier* notifier_ = nullptr;
+  // Holds back a host's audit_alert posts beyond a per-window limit.
+  mutable AlertNoticeLimiter alert_notices_;
   const OidcVerifier* oidc_ = nullptr;
   const KeyAndCert* ca_ = nullptr;
   // Calls blocked in AwaitStateChange, capped so that long polls never

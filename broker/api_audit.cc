@@ -126,13 +126,33 @@ json AlertToJson(const AuditAlert& alert) {
 }  // namespace
 
 void Api::NotifyAuditAlert(const AuditAlert& alert, int64_t now) const {
-  if (notifier_ == nullptr) return;
+  if (notifier_ == nullptr || !notifier_->Subscribed("audit_alert")) return;
+  if (!alert_notices_.Admit(alert.host, now)) return;
   // The detail comes from the store, which quotes a host's own text only
   // after a syntax check (SpoolRepairedDetail).
   std::string text = "zsp: audit_alert " + alert.kind + " on " + alert.host +
                      " at record " + std::to_string(alert.seq) + ": " +
                      alert.detail;
   notifier_->Send("audit_alert", {{"alert", AlertToJson(alert)}}, text, now);
+}
+
+void Api::NotifyHeldBackAlerts(int64_t now) const {
+  if (notifier_ == nullptr) return;
+  for (const auto& held : alert_notices_.TakeEnded(now)) {
+    LogEvent("warning", {{"detail", "audit alert notices held back"},
+                         {"host", held.host},
+                         {"count", std::to_string(held.count)}});
+    json payload = {{"held_back",
+                     {{"host", held.host},
+                      {"count", held.count},
+                      {"since", held.since}}}};
+    std::string text = "zsp: audit_alert: " + std::to_string(held.count) +
+                       " more alerts on " + held.host +
+                       " were not posted; list them with zspctl audit "
+                       "alerts --host " +
+                       held.host;
+    notifier_->Send("audit_alert", std::move(payload), text, now);
+  }
 }
 
 // Body: {"records": [LINE, ...]} with the host's spool lines in order.

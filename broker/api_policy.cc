@@ -169,6 +169,7 @@ void Api::RunMaintenance() const noexcept {
     ExpirePending(now);
     if (notifier_ == nullptr) return;
     notifier_->ForgetEnded(now);
+    NotifyHeldBackAlerts(now);
     if (!notifier_->Subscribed("grant_expiring")) return;
     auto ending =
         store_->GrantsEndingBetween(now, now + kExpiringNoticeSeconds);

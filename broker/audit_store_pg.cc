@@ -200,6 +200,30 @@ AuditAlert RecordAlert(Connection& c, AuditAlert alert,
   return alert;
 }
 
+// Adds to raised each alert of earlier that is stored but not in raised
+// yet, with its stored id: an earlier attempt committed it, so this
+// attempt found it and raised nothing.
+void AddStoredAlerts(Connection& c, const std::vector<AuditAlert>& earlier,
+                     std::vector<AuditAlert>* raised,
+                     pg::Clock::time_point deadline) {
+  for (const AuditAlert& alert : earlier) {
+    bool listed = false;
+    for (const AuditAlert& other : *raised) {
+      listed = listed || (other.kind == alert.kind && other.seq == alert.seq);
+    }
+    if (listed) continue;
+    Rows stored = c.Exec(
+        "SELECT id FROM audit_alerts WHERE host = $1 AND kind = $2 AND "
+        "seq = $3",
+        {P(alert.host), P(alert.kind), P(static_cast<int64_t>(alert.seq))},
+        deadline);
+    if (stored.empty()) continue;
+    AuditAlert found = alert;
+    found.id = stored.Int(0, 0);
+    raised->push_back(std::move(found));
+  }
+}
+
 void MaybeCheckpoint(Connection& c, EVP_PKEY* key, const std::string& host,
                      uint64_t seq, const std::string& hash, int64_t now,
                      pg::Clock::time_point deadline) {
@@ -245,11 +269,15 @@ StoreResult<AppendOutcome> PgAuditStore::Append(
     const std::string& host, const std::vector<std::string>& lines,
     int64_t now) {
   auto deadline = pg::Clock::now() + pg::kOperationDeadline;
+  // The alerts that the last attempt raised. When its COMMIT ended with an
+  // unknown outcome, the replay finds them stored and reports them again,
+  // so that the caller still counts and posts each one.
+  std::vector<AuditAlert> raised_before;
   try {
     // Appending is idempotent: a replay counts the records that the lost
     // COMMIT stored as duplicates.
     return pg::RunTransaction<StoreResult<AppendOutcome>>(
-        &pool_, "audit_append", [&](Connection& c, bool) {
+        &pool_, "audit_append", [&](Connection& c, bool replay) {
           ChainHead head = LockChainHead(c, host, deadline);
           int64_t at = TransactionNow(c, options_, now, deadline);
           AppendOutcome outcome;
@@ -320,6 +348,10 @@ StoreResult<AppendOutcome> PgAuditStore::Append(
             MaybeCheckpoint(c, key_.get(), host, head.seq, head.hash, at,
                             deadline);
           }
+          if (replay) {
+            AddStoredAlerts(c, raised_before, &outcome.raised, deadline);
+          }
+          raised_before = outcome.raised;
           outcome.accepted_through = head.seq;
           return Ok(std::move(outcome));
         });

@@ -28,10 +28,13 @@ std::string Hex(const unsigned char* data, size_t size) {
   return text;
 }
 
+// A webhook without an events list gets every request and grant event.
+// audit_alert goes only to webhooks that name it, because audit alerts are
+// for auditors and a host can raise them in a stream.
 bool Subscribes(const Webhook& hook, const std::string& event) {
-  return hook.events.empty() ||
-         std::find(hook.events.begin(), hook.events.end(), event) !=
-             hook.events.end();
+  if (hook.events.empty()) return event != "audit_alert";
+  return std::find(hook.events.begin(), hook.events.end(), event) !=
+         hook.events.end();
 }
 
 }  // namespace
@@ -206,6 +209,36 @@ std::string Notifier::Post(const Delivery& delivery) {
     return "HTTP status " + std::to_string(status);
   }
   return "";
+}
+
+bool AlertNoticeLimiter::Admit(const std::string& host, int64_t now) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Window& window = windows_[host];
+  if (window.posted == 0 && window.held_back == 0) window.start = now;
+  if (window.posted < kAlertNoticesPerWindow) {
+    ++window.posted;
+    return true;
+  }
+  ++window.held_back;
+  return false;
+}
+
+std::vector<AlertNoticeLimiter::HeldBack> AlertNoticeLimiter::TakeEnded(
+    int64_t now) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<HeldBack> ended;
+  for (auto it = windows_.begin(); it != windows_.end();) {
+    const Window& window = it->second;
+    if (now < window.start + kAlertNoticeWindowSeconds) {
+      ++it;
+      continue;
+    }
+    if (window.held_back > 0) {
+      ended.push_back(HeldBack{it->first, window.held_back, window.start});
+    }
+    it = windows_.erase(it);
+  }
+  return ended;
 }
 
 }  // namespace zsp::broker

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "broker/metrics.h"
 #include "broker/policy_file.h"
@@ -82,6 +83,42 @@ class Notifier {
   std::map<std::string, int64_t> seen_;  // id to forget_at
   bool stopping_ = false;
   std::thread worker_;
+};
+
+// Posted audit_alert notifications per host and window. Alerts beyond
+// the limit are held back and reported as one summary when the window
+// ends, so that a host that raises alerts in a stream cannot fill the
+// webhook queue, which every notification shares.
+inline constexpr int kAlertNoticesPerWindow = 10;
+inline constexpr int64_t kAlertNoticeWindowSeconds = 600;
+
+// Limits audit_alert notifications per host. Every alert stays in the
+// audit store and in the metric; only its webhook post is held back.
+class AlertNoticeLimiter {
+ public:
+  struct HeldBack {
+    std::string host;
+    uint64_t count = 0;
+    int64_t since = 0;  // start of the window, Unix seconds
+  };
+
+  // Returns true when an alert of host may be posted at now, and counts
+  // it. Returns false and counts it as held back when the host's window
+  // has had kAlertNoticesPerWindow posts already.
+  bool Admit(const std::string& host, int64_t now);
+
+  // Returns the hosts whose window ended before now with alerts held back,
+  // and forgets every window that has ended.
+  std::vector<HeldBack> TakeEnded(int64_t now);
+
+ private:
+  struct Window {
+    int64_t start = 0;
+    int posted = 0;
+    uint64_t held_back = 0;
+  };
+  std::mutex mutex_;
+  std::map<std::string, Window> windows_;
 };
 
 }  // namespace zsp::broker

@@ -64,7 +64,9 @@ struct Webhook {
   std::string url;     // https://, or http:// to a loopback address
   std::string secret;  // HMAC-SHA256 key, read from secret_file
   bool slack = false;  // post a Slack-compatible {"text": ...} payload
-  std::vector<std::string> events;  // event names; empty means every event
+  // Event names. Empty means every event except audit_alert, which a
+  // webhook receives only when it names it.
+  std::vector<std::string> events;
 };
 
 struct Policy {

@@ -106,6 +106,8 @@ class BrokerPolicyFileTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(GroupsAndEnvEnforced);
   CPPUNIT_TEST(WebhookSignatureKnownAnswer);
   CPPUNIT_TEST(NotifierKnowsSubscriptionsAndForgets);
+  CPPUNIT_TEST(AuditAlertOnlyWhenNamed);
+  CPPUNIT_TEST(AlertNoticesLimitedPerHost);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -419,6 +421,49 @@ class BrokerPolicyFileTest : public CppUnit::TestFixture {
     notifier.ForgetEnded(101);
     CPPUNIT_ASSERT(notifier.FirstTime("g-1", 100));
     CPPUNIT_ASSERT(!notifier.FirstTime("g-2", 200));
+  }
+
+  // Audit alerts are for auditors, so a webhook without an events list
+  // does not get them.
+  void AuditAlertOnlyWhenNamed() {
+    Policy policy;
+    policy.webhooks.push_back(zsp::broker::Webhook{
+        "all", "http://127.0.0.1:9/hook", "secret", false, {}});
+    zsp::broker::PolicyHolder holder(policy);
+    zsp::broker::Notifier notifier(&holder);
+    CPPUNIT_ASSERT(notifier.Subscribed("request_filed"));
+    CPPUNIT_ASSERT(!notifier.Subscribed("audit_alert"));
+
+    policy.webhooks[0].events = {"audit_alert"};
+    holder.Set(policy);
+    CPPUNIT_ASSERT(notifier.Subscribed("audit_alert"));
+    CPPUNIT_ASSERT(!notifier.Subscribed("request_filed"));
+  }
+
+  void AlertNoticesLimitedPerHost() {
+    zsp::broker::AlertNoticeLimiter limiter;
+    const int64_t start = 1000;
+    for (int i = 0; i < zsp::broker::kAlertNoticesPerWindow; ++i) {
+      CPPUNIT_ASSERT(limiter.Admit("web-1", start + i));
+    }
+    CPPUNIT_ASSERT(!limiter.Admit("web-1", start + 20));
+    CPPUNIT_ASSERT(!limiter.Admit("web-1", start + 30));
+    // Another host has its own window.
+    CPPUNIT_ASSERT(limiter.Admit("web-2", start + 30));
+
+    const int64_t end = start + zsp::broker::kAlertNoticeWindowSeconds;
+    CPPUNIT_ASSERT(limiter.TakeEnded(end - 1).empty());
+    auto ended = limiter.TakeEnded(end);
+    CPPUNIT_ASSERT_EQUAL(size_t(1), ended.size());
+    CPPUNIT_ASSERT_EQUAL(std::string("web-1"), ended[0].host);
+    CPPUNIT_ASSERT_EQUAL(uint64_t(2), ended[0].count);
+    CPPUNIT_ASSERT_EQUAL(start, ended[0].since);
+
+    // web-1's next window starts with its next alert.
+    CPPUNIT_ASSERT(limiter.Admit("web-1", end + 5));
+    CPPUNIT_ASSERT(limiter.TakeEnded(end + 5).empty());
+    // web-2's window ended with nothing held back, so it reports nothing.
+    CPPUNIT_ASSERT(limiter.TakeEnded(start + 30 + zsp::broker::kAlertNoticeWindowSeconds).empty());
   }
 
   void WebhookSignatureKnownAnswer() {
