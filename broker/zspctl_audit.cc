@@ -46,6 +46,17 @@ namespace {
 
 using nlohmann::json;
 
+// The string member name of object, or fallback when object is not an
+// object or the member is missing or not a string. Records come from
+// hosts, so a member may have any type.
+std::string StringOr(const json& object, const char* name,
+                     const std::string& fallback) {
+  if (!object.is_object()) return fallback;
+  auto it = object.find(name);
+  if (it == object.end() || !it->is_string()) return fallback;
+  return it->get<std::string>();
+}
+
 constexpr int kFailed = 1;
 constexpr size_t kMaxShownBytes = 256;
 constexpr int kPageRows = 5000;
@@ -189,12 +200,12 @@ int VerifySpool(const std::string& path, bool json_output) {
   for (const auto& line : lines.value()) {
     json record = json::parse(line, nullptr, false);
     if (record.is_object() &&
-        record.value("MESSAGE_ID", "") == kSpoolRepairedMessageId) {
+        StringOr(record, "MESSAGE_ID", "") == kSpoolRepairedMessageId) {
       std::cerr << "note: record " << record.value("seq", json()).dump()
                 << ": spool-repaired, an incomplete line of "
-                << Show(record.value("ZSP_REMOVED_BYTES", "?"))
+                << Show(StringOr(record, "ZSP_REMOVED_BYTES", "?"))
                 << " bytes was removed (user "
-                << Show(record.value("ZSP_REMOVED_USER", "unknown")) << ")\n";
+                << Show(StringOr(record, "ZSP_REMOVED_USER", "unknown")) << ")\n";
     }
   }
   // The delivery state, when it sits next to the spool, vouches for the
@@ -242,7 +253,7 @@ std::vector<ChainAnchor> VerifiedCheckpoints(
     const std::vector<PinnedKey>& keys, std::vector<std::string>* problems) {
   std::vector<ChainAnchor> anchors;
   for (const auto& row : list) {
-    std::string jws = row.is_object() ? row.value("jws", "") : "";
+    std::string jws = StringOr(row, "jws", "");
     std::string where = "checkpoint " + Show(row.is_object()
                                                  ? row.value("seq", json())
                                                        .dump()
@@ -254,7 +265,7 @@ std::vector<ChainAnchor> VerifiedCheckpoints(
       continue;
     }
     json payload = json::parse(verified.payload, nullptr, false);
-    if (!payload.is_object() || payload.value("host", "") != host ||
+    if (!payload.is_object() || StringOr(payload, "host", "") != host ||
         !payload.value("seq", json()).is_number_unsigned() ||
         !payload.value("hash", json()).is_string() ||
         !payload.value("time", json()).is_number_integer()) {
@@ -452,8 +463,8 @@ int RunQuery(std::vector<std::string> args, bool json_output,
   if (format == "json") {
     json list = json::array();
     for (const auto& row : rows) {
-      json record = json::parse(row.value("line", ""), nullptr, false);
-      json item = {{"host", row.value("host", "")},
+      json record = json::parse(StringOr(row, "line", ""), nullptr, false);
+      json item = {{"host", StringOr(row, "host", "")},
                    {"seq", row.value("seq", json())},
                    {"record", record}};
       if (row.contains("reviewed_by")) item["reviewed_by"] = row["reviewed_by"];
@@ -467,15 +478,15 @@ int RunQuery(std::vector<std::string> args, bool json_output,
   table.emplace_back();
   for (const char* column : kColumns) table.back().push_back(column);
   for (const auto& row : rows) {
-    json record = json::parse(row.value("line", ""), nullptr, false);
+    json record = json::parse(StringOr(row, "line", ""), nullptr, false);
     if (!record.is_object()) record = json::object();
     auto time = record.find("time");
     table.push_back(
         {time != record.end() && time->is_number_integer()
              ? FormatUtc(time->get<int64_t>())
              : "-",
-         Show(row.value("host", "")), Show(row.value("seq", json()).dump()),
-         EventName(record.value("MESSAGE_ID", "")), Field(record, "ZSP_USER"),
+         Show(StringOr(row, "host", "")), Show(row.value("seq", json()).dump()),
+         EventName(StringOr(record, "MESSAGE_ID", "")), Field(record, "ZSP_USER"),
          Field(record, "ZSP_RUNAS"), Field(record, "ZSP_DECISION"),
          Field(record, "ZSP_GRANT"), Field(record, "ZSP_COMMAND"),
          Field(record, "ZSP_REASON")});
@@ -516,7 +527,9 @@ int RunAlerts(const std::vector<std::string>& args, bool json_output,
   std::vector<std::vector<std::string>> table = {
       {"TIME", "HOST", "KIND", "SEQ", "DETAIL"}};
   for (const auto& alert : alerts) {
-    table.push_back({FormatUtc(alert.value("time", int64_t{0})),
+    const json time = alert.is_object() ? alert.value("time", json()) : json();
+    table.push_back({time.is_number_integer() ? FormatUtc(time.get<int64_t>())
+                                              : "-",
                      Field(alert, "host"), Field(alert, "kind"),
                      Field(alert, "seq"), Field(alert, "detail")});
   }

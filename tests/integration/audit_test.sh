@@ -282,6 +282,26 @@ expect_equal "torn line: webhook carries the alert's record" \
 expect_equal "torn line: webhook sent once" \
   "$(grep -c '^/hook audit_alert ' "$WEBHOOK_LOG")" 1
 
+# --- a spool whose fields have other types than strings ---
+# A tampered spool may hold any JSON; verify must still report on it.
+python3 - >"$ZSP_TMP/typed.jsonl" <<PYTHON
+import hashlib, json
+prev = "0" * 64
+records = [{"MESSAGE_ID": 5, "ZSP_USER": ["alice"]},
+           {"MESSAGE_ID": "$spool_repaired_id", "ZSP_REMOVED_BYTES": 7,
+            "ZSP_REMOVED_USER": {"name": "alice"}}]
+for seq, record in enumerate(records, 1):
+    record.update(seq=seq, prev=prev, time=1800000000)
+    line = json.dumps(record, sort_keys=True, separators=(",", ":"))
+    print(line)
+    prev = hashlib.sha256(line.encode()).hexdigest()
+PYTHON
+run host_zspctl audit verify --spool "$ZSP_TMP/typed.jsonl"
+expect_status "typed fields: verify succeeds" 0
+expect_output "typed fields: chain intact" "2 records, last 2, chain intact"
+expect_output "typed fields: repair noted without its length" \
+  "record 2: spool-repaired, an incomplete line of ? bytes"
+
 # --- query filters on the real store, checked against the spool ---
 count_query() {
   zspctl_as carol audit query --host "$ZSP_HOST" "$@" --format json |
