@@ -8,7 +8,8 @@ nlohmann-json3-dev libsqlite3-dev libcpp-httplib-dev libtoml11-dev openssl
 curl
 util-linux iproute2 binutils openssh-server openssh-client dbus-daemon
 clang libclang-rt-14-dev sqlite3 jq valgrind libpam-runtime man-db
-groff-base nodejs chromium libpq-dev postgresql rpm cpio python3 strace"
+groff-base nodejs chromium libpq-dev postgresql rpm cpio python3 strace
+debhelper lintian dpkg-dev fakeroot"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
