@@ -52,6 +52,32 @@ zsp_private_system() {
   return 1
 }
 
+# Kills every other process in this mount namespace. A process left over
+# from a test, such as a sudo that the broker's exit woke, would otherwise
+# write to the real /var or read the real /etc once the overlays are
+# unmounted below. Processes in namespaces of their own keep their copy of
+# the overlays and are left alone.
+zsp_kill_namespace_processes() {
+  local own dir pid ns round found
+  own=$(readlink /proc/$$/ns/mnt)
+  # Never in the system's own namespace, where this would kill everything.
+  [ "$own" != "$(readlink /proc/1/ns/mnt)" ] || return 0
+  # Killed jobs of this shell would each print a "Killed" notice.
+  disown -a 2>/dev/null
+  for round in 1 2 3 4 5 6 7 8 9 10; do
+    found=0
+    for dir in /proc/[0-9]*; do
+      pid=${dir#/proc/}
+      [ "$pid" = "$$" ] || [ "$pid" = "$BASHPID" ] && continue
+      ns=$(readlink "$dir/ns/mnt" 2>/dev/null) || continue
+      [ "$ns" = "$own" ] || continue
+      kill -KILL "$pid" 2>/dev/null && found=1
+    done
+    [ "$found" = 0 ] && return 0
+    sleep 0.05
+  done
+}
+
 zsp_cleanup() {
   set +e  # cleanup runs to the end even under the caller's set -e
   [ -n "${ZSP_BROKER_PID:-}" ] && kill "$ZSP_BROKER_PID" 2>/dev/null
@@ -59,6 +85,7 @@ zsp_cleanup() {
   [ -n "${ZSP_BLACKHOLE_PID:-}" ] && kill "$ZSP_BLACKHOLE_PID" 2>/dev/null
   [ -n "${ZSP_SSHD_PID:-}" ] && kill "$ZSP_SSHD_PID" 2>/dev/null
   [ -n "${ZSP_RECEIVER_PID:-}" ] && kill "$ZSP_RECEIVER_PID" 2>/dev/null
+  zsp_kill_namespace_processes
   wait 2>/dev/null
   if [ -n "${ZSP_KEEP_TMP:-}" ]; then
     echo "harness: kept $ZSP_TMP" >&2
