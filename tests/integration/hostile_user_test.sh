@@ -296,16 +296,24 @@ exec_as_bob() {
 }
 
 # signal_case SIGNAL [STOP_SECONDS]: starts bob's sudo, sends SIGNAL as bob
-# after 0.5 s, resumes it after STOP_SECONDS if given, and leaves the exit
-# status in STATUS and the output in OUT. The command creates $marker.
+# once sudo is connected to the slow broker, resumes it after STOP_SECONDS
+# if given, and leaves the exit status in STATUS and the output in OUT. The
+# command creates $marker.
 marker=/root/hostile-marker
 signal_case() {
-  local signal=$1 stop=${2:-} out="$ZSP_TMP/signal.out" pid start end
+  local signal=$1 stop=${2:-} out="$ZSP_TMP/signal.out" pid start end i
   rm -f "$marker"
   start=$(date +%s%N)
   (exec_as_bob sudo -n /usr/bin/touch "$marker") >"$out" 2>&1 &
   pid=$!
-  sleep 0.5
+  # sudo records a SIGINT that arrives before the plugin runs and goes on,
+  # so the signal must land while the plugin waits for the broker. A
+  # loaded machine can take longer than the broker's pause to get there.
+  for i in $(seq 100); do
+    ss -Htnp state established "( dport = :${HOSTILE_URL##*:} )" |
+      grep -q "pid=$pid," && break
+    sleep 0.02
+  done
   as_user bob kill -s "$signal" "$pid"
   RESUMED_AT=
   if [ -n "$stop" ]; then
