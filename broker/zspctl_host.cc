@@ -5,6 +5,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <sudo_plugin.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <systemd/sd-journal.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include <sstream>
 
 #include "broker/zspctl_audit.h"
+#include "common/agent_protocol.h"
 #include "common/audit_spool.h"
 #include "common/config.h"
 #include "common/decision.h"
@@ -112,6 +114,9 @@ class Report {
     ++failures_;
     std::cout << "FAIL  " << what << "\n      fix: " << fix << "\n";
   }
+  void Warn(const std::string& what, const std::string& fix) {
+    std::cout << "warn  " << what << "\n      fix: " << fix << "\n";
+  }
   int failures() const { return failures_; }
 
  private:
@@ -174,6 +179,17 @@ void CheckClientCertificate(const HostConfig& config, Report* report) {
                  "run as root, and set client_key to the certificate's key");
     return;
   }
+  struct stat key_stat {};
+  if (fstat(fileno(key_file), &key_stat) == 0 &&
+      (key_stat.st_uid != 0 || (key_stat.st_mode & 077) != 0)) {
+    std::fclose(key_file);
+    report->Fail("client key " + Show(config.client_key) +
+                     ": must be owned by root and readable by no one else, "
+                     "because it lets anyone act as this host",
+                 "chown root:root and chmod 0600 it; issue a new host "
+                 "certificate if others could have read it");
+    return;
+  }
   EvpPkeyPtr key(PEM_read_PrivateKey(key_file, nullptr, nullptr, nullptr));
   std::fclose(key_file);
   if (!key || X509_check_private_key(cert.get(), key.get()) != 1) {
@@ -205,6 +221,13 @@ void CheckBrokers(const HostConfig& config,
         report->Ok(what + ": signed answer verified with the pinned key");
         break;
       case Verdict::kUnavailable:
+        if (decision.rejected) {
+          report->Fail(what + ": " + Show(decision.detail),
+                       "check host = in the configuration against the name "
+                       "of this host's certificate, and that the broker "
+                       "still has the host enrolled");
+          break;
+        }
         report->Fail(what + ": unreachable: " + Show(decision.detail),
                      "check broker_url, ca_file, the network path and that "
                      "zsp-broker is running");
@@ -221,6 +244,76 @@ void CheckBrokers(const HostConfig& config,
         break;
     }
   }
+}
+
+// The time at which process pid started, in Unix seconds, from field 22
+// of /proc/PID/stat (clock ticks since boot) and btime in /proc/stat; -1
+// when either cannot be read.
+int64_t ProcessStartTime(pid_t pid) {
+  std::ifstream stat_file("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat_file, line)) return -1;
+  // The command name in field 2 may hold spaces; fields after it may not.
+  size_t close = line.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream fields(line.substr(close + 2));
+  std::string field;
+  for (int number = 3; number <= 22 && fields >> field; ++number) {
+    if (number != 22) continue;
+    std::ifstream system_stat("/proc/stat");
+    std::string key;
+    int64_t boot_time = -1;
+    while (system_stat >> key) {
+      if (key == "btime") {
+        system_stat >> boot_time;
+        break;
+      }
+    }
+    long ticks = sysconf(_SC_CLK_TCK);
+    if (boot_time < 0 || ticks <= 0) return -1;
+    return boot_time + std::stoll(field) / ticks;
+  }
+  return -1;
+}
+
+void CheckAgent(const HostConfig& config, const std::string& config_path,
+                Report* report) {
+  if (config.agent == AgentMode::kOff &&
+      config.decision_relay != DecisionRelay::kAgent) {
+    report->Ok("zsp-agent: not used (agent = off, decision_relay = direct)");
+    return;
+  }
+  std::string what = "zsp-agent at " + Show(config.agent_socket);
+  auto connected = ConnectToAgent(config.agent_socket);
+  if (!connected.ok()) {
+    std::string fix = "start it: systemctl enable --now zsp-agent";
+    if (config.agent == AgentMode::kRequired) {
+      report->Fail(what + ": " + Show(connected.error()),
+                   fix + "; with agent = required, every sudo and login "
+                         "under a grant is denied until it runs");
+    } else {
+      report->Warn(what + ": " + Show(connected.error()),
+                   fix + "; until then work is not placed under its grant "
+                         "and decisions go directly to the broker");
+    }
+    return;
+  }
+  // The agent reads the configuration once, at start.
+  ucred peer{};
+  socklen_t length = sizeof peer;
+  struct stat config_stat {};
+  if (getsockopt(connected.value().get(), SOL_SOCKET, SO_PEERCRED, &peer,
+                 &length) == 0 &&
+      stat(config_path.c_str(), &config_stat) == 0) {
+    int64_t started = ProcessStartTime(peer.pid);
+    if (started >= 0 && config_stat.st_mtime > started) {
+      report->Fail(what + ": started before " + Show(config_path) +
+                       " last changed, so it still uses the old settings",
+                   "restart it: systemctl restart zsp-agent");
+      return;
+    }
+  }
+  report->Ok(what + ": running as root");
 }
 
 void CheckJournal(Report* report) {
@@ -246,10 +339,14 @@ void CheckSpool(const HostConfig& config, Report* report) {
   if (lstat(config.spool_dir.c_str(), &st) != 0) {
     std::string parent = config.spool_dir.substr(
         0, config.spool_dir.find_last_of('/'));
-    if (access(parent.empty() ? "/" : parent.c_str(), W_OK) == 0) {
+    if (parent.empty()) parent = "/";
+    if (access(parent.c_str(), W_OK) == 0) {
       report->Ok(what + ": created at the first decision");
     } else {
-      report->Fail(what + ": missing, and its parent is not writable",
+      report->Fail(what + ": missing, and its parent " + Show(parent) +
+                       (access(parent.c_str(), F_OK) == 0
+                            ? " is not writable"
+                            : " is missing too"),
                    "create it: install -d -m 0700 " + Show(config.spool_dir));
     }
     return;
@@ -314,9 +411,16 @@ int RunChecks(const CheckOptions& options) {
   }
   auto config = LoadHostConfig(options.config_path);
   if (!config.ok()) {
-    report.Fail("configuration: " + Show(config.error()),
-                "fix that line; packaging/zsp.conf.example lists every "
-                "setting");
+    std::string fix = "fix that line; zsp.conf(5) describes every setting";
+    struct stat config_stat {};
+    if (lstat(options.config_path.c_str(), &config_stat) != 0) {
+      fix = "write it; zsp.conf(5) describes every setting";
+    } else if (S_ISREG(config_stat.st_mode) &&
+               (config_stat.st_uid != 0 ||
+                (config_stat.st_mode & (S_IWGRP | S_IWOTH)) != 0)) {
+      fix = "chown root:root and chmod 0644 " + Show(options.config_path);
+    }
+    report.Fail("configuration: " + Show(config.error()), fix);
   } else {
     report.Ok("configuration " + Show(options.config_path));
     auto keys = LoadPinnedKeys(config.value());
@@ -330,6 +434,7 @@ int RunChecks(const CheckOptions& options) {
       CheckBrokers(config.value(), keys.value(), &report);
     }
     CheckSpool(config.value(), &report);
+    CheckAgent(config.value(), options.config_path, &report);
   }
   CheckJournal(&report);
   CheckPlugin(options.plugin_path, &report);

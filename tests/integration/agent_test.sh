@@ -54,15 +54,45 @@ expect_output "no agent: denial recorded" '"ZSP_REASON":"agent: cannot connect'
 run zsp_ssh_as alice id -un
 expect_fail "no agent: ssh login rejected"
 
+run "$ZSP_BUILD/zspctl" host check
+expect_fail "host check: fails without the agent"
+expect_output "host check: names the agent" \
+  "FAIL  zsp-agent at /run/zsp/agent.sock: cannot connect"
+expect_output "host check: says to start it" \
+  "fix: start it: systemctl enable --now zsp-agent; with agent = required"
+
 ZSP_AGENT_MODE=optional zsp_write_config "$ZSP_BROKER_URL" "$agent_settings"
 run as_user alice sudo -n /usr/bin/cat /proc/self/cgroup
 expect_status "optional: sudo allowed without agent" 0
+run "$ZSP_BUILD/zspctl" host check
+expect_output "host check: optional agent only warned about" \
+  "warn  zsp-agent at /run/zsp/agent.sock: cannot connect"
+expect_no_output "host check: optional agent is no failure" "FAIL  zsp-agent"
 zsp_write_config "$ZSP_BROKER_URL" "$agent_settings"
 
 # --- placement ---
 zsp_start_agent || exit 1
 OUT=$(stat -c '%a %U' /run/zsp/agent.sock)
 expect_equal "socket: root-only" "$OUT" "600 root"
+
+run "$ZSP_BUILD/zspctl" host check
+expect_output "host check: agent running" \
+  "ok    zsp-agent at /run/zsp/agent.sock: running as root"
+expect_output "host check: client key accepted" "matches its key"
+# The agent keeps the settings it read at start.
+touch -d '+1 minute' /etc/zsp/zsp.conf
+run "$ZSP_BUILD/zspctl" host check
+expect_output "host check: configuration changed after the agent started" \
+  "FAIL  zsp-agent at /run/zsp/agent.sock: started before /etc/zsp/zsp.conf last changed"
+expect_output "host check: says to restart the agent" \
+  "fix: restart it: systemctl restart zsp-agent"
+touch -d '1 minute ago' /etc/zsp/zsp.conf
+key=$(sed -n 's/^client_key = //p' /etc/zsp/zsp.conf)
+chmod 644 "$key"
+run "$ZSP_BUILD/zspctl" host check
+expect_output "host check: readable client key rejected" \
+  "FAIL  client key $key: must be owned by root and readable by no one else"
+chmod 600 "$key"
 
 cat_grant=$(zsp_grant_of alice "$cat_request")
 run as_user alice sudo -n /usr/bin/cat /proc/self/cgroup
