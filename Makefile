@@ -11,6 +11,8 @@ HIDDEN := -fvisibility=hidden -fvisibility-inlines-hidden
 LDHARDEN := -Wl,-z,relro,-z,now
 
 B := build
+# The release version of the packages, which sudo -V also prints.
+VERSION := 1.0.0
 
 COMMON_SRCS := $(wildcard common/*.cc)
 COMMON_OBJS := $(COMMON_SRCS:%.cc=$(B)/%.o)
@@ -47,6 +49,7 @@ $(B)/libzsp.a: $(COMMON_OBJS)
 
 # The modules export only their ABI symbols (version scripts) and stay
 # loaded once opened, because libcurl and OpenSSL keep global state.
+$(B)/sudo_zsp/sudo_zsp.o: ZSP_CXXFLAGS += -DZSP_VERSION='"$(VERSION)"'
 $(B)/sudo_zsp.so: $(B)/sudo_zsp/sudo_zsp.o $(B)/libzsp.a sudo_zsp/sudo_zsp.map
 	$(CXX) -shared $(LDHARDEN) -Wl,-z,nodelete \
 	  -Wl,--version-script=sudo_zsp/sudo_zsp.map -o $@ \
@@ -204,7 +207,6 @@ MULTIARCH := $(shell $(CXX) -print-multiarch)
 PAMDIR ?= /lib/$(MULTIARCH)/security
 SUDO_PLUGIN_DIR ?= $(PREFIX)/libexec/sudo
 UNITDIR ?= /lib/systemd/system
-VERSION := 1.0.0
 
 # What the packages ship, without the tests and their tools.
 programs: $(B)/sudo_zsp.so $(B)/pam_zsp.so $(B)/zsp-broker $(B)/zspctl \

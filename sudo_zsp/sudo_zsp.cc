@@ -22,7 +22,8 @@ extern struct policy_plugin sudo_zsp_policy;
 
 namespace {
 
-constexpr char kVersion[] = "0.1.0";
+// The release version, from VERSION in the Makefile.
+constexpr char kVersion[] = ZSP_VERSION;
 
 // An owned NULL-terminated char* array over a vector of strings, valid
 // until the next decision or close: sudo reads command_info, argv and env

@@ -382,6 +382,9 @@ expect_faster "nobroker: sudo -h is fast" 1000
 run as_user alice sudo -V
 expect_status "nobroker: sudo -V succeeds" 0
 expect_output "nobroker: sudo -V names the plugin" "zsp sudo policy plugin version"
+version=$(sed -n 's/^VERSION := //p' "$ZSP_ROOT/Makefile")
+expect_output "nobroker: sudo -V gives the release version" \
+  "zsp sudo policy plugin version $version"
 expect_faster "nobroker: sudo -V is fast" 1000
 run as_user alice sudo -k
 expect_status "nobroker: sudo -k succeeds" 0
