@@ -538,7 +538,9 @@ ApiResponse Api::RevokeGrant(const Call& call) const {
   const Person& person = call.person;
   auto found = store_->GetGrant(call.id);
   if (!found.ok()) return StoreFailure(found);
-  if (!MaySeeGrant(person, found.value)) {
+  // Approvers see the grant's id in the request's status, so they are told
+  // why they may not revoke it instead of that it does not exist.
+  if (!MaySeeGrant(person, found.value) && !person.HasRole(kRoleApprover)) {
     return ErrorResponse(404, "not_found", "no grant " + call.id);
   }
   if (found.value.user != person.name && !person.HasRole(kRoleAdmin)) {

@@ -489,10 +489,19 @@ class BrokerApiTest : public CppUnit::TestFixture {
     std::string id = FileSudoRequest("alice", "/usr/bin/id");
     std::string grant = Post("bob", "/v1/requests/" + id + "/approve", {})
                             .body.value("grant", "");
-    ExpectError(Post("bob", "/v1/grants/" + grant + "/revoke", {}), 404,
-                "not_found");
+    // bob approved it and sees its id, so he is told who may revoke.
+    ApiResponse by_approver =
+        Post("bob", "/v1/grants/" + grant + "/revoke", {});
+    ExpectError(by_approver, 403, "forbidden");
+    CPPUNIT_ASSERT_EQUAL(
+        std::string("only the grant's user or an admin may revoke it"),
+        by_approver.body.value("message", ""));
     ExpectError(Post("carol", "/v1/grants/" + grant + "/revoke", {}), 403,
                 "forbidden");
+    // A person with no role learns nothing of another user's grant.
+    AddPerson("erin", {});
+    ExpectError(Post("erin", "/v1/grants/" + grant + "/revoke", {}), 404,
+                "not_found");
     ApiResponse revoked = Post("dave", "/v1/grants/" + grant + "/revoke", {});
     CPPUNIT_ASSERT_EQUAL(200, revoked.status);
     CPPUNIT_ASSERT_EQUAL(std::string("dave"),
