@@ -148,8 +148,16 @@ Decision CheckSignedDecision(std::string_view jws,
   if (!IntClaim(claims, "iat", &iat) || !IntClaim(claims, "exp", &exp)) {
     return Invalid("decision rejected: missing iat or exp");
   }
-  if (iat > now + clock_skew) return Invalid("decision issued in the future");
-  if (exp < now - clock_skew) return Invalid("decision expired");
+  if (iat > now + clock_skew || exp < now - clock_skew) {
+    Decision d = Invalid(iat > now + clock_skew
+                             ? "decision issued in the future"
+                             : "decision expired");
+    d.detail += " (issued at " + std::to_string(iat) + ", expires at " +
+                std::to_string(exp) + ", this host's clock reads " +
+                std::to_string(now) + ")";
+    d.clock_mismatch = true;
+    return d;
+  }
 
   std::string verdict = StringClaim(claims, "decision");
   Decision d;

@@ -49,6 +49,10 @@ struct Decision {
   // kUnavailable: the broker returned a client error (HTTP 4xx other than
   // 404, 408 and 429), so a retry here or at another broker cannot help.
   bool rejected = false;
+  // kInvalid: the decision's issue or expiry time is outside this host's
+  // clock, with clock_skew allowed, which a wrong clock on either side
+  // causes as often as a replay does.
+  bool clock_mismatch = false;
   // allow from AskBroker: the signed token and the nonce it answers, so
   // that the decision can be cached and checked again (decision_cache.h),
   // and so that zsp-agent can verify it before it places work under the

@@ -114,8 +114,12 @@ LoginOutcome CheckLogin(const LoginContext& context) {
     case Verdict::kInvalid:
       record.Add("ZSP_ALERT", "invalid-decision");
       return finish(LoginResult::kUnavailable, decision.detail,
-                    "zsp: login denied: the broker's answer failed "
-                    "verification");
+                    decision.clock_mismatch
+                        ? "zsp: login denied: the broker's answer failed "
+                          "verification: its time does not match this "
+                          "host's clock"
+                        : "zsp: login denied: the broker's answer failed "
+                          "verification");
     case Verdict::kError:
       return finish(LoginResult::kConfigError, decision.detail,
                     "zsp: login denied: internal error");

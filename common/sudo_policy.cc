@@ -489,8 +489,12 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
   auto deny_recorded = [&](const std::string& reason,
                            const std::string& user_text) {
     record.Add("ZSP_DECISION", "deny").Add("ZSP_REASON", reason);
-    record.SetMessage("deny user=" + EscapeForLog(user, 64) + " reason=" +
-                      EscapeForLog(reason, 256));
+    // The command as the user typed it, so that the one-line journal view
+    // shows what was denied; ZSP_COMMAND has the resolved path.
+    std::string command =
+        argv_in.empty() ? "" : " command=" + JoinArgvForLog(argv_in, 256);
+    record.SetMessage("deny user=" + EscapeForLog(user, 64) + command +
+                      " reason=" + EscapeForLog(reason, 256));
     if (!listing) record.Commit(spool_dir);
     return deny(user_text);
   };
@@ -653,6 +657,13 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
               "administrator");
     case Verdict::kInvalid:
       record.Add("ZSP_ALERT", "invalid-decision");
+      if (decision.clock_mismatch) {
+        return deny_recorded(decision.detail,
+                             "the broker's answer failed verification: its "
+                             "time does not match this host's clock; ask an "
+                             "administrator to check the clock of this host "
+                             "and of the broker (timedatectl)");
+      }
       return deny_recorded(decision.detail,
                            "the broker's answer failed verification; this "
                            "has been logged for the administrators");

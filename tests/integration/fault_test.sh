@@ -231,17 +231,18 @@ stop_hostile
 signed_case() {
   start_hostile "$1"
   zsp_write_config "https://127.0.0.1:$HOSTILE_PORT" "clock_skew = 30"
-  deny_case "signed $1" "$unverified" "$authinfo" "$2"
+  deny_case "signed $1" "${3:-$unverified}" "$authinfo" "$2"
   stop_hostile
 }
+clock="failed verification: its time does not match this host's clock"
 signed_case bad-signature "signature"
 signed_case unknown-key "unknown key id"
 signed_case other-user "wrong user"
 signed_case other-host "wrong host"
 signed_case other-scope "wrong kind"
-signed_case expired "decision expired"
-signed_case not-yet-valid "issued in the future"
-signed_case skew "issued in the future"
+signed_case expired "decision expired" "$clock"
+signed_case not-yet-valid "issued in the future" "$clock"
+signed_case skew "issued in the future" "$clock"
 
 # A replayed allow: the first answer for each (user, kind) is fresh and
 # allowed, later answers repeat it word for word.
