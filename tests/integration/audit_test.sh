@@ -200,15 +200,7 @@ expect_status "concurrent: store chain verifies" 0
 # A webhook for audit alerts, to see the store raise one for the repair
 # below.
 zsp_start_webhook_receiver || exit 1
-printf 'a-webhook-secret-for-audit-tests\n' >"$ZSP_TMP/webhook.secret"
-cat >>"$ZSP_BROKER_DIR/policy.toml" <<POLICY
-
-[[webhook]]
-name = "auditors"
-url = "http://127.0.0.1:$WEBHOOK_PORT/hook"
-secret_file = "$ZSP_TMP/webhook.secret"
-events = ["audit_alert"]
-POLICY
+zsp_add_webhook auditors audit_alert
 reloads=$(grep -c '^reload ' "$ZSP_TMP/broker.log")
 kill -HUP "$ZSP_BROKER_PID"
 for i in $(seq 50); do

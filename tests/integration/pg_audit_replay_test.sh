@@ -17,15 +17,7 @@ zsp_pg_setup || exit 1
 zsp_pg_init primary 55432 || exit 1
 zsp_pg_broker_dir "$ZSP_PG_URI" carol:auditor || exit 1
 zsp_start_webhook_receiver || exit 1
-printf 'a-webhook-secret-for-replay-tests\n' >"$ZSP_TMP/webhook.secret"
-cat >>"$ZSP_BROKER_DIR/policy.toml" <<POLICY
-
-[[webhook]]
-name = "auditors"
-url = "http://127.0.0.1:$WEBHOOK_PORT/hook"
-secret_file = "$ZSP_TMP/webhook.secret"
-events = ["audit_alert"]
-POLICY
+zsp_add_webhook auditors audit_alert
 zsp_pg_broker_start 1 || exit 1
 ZSP_BROKER_URL=$ZSP_BROKER_URL_1
 sql() { zsp_pg_sql 55432 "$1"; }

@@ -113,6 +113,25 @@ zsp_start_webhook_receiver() {
   return 1
 }
 
+# zsp_add_webhook NAME EVENT...: appends a [[webhook]] to the broker's
+# policy.toml that posts EVENTs to the receiver of
+# zsp_start_webhook_receiver at path /hook. The broker reads it at its
+# next start or SIGHUP.
+zsp_add_webhook() {
+  local name=$1 events
+  shift
+  events=$(printf '"%s", ' "$@")
+  printf 'a-webhook-secret-for-%s\n' "$name" >"$ZSP_TMP/webhook-$name.secret"
+  cat >>"$ZSP_BROKER_DIR/policy.toml" <<POLICY
+
+[[webhook]]
+name = "$name"
+url = "http://127.0.0.1:$WEBHOOK_PORT/hook"
+secret_file = "$ZSP_TMP/webhook-$name.secret"
+events = [${events%, }]
+POLICY
+}
+
 # Creates test accounts: alice requests, bob approves, carol does both.
 zsp_add_users() {
   local u
