@@ -37,7 +37,8 @@ for seq, record in enumerate(records, 1):
     prev = hashlib.sha256(line.encode()).hexdigest()
 PYTHON
 
-# Posts lines $2 to $3 of the spool as the host; prints status and body.
+# Posts lines $1 to $2 of the spool as the host and prints the body and
+# the HTTP status.
 post_records() {
   sed -n "$1,$2p" "$ZSP_TMP/spool" | jq -R . | jq -s '{records: .}' |
     curl -s --max-time 60 -w ' %{http_code}' \
