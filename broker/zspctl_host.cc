@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <climits>
+#include <ctime>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -246,32 +247,34 @@ void CheckBrokers(const HostConfig& config,
   }
 }
 
-// The time at which process pid started, in Unix seconds, from field 22
-// of /proc/PID/stat (clock ticks since boot) and btime in /proc/stat; -1
-// when either cannot be read.
-int64_t ProcessStartTime(pid_t pid) {
+// The time at which process pid started, in nanoseconds since the epoch:
+// field 22 of /proc/PID/stat gives it in clock ticks since boot, and the
+// difference between CLOCK_REALTIME and CLOCK_BOOTTIME now turns that into
+// wall-clock time. Returns -1 when the file cannot be read.
+int64_t ProcessStartNanoseconds(pid_t pid) {
   std::ifstream stat_file("/proc/" + std::to_string(pid) + "/stat");
   std::string line;
   if (!std::getline(stat_file, line)) return -1;
   // The command name in field 2 may hold spaces; fields after it may not.
   size_t close = line.rfind(')');
-  if (close == std::string::npos) return -1;
+  if (close == std::string::npos || close + 2 > line.size()) return -1;
   std::istringstream fields(line.substr(close + 2));
   std::string field;
-  for (int number = 3; number <= 22 && fields >> field; ++number) {
+  for (int number = 3; fields >> field; ++number) {
     if (number != 22) continue;
-    std::ifstream system_stat("/proc/stat");
-    std::string key;
-    int64_t boot_time = -1;
-    while (system_stat >> key) {
-      if (key == "btime") {
-        system_stat >> boot_time;
-        break;
-      }
-    }
     long ticks = sysconf(_SC_CLK_TCK);
-    if (boot_time < 0 || ticks <= 0) return -1;
-    return boot_time + std::stoll(field) / ticks;
+    if (ticks <= 0 || field.empty() ||
+        field.find_first_not_of("0123456789") != std::string::npos) {
+      return -1;
+    }
+    timespec real{}, boot{};
+    clock_gettime(CLOCK_REALTIME, &real);
+    clock_gettime(CLOCK_BOOTTIME, &boot);
+    int64_t since_boot = static_cast<int64_t>(std::stoull(field)) *
+                         (1'000'000'000 / ticks);
+    int64_t boot_ns = boot.tv_sec * 1'000'000'000LL + boot.tv_nsec;
+    int64_t real_ns = real.tv_sec * 1'000'000'000LL + real.tv_nsec;
+    return real_ns - (boot_ns - since_boot);
   }
   return -1;
 }
@@ -305,8 +308,13 @@ void CheckAgent(const HostConfig& config, const std::string& config_path,
   if (getsockopt(connected.value().get(), SOL_SOCKET, SO_PEERCRED, &peer,
                  &length) == 0 &&
       stat(config_path.c_str(), &config_stat) == 0) {
-    int64_t started = ProcessStartTime(peer.pid);
-    if (started >= 0 && config_stat.st_mtime > started) {
+    // The start time is exact to one clock tick; the margin keeps a file
+    // written just before the agent started from counting as newer.
+    constexpr int64_t kMarginNs = 50'000'000;
+    int64_t started = ProcessStartNanoseconds(peer.pid);
+    int64_t changed = config_stat.st_mtim.tv_sec * 1'000'000'000LL +
+                      config_stat.st_mtim.tv_nsec;
+    if (started >= 0 && changed > started + kMarginNs) {
       report->Fail(what + ": started before " + Show(config_path) +
                        " last changed, so it still uses the old settings",
                    "restart it: systemctl restart zsp-agent");
