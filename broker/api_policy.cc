@@ -166,10 +166,12 @@ void Api::ExpirePending(int64_t now) const {
 void Api::RunMaintenance() const noexcept {
   try {
     int64_t now = clock_();
+    // Before the store is read, so that a failing store does not keep the
+    // alert windows from ending.
+    NotifyHeldBackAlerts(now);
     ExpirePending(now);
     if (notifier_ == nullptr) return;
     notifier_->ForgetEnded(now);
-    NotifyHeldBackAlerts(now);
     if (!notifier_->Subscribed("grant_expiring")) return;
     auto ending =
         store_->GrantsEndingBetween(now, now + kExpiringNoticeSeconds);
