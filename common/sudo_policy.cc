@@ -489,12 +489,13 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
   auto deny_recorded = [&](const std::string& reason,
                            const std::string& user_text) {
     record.Add("ZSP_DECISION", "deny").Add("ZSP_REASON", reason);
-    // The command as the user typed it, so that the one-line journal view
-    // shows what was denied; ZSP_COMMAND has the resolved path.
+    // The command as the user typed it, last, so that the one-line journal
+    // view shows what was denied and the user's words cannot pose as the
+    // reason. ZSP_COMMAND has the resolved path.
     std::string command =
         argv_in.empty() ? "" : " command=" + JoinArgvForLog(argv_in, 256);
-    record.SetMessage("deny user=" + EscapeForLog(user, 64) + command +
-                      " reason=" + EscapeForLog(reason, 256));
+    record.SetMessage("deny user=" + EscapeForLog(user, 64) + " reason=" +
+                      EscapeForLog(reason, 256) + command);
     if (!listing) record.Commit(spool_dir);
     return deny(user_text);
   };

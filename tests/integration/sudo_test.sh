@@ -30,7 +30,7 @@ expect_output "no grant: journal names command" '"ZSP_COMMAND":"/usr/bin/id"'
 expect_output "no grant: journal names run-as" '"ZSP_RUNAS":"root"'
 expect_output "no grant: journal has reason" '"ZSP_REASON":"no_grant"'
 expect_output "no grant: message names the command" \
-  '"MESSAGE":"deny user=alice command=id reason=no_grant"'
+  '"MESSAGE":"deny user=alice reason=no_grant command=id"'
 
 # --- approval workflow ---
 run zspctl_as alice request --host "$ZSP_HOST" --sudo --runas root \
