@@ -50,6 +50,7 @@ $(B)/libzsp.a: $(COMMON_OBJS)
 # The modules export only their ABI symbols (version scripts) and stay
 # loaded once opened, because libcurl and OpenSSL keep global state.
 $(B)/sudo_zsp/sudo_zsp.o: ZSP_CXXFLAGS += -DZSP_VERSION='"$(VERSION)"'
+$(B)/sudo_zsp/sudo_zsp.o: Makefile
 $(B)/sudo_zsp.so: $(B)/sudo_zsp/sudo_zsp.o $(B)/libzsp.a sudo_zsp/sudo_zsp.map
 	$(CXX) -shared $(LDHARDEN) -Wl,-z,nodelete \
 	  -Wl,--version-script=sudo_zsp/sudo_zsp.map -o $@ \
