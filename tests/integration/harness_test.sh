@@ -25,4 +25,19 @@ sleep 1.5
 expect_equal "cleanup: no process outlives the overlays" \
   "$(cat "$probe" 2>/dev/null)" ""
 
+# The kill loop acts only in a namespace that zsp_enter_namespace made.
+# kill is replaced by a function that prints what it would signal.
+probe_kill() {
+  ZSP_IN_NAMESPACE=1 ZSP_OUTER_MOUNT_NS=$1 bash -c "
+    . '$ZSP_ROOT/tests/lib/harness.sh'
+    kill() { echo \"would kill \$*\"; return 1; }
+    zsp_kill_namespace_processes"
+}
+OUT=$(probe_kill "$(readlink /proc/self/ns/mnt)")
+expect_no_output "kill loop: never in the namespace a test started in" \
+  "would kill"
+OUT=$(probe_kill "mnt:[0]")
+expect_output "kill loop: control finds this namespace's processes" \
+  "would kill -s TERM"
+
 zsp_finish

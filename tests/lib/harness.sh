@@ -18,8 +18,10 @@ zsp_enter_namespace() {
       echo "$0: must run as root (it creates a private mount namespace)" >&2
       exit 1
     fi
-    ZSP_IN_NAMESPACE=1 exec unshare -m -n --propagation private \
-      bash "$0" "$@"
+    # The namespace the test was started in, which the cleanup must never
+    # empty (zsp_kill_namespace_processes).
+    ZSP_OUTER_MOUNT_NS=$(readlink /proc/self/ns/mnt) ZSP_IN_NAMESPACE=1 \
+      exec unshare -m -n --propagation private bash "$0" "$@"
   fi
 }
 
@@ -58,20 +60,24 @@ zsp_private_system() {
 # unmounted below. Processes in namespaces of their own keep their copy of
 # the overlays and are left alone.
 zsp_kill_namespace_processes() {
-  local own dir pid ns round found
-  own=$(readlink /proc/$$/ns/mnt)
-  # Never in the system's own namespace, where this would kill everything.
-  [ "$own" != "$(readlink /proc/1/ns/mnt)" ] || return 0
+  local own=/proc/$$/ns/mnt dir pid round signal found
+  # Only in a namespace that zsp_enter_namespace made, never in the one the
+  # test started in, where this would kill everything.
+  [ "${ZSP_IN_NAMESPACE:-}" = 1 ] && [ -n "${ZSP_OUTER_MOUNT_NS:-}" ] &&
+    [ "$(readlink "$own")" != "$ZSP_OUTER_MOUNT_NS" ] || return 0
   # Killed jobs of this shell would each print a "Killed" notice.
   disown -a 2>/dev/null
-  for round in 1 2 3 4 5 6 7 8 9 10; do
+  # SIGTERM first, so that the broker and journald can finish their logs,
+  # then SIGKILL.
+  for round in $(seq 20); do
+    signal=TERM
+    [ "$round" -gt 4 ] && signal=KILL
     found=0
     for dir in /proc/[0-9]*; do
       pid=${dir#/proc/}
       [ "$pid" = "$$" ] || [ "$pid" = "$BASHPID" ] && continue
-      ns=$(readlink "$dir/ns/mnt" 2>/dev/null) || continue
-      [ "$ns" = "$own" ] || continue
-      kill -KILL "$pid" 2>/dev/null && found=1
+      [[ $dir/ns/mnt -ef $own ]] || continue
+      kill -s "$signal" "$pid" 2>/dev/null && found=1
     done
     [ "$found" = 0 ] && return 0
     sleep 0.05
