@@ -6,7 +6,8 @@
 // runs Agent::Tick; each connection is served on a thread of its own (at
 // most kMaxClients at once), and one more thread follows the broker feed.
 // SIGTERM, SIGINT and SIGHUP are blocked in all of them and read through a
-// signalfd by the main thread.
+// signalfd by the main thread. SIGTERM and SIGINT stop the agent; SIGHUP
+// reloads zsp.conf by starting the program again in the same process.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -24,7 +25,10 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -38,6 +42,7 @@
 #include "agent/relay.h"
 #include "agent/systemd.h"
 #include "common/agent_protocol.h"
+#include "common/audit_spool.h"
 #include "common/breakglass.h"
 #include "common/config.h"
 #include "common/decision.h"
@@ -72,6 +77,13 @@ struct Options {
   std::string config_path = zsp::kDefaultConfigPath;
   std::string state_dir = kDefaultStateDir;
 };
+
+// The command line, for the re-exec that reloads the configuration.
+char** g_argv = nullptr;
+// The SHA-256 (hex) of the zsp.conf text read at start, sent in the
+// status reply so that zspctl host check can tell a stale agent. Written
+// once before any client thread starts.
+std::string g_config_sha256;
 
 constexpr char kUsage[] =
     "usage: zsp-agent [--config PATH] [--state-dir DIR]\n"
@@ -242,6 +254,14 @@ void ServeClient(int fd, zsp::agent::Agent* agent,
     ServeRelay(fd, peer.value().pid(), line, relay, &counts->relays);
     return;
   }
+  if (zsp::AgentRequestOp(line) == "status") {
+    nlohmann::json status = {{"ok", true},
+                             {zsp::kAgentConfigHashMember, g_config_sha256}};
+    auto deadline = std::chrono::steady_clock::now() + kClientTimeout;
+    auto sent = zsp::SendAll(fd, status.dump() + "\n", deadline);
+    (void)sent;
+    return;
+  }
   auto request = zsp::ParsePlaceRequest(line);
   explicit_bzero(line.data(), line.size());
   if (!request.ok()) {
@@ -316,7 +336,42 @@ int Fail(const std::string& what) {
   return 1;
 }
 
+// Starts this program again in the same process, so that it reads the
+// configuration anew, once the new file has been checked. The new image
+// adopts the live grants from the state directory, as after a restart,
+// and keeps the pid that systemd watches. Connections in progress are
+// cut, and their modules fall back as on any agent failure. Returns only
+// when the file is invalid or the exec failed; the running agent then
+// goes on with its old settings.
+void Reload(const Options& options) {
+  auto fresh = zsp::LoadHostConfig(options.config_path);
+  if (!fresh.ok()) {
+    Log(LOG_ERR, "failed",
+        {{"action", "reload"},
+         {"error", fresh.error()},
+         {"detail", "the running configuration stays in force"}});
+    return;
+  }
+  Log(LOG_INFO, "reloading", {{"config", options.config_path}});
+  sd_notify(0, "RELOADING=1");
+  execv("/proc/self/exe", g_argv);
+  Log(LOG_ERR, "failed", {{"action", "reload"}, {"error", strerror(errno)}});
+  sd_notify(0, "READY=1");
+}
+
+// Returns the SHA-256 (hex) of the file at path, or "" when it cannot be
+// read. Read before the configuration is parsed, so that a file changed in
+// between shows up as changed, never as current.
+std::string HashFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "";
+  std::ostringstream text;
+  text << in.rdbuf();
+  return zsp::Sha256Hex(text.str());
+}
+
 int Run(const Options& options) {
+  g_config_sha256 = HashFile(options.config_path);
   auto config = zsp::LoadHostConfig(options.config_path);
   if (!config.ok()) return Fail(config.error());
   auto agent_keys = zsp::LoadPinnedKeys(config.value());
@@ -397,6 +452,10 @@ int Run(const Options& options) {
       signalfd_siginfo info{};
       ssize_t ignored = read(signals.get(), &info, sizeof info);
       (void)ignored;
+      if (info.ssi_signo == SIGHUP) {
+        Reload(options);
+        continue;
+      }
       Log(LOG_INFO, "stopped",
           {{"signal", std::to_string(info.ssi_signo)},
            {"live_grants", std::to_string(agent.LiveGrants())}});
@@ -418,6 +477,7 @@ int Run(const Options& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  g_argv = argv;
   Options options;
   if (!ParseOptions(argc, argv, &options)) return 2;
   if (geteuid() != 0) {

@@ -54,6 +54,8 @@ constexpr char kDisabledPrefix[] = "#zsp-disabled# ";
 // The user name in the decision request of the check. No grant is expected,
 // so a signed deny is the normal result.
 constexpr char kCheckUser[] = "zsp-host-check";
+// How long host check waits for the agent's status reply.
+constexpr long kAgentStatusMs = 2000;
 
 constexpr int kOk = 0;
 constexpr int kFailed = 1;
@@ -247,38 +249,6 @@ void CheckBrokers(const HostConfig& config,
   }
 }
 
-// The time at which process pid started, in nanoseconds since the epoch:
-// field 22 of /proc/PID/stat gives it in clock ticks since boot, and the
-// difference between CLOCK_REALTIME and CLOCK_BOOTTIME now turns that into
-// wall-clock time. Returns -1 when the file cannot be read.
-int64_t ProcessStartNanoseconds(pid_t pid) {
-  std::ifstream stat_file("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(stat_file, line)) return -1;
-  // The command name in field 2 may hold spaces; fields after it may not.
-  size_t close = line.rfind(')');
-  if (close == std::string::npos || close + 2 > line.size()) return -1;
-  std::istringstream fields(line.substr(close + 2));
-  std::string field;
-  for (int number = 3; fields >> field; ++number) {
-    if (number != 22) continue;
-    long ticks = sysconf(_SC_CLK_TCK);
-    if (ticks <= 0 || field.empty() ||
-        field.find_first_not_of("0123456789") != std::string::npos) {
-      return -1;
-    }
-    timespec real{}, boot{};
-    clock_gettime(CLOCK_REALTIME, &real);
-    clock_gettime(CLOCK_BOOTTIME, &boot);
-    int64_t since_boot = static_cast<int64_t>(std::stoull(field)) *
-                         (1'000'000'000 / ticks);
-    int64_t boot_ns = boot.tv_sec * 1'000'000'000LL + boot.tv_nsec;
-    int64_t real_ns = real.tv_sec * 1'000'000'000LL + real.tv_nsec;
-    return real_ns - (boot_ns - since_boot);
-  }
-  return -1;
-}
-
 void CheckAgent(const HostConfig& config, const std::string& config_path,
                 Report* report) {
   if (config.agent == AgentMode::kOff &&
@@ -301,27 +271,25 @@ void CheckAgent(const HostConfig& config, const std::string& config_path,
     }
     return;
   }
-  // The agent reads the configuration once, at start.
-  ucred peer{};
-  socklen_t length = sizeof peer;
-  struct stat config_stat {};
-  if (getsockopt(connected.value().get(), SOL_SOCKET, SO_PEERCRED, &peer,
-                 &length) == 0 &&
-      stat(config_path.c_str(), &config_stat) == 0) {
-    // The start time is exact to one clock tick; the margin keeps a file
-    // written just before the agent started from counting as newer.
-    constexpr int64_t kMarginNs = 50'000'000;
-    int64_t started = ProcessStartNanoseconds(peer.pid);
-    int64_t changed = config_stat.st_mtim.tv_sec * 1'000'000'000LL +
-                      config_stat.st_mtim.tv_nsec;
-    if (started >= 0 && changed > started + kMarginNs) {
-      report->Fail(what + ": started before " + Show(config_path) +
-                       " last changed, so it still uses the old settings",
-                   "restart it: systemctl restart zsp-agent");
-      return;
-    }
+  // The agent reads the configuration at start and on reload, and says
+  // which text it read.
+  auto running = AskAgentConfigHash(config.agent_socket, kAgentStatusMs);
+  std::ifstream file(config_path, std::ios::binary);
+  std::ostringstream text;
+  text << file.rdbuf();
+  if (!running.ok()) {
+    report->Warn(what + ": " + Show(running.error()),
+                 "restart it so that it runs this version: systemctl "
+                 "restart zsp-agent");
+    return;
   }
-  report->Ok(what + ": running as root");
+  if (running.value() != Sha256Hex(text.str())) {
+    report->Fail(what + ": runs with an older version of " +
+                     Show(config_path),
+                 "reload it: systemctl reload zsp-agent");
+    return;
+  }
+  report->Ok(what + ": running as root, with this configuration");
 }
 
 void CheckJournal(Report* report) {

@@ -205,15 +205,12 @@ Result<AgentReply> AskAgentToPlace(const std::string& socket_path,
   return SendPlaceRequest(socket_path, EncodePlaceRequest(token), timeout_ms);
 }
 
-Result<AgentReply> SendPlaceRequest(const std::string& socket_path,
-                                    const std::string& request,
-                                    long timeout_ms) {
-  auto deadline = std::chrono::steady_clock::now() +
-                  std::chrono::milliseconds(timeout_ms);
-  auto connected = SendToAgent(socket_path, request, deadline);
-  if (!connected.ok()) return Error{connected.error()};
-  int fd = connected.value().get();
+namespace {
 
+// Reads the agent's one-line reply from fd before deadline, without its
+// newline.
+Result<std::string> ReadAgentReplyLine(
+    int fd, std::chrono::steady_clock::time_point deadline) {
   std::string reply;
   char buffer[512];
   while (reply.find('\n') == std::string::npos) {
@@ -234,7 +231,42 @@ Result<AgentReply> SendPlaceRequest(const std::string& socket_path,
                    std::to_string(kMaxAgentReplyBytes) + " bytes"};
     }
   }
-  return ParseAgentReply(std::string_view(reply).substr(0, reply.find('\n')));
+  reply.resize(reply.find('\n'));
+  return reply;
+}
+
+}  // namespace
+
+Result<AgentReply> SendPlaceRequest(const std::string& socket_path,
+                                    const std::string& request,
+                                    long timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::milliseconds(timeout_ms);
+  auto connected = SendToAgent(socket_path, request, deadline);
+  if (!connected.ok()) return Error{connected.error()};
+  auto reply = ReadAgentReplyLine(connected.value().get(), deadline);
+  if (!reply.ok()) return Error{reply.error()};
+  return ParseAgentReply(reply.value());
+}
+
+Result<std::string> AskAgentConfigHash(const std::string& socket_path,
+                                       long timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::milliseconds(timeout_ms);
+  auto connected = SendToAgent(socket_path, kAgentStatusRequest, deadline);
+  if (!connected.ok()) return Error{connected.error()};
+  auto reply = ReadAgentReplyLine(connected.value().get(), deadline);
+  if (!reply.ok()) return Error{reply.error()};
+  json status = ParseStrictJson(reply.value());
+  std::string hash = status.is_object()
+                         ? StringMember(status, kAgentConfigHashMember)
+                         : "";
+  if (hash.size() != 64 ||
+      hash.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    return Error{"the zsp agent's status reply has no configuration hash "
+                 "(an agent older than this zspctl?)"};
+  }
+  return hash;
 }
 
 namespace {

@@ -105,6 +105,16 @@ Result<UniqueFd> SendToAgent(const std::string& socket_path,
                              std::string_view request_line,
                              std::chrono::steady_clock::time_point deadline);
 
+// The request line that asks the agent for its status, and the member of
+// the reply that holds the SHA-256 (hex) of the zsp.conf text it runs with.
+inline constexpr char kAgentStatusRequest[] = "{\"op\":\"status\"}\n";
+inline constexpr char kAgentConfigHashMember[] = "config_sha256";
+
+// Returns the SHA-256 of the zsp.conf text that the agent at socket_path
+// runs with, from its status reply, within timeout_ms.
+Result<std::string> AskAgentConfigHash(const std::string& socket_path,
+                                       long timeout_ms);
+
 // Sends all of data on the non-blocking fd before deadline.
 Result<bool> SendAll(int fd, std::string_view data,
                      std::chrono::steady_clock::time_point deadline);
