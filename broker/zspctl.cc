@@ -350,13 +350,16 @@ void PrintRequest(const json& r) {
             << "reason    " << StringField(r, "reason") << "\n";
   std::string entitlement = StringField(r, "entitlement");
   if (!entitlement.empty()) {
-    std::cout << "policy    entitlement " << entitlement << ", approvals "
-              << JoinField(r, "approvals") << " ("
-              << (r.contains("approvals") && r["approvals"].is_array()
-                      ? r["approvals"].size()
-                      : 0)
-              << " of " << IntField(r, "approvals_required").value_or(1)
-              << ")\n";
+    size_t approved = r.contains("approvals") && r["approvals"].is_array()
+                          ? r["approvals"].size()
+                          : 0;
+    std::string approvers = JoinField(r, "approvals");
+    std::cout << "policy    entitlement " << entitlement << ", "
+              << approved << " of "
+              << IntField(r, "approvals_required").value_or(1)
+              << " approvals"
+              << (approved > 0 ? " (" + approvers + ")" : std::string())
+              << "\n";
   }
   if (r.value("full_root", false)) {
     std::cout << "warning   a command runs a shell or any program: this is "

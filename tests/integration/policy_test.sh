@@ -129,12 +129,19 @@ expect_output "admin: told why" "your own request"
 run request_id alice /usr/bin/id
 expect_status "two of m: filed" 0
 request=$OUT
+run zspctl_as alice status "$request"
+expect_output "two of m: status before any approval" \
+  "policy    entitlement web-ops, 0 of 2 approvals"
+expect_no_output "two of m: no empty approver list" "approvals ("
 run zspctl_as carol approve "$request"
 expect_fail "two of m: approver outside the entitlement rejected"
 expect_output "two of m: carol told why" "not an approver of entitlement web-ops"
 run zspctl_as bob approve "$request"
 expect_status "two of m: first approval accepted" 0
 expect_output "two of m: still pending" "pending (1 of 2 approvals)"
+run zspctl_as alice status "$request"
+expect_output "two of m: status names the approver" \
+  "policy    entitlement web-ops, 1 of 2 approvals (bob)"
 run zspctl_as bob approve "$request"
 expect_fail "two of m: second vote of the same approver rejected"
 run as_user alice sudo -n /usr/bin/id -u
