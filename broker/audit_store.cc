@@ -100,7 +100,6 @@ struct IndexedFields {
   std::optional<std::string> message_id;
 };
 
-
 IndexedFields IndexFields(const json& record) {
   IndexedFields fields;
   auto time = record.find("time");
@@ -320,8 +319,8 @@ StoreResult<AppendOutcome> SqliteAuditStore::AppendLocked(
     auto prev = record.is_object() ? StringMember(record, "prev") : std::nullopt;
     if (seq_it == record.end() || !seq_it->is_number_unsigned() || !prev) {
       auto alert = raise("invalid_record", head.seq + 1,
-                          "a record after " + std::to_string(head.seq) +
-                              " is not a JSON object with seq and prev");
+                         "a record after " + std::to_string(head.seq) +
+                             " is not a JSON object with seq and prev");
       if (!alert.ok()) return Fail<AppendOutcome>(alert.error, alert.message);
       outcome.rejected = alert.value;
       break;
@@ -344,26 +343,26 @@ StoreResult<AppendOutcome> SqliteAuditStore::AppendLocked(
         return Fail<AppendOutcome>(StoreError::kInternal, stored.error());
       }
       auto alert = raise("conflict", seq,
-                          "record " + std::to_string(seq) +
-                              " differs from the record stored under that "
-                              "sequence number");
+                         "record " + std::to_string(seq) +
+                             " differs from the record stored under that "
+                             "sequence number");
       if (!alert.ok()) return Fail<AppendOutcome>(alert.error, alert.message);
       outcome.rejected = alert.value;
       break;
     }
     if (seq != head.seq + 1) {
       auto alert = raise("gap", seq,
-                          "expected record " + std::to_string(head.seq + 1) +
-                              ", received " + std::to_string(seq));
+                         "expected record " + std::to_string(head.seq + 1) +
+                             ", received " + std::to_string(seq));
       if (!alert.ok()) return Fail<AppendOutcome>(alert.error, alert.message);
       outcome.rejected = alert.value;
       break;
     }
     if (*prev != head.hash) {
       auto alert = raise("hash_mismatch", seq,
-                          "prev of record " + std::to_string(seq) +
-                              " is not the SHA-256 of stored record " +
-                              std::to_string(head.seq));
+                         "prev of record " + std::to_string(seq) +
+                             " is not the SHA-256 of stored record " +
+                             std::to_string(head.seq));
       if (!alert.ok()) return Fail<AppendOutcome>(alert.error, alert.message);
       outcome.rejected = alert.value;
       break;
