@@ -6,8 +6,7 @@
 // runs Agent::Tick; each connection is served on a thread of its own (at
 // most kMaxClients at once), and one more thread follows the broker feed.
 // SIGTERM, SIGINT and SIGHUP are blocked in all of them and read through a
-// signalfd by the main thread. SIGTERM and SIGINT stop the agent; SIGHUP
-// reloads zsp.conf by starting the program again in the same process.
+// signalfd by the main thread.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -25,10 +24,8 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
-#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -78,8 +75,6 @@ struct Options {
   std::string state_dir = kDefaultStateDir;
 };
 
-// The command line, for the re-exec that reloads the configuration.
-char** g_argv = nullptr;
 // The SHA-256 (hex) of the zsp.conf text read at start, sent in the
 // status reply so that zspctl host check can tell a stale agent. Written
 // once before any client thread starts.
@@ -336,38 +331,26 @@ int Fail(const std::string& what) {
   return 1;
 }
 
-// Starts this program again in the same process, so that it reads the
-// configuration anew, once the new file has been checked. The new image
-// adopts the live grants from the state directory, as after a restart,
-// and keeps the pid that systemd watches. Connections in progress are
-// cut, and their modules fall back as on any agent failure. Returns only
-// when the file is invalid or the exec failed; the running agent then
-// goes on with its old settings.
-void Reload(const Options& options) {
-  auto fresh = zsp::LoadHostConfig(options.config_path);
-  if (!fresh.ok()) {
-    Log(LOG_ERR, "failed",
-        {{"action", "reload"},
-         {"error", fresh.error()},
-         {"detail", "the running configuration stays in force"}});
-    return;
-  }
-  Log(LOG_INFO, "reloading", {{"config", options.config_path}});
-  sd_notify(0, "RELOADING=1");
-  execv("/proc/self/exe", g_argv);
-  Log(LOG_ERR, "failed", {{"action", "reload"}, {"error", strerror(errno)}});
-  sd_notify(0, "READY=1");
-}
-
-// Returns the SHA-256 (hex) of the file at path, or "" when it cannot be
-// read. Read before the configuration is parsed, so that a file changed in
-// between shows up as changed, never as current.
+// Returns the SHA-256 (hex) of the regular file at path, or "" when it
+// cannot be read. Opened as LoadHostConfig opens it, so that a FIFO there
+// does not block. Read before the configuration is parsed, so that a file
+// changed in between shows up as changed, never as current.
 std::string HashFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return "";
-  std::ostringstream text;
-  text << in.rdbuf();
-  return zsp::Sha256Hex(text.str());
+  zsp::UniqueFd fd(
+      open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+  struct stat st {};
+  if (fd.get() < 0 || fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
+      st.st_size > static_cast<off_t>(zsp::kMaxConfigBytes)) {
+    return "";
+  }
+  std::string text;
+  char buffer[4096];
+  ssize_t n;
+  while ((n = read(fd.get(), buffer, sizeof buffer)) > 0) {
+    text.append(buffer, static_cast<size_t>(n));
+  }
+  if (n < 0) return "";
+  return zsp::Sha256Hex(text);
 }
 
 int Run(const Options& options) {
@@ -452,10 +435,6 @@ int Run(const Options& options) {
       signalfd_siginfo info{};
       ssize_t ignored = read(signals.get(), &info, sizeof info);
       (void)ignored;
-      if (info.ssi_signo == SIGHUP) {
-        Reload(options);
-        continue;
-      }
       Log(LOG_INFO, "stopped",
           {{"signal", std::to_string(info.ssi_signo)},
            {"live_grants", std::to_string(agent.LiveGrants())}});
@@ -477,7 +456,6 @@ int Run(const Options& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  g_argv = argv;
   Options options;
   if (!ParseOptions(argc, argv, &options)) return 2;
   if (geteuid() != 0) {

@@ -19,6 +19,9 @@ namespace {
 
 using nlohmann::json;
 
+// How ConnectToAgent's error for a failed connect() begins.
+constexpr char kAgentConnectError[] = "cannot connect to the zsp agent at ";
+
 std::string StringMember(const json& object, const char* name) {
   auto it = object.find(name);
   if (it == object.end() || !it->is_string()) return "";
@@ -56,6 +59,11 @@ bool WaitFor(int fd, short events,
   }
 }
 
+bool IsAgentConnectError(std::string_view error) {
+  return error.substr(0, std::strlen(kAgentConnectError)) ==
+         kAgentConnectError;
+}
+
 Result<UniqueFd> ConnectToAgent(const std::string& socket_path) {
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
@@ -67,7 +75,7 @@ Result<UniqueFd> ConnectToAgent(const std::string& socket_path) {
   if (fd.get() < 0) return Error{std::string("socket: ") + strerror(errno)};
   if (connect(fd.get(), reinterpret_cast<sockaddr*>(&address),
               sizeof address) != 0) {
-    return Error{"cannot connect to the zsp agent at " + socket_path + ": " +
+    return Error{std::string(kAgentConnectError) + socket_path + ": " +
                  strerror(errno)};
   }
   ucred peer{};
@@ -261,6 +269,11 @@ Result<std::string> AskAgentConfigHash(const std::string& socket_path,
   std::string hash = status.is_object()
                          ? StringMember(status, kAgentConfigHashMember)
                          : "";
+  std::string rejected =
+      status.is_object() ? StringMember(status, "error") : "";
+  if (hash.empty() && !rejected.empty()) {
+    return Error{"the zsp agent answered: " + EscapeForLog(rejected, 256)};
+  }
   if (hash.size() != 64 ||
       hash.find_first_not_of("0123456789abcdef") != std::string::npos) {
     return Error{"the zsp agent's status reply has no configuration hash "

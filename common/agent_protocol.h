@@ -95,6 +95,10 @@ long MillisecondsLeft(std::chrono::steady_clock::time_point deadline);
 bool WaitFor(int fd, short events,
              std::chrono::steady_clock::time_point deadline);
 
+// True for an error of ConnectToAgent's connect(): nothing listens at the
+// socket, or it is missing.
+bool IsAgentConnectError(std::string_view error);
+
 // Opens a non-blocking connection to the agent's socket and checks with
 // SO_PEERCRED that the process listening there runs as root.
 Result<UniqueFd> ConnectToAgent(const std::string& socket_path);
@@ -111,7 +115,8 @@ inline constexpr char kAgentStatusRequest[] = "{\"op\":\"status\"}\n";
 inline constexpr char kAgentConfigHashMember[] = "config_sha256";
 
 // Returns the SHA-256 of the zsp.conf text that the agent at socket_path
-// runs with, from its status reply, within timeout_ms.
+// runs with, from its status reply, within timeout_ms. An agent that
+// rejects the request gives its own error message.
 Result<std::string> AskAgentConfigHash(const std::string& socket_path,
                                        long timeout_ms);
 

@@ -14,8 +14,6 @@
 namespace zsp {
 namespace {
 
-constexpr size_t kMaxConfigBytes = 64 * 1024;
-
 std::string_view Trim(std::string_view s) {
   size_t b = s.find_first_not_of(" \t\r");
   if (b == std::string_view::npos) return {};

@@ -4,6 +4,7 @@
 #ifndef ZSP_COMMON_CONFIG_H_
 #define ZSP_COMMON_CONFIG_H_
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,6 +19,8 @@ inline constexpr size_t kMaxBrokerUrls = 8;
 inline constexpr char kDefaultDecisionCacheDir[] = "/run/zsp/decisions";
 inline constexpr long kMaxDecisionCacheSec = 60;
 inline constexpr char kDefaultAgentSocket[] = "/run/zsp/agent.sock";
+// The largest zsp.conf that LoadHostConfig reads.
+inline constexpr size_t kMaxConfigBytes = 64 * 1024;
 
 // What pam_zsp and sudo_zsp do with the host agent (setting "agent").
 enum class AgentMode {
