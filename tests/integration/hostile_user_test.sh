@@ -279,7 +279,7 @@ expect_status "limits: alice allowed again without limits" 0
 
 # ---------------------------------------------------------------------------
 # Signals to the front end while it waits for the broker. The slow broker
-# answers after 1.5 s with an allow for anyone that is valid for 3 s.
+# answers after 3 s with an allow for anyone that is valid for 2 s.
 # ---------------------------------------------------------------------------
 start_hostile slow-allow good
 # A long timeout and no clock skew allowance leave only the decision's own
@@ -306,9 +306,9 @@ signal_case() {
   start=$(date +%s%N)
   (exec_as_bob sudo -n /usr/bin/touch "$marker") >"$out" 2>&1 &
   pid=$!
-  # sudo records a SIGINT that arrives before the plugin runs and goes on,
-  # so the signal must land while the plugin waits for the broker. A
-  # loaded machine can take longer than the broker's pause to get there.
+  # The signal must land while the plugin waits for the broker, before
+  # the broker's answer lets sudo run the command. A loaded machine can
+  # take a second or more to start sudo and the kill.
   for i in $(seq 100); do
     ss -Htnp state established "( dport = :${HOSTILE_URL##*:} )" |
       grep -q "pid=$pid," && break
@@ -345,8 +345,8 @@ signal_case KILL
 expect_equal "SIGKILL: sudo killed" "$STATUS" "137"
 expect_equal "SIGKILL: command did not run" "$(ls "$marker" 2>/dev/null)" ""
 
-# Stopped for 6 s, the front end outlives the 3 s decision: resuming must
-# not use it.
+# Stopped for 6 s, the front end outlives the 2 s decision that arrives
+# 3 s after its request: resuming must not use it.
 signal_case STOP 6
 expect_equal "SIGSTOP: sudo was stopped" "$STOPPED_STATE" "T"
 expect_fail "SIGSTOP: expired decision not used after resume"

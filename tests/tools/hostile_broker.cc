@@ -142,11 +142,12 @@ std::string SignedToken(const std::string& mode, const json& request) {
   if (mode == "allow") {
   } else if (mode == "slow-allow") {
     // Answers after a pause, so that a test can signal the client while
-    // it waits, with a decision valid for only 3 s, so that a client
-    // stopped meanwhile holds an expired one when it resumes.
-    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    // it waits (3 s leave room for a loaded machine), with a decision
+    // valid for only 2 s, so that a client stopped meanwhile holds an
+    // expired one when it resumes.
+    std::this_thread::sleep_for(std::chrono::milliseconds(3000));
     claims = AllowClaims(request);
-    claims["exp"] = claims["iat"].get<int64_t>() + 3;
+    claims["exp"] = claims["iat"].get<int64_t>() + 2;
   } else if (mode == "deny") {
     claims.erase("grant");
     claims.erase("grant_exp");
