@@ -80,6 +80,13 @@ InteractiveOutcome RequestAndWait(const HostConfig& config,
                  id);
 
   int64_t deadline = int64_t(std::time(nullptr)) + config.request_wait_sec;
+  struct WaitingScope {
+    UserTerminal* terminal;
+    explicit WaitingScope(UserTerminal* t) : terminal(t) {
+      terminal->BeginWaiting();
+    }
+    ~WaitingScope() { terminal->EndWaiting(); }
+  } waiting(terminal);
   while (true) {
     int64_t left = deadline - int64_t(std::time(nullptr));
     if (left <= 0) {

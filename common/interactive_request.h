@@ -29,8 +29,15 @@ class UserTerminal {
   // Asks with echo off, for secrets such as a break-glass token; nullopt
   // as for Ask.
   virtual std::optional<std::string> AskHidden(const std::string& prompt) = 0;
-  // Waits; false when a signal (Ctrl-C) interrupted the wait.
+  // Waits; false when a signal (Ctrl-C) interrupted the wait, or arrived
+  // since BeginWaiting while the flow was not in Wait.
   virtual bool Wait(int milliseconds) = 0;
+  // Called around the wait for an approval, where the flow alternates
+  // between Wait and calls to the broker. A terminal that can notice a
+  // Ctrl-C during those calls starts watching in BeginWaiting and stops in
+  // EndWaiting.
+  virtual void BeginWaiting() {}
+  virtual void EndWaiting() {}
 };
 
 struct InteractiveOutcome {

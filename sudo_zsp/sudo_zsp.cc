@@ -1,5 +1,6 @@
 // sudo_zsp.so: the sudo policy plugin ABI. Each callback is a noexcept shim
 // around zsp::SudoPolicy; no exception or exit ever reaches sudo.
+#include <signal.h>
 #include <sudo_plugin.h>
 #include <unistd.h>
 
@@ -43,9 +44,30 @@ class CStringArray {
   std::vector<char*> pointers_;
 };
 
+// Set by InterruptHandler while the plugin waits for an approval.
+volatile sig_atomic_t g_interrupted = 0;
+// sudo's own SIGINT action, which InterruptHandler passes the signal on to.
+struct sigaction g_sudo_sigint {};
+
+// Records a Ctrl-C, then lets sudo's handler record it as well. sudo only
+// records SIGINT before exec, so without this a Ctrl-C that lands during a
+// broker call (whose poll libcurl restarts) would go unnoticed.
+void InterruptHandler(int signo, siginfo_t* info, void* context) {
+  g_interrupted = 1;
+  if ((g_sudo_sigint.sa_flags & SA_SIGINFO) != 0) {
+    if (g_sudo_sigint.sa_sigaction != nullptr) {
+      g_sudo_sigint.sa_sigaction(signo, info, context);
+    }
+  } else if (g_sudo_sigint.sa_handler != SIG_DFL &&
+             g_sudo_sigint.sa_handler != SIG_IGN) {
+    g_sudo_sigint.sa_handler(signo);
+  }
+}
+
 // The user's terminal through sudo's conversation function. sudo catches
 // SIGINT before exec and only records it, so a Ctrl-C shows up here as an
-// interrupted wait.
+// interrupted wait, or, while waiting for an approval, through
+// InterruptHandler.
 class SudoTerminal : public zsp::UserTerminal {
  public:
   SudoTerminal(sudo_conv_t conversation, sudo_printf_t printf_fn)
@@ -70,8 +92,30 @@ class SudoTerminal : public zsp::UserTerminal {
   }
 
   bool Wait(int milliseconds) override {
+    if (g_interrupted) return false;
     timespec delay{milliseconds / 1000, (milliseconds % 1000) * 1000000L};
-    return nanosleep(&delay, nullptr) == 0;
+    return nanosleep(&delay, nullptr) == 0 && !g_interrupted;
+  }
+
+  void BeginWaiting() override {
+    g_interrupted = 0;
+    struct sigaction current {};
+    // A SIGINT that sudo's parent ignores stays ignored.
+    if (sigaction(SIGINT, nullptr, &current) != 0 ||
+        current.sa_handler == SIG_IGN) {
+      return;
+    }
+    struct sigaction watch {};
+    watch.sa_sigaction = InterruptHandler;
+    watch.sa_mask = current.sa_mask;
+    watch.sa_flags = SA_SIGINFO | (current.sa_flags & SA_RESTART);
+    g_sudo_sigint = current;
+    watching_ = sigaction(SIGINT, &watch, nullptr) == 0;
+  }
+
+  void EndWaiting() override {
+    if (watching_) sigaction(SIGINT, &g_sudo_sigint, nullptr);
+    watching_ = false;
   }
 
  private:
@@ -90,6 +134,7 @@ class SudoTerminal : public zsp::UserTerminal {
 
   sudo_conv_t conversation_;
   sudo_printf_t printf_fn_;
+  bool watching_ = false;  // InterruptHandler is installed
 };
 
 struct PluginState {

@@ -31,6 +31,12 @@ declare -A ALLOWED=(
   [common/https_client.cc:unsetenv]="keeps libcurl from writing TLS secrets"
   [sudo_zsp.so:unsetenv]="the call in common/https_client.cc"
   [pam_zsp.so:unsetenv]="the call in common/https_client.cc"
+  # While sudo_zsp waits for an approval it passes SIGINT through a handler
+  # that records a Ctrl-C and then calls sudo's own, and puts sudo's back
+  # when the wait ends. sudo only records SIGINT, so a Ctrl-C during a
+  # broker call would otherwise be lost.
+  [sudo_zsp/sudo_zsp.cc:sigaction]="watches Ctrl-C during the approval wait"
+  [sudo_zsp.so:sigaction]="the call in sudo_zsp/sudo_zsp.cc"
 )
 
 # strip_comments FILE: the file with // and /* */ comments and string

@@ -90,6 +90,49 @@ expect_output "ctrl-c: user told the request was cancelled" "request $id cancell
 OUT=$(zspctl_as bob --json status "$id")
 expect_output "ctrl-c: request cancelled at the broker" '"state": "cancelled"'
 
+# --- Ctrl-C during a broker call ---
+# With the broker stopped, each status call blocks in the TLS handshake
+# for connect_timeout_ms (8 s here) against a 1 s pause between calls, so
+# 2.5 s after the stop the plugin is inside a call, whose poll libcurl
+# restarts after the signal. The Ctrl-C must still cancel once the call
+# returns.
+sed -i -e 's/^timeout_ms = .*/timeout_ms = 8000/' \
+  -e 's/^connect_timeout_ms = .*/connect_timeout_ms = 8000/' /etc/zsp/zsp.conf
+{
+  printf 'want a shell\n'
+  for _ in $(seq 50); do
+    [ -n "$(pending_ids)" ] && break
+    sleep 0.1
+  done
+  kill -STOP "$ZSP_BROKER_PID"
+  sleep 2.5
+  printf '\003'
+  sleep 0.5
+  kill -CONT "$ZSP_BROKER_PID"
+  sleep 8
+} | as_user alice script -qfec "sudo whoami" /dev/null >"$ZSP_TMP/tty5.out" 2>&1 &
+tty_pid=$!
+for _ in $(seq 150); do
+  grep -q "cancelled" "$ZSP_TMP/tty5.out" 2>/dev/null && break
+  sleep 0.1
+done
+kill -CONT "$ZSP_BROKER_PID" 2>/dev/null
+kill "$tty_pid" 2>/dev/null; wait "$tty_pid" 2>/dev/null
+sed -i -e 's/^timeout_ms = .*/timeout_ms = 2000/' \
+  -e 's/^connect_timeout_ms = .*/connect_timeout_ms = 1000/' /etc/zsp/zsp.conf
+if grep -qE 'request r-[0-9a-f]+ cancelled' "$ZSP_TMP/tty5.out"; then
+  pass "ctrl-c in a broker call: request cancelled"
+else
+  fail "ctrl-c in a broker call: request cancelled" \
+    "$(tr -d '\r' <"$ZSP_TMP/tty5.out" | tail -c 400)"
+fi
+if tr -d '\r' <"$ZSP_TMP/tty5.out" | grep -qx root; then
+  fail "ctrl-c in a broker call: command did not run" "whoami printed root"
+else
+  pass "ctrl-c in a broker call: command did not run"
+fi
+for id in $(pending_ids); do zspctl_as alice cancel "$id" >/dev/null 2>&1; done
+
 # --- an empty reason files nothing ---
 sudo_on_tty $'\n' "sudo whoami" >"$ZSP_TMP/tty4.out" 2>&1 &
 tty_pid=$!
