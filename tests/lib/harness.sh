@@ -19,9 +19,12 @@ zsp_enter_namespace() {
       exit 1
     fi
     # The namespace the test was started in, which the cleanup must never
-    # empty (zsp_kill_namespace_processes).
+    # empty (zsp_kill_namespace_processes). SIGINT goes back to its default
+    # action: a runner started in the background passes it on ignored, and
+    # sudo then keeps ignoring it, so the Ctrl-C cases would test nothing.
     ZSP_OUTER_MOUNT_NS=$(readlink /proc/self/ns/mnt) ZSP_IN_NAMESPACE=1 \
-      exec unshare -m -n --propagation private bash "$0" "$@"
+      exec env --default-signal=INT unshare -m -n --propagation private \
+      bash "$0" "$@"
   fi
 }
 
