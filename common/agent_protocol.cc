@@ -243,27 +243,31 @@ Result<std::string> ReadAgentReplyLine(
   return reply;
 }
 
+// Sends request_line to the agent and returns its reply line, all within
+// timeout_ms.
+Result<std::string> ExchangeWithAgent(const std::string& socket_path,
+                                      std::string_view request_line,
+                                      long timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::milliseconds(timeout_ms);
+  auto connected = SendToAgent(socket_path, request_line, deadline);
+  if (!connected.ok()) return Error{connected.error()};
+  return ReadAgentReplyLine(connected.value().get(), deadline);
+}
+
 }  // namespace
 
 Result<AgentReply> SendPlaceRequest(const std::string& socket_path,
                                     const std::string& request,
                                     long timeout_ms) {
-  auto deadline = std::chrono::steady_clock::now() +
-                  std::chrono::milliseconds(timeout_ms);
-  auto connected = SendToAgent(socket_path, request, deadline);
-  if (!connected.ok()) return Error{connected.error()};
-  auto reply = ReadAgentReplyLine(connected.value().get(), deadline);
+  auto reply = ExchangeWithAgent(socket_path, request, timeout_ms);
   if (!reply.ok()) return Error{reply.error()};
   return ParseAgentReply(reply.value());
 }
 
 Result<std::string> AskAgentConfigHash(const std::string& socket_path,
                                        long timeout_ms) {
-  auto deadline = std::chrono::steady_clock::now() +
-                  std::chrono::milliseconds(timeout_ms);
-  auto connected = SendToAgent(socket_path, kAgentStatusRequest, deadline);
-  if (!connected.ok()) return Error{connected.error()};
-  auto reply = ReadAgentReplyLine(connected.value().get(), deadline);
+  auto reply = ExchangeWithAgent(socket_path, kAgentStatusRequest, timeout_ms);
   if (!reply.ok()) return Error{reply.error()};
   json status = ParseStrictJson(reply.value());
   std::string hash = status.is_object()
@@ -272,7 +276,8 @@ Result<std::string> AskAgentConfigHash(const std::string& socket_path,
   std::string rejected =
       status.is_object() ? StringMember(status, "error") : "";
   if (hash.empty() && !rejected.empty()) {
-    return Error{"the zsp agent answered: " + EscapeForLog(rejected, 256)};
+    return Error{"the zsp agent rejected the status request: " +
+                 EscapeForLog(rejected, 256)};
   }
   if (hash.size() != 64 ||
       hash.find_first_not_of("0123456789abcdef") != std::string::npos) {
