@@ -263,7 +263,8 @@ void CheckAgent(const HostConfig& config, const std::string& config_path,
                  "run zspctl host check as root");
     return;
   }
-  // The agent reads zsp.conf once, at start, and says which text it read.
+  // The agent reads zsp.conf once, at start, and reports the SHA-256 of the
+  // text it read.
   auto running = AskAgentConfigHash(config.agent_socket, kAgentStatusMs);
   if (!running.ok() && !IsAgentConnectError(running.error())) {
     report->Warn(what + ": no status: " + Show(running.error()),

@@ -109,8 +109,8 @@ Result<UniqueFd> SendToAgent(const std::string& socket_path,
                              std::string_view request_line,
                              std::chrono::steady_clock::time_point deadline);
 
-// The request line that asks the agent for its status, and the member of
-// the reply that holds the SHA-256 (hex) of the zsp.conf text it runs with.
+// The request line for the agent's status, and the member of the reply
+// that contains the SHA-256 (hex) of the zsp.conf text it runs with.
 inline constexpr char kAgentStatusRequest[] = "{\"op\":\"status\"}\n";
 inline constexpr char kAgentConfigHashMember[] = "config_sha256";
 

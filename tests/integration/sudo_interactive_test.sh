@@ -92,10 +92,10 @@ expect_output "ctrl-c: request cancelled at the broker" '"state": "cancelled"'
 
 # --- Ctrl-C during a broker call ---
 # With the broker stopped, each status call blocks in the TLS handshake
-# for connect_timeout_ms (8 s here) against a 1 s pause between calls, so
-# 2.5 s after the stop the plugin is inside a call, whose poll libcurl
-# restarts after the signal. The Ctrl-C must still cancel once the call
-# returns.
+# for connect_timeout_ms (8 s here), and the plugin pauses 1 s between
+# calls. So 2.5 s after the stop the plugin is inside a call, whose poll
+# libcurl restarts after the signal. The Ctrl-C must still cancel once the
+# call returns.
 sed -i -e 's/^timeout_ms = .*/timeout_ms = 8000/' \
   -e 's/^connect_timeout_ms = .*/connect_timeout_ms = 8000/' /etc/zsp/zsp.conf
 {
