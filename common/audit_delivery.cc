@@ -53,17 +53,30 @@ bool ReadAll(int fd, std::string* out) {
   }
 }
 
+// Builds the error for a spool that someone other than root could have
+// written: why nothing was delivered, and the commands that close it.
+std::string NotDelivered(const std::string& problem, const std::string& path,
+                         const std::string& dir) {
+  return problem + "; nothing was delivered, since its records may not " +
+         "come from zsp. Check them with zspctl audit verify --spool " + dir +
+         "/" + kSpoolFileName + ", then run chown root:root " + path +
+         " and chmod go= " + path;
+}
+
 // Reads the spool under a shared lock, so that no line is half written.
 Result<std::vector<SpoolLine>> ReadSpool(const std::string& dir) {
   std::string path = dir + "/" + kSpoolFileName;
   UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (fd.get() < 0 && errno == ENOENT) return std::vector<SpoolLine>();
   if (fd.get() < 0) return Error{Errno("cannot open " + path)};
+  struct stat st {};
+  if (fstat(fd.get(), &st) != 0) return Error{Errno("cannot stat " + path)};
+  std::string problem = SpoolPrivacyProblem(st, path);
+  if (!problem.empty()) return Error{NotDelivered(problem, path, dir)};
+  if (!S_ISREG(st.st_mode)) return Error{path + " is not a regular file"};
   while (flock(fd.get(), LOCK_SH) != 0) {
     if (errno != EINTR) return Error{Errno("cannot lock " + path)};
   }
-  struct stat st {};
-  if (fstat(fd.get(), &st) != 0) return Error{Errno("cannot stat " + path)};
   if (st.st_size > kMaxSpoolBytes) {
     return Error{path + " is larger than the 256 MiB delivery limit"};
   }
@@ -223,8 +236,14 @@ Result<DeliveryReport> DeliverSpool(const HostConfig& config,
                                     const DeliveryOptions& options) {
   const std::string& dir = config.spool_dir;
   DeliveryReport report;
+  UniqueFd dir_fd(open(dir.c_str(),
+                       O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
+  if (dir_fd.get() < 0 && errno == ENOENT) return report;
+  if (dir_fd.get() < 0) return Error{Errno("cannot open " + dir)};
   struct stat st {};
-  if (stat(dir.c_str(), &st) != 0 && errno == ENOENT) return report;
+  if (fstat(dir_fd.get(), &st) != 0) return Error{Errno("cannot stat " + dir)};
+  std::string problem = SpoolPrivacyProblem(st, dir);
+  if (!problem.empty()) return Error{NotDelivered(problem, dir, dir)};
   auto lock = LockDelivery(dir);
   if (!lock.ok()) return Error{lock.error()};
   auto state = ReadDeliveryState(dir);

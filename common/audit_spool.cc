@@ -26,14 +26,6 @@ std::string Errno(const std::string& what) {
   return what + ": " + std::strerror(errno);
 }
 
-// Checks that a spool directory or file belongs to root and is closed to
-// group and others: the spool is evidence, and only root may write it.
-std::string CheckPrivate(const struct stat& st, const std::string& path) {
-  if (st.st_uid != 0) return path + " is not owned by root";
-  if ((st.st_mode & 077) != 0) return path + " is open to group or others";
-  return "";
-}
-
 // Creates directory path with exactly mode unless it exists. sudo and su
 // keep the invoking user's umask, which would otherwise take bits away.
 bool MakeDirectory(const std::string& path, mode_t mode) {
@@ -74,7 +66,7 @@ Result<UniqueFd> OpenSpoolFile(const std::string& dir) {
   if (dir_fd.get() < 0) return Error{Errno("cannot open " + dir)};
   struct stat st {};
   if (fstat(dir_fd.get(), &st) != 0) return Error{Errno("cannot stat " + dir)};
-  std::string problem = CheckPrivate(st, dir);
+  std::string problem = SpoolPrivacyProblem(st, dir);
   if (!problem.empty()) return Error{problem};
 
   UniqueFd fd(OpenOrCreateSpool(dir_fd.get()));
@@ -82,7 +74,7 @@ Result<UniqueFd> OpenSpoolFile(const std::string& dir) {
   if (fd.get() < 0) return Error{Errno("cannot open " + path)};
   if (fstat(fd.get(), &st) != 0) return Error{Errno("cannot stat " + path)};
   if (!S_ISREG(st.st_mode)) return Error{path + " is not a regular file"};
-  problem = CheckPrivate(st, path);
+  problem = SpoolPrivacyProblem(st, path);
   if (!problem.empty()) return Error{problem};
   return fd;
 }
@@ -233,6 +225,13 @@ void UndoAppend(int fd, off_t start, size_t written, const std::string& torn,
 }
 
 }  // namespace
+
+std::string SpoolPrivacyProblem(const struct stat& st,
+                                const std::string& path) {
+  if (st.st_uid != 0) return path + " is not owned by root";
+  if ((st.st_mode & 077) != 0) return path + " is open to group or others";
+  return "";
+}
 
 std::string Sha256Hex(std::string_view data) {
   unsigned char digest[SHA256_DIGEST_LENGTH];

@@ -7,6 +7,8 @@
 #ifndef ZSP_COMMON_AUDIT_SPOOL_H_
 #define ZSP_COMMON_AUDIT_SPOOL_H_
 
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -45,6 +47,11 @@ struct SpoolPosition {
   std::string hash;   // SHA-256 (hex) of its line
   SpoolRepair repair;
 };
+
+// Checks st, the status of the spool directory or of a file in it: owned
+// by root, with no access for group or others, because only root may
+// write evidence. Returns "" when it passes, else the problem with path.
+std::string SpoolPrivacyProblem(const struct stat& st, const std::string& path);
 
 // Lower-case hex SHA-256 of data.
 std::string Sha256Hex(std::string_view data);

@@ -146,6 +146,31 @@ run host_zspctl audit flush
 expect_status "flush again: succeeds" 0
 expect_output "flush again: nothing to deliver" "nothing to deliver"
 
+# A spool that someone other than root could have written is not
+# delivered, because its records may be forged.
+stored_before=$(stored_seqs | wc -l)
+run pamtester zsp-test alice acct_mgmt
+chown alice "$SPOOL_FILE"
+run host_zspctl audit flush
+expect_status "spool owned by a user: flush fails" 1
+expect_output "spool owned by a user: names the file" \
+  "$SPOOL_FILE is not owned by root; nothing was delivered"
+expect_output "spool owned by a user: says how to fix" \
+  "chown root:root $SPOOL_FILE and chmod go= $SPOOL_FILE"
+chown root "$SPOOL_FILE"
+chmod 0750 "$SPOOL"
+run host_zspctl audit flush
+expect_status "spool open to group: flush fails" 1
+expect_output "spool open to group: names the directory" \
+  "$SPOOL is open to group or others; nothing was delivered"
+expect_equal "open spool: nothing stored" "$(stored_seqs | wc -l)" "$stored_before"
+chmod 0700 "$SPOOL"
+run host_zspctl audit flush
+expect_status "spool closed again: flush succeeds" 0
+expect_equal "spool closed again: the new record stored" \
+  "$(stored_seqs | wc -l)" "$((stored_before + 1))"
+total=$(spool_count)
+
 # A lost confirmation: the host resends everything, and the store keeps
 # one copy of each record.
 rm "$SPOOL/delivered"

@@ -7,13 +7,19 @@
 #include <cppunit/extensions/HelperMacros.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
+#include <httplib.h>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "broker/api.h"
+#include "broker/notify.h"
+#include "broker/policy_file.h"
 #include "broker/pki.h"
 #include "common/audit_spool.h"
 #include "common/jws.h"
@@ -90,6 +96,7 @@ class AuditStoreTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(ApiReadsNeedAuditorRole);
   CPPUNIT_TEST(ApiConflictNamesExpectedSeq);
   CPPUNIT_TEST(ApiCountsAlertsInMetrics);
+  CPPUNIT_TEST(ApiPostsSummaryOfHeldBackAlerts);
   CPPUNIT_TEST(BrokerRecordsContinueChain);
   CPPUNIT_TEST(BrokerChainNameReserved);
   CPPUNIT_TEST_SUITE_END();
@@ -425,6 +432,67 @@ class AuditStoreTest : public CppUnit::TestFixture {
     }
   }
 
+  // A host that raises more alerts than a window allows gets that many
+  // posts, and one summary of the rest when the window ends.
+  void ApiPostsSummaryOfHeldBackAlerts() {
+    httplib::Server receiver;
+    std::mutex mutex;
+    std::vector<json> posts;
+    receiver.Post("/hook", [&](const httplib::Request& request,
+                               httplib::Response& response) {
+      std::lock_guard<std::mutex> lock(mutex);
+      posts.push_back(json::parse(request.body, nullptr, false));
+      response.status = 204;
+    });
+    int port = receiver.bind_to_any_port("127.0.0.1");
+    CPPUNIT_ASSERT(port > 0);
+    std::thread serving([&] { receiver.listen_after_bind(); });
+
+    zsp::broker::Policy policy;
+    policy.webhooks.push_back(zsp::broker::Webhook{
+        "auditors", "http://127.0.0.1:" + std::to_string(port) + "/hook",
+        "secret", false, {"audit_alert"}});
+    zsp::broker::PolicyHolder holder(policy);
+    auto notifier = std::make_unique<zsp::broker::Notifier>(&holder);
+    Fixture api(this);
+    api.api->SetNotifier(notifier.get());
+
+    const int raised = zsp::broker::kAlertNoticesPerWindow + 3;
+    std::vector<json> records;
+    for (int i = 0; i < raised; ++i) {
+      records.push_back(
+          SpoolRepairedRecord("40", std::string(64, 'c'), "alice"));
+    }
+    CPPUNIT_ASSERT_EQUAL(
+        200, api.api->Handle(AppendRequest(LinkChain(records))).status);
+    api.api->RunMaintenance();  // within the window, so no summary yet
+    api.now += zsp::broker::kAlertNoticeWindowSeconds;
+    api.api->RunMaintenance();
+
+    const size_t expected = zsp::broker::kAlertNoticesPerWindow + 1;
+    for (int i = 0; i < 200; ++i) {
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (posts.size() >= expected) break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    notifier.reset();  // stops the sender before the receiver
+    receiver.stop();
+    serving.join();
+
+    CPPUNIT_ASSERT_EQUAL(expected, posts.size());
+    for (size_t i = 0; i + 1 < posts.size(); ++i) {
+      CPPUNIT_ASSERT_EQUAL_MESSAGE(posts[i].dump(), std::string("spool_repaired"),
+                                   posts[i]["alert"].value("kind", ""));
+    }
+    const json& summary = posts.back()["held_back"];
+    CPPUNIT_ASSERT_MESSAGE(posts.back().dump(), summary.is_object());
+    CPPUNIT_ASSERT_EQUAL(std::string("web-1"), summary.value("host", ""));
+    CPPUNIT_ASSERT_EQUAL(3, summary.value("count", 0));
+    CPPUNIT_ASSERT_EQUAL(kNow, summary.value("since", int64_t{0}));
+  }
+
  private:
   // An Api with a people store, wired to this test's audit store.
   struct Fixture {
@@ -439,7 +507,7 @@ class AuditStoreTest : public CppUnit::TestFixture {
       key = std::move(generated.value());
       api = std::make_unique<zsp::broker::Api>(
           store.get(), key.get(), zsp::broker::Settings{},
-          [] { return kNow; });
+          [this] { return now; });
       api->SetAuditStore(test->audit_.get());
       alice_token = "alice-token-0123456789";
       carol_token = "carol-token-0123456789";
@@ -452,6 +520,7 @@ class AuditStoreTest : public CppUnit::TestFixture {
     std::unique_ptr<zsp::broker::Api> api;
     std::string alice_token;
     std::string carol_token;
+    int64_t now = kNow;  // the Api's clock
   };
 
   static zsp::broker::ApiRequest AppendRequest(
