@@ -414,7 +414,7 @@ ApiResponse Api::DecideRequest(const Call& call, bool approve) const {
   const std::string& approver = call.person.name;
   const char* verb = approve ? "approve" : "deny";
   auto found = store_->GetRequest(call.id);
-  if (found.ok() && found.value.requester == approver) {
+  if (found.ok() && SameUserName(found.value.requester, approver)) {
     return ErrorResponse(
         403, "forbidden",
         std::string("you may not ") + verb + " your own request");

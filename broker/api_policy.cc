@@ -9,6 +9,7 @@
 #include "broker/log.h"
 #include "broker/notify.h"
 #include "broker/oidc.h"
+#include "broker/validate.h"
 #include "common/text.h"
 
 namespace zsp::broker {
@@ -200,7 +201,7 @@ void Api::Notify(const std::string& event, const AccessRequest& request,
       policy != nullptr ? policy->Find(request.entitlement) : nullptr;
   if (e != nullptr && event == "request_filed") {
     for (const auto& name : e->approvers) {
-      if (name != request.requester) approvers.push_back(name);
+      if (!SameUserName(name, request.requester)) approvers.push_back(name);
     }
   }
   payload["approvers"] = approvers;

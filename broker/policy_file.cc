@@ -571,7 +571,7 @@ std::string WhyLimitsNotMet(const Entitlement& e,
 
   int other_approvers = 0;
   for (const auto& approver : e.approvers) {
-    if (approver != request.requester) ++other_approvers;
+    if (!SameUserName(approver, request.requester)) ++other_approvers;
   }
   if (!Contains(e.approvers, "*") && other_approvers < e.approvals &&
       e.auto_approve.empty()) {

@@ -6,6 +6,7 @@
 
 #include "broker/ids.h"
 #include "broker/sqlite_statement.h"
+#include "broker/validate.h"
 
 namespace zsp::broker {
 namespace {
@@ -609,7 +610,7 @@ StoreResult<AccessRequest> SqliteStore::DecideRequest(
   if (!found.ok()) return found;
   AccessRequest request = std::move(found.value);
   const char* verb = approve ? "approve" : "deny";
-  if (request.requester == approver) {
+  if (SameUserName(request.requester, approver)) {
     return Fail<AccessRequest>(
         StoreError::kForbidden,
         std::string("you may not ") + verb + " your own request");
@@ -628,6 +629,14 @@ StoreResult<AccessRequest> SqliteStore::DecideRequest(
                                    ", only pending requests can be decided");
   }
 
+  // A pending request has approvals only, since a denial ends it. A name
+  // that differs only in case is the same person, and votes once.
+  for (const auto& voter : request.approvals) {
+    if (SameUserName(voter, approver)) {
+      return Fail<AccessRequest>(StoreError::kConflict,
+                                 "you have already voted on request " + id);
+    }
+  }
   // The primary key (request_id, voter) makes a second vote of the same
   // person fail, so each approver counts once however calls interleave.
   Statement vote(db_, &statements_,

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "broker/ids.h"
+#include "broker/validate.h"
 
 namespace zsp::broker {
 namespace {
@@ -209,6 +210,25 @@ CREATE INDEX web_sessions_expires ON web_sessions (expires_at);
       // Grants by end time, for the notice before a grant ends.
       R"sql(
 CREATE INDEX grants_expires ON grants (expires_at);
+)sql",
+      // A voter whose name differs from the requester's only in case is
+      // the requester, as an identity provider may spell a name either way.
+      R"sql(
+CREATE OR REPLACE FUNCTION zsp_votes_check() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  r record;
+BEGIN
+  SELECT requester, state INTO r FROM requests WHERE id = NEW.request_id;
+  IF lower(r.requester) = lower(NEW.voter) THEN
+    RAISE EXCEPTION 'nobody may vote on their own request'
+      USING ERRCODE = 'ZS001';
+  END IF;
+  IF r.state <> 'pending' THEN
+    RAISE EXCEPTION 'request % is %, only pending requests take votes',
+      NEW.request_id, r.state USING ERRCODE = 'ZS002';
+  END IF;
+  RETURN NEW;
+END $$;
 )sql",
   };
   return migrations;
@@ -721,14 +741,14 @@ StoreResult<AccessRequest> PgStore::DecideRequest(
           return Fail<AccessRequest>(StoreError::kNotFound, "no request " + id);
         }
         AccessRequest request = std::move(*found);
-        if (request.requester == approver) {
+        if (SameUserName(request.requester, approver)) {
           return Fail<AccessRequest>(
               StoreError::kForbidden,
               "you may not " + vote + " your own request");
         }
         Rows voted = s.Exec(
             "SELECT vote FROM votes WHERE request_id = $1 AND "
-            "voter = $2",
+            "lower(voter) = lower($2)",
             {P(id), P(approver)});
         if (!voted.empty()) {
           // A replay after an unknown COMMIT outcome finds its own vote.

@@ -58,6 +58,16 @@ bool IsValidUserName(std::string_view name) {
 
 bool IsValidGroupName(std::string_view name) { return IsValidUserName(name); }
 
+bool SameUserName(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i] >= 'A' && a[i] <= 'Z' ? char(a[i] - 'A' + 'a') : a[i];
+    char y = b[i] >= 'A' && b[i] <= 'Z' ? char(b[i] - 'A' + 'a') : b[i];
+    if (x != y) return false;
+  }
+  return true;
+}
+
 std::string CheckEnvGrantEntry(std::string_view entry) {
   if (entry == kWholeEnvironment) return "";
   if (!IsEnvName(entry)) {

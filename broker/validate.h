@@ -35,6 +35,12 @@ bool IsValidUserName(std::string_view name);
 // A group name, with the same syntax and length limit as a user name.
 bool IsValidGroupName(std::string_view name);
 
+// True when two user names differ at most in the case of ASCII letters.
+// Checks that keep a person from acting twice or on their own request
+// use it, because an identity provider may spell "CSmith" the account
+// that a host knows as "csmith".
+bool SameUserName(std::string_view a, std::string_view b);
+
 // Checks an entry of a sudo grant's env list: "*" (the whole environment,
 // as sudo -E keeps it) or a variable name that hosts can pass. Names that
 // hosts always remove (LD_PRELOAD, BASH_FUNC_*) or set themselves (PATH,

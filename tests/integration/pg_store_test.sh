@@ -34,6 +34,10 @@ run sql "INSERT INTO votes (request_id, voter, vote, at) VALUES ('r-guard',
 expect_output "guard: self-vote rejected by the database" \
   "nobody may vote on their own request"
 run sql "INSERT INTO votes (request_id, voter, vote, at) VALUES ('r-guard',
+  'Alice', 'approve', 1)"
+expect_output "guard: self-vote in capitals rejected" \
+  "nobody may vote on their own request"
+run sql "INSERT INTO votes (request_id, voter, vote, at) VALUES ('r-guard',
   'bob', 'approve', 1)"
 expect_status "guard: vote of another person accepted" 0
 run sql "INSERT INTO votes (request_id, voter, vote, at) VALUES ('r-guard',

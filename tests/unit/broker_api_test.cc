@@ -277,6 +277,14 @@ class BrokerApiTest : public CppUnit::TestFixture {
     response = Post("alice", "/v1/requests/" + own + "/approve", {});
     CPPUNIT_ASSERT_EQUAL(std::string("you may not approve your own request"),
                          response.body.value("message", ""));
+
+    // Nor through a name that differs only in case, as an identity
+    // provider may spell it.
+    AddPerson("ALICE", {"approver"});
+    response = Post("ALICE", "/v1/requests/" + own + "/approve", {});
+    ExpectError(response, 403, "forbidden");
+    CPPUNIT_ASSERT_EQUAL(std::string("you may not approve your own request"),
+                         response.body.value("message", ""));
   }
 
   void ApprovalNeedsApproverRole() {

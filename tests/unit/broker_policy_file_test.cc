@@ -91,6 +91,7 @@ class BrokerPolicyFileTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(ParsesGroupsAndEntitlements);
   CPPUNIT_TEST(DefaultPolicyParses);
   CPPUNIT_TEST(ErrorsNameLineAndField);
+  CPPUNIT_TEST(RequesterNotCountedAsApprover);
   CPPUNIT_TEST(SyntaxErrorNamesLine);
   CPPUNIT_TEST(ArgumentWildcardStaysInArgument);
   CPPUNIT_TEST(ArgumentWildcardRejectsDotDot);
@@ -246,6 +247,24 @@ class BrokerPolicyFileTest : public CppUnit::TestFixture {
     uptime.env = {"FOO"};
     verdict = CheckRequestAgainstPolicy(policy, uptime, kMondayTen);
     CPPUNIT_ASSERT(verdict.entitlement == nullptr);
+  }
+
+  // The requester never counts as one of the approvers, whatever the case
+  // of the name in approvers.
+  void RequesterNotCountedAsApprover() {
+    Policy policy = MustParse(
+        "[[entitlement]]\nname = \"x\"\nhosts = [\"web-*\"]\n"
+        "requesters = [\"*\"]\napprovers = [\"Alice\", \"bob\"]\n"
+        "approvals = 2\nrunas = [\"root\"]\ncommands = [\"/usr/bin/id\"]\n");
+    auto verdict = CheckRequestAgainstPolicy(
+        policy, Restart("alice", "/usr/bin/id"), kMondayTen);
+    CPPUNIT_ASSERT(verdict.entitlement == nullptr);
+    AssertContains(verdict.message,
+                   "it needs 2 approvals from people other than alice and "
+                   "lists only 1");
+    verdict = CheckRequestAgainstPolicy(
+        policy, Restart("carol", "/usr/bin/id"), kMondayTen);
+    CPPUNIT_ASSERT_MESSAGE(verdict.message, verdict.entitlement != nullptr);
   }
 
   void SyntaxErrorNamesLine() {
