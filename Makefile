@@ -70,7 +70,7 @@ $(B)/zsp-agent: $(AGENT_OBJS) $(B)/libzsp.a
 
 $(B)/zspctl: $(B)/broker/zspctl.o $(B)/broker/zspctl_audit.o \
     $(B)/broker/zspctl_breakglass.o $(B)/broker/zspctl_host.o \
-    $(B)/broker/zspctl_login.o $(B)/libzsp.a
+    $(B)/broker/zspctl_login.o $(B)/broker/access_text.o $(B)/libzsp.a
 	$(CXX) $(LDHARDEN) -pie -o $@ $^ $(COMMON_LIBS)
 
 $(B)/unit_tests: $(UNIT_OBJS) $(BROKER_LIB_OBJS) $(AGENT_LIB_OBJS) \

@@ -289,6 +289,7 @@ ApiResponse Api::AuthenticatePerson(const std::string& token,
     call->auth.amr = id.amr;
     call->auth.token_type = id.token_type;
     call->auth.client_id = id.client_id;
+    call->auth.subject = id.subject;
     return ApiResponse{};
   }
   if (token.size() > kMaxApiTokenBytes) {
@@ -314,6 +315,8 @@ void Api::AuthenticateWebSession(const WebSession& session, Call* call) const {
   call->auth.amr = session.sign_in.amr;
   call->auth.token_type = session.sign_in.token_type;
   call->auth.web_session = true;
+  call->auth.subject = session.sign_in.subject;
+  call->auth.session = session.sign_in.session;
 }
 
 ApiResponse Api::CheckStepUp(const Call& call) const {
@@ -328,13 +331,16 @@ ApiResponse Api::CheckStepUp(const Call& call) const {
                          "approvals need a recent sign-in through the "
                          "identity provider; run zspctl login and try again");
   }
+  const char* again = call.auth.web_session
+                          ? "sign in again on the web page"
+                          : "sign in again (zspctl login)";
   if (rules.max_auth_age > 0 &&
       (call.auth.auth_time == 0 ||
        call.now - call.auth.auth_time > rules.max_auth_age)) {
     return ErrorResponse(
         401, "step_up_required",
         "your sign-in is older than " + std::to_string(rules.max_auth_age) +
-            " seconds; sign in again (zspctl login) and retry the approval");
+            " seconds; " + again + " and retry the approval");
   }
   if (!rules.acr.empty() &&
       std::find(rules.acr.begin(), rules.acr.end(), call.auth.acr) ==

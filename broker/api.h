@@ -129,6 +129,8 @@ class Api {
     std::string token_type;  // oidc: "id_token" or "access_token"
     std::string client_id;   // oidc: the client the token was issued to
     bool web_session = false;  // oidc: the call came from the web page
+    std::string subject;       // oidc: the token's "sub"
+    std::string session;       // web page: SignIn::session
   };
 
   // Inputs of a handler once the route has matched and the caller passed.

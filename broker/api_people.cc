@@ -216,6 +216,7 @@ std::string DescribeSignIn(const SignIn& sign_in, int64_t now) {
 
 SignIn Api::SignInOf(const Call& call) const {
   SignIn sign_in;
+  if (call.request != nullptr) sign_in.remote = call.request->remote_address;
   if (call.auth.method != "oidc") {
     sign_in.method = "api_token";
     return sign_in;
@@ -235,6 +236,8 @@ SignIn Api::SignInOf(const Call& call) const {
   sign_in.acr = call.auth.acr;
   sign_in.amr = call.auth.amr;
   sign_in.auth_time = call.auth.auth_time;
+  sign_in.subject = call.auth.subject;
+  sign_in.session = call.auth.session;
   return sign_in;
 }
 
@@ -253,6 +256,9 @@ void Api::AuditVote(const AccessRequest& request, const std::string& vote,
       "ZSP_APPROVER=" + call.person.name,
       "ZSP_SIGN_IN_METHOD=" + sign_in.method};
   if (request.grant.has_value()) fields.push_back("ZSP_GRANT=" + *request.grant);
+  if (!sign_in.remote.empty()) {
+    fields.push_back("ZSP_SIGN_IN_REMOTE=" + sign_in.remote);
+  }
   if (sign_in.method != "api_token") {
     fields.push_back("ZSP_SIGN_IN_TOKEN_TYPE=" + sign_in.token_type);
     fields.push_back("ZSP_SIGN_IN_ISSUER=" + sign_in.issuer);
@@ -260,6 +266,10 @@ void Api::AuditVote(const AccessRequest& request, const std::string& vote,
     fields.push_back("ZSP_SIGN_IN_AMR=" + JoinAmr(sign_in.amr));
     fields.push_back("ZSP_SIGN_IN_AUTH_TIME=" +
                      std::to_string(sign_in.auth_time));
+    fields.push_back("ZSP_SIGN_IN_SUBJECT=" + sign_in.subject);
+  }
+  if (!sign_in.session.empty()) {
+    fields.push_back("ZSP_SIGN_IN_SESSION=" + sign_in.session);
   }
   auto appended = audit_->AppendRecord(kBrokerAuditChain, fields, call.now);
   // NOTE: the vote and its events are already committed in the Store. A
@@ -454,7 +464,9 @@ ApiResponse Api::DecideRequest(const Call& call, bool approve) const {
             {"grant", r.grant.value_or("")},
             {"duration", std::to_string(r.duration)},
             {"comment", comment.value_or("")},
-            {"auth", DescribeSignIn(sign_in, call.now)}});
+            {"auth", DescribeSignIn(sign_in, call.now)},
+            {"session", sign_in.session},
+            {"remote", sign_in.remote}});
   AuditVote(r, approve ? "approve" : "deny", call, sign_in);
   if (r.state == "approved" || r.state == "denied") {
     Notify("request_" + r.state, r, nullptr, call.now);

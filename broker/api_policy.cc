@@ -260,7 +260,10 @@ json SignInToJson(const SignIn& sign_in) {
           {"issuer", sign_in.issuer},
           {"acr", sign_in.acr},
           {"amr", sign_in.amr},
-          {"auth_time", sign_in.auth_time}};
+          {"auth_time", sign_in.auth_time},
+          {"subject", sign_in.subject},
+          {"session", sign_in.session},
+          {"remote", sign_in.remote}};
 }
 
 }  // namespace zsp::broker

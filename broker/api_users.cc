@@ -52,6 +52,10 @@ ApiResponse Api::AddUser(const Call& call) const {
   if (!user.has_value() || !IsValidUserName(*user)) {
     return Invalid("user: must be a valid user name ([a-z_][a-z0-9_-]*)");
   }
+  if (IsBrokerActorName(*user)) {
+    return Invalid("user: \"" + *user +
+                   "\" is the name the broker records for its own decisions");
+  }
   std::vector<std::string> role_list = roles.value_or(std::vector<std::string>{});
   for (const auto& role : role_list) {
     if (role != kRoleApprover && role != kRoleAdmin && role != kRoleAuditor) {

@@ -359,6 +359,10 @@ int RunUserAdd(const Arguments& args) {
                       "\": expected [a-z_][a-z0-9_-]*[$]?, at most 32 "
                       "characters");
   }
+  if (IsBrokerActorName(name)) {
+    return UsageError("\"" + name + "\" is the name the broker records for "
+                      "its own decisions; choose another");
+  }
   std::vector<std::string> roles = args.All("--role");
   for (const auto& role : roles) {
     if (role != kRoleApprover && role != kRoleAdmin && role != kRoleAuditor) {

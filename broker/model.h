@@ -71,6 +71,11 @@ struct SignIn {
   std::string acr;
   std::vector<std::string> amr;
   int64_t auth_time = 0;  // Unix seconds; 0 when unknown
+  std::string subject;    // OpenID Connect "sub"; "" for api_token
+  // web_session: the first 16 hex digits of the SHA-256 of the session
+  // id, which the web_login log line also gives; "" otherwise.
+  std::string session;
+  std::string remote;  // IP address the call came from; "" when unknown
 
   bool empty() const { return method.empty(); }
 };

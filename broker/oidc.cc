@@ -141,6 +141,10 @@ std::string ReadIdentity(const json& claims, const OidcProvider& provider,
     return "token claim " + Show(provider.username_claim) +
            " is missing or not a valid user name";
   }
+  if (IsBrokerActorName(names[0])) {
+    return "token claim " + Show(provider.username_claim) + " names " +
+           names[0] + ", which the broker records for its own decisions";
+  }
   identity->name = names[0];
   std::vector<std::string> groups = ClaimStrings(claims, provider.role_claim);
   auto has_any = [&groups](const std::vector<std::string>& wanted) {

@@ -212,6 +212,8 @@ httplib::Server::HandlerResponse FillError(const httplib::Request& req,
 
 void HandleWeb(WebUi& web, const httplib::Request& req,
                httplib::Response& res) {
+  auto started = std::chrono::steady_clock::now();
+  ScopedRequestId request_id(res.get_header_value(kRequestIdHeader));
   WebRequest request;
   request.method = req.method;
   request.path = req.path;
@@ -220,12 +222,21 @@ void HandleWeb(WebUi& web, const httplib::Request& req,
   request.cookie = req.get_header_value("Cookie");
   request.origin = req.get_header_value("Origin");
   request.remote = req.remote_addr + ":" + std::to_string(req.remote_port);
+  request.remote_address = req.remote_addr;
   WebResponse response = web.Handle(request);
   res.status = response.status;
   for (const auto& [name, value] : response.headers) {
     res.headers.emplace(name, value);
   }
   res.set_content(response.body, response.content_type.c_str());
+  auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                    std::chrono::steady_clock::now() - started)
+                    .count();
+  LogEvent("http", {{"method", request.method},
+                    {"path", request.path},
+                    {"status", std::to_string(response.status)},
+                    {"duration_us", std::to_string(micros)},
+                    {"remote", request.remote}});
 }
 
 void ConfigureServer(httplib::SSLServer* server, const Api& api, WebUi* web) {

@@ -23,6 +23,10 @@ std::string EncodeSignIn(const SignIn& sign_in) {
                            {"acr", sign_in.acr},
                            {"amr", sign_in.amr},
                            {"auth_time", sign_in.auth_time}};
+  // Stored only when known, so that older rows and newer ones read alike.
+  if (!sign_in.subject.empty()) object["subject"] = sign_in.subject;
+  if (!sign_in.session.empty()) object["session"] = sign_in.session;
+  if (!sign_in.remote.empty()) object["remote"] = sign_in.remote;
   // Replacing invalid UTF-8 keeps a hostile claim from making dump throw.
   return object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
@@ -41,6 +45,9 @@ SignIn DecodeSignIn(const std::string& text) {
   sign_in.token_type = text_of("token_type");
   sign_in.issuer = text_of("issuer");
   sign_in.acr = text_of("acr");
+  sign_in.subject = text_of("subject");
+  sign_in.session = text_of("session");
+  sign_in.remote = text_of("remote");
   if (auto it = object.find("amr"); it != object.end() && it->is_array()) {
     for (const auto& method : *it) {
       if (method.is_string()) sign_in.amr.push_back(method.get<std::string>());

@@ -38,8 +38,15 @@ bool IsValidGroupName(std::string_view name);
 // True when two user names differ at most in the case of ASCII letters.
 // Checks that keep a person from acting twice or on their own request
 // use it, because an identity provider may spell "CSmith" the account
-// that a host knows as "csmith".
+// that a host names "csmith".
 bool SameUserName(std::string_view a, std::string_view b);
+
+// The name the broker records as the actor of its own decisions: expiry
+// and auto-approval. No person may have it, in any case.
+inline constexpr char kBrokerActor[] = "broker";
+inline bool IsBrokerActorName(std::string_view name) {
+  return SameUserName(name, kBrokerActor);
+}
 
 // Checks an entry of a sudo grant's env list: "*" (the whole environment,
 // as sudo -E keeps it) or a variable name that hosts can pass. Names that

@@ -1,14 +1,19 @@
 #include "broker/web.h"
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
 #include <exception>
 
+#include "broker/access_text.h"
 #include "broker/ids.h"
 #include "broker/log.h"
+#include "broker/validate.h"
 #include "common/base64url.h"
+#include "common/escape.h"
 #include "common/text.h"
 
 namespace zsp::broker {
@@ -25,7 +30,6 @@ constexpr int64_t kMaxSessions = 10000;
 constexpr int64_t kMaxSessionsPerPerson = 20;
 // Session ids are 43 base64url characters; longer cookies are not looked up.
 constexpr size_t kMaxSessionIdBytes = 64;
-constexpr size_t kMaxPendingLogins = 1000;
 constexpr size_t kMaxFormBytes = 8 * 1024;
 constexpr size_t kMaxIdBytes = 32;
 constexpr long kTokenConnectTimeoutMs = 2000;
@@ -89,12 +93,26 @@ bool IsPlainId(const std::string& id) {
   return true;
 }
 
-// The scheme, host and port of url, as browsers send in Origin.
+// The origin of url as browsers send it in Origin: scheme and host in
+// lower case, and the port only when it is not the scheme's default.
 std::string OriginOf(const std::string& url) {
-  size_t scheme = url.find("://");
-  if (scheme == std::string::npos) return url;
-  size_t path = url.find('/', scheme + 3);
-  return path == std::string::npos ? url : url.substr(0, path);
+  size_t scheme_end = url.find("://");
+  if (scheme_end == std::string::npos) return url;
+  size_t path = url.find('/', scheme_end + 3);
+  std::string origin = path == std::string::npos ? url : url.substr(0, path);
+  for (char& c : origin) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  std::string scheme = origin.substr(0, scheme_end);
+  std::string default_port = scheme == "https" ? ":443"
+                             : scheme == "http" ? ":80"
+                                                : "";
+  if (!default_port.empty() && origin.size() > default_port.size() &&
+      origin.compare(origin.size() - default_port.size(), default_port.size(),
+                     default_port) == 0) {
+    origin.resize(origin.size() - default_port.size());
+  }
+  return origin;
 }
 
 WebResponse Html(int status, std::string body) {
@@ -118,17 +136,6 @@ std::string Document(const std::string& title, const std::string& body) {
          "</h1>\n" + body + "</body></html>\n";
 }
 
-std::string Join(const json& list) {
-  std::string text;
-  if (!list.is_array()) return text;
-  for (const auto& item : list) {
-    if (!item.is_string()) continue;
-    if (!text.empty()) text += ", ";
-    text += item.get<std::string>();
-  }
-  return text;
-}
-
 std::string Field(const json& object, const char* name) {
   auto it = object.find(name);
   if (it == object.end()) return "";
@@ -137,9 +144,21 @@ std::string Field(const json& object, const char* name) {
   return "";
 }
 
-std::string Scope(const json& request) {
-  if (Field(request, "kind") != "sudo") return "login";
-  return "sudo as " + Join(request["runas"]) + ": " + Join(request["commands"]);
+// The scope cell of a request or grant: what zspctl shows, with each
+// command on a line of its own, so that an argument holding ", " cannot
+// pass for two commands.
+std::string ScopeHtml(const json& object) {
+  AccessText access = DescribeAccess(
+      object, [](std::string_view text) { return HtmlEscape(text); });
+  std::string html = access.head;
+  for (const auto& command : access.commands) {
+    html += "<br><code>" + command + "</code>";
+  }
+  if (access.full_root) {
+    html += std::string("<br><strong>warning: ") + kFullRootWarning +
+            "</strong>";
+  }
+  return html;
 }
 
 // A form that posts to action with the CSRF token and an optional text
@@ -177,7 +196,7 @@ std::string RequestRow(const json& r, const std::string& actions) {
   std::string id = Field(r, "id");
   return "<tr id=\"" + HtmlEscape(id) + "\"><td>" + HtmlEscape(id) +
          "</td><td>" + HtmlEscape(Field(r, "requester")) + "</td><td>" +
-         HtmlEscape(Field(r, "host")) + "</td><td>" + HtmlEscape(Scope(r)) +
+         HtmlEscape(Field(r, "host")) + "</td><td>" + ScopeHtml(r) +
          "</td><td>" + HtmlEscape(Field(r, "duration")) + " s</td><td>" +
          HtmlEscape(Field(r, "reason")) + "</td><td>" +
          HtmlEscape(Field(r, "state")) + "</td><td>" +
@@ -260,6 +279,10 @@ WebUi::WebUi(const Api* api, Store* store, const OidcVerifier* oidc,
     }
   }
   redirect_uri_ = oidc_->settings().public_url + "/web/callback";
+  unsigned char key[32];
+  if (RAND_bytes(key, sizeof key) == 1) {
+    login_key_.assign(reinterpret_cast<char*>(key), sizeof key);
+  }
 }
 
 WebResponse WebUi::Handle(const WebRequest& request) noexcept {
@@ -281,6 +304,9 @@ WebResponse WebUi::Handle(const WebRequest& request) noexcept {
   // the Origin check would reject; "same-origin" keeps URLs from leaving.
   response.headers.emplace_back("Referrer-Policy", "same-origin");
   response.headers.emplace_back("Cache-Control", "no-store");
+  // The broker serves HTTPS only, so browsers may refuse plain HTTP to it.
+  response.headers.emplace_back("Strict-Transport-Security",
+                                "max-age=31536000");
   return response;
 }
 
@@ -289,11 +315,14 @@ WebResponse WebUi::Dispatch(const WebRequest& request) {
   if (request.method == "GET" && request.path == "/web/callback") {
     return FinishLogin(request, now);
   }
+  if (request.method == "GET" && request.path == "/web/login") {
+    return StartLogin(now, true);
+  }
   std::optional<WebSession> session = FindSession(request, now);
   if (request.path == "/web/logout") return Logout(request, session);
   if (request.method == "GET" && request.path == "/web/") {
-    if (!session.has_value()) return StartLogin(now);
-    return ShowPage(*session, "");
+    if (!session.has_value()) return StartLogin(now, false);
+    return ShowPage(*session, request.remote_address, "");
   }
   if (request.method != "POST") {
     return Html(404, Document("Not found", "<p>No such page.</p>"));
@@ -320,7 +349,7 @@ WebResponse WebUi::Dispatch(const WebRequest& request) {
   return Html(404, Document("Not found", "<p>No such action.</p>"));
 }
 
-WebResponse WebUi::StartLogin(int64_t now) {
+WebResponse WebUi::StartLogin(int64_t now, bool fresh) {
   auto endpoints = oidc_->Endpoints(*provider_, now);
   if (!endpoints.ok() || endpoints.value().authorization_endpoint.empty()) {
     LogEvent("error", {{"detail", "web sign-in: provider discovery failed"},
@@ -331,31 +360,77 @@ WebResponse WebUi::StartLogin(int64_t now) {
                               "try again later.</p>"));
   }
   std::string state = RandomToken();
-  PendingLogin login{RandomToken(), RandomToken(), now};
-  if (state.empty() || login.nonce.empty() || login.code_verifier.empty()) {
-    throw std::runtime_error("RAND_bytes failed");
-  }
+  if (state.empty()) throw std::runtime_error("RAND_bytes failed");
+  std::string started = std::to_string(now);
   std::string location =
       endpoints.value().authorization_endpoint +
       "?response_type=code&client_id=" + PercentEncode(provider_->web_client_id) +
       "&redirect_uri=" + PercentEncode(redirect_uri_) +
       "&scope=" + PercentEncode("openid profile") + "&state=" + state +
-      "&nonce=" + login.nonce +
-      "&code_challenge=" + PkceChallenge(login.code_verifier) +
+      "&nonce=" + LoginSecret("nonce", state) +
+      "&code_challenge=" + PkceChallenge(LoginSecret("pkce", state)) +
       "&code_challenge_method=S256";
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    DropExpiredLoginsLocked(now);
-    if (logins_.size() >= kMaxPendingLogins) {
-      return Html(503, Document("Busy", "<p>Too many sign-ins in progress; "
-                                        "try again in a few minutes.</p>"));
-    }
-    logins_.emplace(state, std::move(login));
+  // Ask the provider for the sign-in that approvals need, so that a
+  // session it reuses still passes the step-up rules.
+  const ApprovalAuth& rules = oidc_->settings().approval;
+  if (fresh) {
+    location += "&prompt=login";
+  } else if (rules.max_auth_age > 0) {
+    location += "&max_age=" + std::to_string(rules.max_auth_age);
   }
+  if (!rules.acr.empty()) {
+    std::string values;
+    for (const auto& acr : rules.acr) values += (values.empty() ? "" : " ") + acr;
+    location += "&acr_values=" + PercentEncode(values);
+  }
+  std::string signed_part = state + "." + started;
   WebResponse out = Redirect(location);
-  out.headers.emplace_back("Set-Cookie",
-                           SetCookie(kLoginCookie, state, kLoginLifetimeSeconds));
+  out.headers.emplace_back(
+      "Set-Cookie",
+      SetCookie(kLoginCookie, signed_part + "." + LoginSecret("cookie", signed_part),
+                kLoginLifetimeSeconds));
   return out;
+}
+
+std::string WebUi::LoginSecret(const std::string& purpose,
+                               const std::string& text) const {
+  std::string message = purpose + ":" + text;
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (login_key_.empty() ||
+      HMAC(EVP_sha256(), login_key_.data(), static_cast<int>(login_key_.size()),
+           reinterpret_cast<const unsigned char*>(message.data()),
+           message.size(), mac, &length) == nullptr) {
+    throw std::runtime_error("HMAC of the sign-in state failed");
+  }
+  return Base64UrlEncode(
+      std::string_view(reinterpret_cast<char*>(mac), length));
+}
+
+std::string WebUi::CheckLoginCookie(const std::string& cookie,
+                                    const std::string& state,
+                                    int64_t now) const {
+  if (cookie.empty()) {
+    return "the browser sent no sign-in cookie; open the page at " +
+           oidc_->settings().public_url + "/web/ and sign in there";
+  }
+  std::vector<std::string> parts = SplitString(cookie, '.');
+  if (parts.size() != 3 || parts[1].empty() || parts[1].size() > 18 ||
+      parts[1].find_first_not_of("0123456789") != std::string::npos ||
+      !EqualSecrets(LoginSecret("cookie", parts[0] + "." + parts[1]),
+                    parts[2])) {
+    return "the sign-in cookie is invalid or from before a broker restart";
+  }
+  if (state.empty() || !EqualSecrets(parts[0], state)) {
+    return "the state from the identity provider does not match the "
+           "sign-in cookie";
+  }
+  int64_t started = std::stoll(parts[1]);
+  if (now - started > kLoginLifetimeSeconds || started > now + 60) {
+    return "the sign-in took longer than " +
+           std::to_string(kLoginLifetimeSeconds / 60) + " minutes";
+  }
+  return "";
 }
 
 WebResponse WebUi::FinishLogin(const WebRequest& request, int64_t now) {
@@ -364,29 +439,40 @@ WebResponse WebUi::FinishLogin(const WebRequest& request, int64_t now) {
     return it == request.query.end() ? std::string() : it->second;
   };
   std::string state = param("state");
-  std::string code = param("code");
-  PendingLogin login;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto it = logins_.find(state);
-    if (state.empty() ||
-        !EqualSecrets(state, CookieValue(request.cookie, kLoginCookie)) ||
-        it == logins_.end() ||
-        now - it->second.created_at > kLoginLifetimeSeconds) {
-      return Html(400, Document("Sign-in failed",
-                                "<p>The sign-in state is unknown or expired. "
-                                "<a href=\"/web/\">Start again</a>.</p>"));
-    }
-    login = it->second;
-    logins_.erase(it);
+  std::string problem =
+      CheckLoginCookie(CookieValue(request.cookie, kLoginCookie), state, now);
+  if (problem.empty() && !param("iss").empty() &&
+      param("iss") != provider_->issuer) {
+    // RFC 9207: the callback names the issuer of the provider that sent it.
+    problem = "the callback came from issuer " + EscapeForLog(param("iss"), 128) +
+          ", not " + provider_->issuer;
   }
+  if (!problem.empty()) {
+    LogEvent("reject", {{"detail", "web sign-in: callback rejected"},
+                        {"remote", request.remote},
+                        {"error", problem}});
+    return Html(400, Document("Sign-in failed",
+                              "<p>The sign-in failed: " + HtmlEscape(problem) +
+                                  ". <a href=\"/web/\">Start again</a>.</p>"));
+  }
+  std::string code = param("code");
   if (code.empty()) {
+    std::string error = param("error");
+    std::string description = param("error_description");
+    LogEvent("reject", {{"detail", "web sign-in: the provider returned no code"},
+                        {"remote", request.remote},
+                        {"error", error},
+                        {"description", description}});
     return Html(400, Document("Sign-in failed",
                               "<p>The identity provider returned no code: " +
-                                  HtmlEscape(param("error")) + "</p>"));
+                                  HtmlEscape(error) +
+                                  (description.empty()
+                                       ? std::string()
+                                       : " (" + HtmlEscape(description) + ")") +
+                                  ". <a href=\"/web/\">Start again</a>.</p>"));
   }
-  std::string id_token = ExchangeCode(code, login.code_verifier, now,
-                                      request.remote);
+  std::string id_token =
+      ExchangeCode(code, LoginSecret("pkce", state), now, request.remote);
   if (id_token.empty()) {
     return Html(502, Document("Sign-in failed",
                               "<p>The identity provider did not issue a "
@@ -394,13 +480,34 @@ WebResponse WebUi::FinishLogin(const WebRequest& request, int64_t now) {
   }
 
   auto identity = oidc_->Verify(id_token, now);
-  if (!identity.ok() || !EqualSecrets(identity.value().nonce, login.nonce)) {
-    std::string why = identity.ok() ? "nonce does not match" : identity.error();
+  if (identity.ok()) {
+    const OidcIdentity& id = identity.value();
+    if (!EqualSecrets(id.nonce, LoginSecret("nonce", state))) {
+      problem = "nonce does not match";
+    } else if (id.issuer != provider_->issuer) {
+      problem = "the ID token comes from issuer " + id.issuer + ", not " +
+            provider_->issuer;
+    } else if (id.client_id != provider_->web_client_id) {
+      problem = "the ID token was issued to client \"" +
+                EscapeForLog(id.client_id, 128) + "\"" +
+            ", not to the web page's client " + provider_->web_client_id;
+    }
+  } else {
+    problem = identity.error();
+  }
+  if (!problem.empty()) {
     LogEvent("reject", {{"detail", "web sign-in: ID token rejected"},
                         {"remote", request.remote},
-                        {"error", why}});
+                        {"error", problem}});
     return Html(401, Document("Sign-in failed",
-                              "<p>" + HtmlEscape(why) + "</p>"));
+                              "<p>" + HtmlEscape(problem) +
+                                  ". Ask your zsp administrator if this "
+                                  "persists.</p>"));
+  }
+  // A new sign-in in the same browser replaces the session it had.
+  std::string old_session = CookieValue(request.cookie, kSessionCookie);
+  if (!old_session.empty() && old_session.size() <= kMaxSessionIdBytes) {
+    DropSession(old_session);
   }
   std::string session_id = RandomToken();
   WebSession session = NewSession(identity.value(), session_id, now);
@@ -412,6 +519,8 @@ WebResponse WebUi::FinishLogin(const WebRequest& request, int64_t now) {
   if (!added.ok()) throw std::runtime_error("store: " + added.message);
   LogEvent("web_login", {{"user", session.person},
                          {"issuer", provider_->issuer},
+                         {"subject", session.sign_in.subject},
+                         {"session", session.sign_in.session},
                          {"remote", request.remote}});
   WebResponse out = Redirect("/web/");
   out.headers.emplace_back(
@@ -475,6 +584,8 @@ WebSession WebUi::NewSession(const OidcIdentity& identity,
   session.sign_in.acr = identity.acr;
   session.sign_in.amr = identity.amr;
   session.sign_in.auth_time = identity.auth_time;
+  session.sign_in.subject = identity.subject;
+  session.sign_in.session = session.id_sha256.substr(0, 16);
   session.created_at = now;
   session.expires_at = identity.expires_at;
   if (session.csrf.empty() || session_id.empty()) {
@@ -498,15 +609,9 @@ void WebUi::DropSession(const std::string& id) {
   if (!deleted.ok()) throw std::runtime_error("store: " + deleted.message);
 }
 
-void WebUi::DropExpiredLoginsLocked(int64_t now) {
-  for (auto it = logins_.begin(); it != logins_.end();) {
-    it = now - it->second.created_at > kLoginLifetimeSeconds ? logins_.erase(it)
-                                                             : std::next(it);
-  }
-}
-
-ApiResponse WebUi::CallApi(const WebSession& session, const std::string& method,
-                           const std::string& path,
+ApiResponse WebUi::CallApi(const WebSession& session,
+                           const std::string& remote_address,
+                           const std::string& method, const std::string& path,
                            const std::map<std::string, std::string>& query,
                            const std::string& body) const {
   ApiRequest request;
@@ -515,7 +620,8 @@ ApiResponse WebUi::CallApi(const WebSession& session, const std::string& method,
   request.query = query;
   request.body = body;
   request.web_session = &session;
-  request.remote = "web";
+  request.remote = "web " + remote_address;
+  request.remote_address = remote_address;
   return api_->Handle(request);
 }
 
@@ -523,9 +629,18 @@ std::optional<WebResponse> WebUi::CheckForm(
     const WebRequest& request, const WebSession& session,
     std::map<std::string, std::string>* form) const {
   std::string expected_origin = OriginOf(oidc_->settings().public_url);
-  if (!request.origin.empty() && request.origin != expected_origin) {
-    return Html(403, Document("Rejected", "<p>The request came from another "
-                                          "site.</p>"));
+  if (!request.origin.empty() && OriginOf(request.origin) != expected_origin) {
+    LogEvent("reject", {{"detail", "web form from another origin"},
+                        {"user", session.person},
+                        {"path", request.path},
+                        {"origin", request.origin},
+                        {"expected", expected_origin},
+                        {"remote", request.remote}});
+    return Html(403, Document("Rejected",
+                              "<p>The request came from another site. Open "
+                              "the page at " +
+                                  HtmlEscape(oidc_->settings().public_url) +
+                                  "/web/ and try again.</p>"));
   }
   if (request.body.size() > kMaxFormBytes || !ParseForm(request.body, form)) {
     return Html(400, Document("Rejected", "<p>The form is invalid.</p>"));
@@ -557,8 +672,9 @@ WebResponse WebUi::Logout(const WebRequest& request,
     std::optional<WebResponse> rejected = CheckForm(request, *session, &form);
     if (rejected.has_value()) return *rejected;
     DropSession(CookieValue(request.cookie, kSessionCookie));
-    LogEvent("web_logout",
-             {{"user", session->person}, {"remote", request.remote}});
+    LogEvent("web_logout", {{"user", session->person},
+                            {"session", session->sign_in.session},
+                            {"remote", request.remote}});
   }
   WebResponse out = Html(200, Document("Signed out", "<p><a href=\"/web/\">"
                                                      "Sign in</a></p>"));
@@ -581,18 +697,26 @@ WebResponse WebUi::Act(const WebRequest& request, const WebSession& session,
                           ? "reason"
                           : "comment";
   if (!form[field].empty()) body[field] = form[field];
-  ApiResponse result = CallApi(session, "POST", api_path, {}, body.dump());
+  ApiResponse result = CallApi(session, request.remote_address, "POST",
+                               api_path, {}, body.dump());
   std::string notice =
       result.status == 200
           ? done
           : "failed: " + result.body.value("message", std::string("error"));
-  WebResponse page = ShowPage(session, notice);
+  bool step_up = result.body.value("error", std::string()) == "step_up_required";
+  WebResponse page = ShowPage(session, request.remote_address, notice, step_up);
   if (result.status != 200) page.status = result.status;
   return page;
 }
 
-WebResponse WebUi::ShowPage(const WebSession& session, const std::string& notice) {
-  ApiResponse me = CallApi(session, "GET", "/v1/whoami", {}, "");
+WebResponse WebUi::ShowPage(const WebSession& session,
+                            const std::string& remote_address,
+                            const std::string& notice, bool sign_in_again) {
+  auto call = [&](const std::string& path,
+                  const std::map<std::string, std::string>& query) {
+    return CallApi(session, remote_address, "GET", path, query, "");
+  };
+  ApiResponse me = call("/v1/whoami", {});
   if (me.status != 200) {
     return Html(me.status,
                 Document("Signed out",
@@ -607,16 +731,22 @@ WebResponse WebUi::ShowPage(const WebSession& session, const std::string& notice
   if (!notice.empty()) {
     html += "<p id=\"notice\">" + HtmlEscape(notice) + "</p>\n";
   }
+  if (sign_in_again) {
+    html += "<p><a id=\"sign-in-again\" href=\"/web/login\">Sign in "
+            "again</a>, then retry.</p>\n";
+  }
 
   html += "<h2>Pending requests you may approve</h2>\n";
   html += kRequestHeader;
-  ApiResponse pending =
-      CallApi(session, "GET", "/v1/requests", {{"state", "pending"}}, "");
+  ApiResponse pending = call("/v1/requests", {{"state", "pending"}});
   for (const auto& r : pending.body.value("requests", json::array())) {
-    if (!approver || Field(r, "requester") == session.person) continue;
+    if (!approver || SameUserName(Field(r, "requester"), session.person)) {
+      continue;
+    }
     bool voted = false;
     for (const auto& name : r.value("approvals", json::array())) {
-      voted |= name == session.person;
+      voted |= name.is_string() &&
+               SameUserName(name.get<std::string>(), session.person);
     }
     if (voted) continue;
     std::string id = Field(r, "id");
@@ -629,16 +759,14 @@ WebResponse WebUi::ShowPage(const WebSession& session, const std::string& notice
   }
   html += "</table>\n<h2>Your requests</h2>\n";
   html += kRequestHeader;
-  ApiResponse mine =
-      CallApi(session, "GET", "/v1/requests", {{"mine", "1"}}, "");
+  ApiResponse mine = call("/v1/requests", {{"mine", "1"}});
   for (const auto& r : mine.body.value("requests", json::array())) {
     html += RequestRow(r, "");
   }
   html += "</table>\n<h2>Active grants</h2>\n<table><tr><th>grant</th>"
           "<th>user</th><th>host</th><th>scope</th><th>time left</th>"
           "<th></th></tr>\n";
-  ApiResponse grants =
-      CallApi(session, "GET", "/v1/grants", {{"active", "1"}}, "");
+  ApiResponse grants = call("/v1/grants", {{"active", "1"}});
   bool admin = false;
   for (const auto& role : me.body["roles"]) admin |= role == kRoleAdmin;
   int64_t now = clock_();
@@ -653,7 +781,7 @@ WebResponse WebUi::ShowPage(const WebSession& session, const std::string& notice
     html += "<tr id=\"" + HtmlEscape(id) + "\"><td>" + HtmlEscape(id) +
             "</td><td>" + HtmlEscape(Field(g, "user")) + "</td><td>" +
             HtmlEscape(Field(g, "host")) + "</td><td>" +
-            HtmlEscape(Scope(g)) + "</td><td>" +
+            ScopeHtml(g) + "</td><td>" +
             std::to_string(std::max<int64_t>(left, 0)) + " s</td><td>" +
             actions + "</td></tr>\n";
   }

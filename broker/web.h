@@ -7,8 +7,10 @@
 // as zspctl.
 //
 // Sessions live in the Store, which keeps the SHA-256 of each session id,
-// and end when the ID token expires or the person signs out. Sign-ins in
-// progress (state, nonce, PKCE verifier) live in memory. Cookies are
+// and end when the ID token expires or the person signs out. A sign-in in
+// progress keeps nothing in the broker: its cookie carries the state and
+// start time under an HMAC, and the nonce and PKCE verifier are HMACs of
+// the state, with a key that lives in this process only. Cookies are
 // __Host- prefixed, Secure, HttpOnly and SameSite=Lax. Every POST needs
 // the session's CSRF token, and pages carry a strict
 // Content-Security-Policy, no script, and escape every value.
@@ -17,7 +19,7 @@
 
 #include <cstdint>
 #include <map>
-#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,7 +35,8 @@ struct WebRequest {
   std::string body;    // application/x-www-form-urlencoded for POST
   std::string cookie;  // the Cookie header
   std::string origin;  // the Origin header, or ""
-  std::string remote;
+  std::string remote;  // "address:port" of the peer, for the log
+  std::string remote_address;  // the peer's IP address alone
 };
 
 struct WebResponse {
@@ -63,21 +66,29 @@ class WebUi {
   WebResponse Handle(const WebRequest& request) noexcept;
 
  private:
-  struct PendingLogin {
-    std::string nonce;
-    std::string code_verifier;
-    int64_t created_at = 0;
-  };
-
   WebResponse Dispatch(const WebRequest& request);
-  WebResponse StartLogin(int64_t now);
+  // Sends the browser to the provider. With fresh, the request carries
+  // prompt=login, so the provider signs the person in again: the step-up
+  // before an approval.
+  WebResponse StartLogin(int64_t now, bool fresh);
   WebResponse FinishLogin(const WebRequest& request, int64_t now);
+  // Checks the login cookie against the state that the provider returned;
+  // returns "" or what is wrong.
+  std::string CheckLoginCookie(const std::string& cookie,
+                               const std::string& state, int64_t now) const;
+  // HMAC-SHA256 of purpose and text under the login key, in base64url.
+  std::string LoginSecret(const std::string& purpose,
+                          const std::string& text) const;
   // Redeems an authorization code at the token endpoint; returns the ID
   // token, or "" after logging why the provider issued none.
   std::string ExchangeCode(const std::string& code,
                            const std::string& code_verifier, int64_t now,
                            const std::string& remote);
-  WebResponse ShowPage(const WebSession& session, const std::string& notice);
+  // The page of session for a caller at remote_address, with notice on
+  // top and, with sign_in_again, a link to sign in again.
+  WebResponse ShowPage(const WebSession& session,
+                       const std::string& remote_address,
+                       const std::string& notice, bool sign_in_again = false);
   WebResponse Act(const WebRequest& request, const WebSession& session,
                   const std::string& api_path, const std::string& done);
   // POST /web/logout with the session's CSRF token ends the session; any
@@ -89,8 +100,10 @@ class WebUi {
   std::optional<WebResponse> CheckForm(
       const WebRequest& request, const WebSession& session,
       std::map<std::string, std::string>* form) const;
-  // Calls the API as the session's person.
-  ApiResponse CallApi(const WebSession& session, const std::string& method,
+  // Calls the API as the session's person, from remote_address.
+  ApiResponse CallApi(const WebSession& session,
+                      const std::string& remote_address,
+                      const std::string& method,
                       const std::string& path,
                       const std::map<std::string, std::string>& query,
                       const std::string& body) const;
@@ -101,7 +114,6 @@ class WebUi {
   std::optional<WebSession> FindSession(const WebRequest& request, int64_t now);
   // Ends the session whose cookie value is id.
   void DropSession(const std::string& id);
-  void DropExpiredLoginsLocked(int64_t now);
 
   const Api* api_;
   Store* store_;
@@ -110,9 +122,7 @@ class WebUi {
   TokenFetcher fetcher_;
   const OidcProvider* provider_ = nullptr;
   std::string redirect_uri_;
-
-  std::mutex mutex_;
-  std::map<std::string, PendingLogin> logins_;        // by state
+  std::string login_key_;  // 32 random bytes; "" when the RNG failed
 };
 
 // Escapes text for HTML element content and quoted attribute values.

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "broker/access_text.h"
 #include "broker/zspctl_audit.h"
 #include "broker/zspctl_breakglass.h"
 #include "broker/zspctl_host.h"
@@ -32,6 +33,7 @@ namespace zsp::zspctl {
 namespace {
 
 using nlohmann::json;
+using zsp::broker::AccessText;
 
 constexpr size_t kMaxShownBytes = 256;
 constexpr long kConnectTimeoutMs = 5000;
@@ -329,14 +331,14 @@ std::string FormatWhen(int64_t when) {
 
 // "sudo as root: /usr/bin/id" or "login".
 std::string DescribeAccess(const json& object) {
-  std::string kind = StringField(object, "kind");
-  if (kind != "sudo") return kind;
-  std::string access = "sudo as " + JoinField(object, "runas");
-  std::string groups = JoinField(object, "runas_groups");
-  if (!groups.empty()) access += " (groups " + groups + ")";
-  std::string env = JoinField(object, "env");
-  if (!env.empty()) access += " (environment " + env + ")";
-  return access + ": " + JoinField(object, "commands");
+  AccessText access = zsp::broker::DescribeAccess(
+      object, [](std::string_view text) { return Show(std::string(text)); });
+  if (access.commands.empty()) return access.head;
+  std::string commands;
+  for (const auto& command : access.commands) {
+    commands += (commands.empty() ? "" : ", ") + command;
+  }
+  return access.head + ": " + commands;
 }
 
 void PrintRequest(const json& r) {
@@ -362,8 +364,7 @@ void PrintRequest(const json& r) {
               << "\n";
   }
   if (r.value("full_root", false)) {
-    std::cout << "warning   a command runs a shell or any program: this is "
-                 "full root\n";
+    std::cout << "warning   " << zsp::broker::kFullRootWarning << "\n";
   }
   if (auto created = IntField(r, "created_at")) {
     std::cout << "filed     " << FormatWhen(*created) << "\n";
@@ -631,6 +632,8 @@ std::string DescribeSignIn(const json& event) {
   if (!acr.empty()) text += " acr=" + acr;
   if (!amr.empty()) text += " amr=" + amr;
   if (auth_time > 0) text += " at " + FormatWhen(auth_time);
+  std::string remote = StringField(*it, "remote");
+  if (!remote.empty()) text += " from " + remote;
   return text;
 }
 

@@ -351,6 +351,21 @@ expect_output "audit: chain record names the web vote" \
 expect_output "audit: chain record has the acr" \
   '"ZSP_SIGN_IN_ACR":"urn:zsp:mfa"'
 expect_output "audit: chain record has the amr" '"ZSP_SIGN_IN_AMR":"pwd,otp"'
+expect_output "audit: chain record has the address" \
+  '"ZSP_SIGN_IN_REMOTE":"127.0.0.1"'
+expect_output "audit: chain record has the subject" \
+  '"ZSP_SIGN_IN_SUBJECT":"carol"'
+web_session=$(printf '%s\n' "$OUT" | jq -r '.ZSP_SIGN_IN_SESSION // empty')
+if [[ $web_session =~ ^[0-9a-f]{16}$ ]]; then
+  pass "audit: chain record names the web session"
+else
+  fail "audit: chain record names the web session" "got '$web_session'"
+fi
+OUT=$(grep '^web_login ' "$ZSP_TMP/broker.log" | grep "session=$web_session")
+expect_output "audit: the session's sign-in line gives the address" \
+  "remote=127.0.0.1:"
+run zspctl_as dave history "$web_request"
+expect_output "audit: history table shows the address" "from 127.0.0.1"
 run zspctl_as erin audit verify --host zsp-broker.invalid \
   --audit-key "$ZSP_BROKER_DIR/audit.pub"
 expect_status "audit: the broker's chain verifies" 0
@@ -386,6 +401,44 @@ expect_output "web: sign-out clears the cookie" "ok signed out and cookie cleare
 expect_output "web: old session cookie rejected after sign-out" \
   "ok old session cookie rejected after sign-out"
 
+# A provider account whose name differs from alice's only in case is
+# alice, and may not approve her request.
+run node "$TOOLS/browser.js" web "$ZSP_BROKER_URL" ALICE \
+  "[{\"do\":\"expect-no-approve\",\"request\":\"$pending_request\",
+     \"listed\":false},
+    {\"do\":\"post-approve\",\"request\":\"$pending_request\",\"status\":403,
+     \"text\":\"you may not approve your own request\"}]" --mfa
+expect_status "web: ALICE's browser session" 0
+expect_output "web: no approve button for ALICE on alice's request" \
+  "ok no approve button for $pending_request"
+expect_output "web: ALICE may not approve alice's request" \
+  "ok POST approve of $pending_request returned 403"
+
+# Sign-ins in progress keep nothing in the broker, so a flood of them
+# leaves room for real ones. The next browser session signs in after it.
+OUT=$(curl -sk -o /dev/null -w '%{http_code}\n' \
+  "$ZSP_BROKER_URL/web/?flood=[1-1500]" | sort | uniq -c | tr -s ' ')
+expect_equal "flood: 1500 unauthenticated loads all sent to the provider" \
+  "$OUT" " 1500 302"
+
+# --- step-up on the web page ---
+run zspctl_user alice request --host "$ZSP_HOST" --sudo --runas root \
+  --command /usr/bin/hostname --duration 1h --reason "step-up on the web" \
+  --quiet
+expect_status "web step-up: request filed" 0
+step_up_request=$OUT
+# The sign-in passes the provider's max_age check of 600 s, then turns
+# older than max_auth_age while the page is open.
+run node "$TOOLS/browser.js" web "$ZSP_BROKER_URL" carol \
+  "[{\"do\":\"wait\",\"seconds\":7},
+    {\"do\":\"approve-after-step-up\",\"request\":\"$step_up_request\"}]" \
+  --mfa --age 595
+expect_status "web step-up: carol's browser session" 0
+expect_output "web step-up: an old sign-in is asked to sign in again" \
+  "ok approval of $step_up_request asks for a fresh sign-in"
+expect_output "web step-up: approval passes after signing in again" \
+  "ok approved $step_up_request after signing in again"
+
 run curl -sk -o /dev/null -w '%{http_code}' -X POST \
   "$ZSP_BROKER_URL/web/requests/$pending_request/approve" -d csrf=x
 expect_equal "web: POST without session rejected" "$OUT" "401"
@@ -397,6 +450,8 @@ expect_output "web: login cookie is __Host- and Secure" \
 expect_output "web: cookie flags" "Secure; HttpOnly; SameSite=Lax"
 expect_output "web: redirect to the provider" "Location: $ISSUER/auth?"
 expect_output "web: PKCE challenge sent" "code_challenge_method=S256"
+expect_output "web: sign-in bounded by max_auth_age" "&max_age=600"
+expect_output "web: HSTS" "Strict-Transport-Security: max-age=31536000"
 
 # --- the token file ---
 rm -f /home/alice/.config/zsp/oidc-token

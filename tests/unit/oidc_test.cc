@@ -366,6 +366,8 @@ class WebHelpersTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(ParseFormRejectsBadEscapes);
   CPPUNIT_TEST(LogoutNeedsPost);
   CPPUNIT_TEST(SessionSurvivesRestart);
+  CPPUNIT_TEST(OriginWithDefaultPortAccepted);
+  CPPUNIT_TEST(SignInStateLivesInCookie);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -492,9 +494,10 @@ class WebHelpersTest : public CppUnit::TestFixture {
       key = std::move(generated.value());
       api = std::make_unique<zsp::broker::Api>(
           store.get(), key.get(), zsp::broker::Settings{},
-          [] { return kNow; });
+          [test] { return test->now_; });
       web = std::make_unique<zsp::broker::WebUi>(
-          api.get(), store.get(), test->oidc_.get(), [] { return kNow; });
+          api.get(), store.get(), test->oidc_.get(),
+          [test] { return test->now_; });
     }
     std::unique_ptr<zsp::broker::Store> store;
     EvpPkeyPtr key;
@@ -504,6 +507,146 @@ class WebHelpersTest : public CppUnit::TestFixture {
 
   std::string dir_;
   std::unique_ptr<OidcVerifier> oidc_;
+  int64_t now_ = kNow;
+
+  // A provider whose discovery document is served, so that sign-ins start.
+  static std::unique_ptr<OidcVerifier> ReachableProvider(
+      const std::string& public_url) {
+    OidcSettings settings;
+    settings.public_url = public_url;
+    settings.approval.max_auth_age = 600;
+    zsp::broker::OidcProvider provider;
+    provider.issuer = "https://idp.test";
+    provider.web_client_id = "zsp-web";
+    settings.providers.push_back(provider);
+    return std::make_unique<OidcVerifier>(
+        settings, [](const auto&, const std::string& url) {
+          zsp::HttpsResponse response;
+          response.status = 200;
+          response.body =
+              json{{"issuer", "https://idp.test"},
+                   {"jwks_uri", "https://idp.test/jwks"},
+                   {"authorization_endpoint", "https://idp.test/auth"},
+                   {"token_endpoint", "https://idp.test/token"}}
+                  .dump();
+          if (url.find("openid-configuration") == std::string::npos) {
+            response.status = 404;
+          }
+          return zsp::Result<zsp::HttpsResponse>(response);
+        });
+  }
+
+  static std::string Header(const zsp::broker::WebResponse& response,
+                            const std::string& name) {
+    for (const auto& [key, value] : response.headers) {
+      if (key == name) return value;
+    }
+    return "";
+  }
+
+  // The value of the login cookie that response sets.
+  static std::string LoginCookie(const zsp::broker::WebResponse& response) {
+    std::string header = Header(response, "Set-Cookie");
+    size_t start = header.find('=') + 1;
+    return header.substr(start, header.find(';') - start);
+  }
+
+  static std::string StateOf(const zsp::broker::WebResponse& response) {
+    std::string location = Header(response, "Location");
+    size_t start = location.find("&state=") + 7;
+    return location.substr(start, location.find('&', start) - start);
+  }
+
+  // Browsers leave the scheme's default port out of Origin, so a
+  // public_url that names it must still accept the page's own forms.
+  void OriginWithDefaultPortAccepted() {
+    oidc_ = ReachableProvider("https://Broker.test:443");
+    Broker broker(this);
+    zsp::broker::WebSession session;
+    session.id_sha256 = zsp::broker::Sha256Hex("session-one");
+    session.person = "carol";
+    session.csrf = "csrf-one";
+    session.sign_in.method = "web_session";
+    session.created_at = kNow;
+    session.expires_at = kNow + 600;
+    CPPUNIT_ASSERT(broker.store->AddWebSession(session, kNow, 10, 10).ok());
+    zsp::broker::WebRequest logout;
+    logout.method = "POST";
+    logout.path = "/web/logout";
+    logout.cookie = "__Host-zsp-session=session-one";
+    logout.body = "csrf=csrf-one";
+    logout.origin = "https://evil.test";
+    zsp::broker::WebResponse other = broker.web->Handle(logout);
+    CPPUNIT_ASSERT_EQUAL(403, other.status);
+    CPPUNIT_ASSERT(other.body.find("another site") != std::string::npos);
+    logout.origin = "https://broker.test";
+    zsp::broker::WebResponse own = broker.web->Handle(logout);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(own.body, 200, own.status);
+  }
+
+  // A sign-in in progress is kept in its cookie, not in the broker, so any
+  // number of them can start. The cookie must match the state, be
+  // unaltered and be younger than 10 minutes.
+  void SignInStateLivesInCookie() {
+    oidc_ = ReachableProvider("https://broker.test");
+    Broker broker(this);
+    zsp::broker::WebRequest page;
+    page.method = "GET";
+    page.path = "/web/";
+    zsp::broker::WebResponse first = broker.web->Handle(page);
+    for (int i = 0; i < 5000; ++i) {
+      CPPUNIT_ASSERT_EQUAL(302, broker.web->Handle(page).status);
+    }
+    zsp::broker::WebResponse last = broker.web->Handle(page);
+    CPPUNIT_ASSERT_EQUAL(302, last.status);
+    std::string location = Header(first, "Location");
+    CPPUNIT_ASSERT_MESSAGE(location, location.find("&max_age=600") !=
+                                         std::string::npos);
+    CPPUNIT_ASSERT(location.find("prompt=login") == std::string::npos);
+    CPPUNIT_ASSERT(Header(first, "Strict-Transport-Security") != "");
+
+    zsp::broker::WebRequest fresh = page;
+    fresh.path = "/web/login";
+    std::string again = Header(broker.web->Handle(fresh), "Location");
+    CPPUNIT_ASSERT_MESSAGE(again, again.find("&prompt=login") !=
+                                      std::string::npos);
+
+    // The provider sends the person back with an error: past the cookie
+    // check, the page shows the provider's error.
+    zsp::broker::WebRequest callback;
+    callback.method = "GET";
+    callback.path = "/web/callback";
+    callback.query = {{"state", StateOf(first)}, {"error", "access_denied"}};
+    callback.cookie = "__Host-zsp-login=" + LoginCookie(first);
+    zsp::broker::WebResponse denied = broker.web->Handle(callback);
+    CPPUNIT_ASSERT_EQUAL(400, denied.status);
+    CPPUNIT_ASSERT_MESSAGE(denied.body, denied.body.find("returned no code: "
+                                                         "access_denied") !=
+                                            std::string::npos);
+
+    callback.cookie = "__Host-zsp-login=" + LoginCookie(last);
+    zsp::broker::WebResponse swapped = broker.web->Handle(callback);
+    CPPUNIT_ASSERT_EQUAL(400, swapped.status);
+    CPPUNIT_ASSERT_MESSAGE(swapped.body,
+                           swapped.body.find("does not match") !=
+                               std::string::npos);
+
+    std::string altered = LoginCookie(first);
+    altered[altered.find('.') + 1] = '9';
+    callback.cookie = "__Host-zsp-login=" + altered;
+    zsp::broker::WebResponse forged = broker.web->Handle(callback);
+    CPPUNIT_ASSERT_EQUAL(400, forged.status);
+    CPPUNIT_ASSERT_MESSAGE(forged.body,
+                           forged.body.find("cookie is invalid") !=
+                               std::string::npos);
+
+    callback.cookie = "__Host-zsp-login=" + LoginCookie(first);
+    now_ = kNow + 601;
+    zsp::broker::WebResponse late = broker.web->Handle(callback);
+    CPPUNIT_ASSERT_EQUAL(400, late.status);
+    CPPUNIT_ASSERT_MESSAGE(late.body, late.body.find("longer than 10 minutes") !=
+                                          std::string::npos);
+  }
 
   void ParseFormRejectsBadEscapes() {
     std::map<std::string, std::string> form;

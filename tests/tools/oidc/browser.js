@@ -77,14 +77,20 @@ function fail(message) {
 
 // Runs the steps of a web session in order, each on a fresh load of the
 // page: {"do":"approve","request":ID,"comment":TEXT},
-// {"do":"expect-no-approve","request":ID},
+// {"do":"expect-no-approve","request":ID} (with "listed":false the page
+// need not list the request),
 // {"do":"post-without-csrf","request":ID}, {"do":"expect-text","text":TEXT},
 // {"do":"print-session"} (prints the session cookie for the caller),
 // {"do":"open-link","url":URL,"request":ID} (a notification's link shows
 // the request's row), {"do":"logout-checks"} (GET and a POST without the CSRF token are
-// rejected and leave the session) and {"do":"logout"} (the sign-out button
-// ends the session; a copy of the old cookie no longer works).
-async function runWebSteps(page, brokerUrl, steps) {
+// rejected and leave the session), {"do":"logout"} (the sign-out button
+// ends the session; a copy of the old cookie no longer works),
+// {"do":"approve-after-step-up","request":ID} (the approval asks for a
+// fresh sign-in, the page's link to sign in again gets one, and the
+// approval then passes) and {"do":"post-approve","request":ID,
+// "status":N,"text":TEXT} (a POST with the session's CSRF token gets
+// status N and a page with TEXT), {"do":"wait","seconds":N}.
+async function runWebSteps(page, brokerUrl, user, steps) {
   for (const step of steps) {
     await page.goto(`${brokerUrl}/web/`);
     if (step.do === 'approve') {
@@ -98,7 +104,7 @@ async function runWebSteps(page, brokerUrl, steps) {
       console.log(`ok approved ${step.request}`);
     } else if (step.do === 'expect-no-approve') {
       const text = await page.textContent('body');
-      if (!text.includes(step.request)) fail(`own request ${step.request} not listed`);
+      if (step.listed !== false && !text.includes(step.request)) fail(`own request ${step.request} not listed`);
       const count = await page.locator(`form[data-request="${step.request}"][data-action="approve"]`).count();
       if (count !== 0) fail(`approve form shown for own request ${step.request}`);
       console.log(`ok no approve button for ${step.request}`);
@@ -148,6 +154,37 @@ async function runWebSteps(page, brokerUrl, steps) {
       });
       if (replay.status() !== 302) fail(`old session cookie still works: ${replay.status()}`);
       console.log('ok old session cookie rejected after sign-out');
+    } else if (step.do === 'wait') {
+      await new Promise((resolve) => { setTimeout(resolve, step.seconds * 1000); });
+    } else if (step.do === 'approve-after-step-up') {
+      const form = page.locator(`form[data-request="${step.request}"][data-action="approve"]`);
+      if (await form.count() !== 1) fail(`no approve form for ${step.request}`);
+      await form.locator('button[type="submit"]').click();
+      await page.waitForLoadState('load');
+      let text = await page.textContent('body');
+      if (!text.includes('sign in again on the web page')) fail(`no step-up message: ${text.slice(0, 300)}`);
+      console.log(`ok approval of ${step.request} asks for a fresh sign-in`);
+      await page.click('#sign-in-again');
+      await signIn(page, user, {});
+      await page.waitForURL(`${brokerUrl}/web/**`, { timeout: 15000 });
+      await page.goto(`${brokerUrl}/web/`);
+      const again = page.locator(`form[data-request="${step.request}"][data-action="approve"]`);
+      if (await again.count() !== 1) fail(`no approve form for ${step.request} after signing in again`);
+      await again.locator('button[type="submit"]').click();
+      await page.waitForLoadState('load');
+      text = await page.textContent('body');
+      if (!text.includes(`approved ${step.request}`)) fail(`approval after step-up not confirmed: ${text.slice(0, 300)}`);
+      console.log(`ok approved ${step.request} after signing in again`);
+    } else if (step.do === 'post-approve') {
+      const csrf = await page.locator('form#logout input[name="csrf"]').getAttribute('value');
+      const response = await page.context().request.post(
+        `${brokerUrl}/web/requests/${step.request}/approve`,
+        { form: { csrf }, maxRedirects: 0 },
+      );
+      const text = await response.text();
+      if (response.status() !== step.status) fail(`POST approve of ${step.request} returned ${response.status()}, expected ${step.status}`);
+      if (!text.includes(step.text)) fail(`POST approve of ${step.request} lacks "${step.text}"`);
+      console.log(`ok POST approve of ${step.request} returned ${response.status()}`);
     } else if (step.do === 'expect-text') {
       const text = await page.textContent('body');
       if (!text.includes(step.text)) fail(`page lacks "${step.text}"`);
@@ -166,7 +203,7 @@ async function runWeb(brokerUrl, user, steps, options) {
     await signIn(page, user, options);
     await page.waitForURL(`${brokerUrl}/web/**`, { timeout: 15000 });
     console.log(`ok ${user} signed in to the web page`);
-    await runWebSteps(page, brokerUrl, steps);
+    await runWebSteps(page, brokerUrl, user, steps);
   } finally {
     await close();
   }

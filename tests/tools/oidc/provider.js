@@ -38,6 +38,8 @@ const kAccounts = {
   alice: ['eng'],
   bob: ['eng', 'zsp-approvers'],
   carol: ['eng', 'zsp-approvers'],
+  // alice's own account as a provider that keeps capitals may spell it.
+  ALICE: ['zsp-approvers'],
   mallory: [],
 };
 
