@@ -261,8 +261,16 @@ Decision AskOneBroker(const HostConfig& config,
                                         time_left_ms);
   options.total_timeout_ms = time_left_ms;
   options.max_response_bytes = kMaxBrokerResponseBytes;
+  bool failed_here = false;
+  options.failed_here = &failed_here;
   auto response = HttpsRequest(options, "POST", base_url + "/v1/decisions",
                                DecisionRequestBody(query, nonce));
+  if (!response.ok() && failed_here) {
+    // Not an outage: no broker was asked, so break-glass is not offered.
+    d.verdict = Verdict::kError;
+    d.detail = "this host could not send the request: " + response.error();
+    return d;
+  }
   if (!response.ok()) {
     d.verdict = Verdict::kUnavailable;
     d.detail = response.error();

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdlib.h>
 
+#include <cerrno>
 #include <memory>
 #include <mutex>
 
@@ -154,6 +155,34 @@ bool ApplyOptions(const CurlApi& api, CURL* curl, const HttpsOptions& options,
 
 namespace {
 
+// An error for a failure on this host, marked in options.failed_here.
+Error FailedHere(const HttpsOptions& options, std::string message) {
+  if (options.failed_here != nullptr) *options.failed_here = true;
+  return Error{std::move(message)};
+}
+
+// True when rc, with os_errno from the last failed connect, shows a
+// failure on this host (HttpsOptions::failed_here).
+bool IsLocalFailure(CURLcode rc, long os_errno) {
+  switch (rc) {
+    case CURLE_FAILED_INIT:
+    case CURLE_OUT_OF_MEMORY:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_BAD_FUNCTION_ARGUMENT:
+    case CURLE_UNKNOWN_OPTION:
+    case CURLE_NOT_BUILT_IN:
+      return true;
+    default:
+      return os_errno == EMFILE || os_errno == ENFILE || os_errno == ENOMEM ||
+             os_errno == ENOBUFS;
+  }
+}
+
 // Runs one request on curl, which may keep an open connection from an
 // earlier request: curl_easy_reset clears the options but keeps it.
 Result<HttpsResponse> Perform(const CurlApi* api, CURL* curl,
@@ -161,7 +190,9 @@ Result<HttpsResponse> Perform(const CurlApi* api, CURL* curl,
                               const std::string& method,
                               const std::string& url,
                               const std::string& body) {
-  if (options.ca_file.empty()) return Error{"no CA file configured"};
+  if (options.ca_file.empty()) {
+    return FailedHere(options, "no CA file configured");
+  }
   api->easy_reset(curl);
 
   // curl_slist_append returns nullptr and leaves the list alone when it
@@ -184,20 +215,20 @@ Result<HttpsResponse> Perform(const CurlApi* api, CURL* curl,
     add_header(auth.c_str());
     OPENSSL_cleanse(auth.data(), auth.size());
   }
-  if (!headers) return Error{"out of memory"};
+  if (!headers) return FailedHere(options, "out of memory");
 
   Body response_body;
   response_body.limit = options.max_response_bytes;
   if (!ApplyOptions(*api, curl, options, url, &response_body,
                     headers.get())) {
-    return Error{"setting up the HTTPS request failed"};
+    return FailedHere(options, "setting up the HTTPS request failed");
   }
   if (method == "POST") {
     api->easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
     api->easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
                      static_cast<curl_off_t>(body.size()));
   } else if (method != "GET") {
-    return Error{"unsupported HTTP method " + method};
+    return FailedHere(options, "unsupported HTTP method " + method);
   }
 
   char errbuf[CURL_ERROR_SIZE] = "";
@@ -220,6 +251,9 @@ Result<HttpsResponse> Perform(const CurlApi* api, CURL* curl,
     // curl words a timeout differently in each phase ("Timeout was
     // reached", "SSL connection timeout"), so one prefix marks them all.
     if (rc == CURLE_OPERATION_TIMEDOUT) why = "timed out: " + why;
+    long os_errno = 0;
+    api->easy_getinfo(curl, CURLINFO_OS_ERRNO, &os_errno);
+    if (IsLocalFailure(rc, os_errno)) return FailedHere(options, why);
     return Error{why};
   }
   HttpsResponse out;
@@ -234,13 +268,15 @@ Result<HttpsResponse> HttpsRequest(const HttpsOptions& options,
                                    const std::string& method,
                                    const std::string& url,
                                    const std::string& body) {
-  if (options.ca_file.empty()) return Error{"no CA file configured"};
+  if (options.ca_file.empty()) {
+    return FailedHere(options, "no CA file configured");
+  }
   std::string load_error;
   const CurlApi* api = Curl(&load_error);
-  if (api == nullptr) return Error{load_error};
+  if (api == nullptr) return FailedHere(options, load_error);
   std::unique_ptr<CURL, void (*)(CURL*)> curl(api->easy_init(),
                                               api->easy_cleanup);
-  if (!curl) return Error{"curl_easy_init failed"};
+  if (!curl) return FailedHere(options, "curl_easy_init failed");
   return Perform(api, curl.get(), options, method, url, body);
 }
 
@@ -260,9 +296,9 @@ Result<HttpsResponse> HttpsSession::Request(const HttpsOptions& options,
                                             const std::string& body) {
   std::string load_error;
   const CurlApi* api = Curl(&load_error);
-  if (api == nullptr) return Error{load_error};
+  if (api == nullptr) return FailedHere(options, load_error);
   if (handle_ == nullptr) handle_ = api->easy_init();
-  if (handle_ == nullptr) return Error{"curl_easy_init failed"};
+  if (handle_ == nullptr) return FailedHere(options, "curl_easy_init failed");
   auto response = Perform(api, static_cast<CURL*>(handle_), options, method,
                           url, body);
   // After a failed transfer the connection may be in any state, so the

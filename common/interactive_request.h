@@ -38,6 +38,13 @@ class UserTerminal {
   // EndWaiting.
   virtual void BeginWaiting() {}
   virtual void EndWaiting() {}
+  // Called around a broker call. The user may stop their own setuid
+  // process (Ctrl-Z, SIGSTOP) until the call times out, which looks like
+  // an outage. A terminal that can notice the SIGCONT that resumed the
+  // process starts watching in BeginStopWatch, and EndStopWatch returns
+  // true when the process was stopped and resumed since.
+  virtual void BeginStopWatch() {}
+  virtual bool EndStopWatch() { return false; }
 };
 
 struct InteractiveOutcome {

@@ -459,6 +459,20 @@ std::string SudoPolicy::UnsupportedMode() const {
       !Lookup(settings_, "apparmor_profile").empty()) {
     return "SELinux roles and AppArmor profiles are not supported";
   }
+  // sudo passes these only when the user gives the option. Ignoring them
+  // would run the command somewhere else than the user asked.
+  if (!Lookup(settings_, "cmnd_chroot").empty()) {
+    return "sudo -R (chroot) is not supported; a grant covers commands on "
+           "the host's own root";
+  }
+  if (!Lookup(settings_, "cmnd_cwd").empty()) {
+    return "sudo -D (working directory) is not supported; cd to the "
+           "directory and run sudo there";
+  }
+  if (!Lookup(settings_, "closefrom").empty()) {
+    return "sudo -C is not supported; the command never gets descriptors "
+           "above 2";
+  }
   return "";
 }
 
@@ -588,8 +602,19 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
     if (!failure.empty()) record.Add("ZSP_CACHE_PROBLEM", failure);
   }
   std::string cache_problem;
+  if (terminal_ != nullptr) terminal_->BeginStopWatch();
   Decision decision =
       AskBrokerCached(config.value(), keys.value(), query, &cache_problem);
+  bool stopped = terminal_ != nullptr && terminal_->EndStopWatch();
+  if (stopped && decision.verdict == Verdict::kUnavailable &&
+      !decision.rejected) {
+    // A broker that seemed not to answer while sudo was stopped may well
+    // have answered, so this is no outage and offers no break-glass.
+    record.Add("ZSP_STOPPED", "1");
+    decision.verdict = Verdict::kError;
+    decision.detail = "sudo was stopped while it waited for the broker (" +
+                      decision.detail + "); run sudo again without stopping it";
+  }
   if (!cache_problem.empty()) record.Add("ZSP_CACHE_PROBLEM", cache_problem);
   if (decision.cached) record.Add("ZSP_CACHED", "1");
   record.Add("ZSP_PATH", decision.path)
@@ -670,7 +695,9 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
                            "has been logged for the administrators");
     case Verdict::kError:
       return deny_recorded(decision.detail,
-                           "an internal error occurred; see the journal");
+                           "sudo failed on this host (" +
+                               EscapeForLog(decision.detail, 256) +
+                               "); try again, or ask an administrator");
   }
 
   int64_t now = static_cast<int64_t>(std::time(nullptr));
@@ -780,6 +807,9 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
       "use_pty=true",
       "umask=" + CommandUmask(Lookup(user_info_, "umask")),
       "execfd=" + std::to_string(exec_fd.get()),
+      // As sudoers does: descriptors the user had open stay out of the
+      // command.
+      "closefrom=3",
   };
   out.exec_fd = std::move(exec_fd);
   if (command.value().login_shell) {

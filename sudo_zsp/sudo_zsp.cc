@@ -64,6 +64,25 @@ void InterruptHandler(int signo, siginfo_t* info, void* context) {
   }
 }
 
+// Set by ContinueHandler while the plugin waits for a broker.
+volatile sig_atomic_t g_continued = 0;
+// sudo's own SIGCONT action, which ContinueHandler passes the signal on to.
+struct sigaction g_sudo_sigcont {};
+
+// Records that the process was resumed after a stop, then lets sudo's
+// handler see the signal too.
+void ContinueHandler(int signo, siginfo_t* info, void* context) {
+  g_continued = 1;
+  if ((g_sudo_sigcont.sa_flags & SA_SIGINFO) != 0) {
+    if (g_sudo_sigcont.sa_sigaction != nullptr) {
+      g_sudo_sigcont.sa_sigaction(signo, info, context);
+    }
+  } else if (g_sudo_sigcont.sa_handler != SIG_DFL &&
+             g_sudo_sigcont.sa_handler != SIG_IGN) {
+    g_sudo_sigcont.sa_handler(signo);
+  }
+}
+
 // The user's terminal through sudo's conversation function. sudo catches
 // SIGINT before exec and only records it, so a Ctrl-C shows up here as an
 // interrupted wait, or, while waiting for an approval, through
@@ -118,6 +137,26 @@ class SudoTerminal : public zsp::UserTerminal {
     watching_ = false;
   }
 
+  void BeginStopWatch() override {
+    g_continued = 0;
+    struct sigaction current {};
+    if (sigaction(SIGCONT, nullptr, &current) != 0) return;
+    struct sigaction watch {};
+    watch.sa_sigaction = ContinueHandler;
+    watch.sa_mask = current.sa_mask;
+    // SA_RESTART, so that libcurl's poll goes on after the signal.
+    watch.sa_flags = SA_SIGINFO | SA_RESTART;
+    g_sudo_sigcont = current;
+    watching_stops_ = sigaction(SIGCONT, &watch, nullptr) == 0;
+  }
+
+  bool EndStopWatch() override {
+    if (!watching_stops_) return false;
+    sigaction(SIGCONT, &g_sudo_sigcont, nullptr);
+    watching_stops_ = false;
+    return g_continued != 0;
+  }
+
  private:
   std::optional<std::string> Converse(const std::string& prompt, int type) {
     sudo_conv_message message{};
@@ -135,6 +174,7 @@ class SudoTerminal : public zsp::UserTerminal {
   sudo_conv_t conversation_;
   sudo_printf_t printf_fn_;
   bool watching_ = false;  // InterruptHandler is installed
+  bool watching_stops_ = false;  // ContinueHandler is installed
 };
 
 struct PluginState {

@@ -35,7 +35,7 @@ declare -A ALLOWED=(
   # that records a Ctrl-C and then calls sudo's own, and puts sudo's back
   # when the wait ends. sudo only records SIGINT, so a Ctrl-C during a
   # broker call would otherwise be lost.
-  [sudo_zsp/sudo_zsp.cc:sigaction]="watches Ctrl-C during the approval wait"
+  [sudo_zsp/sudo_zsp.cc:sigaction]="watches Ctrl-C during the approval wait and a stop during a broker call"
   [sudo_zsp.so:sigaction]="the call in sudo_zsp/sudo_zsp.cc"
 )
 

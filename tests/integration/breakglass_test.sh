@@ -218,6 +218,73 @@ expect_output "invalid answer: sudo denies" "failed verification"
 expect_no_output "invalid answer: sudo offers no token" "break-glass"
 install -m 644 "$ZSP_TMP/decision.pub.real" /etc/zsp/decision.pub
 
+# A failure on this host is no outage: with too few file descriptors for
+# the client certificate, sudo denies without a token prompt.
+tty_sudo "" "prlimit --nofile=8 sudo id"
+expect_output "local failure: sudo says it failed on this host" \
+  "sudo failed on this host"
+expect_no_output "local failure: no token prompt" "break-glass token"
+expect_no_output "local failure: nothing ran" "uid=0"
+
+# A user who stops their own sudo until the broker call times out makes
+# a reachable broker look down. A broker that never answers shows the
+# difference: without a stop the token prompt opens, with one it does not.
+"$ZSP_BUILD/tcp_blackhole" >"$ZSP_TMP/blackhole.port" &
+blackhole_pid=$!
+for _ in $(seq 50); do [ -s "$ZSP_TMP/blackhole.port" ] && break; sleep 0.05; done
+zsp_write_config "https://127.0.0.1:$(cat "$ZSP_TMP/blackhole.port")" \
+  "$bg_settings
+connect_timeout_ms = 1500
+timeout_ms = 1500"
+tty_sudo "not-a-token" "sudo id"
+expect_output "hung broker: token prompt opens after the timeout" \
+  "paste a break-glass token"
+
+stopped_token=$(issue 12 --user alice --host testhost --scope sudo)
+rm -f "$ZSP_TMP/tty.stop"
+mkfifo -m 600 "$ZSP_TMP/tty.stop"
+as_user alice script -qfec "sudo id" /dev/null <"$ZSP_TMP/tty.stop" \
+  >"$ZSP_TMP/tty.stop.out" 2>&1 &
+script_pid=$!
+exec 4>"$ZSP_TMP/tty.stop"
+sudo_pid=
+for _ in $(seq 50); do
+  sudo_pid=$(pgrep -U alice -x sudo | head -1)
+  [ -n "$sudo_pid" ] && break
+  sleep 0.05
+done
+if [ -n "$sudo_pid" ]; then
+  pass "stopped sudo: sudo found"
+else
+  fail "stopped sudo: sudo found" "no sudo with alice's real uid"
+fi
+sleep 0.3
+kill -STOP "$sudo_pid"
+sleep 2
+kill -CONT "$sudo_pid"
+for _ in $(seq 50); do
+  grep -q 'cancels): ' "$ZSP_TMP/tty.stop.out" 2>/dev/null && break
+  kill -0 "$script_pid" 2>/dev/null || break
+  sleep 0.1
+done
+# Typed only if a prompt came, which would then be the bug.
+if grep -q 'cancels): ' "$ZSP_TMP/tty.stop.out"; then
+  printf '%s\n' "$stopped_token" >&4
+fi
+for _ in $(seq 50); do kill -0 "$script_pid" 2>/dev/null || break; sleep 0.1; done
+exec 4>&-
+kill "$script_pid" 2>/dev/null
+wait "$script_pid" 2>/dev/null
+OUT=$(tr -d '\r' <"$ZSP_TMP/tty.stop.out")
+expect_output "stopped sudo: told it was stopped" \
+  "sudo was stopped while it waited for the broker"
+expect_no_output "stopped sudo: no token prompt" "break-glass token"
+expect_no_output "stopped sudo: nothing ran" "uid=0"
+OUT=$(zsp_journal_json -t sudo_zsp ZSP_STOPPED=1)
+expect_output "stopped sudo: the record says so" '"ZSP_STOPPED":"1"'
+kill "$blackhole_pid"
+wait "$blackhole_pid" 2>/dev/null
+
 zsp_write_config "$ZSP_BROKER_URL" "$bg_settings
 breakglass_with_broker = true"
 tty_sudo "$(issue 12 --user alice --host testhost --scope both)" "sudo id"

@@ -211,6 +211,26 @@ expect_output "shell: sudo -s ran as root" "root"
 OUT=$(zsp_journal_json -t sudo_zsp ZSP_DECISION=allow)
 expect_output "shell: journal shows unescaped command" '"ZSP_COMMAND":"/usr/bin/bash -c \"id -un\""'
 
+# The user's open descriptors stay out of the command; sudoers closes
+# them the same way.
+run as_user alice bash -c 'exec 77</etc/hostname
+  sudo -n bash -c "for f in /proc/self/fd/*; do echo fd:\${f##*/}; done"'
+expect_status "fds: command runs" 0
+expect_output "fds: standard output reaches the command" "fd:1"
+expect_no_output "fds: the user's descriptor 77 is closed" "fd:77"
+
+# Options that would run the command elsewhere than the grant says are
+# rejected, not ignored.
+run as_user alice sudo -n -R /tmp id
+expect_fail "chroot: sudo -R rejected"
+expect_output "chroot: user told -R is unsupported" "sudo -R (chroot) is not supported"
+run as_user alice sudo -n -D / pwd
+expect_fail "cwd: sudo -D rejected"
+expect_output "cwd: user told -D is unsupported" "cd to the directory"
+run as_user alice sudo -n -C 8 id
+expect_fail "closefrom: sudo -C rejected"
+expect_output "closefrom: user told -C is unsupported" "sudo -C is not supported"
+
 run as_user alice sudo -n -i pwd
 expect_status "shell: sudo -i allowed under shell grant" 0
 expect_output "shell: sudo -i starts in target's home" "/root"
