@@ -25,6 +25,7 @@ constexpr char kSessionCookie[] = "__Host-zsp-session";
 constexpr char kLoginCookie[] = "__Host-zsp-login";
 constexpr int64_t kLoginLifetimeSeconds = 600;
 constexpr int64_t kMaxSessions = 10000;
+constexpr int64_t kMaxSessionSeconds = 12 * 3600;
 // A person's sign-in beyond this many live sessions ends their oldest one,
 // so that no one person can use up kMaxSessions.
 constexpr int64_t kMaxSessionsPerPerson = 20;
@@ -562,6 +563,21 @@ std::string WebUi::ExchangeCode(const std::string& code,
     std::string error = response.ok()
                             ? "HTTP " + std::to_string(response.value().status)
                             : response.error();
+    if (response.ok() && response.value().status == 200) {
+      error += ": the token response has no id_token";
+    }
+    // RFC 6749 section 5.2: the provider's error code and description.
+    if (body.is_object() && body.contains("error")) {
+      error += ": " + EscapeForLog(body["error"].is_string()
+                                       ? body["error"].get<std::string>()
+                                       : body["error"].dump(),
+                                   128);
+      auto description = body.find("error_description");
+      if (description != body.end() && description->is_string()) {
+        error += " (" + EscapeForLog(description->get<std::string>(), 256) +
+                 ")";
+      }
+    }
     LogEvent("reject", {{"detail", "web sign-in: token request failed"},
                         {"remote", remote},
                         {"error", error}});
@@ -587,7 +603,9 @@ WebSession WebUi::NewSession(const OidcIdentity& identity,
   session.sign_in.subject = identity.subject;
   session.sign_in.session = session.id_sha256.substr(0, 16);
   session.created_at = now;
-  session.expires_at = identity.expires_at;
+  // A provider may issue ID tokens for days; the page still asks for a
+  // sign-in at least every kMaxSessionSeconds, which also renews roles.
+  session.expires_at = std::min(identity.expires_at, now + kMaxSessionSeconds);
   if (session.csrf.empty() || session_id.empty()) {
     throw std::runtime_error("RAND_bytes failed");
   }

@@ -368,6 +368,7 @@ class WebHelpersTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(SessionSurvivesRestart);
   CPPUNIT_TEST(OriginWithDefaultPortAccepted);
   CPPUNIT_TEST(SignInStateLivesInCookie);
+  CPPUNIT_TEST(CallbackChecksClientAndCapsSession);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -497,7 +498,13 @@ class WebHelpersTest : public CppUnit::TestFixture {
           [test] { return test->now_; });
       web = std::make_unique<zsp::broker::WebUi>(
           api.get(), store.get(), test->oidc_.get(),
-          [test] { return test->now_; });
+          [test] { return test->now_; },
+          [test](const auto&, const std::string&, const std::string&) {
+            zsp::HttpsResponse response;
+            response.status = 200;
+            response.body = json{{"id_token", test->id_token_}}.dump();
+            return zsp::Result<zsp::HttpsResponse>(response);
+          });
     }
     std::unique_ptr<zsp::broker::Store> store;
     EvpPkeyPtr key;
@@ -508,6 +515,7 @@ class WebHelpersTest : public CppUnit::TestFixture {
   std::string dir_;
   std::unique_ptr<OidcVerifier> oidc_;
   int64_t now_ = kNow;
+  std::string id_token_;  // what the token endpoint returns
 
   // A provider whose discovery document is served, so that sign-ins start.
   static std::unique_ptr<OidcVerifier> ReachableProvider(
@@ -646,6 +654,78 @@ class WebHelpersTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(400, late.status);
     CPPUNIT_ASSERT_MESSAGE(late.body, late.body.find("longer than 10 minutes") !=
                                           std::string::npos);
+  }
+
+  // The callback accepts only an ID token issued to the web page's own
+  // client, and a session ends after 12 hours whatever the token says.
+  void CallbackChecksClientAndCapsSession() {
+    EvpPkeyPtr key(EVP_EC_gen("P-256"));
+    CPPUNIT_ASSERT(key != nullptr);
+    json jwks = {{"keys", {PublicJwk(key.get(), "k1")}}};
+    auto settings = zsp::broker::ParseOidcSettings(
+        std::string("public_url = \"https://broker.test\"\n"
+                    "[[provider]]\nissuer = \"") +
+            kIssuer +
+            "\"\ncli_client_id = \"zspctl\"\nweb_client_id = \"zsp-web\"\n"
+            "[provider.roles]\napprover = [\"approvers\"]\n",
+        "oidc.toml");
+    CPPUNIT_ASSERT_MESSAGE(settings.ok() ? "" : settings.error(), settings.ok());
+    oidc_ = std::make_unique<OidcVerifier>(
+        settings.value(), [jwks](const auto&, const std::string& url) {
+          zsp::HttpsResponse response;
+          response.status = 200;
+          response.body =
+              url.find("openid-configuration") != std::string::npos
+                  ? json{{"issuer", kIssuer},
+                         {"jwks_uri", std::string(kIssuer) + "/jwks"},
+                         {"authorization_endpoint",
+                          std::string(kIssuer) + "/auth"},
+                         {"token_endpoint", std::string(kIssuer) + "/token"}}
+                        .dump()
+                  : jwks.dump();
+          return zsp::Result<zsp::HttpsResponse>(response);
+        });
+    Broker broker(this);
+
+    // Starts a sign-in and returns the callback request for it, with the
+    // ID token the provider issues for claims.
+    auto sign_in = [&](json claims) {
+      zsp::broker::WebRequest page;
+      page.method = "GET";
+      page.path = "/web/";
+      zsp::broker::WebResponse started = broker.web->Handle(page);
+      std::string location = Header(started, "Location");
+      size_t at = location.find("&nonce=") + 7;
+      claims["nonce"] = location.substr(at, location.find('&', at) - at);
+      id_token_ = Sign(key.get(), "ES256", {{"alg", "ES256"}, {"kid", "k1"}},
+                       claims);
+      zsp::broker::WebRequest callback;
+      callback.method = "GET";
+      callback.path = "/web/callback";
+      callback.query = {{"state", StateOf(started)}, {"code", "c-1"}};
+      callback.cookie = "__Host-zsp-login=" + LoginCookie(started);
+      return broker.web->Handle(callback);
+    };
+    json claims = {{"iss", kIssuer},
+                   {"sub", "u-7"},
+                   {"aud", "zspctl"},
+                   {"preferred_username", "carol"},
+                   {"groups", {"approvers"}},
+                   {"iat", kNow - 10},
+                   {"exp", kNow + 30 * 86400},
+                   {"auth_time", kNow - 20}};
+    zsp::broker::WebResponse cli = sign_in(claims);
+    CPPUNIT_ASSERT_EQUAL(401, cli.status);
+    CPPUNIT_ASSERT_MESSAGE(cli.body, cli.body.find("issued to client") !=
+                                         std::string::npos);
+
+    claims["aud"] = "zsp-web";
+    zsp::broker::WebResponse web = sign_in(claims);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(web.body, 302, web.status);
+    std::string cookie = Header(web, "Set-Cookie");
+    CPPUNIT_ASSERT_MESSAGE(cookie, cookie.find("__Host-zsp-session=") == 0);
+    CPPUNIT_ASSERT_MESSAGE(cookie, cookie.find("Max-Age=43200") !=
+                                       std::string::npos);
   }
 
   void ParseFormRejectsBadEscapes() {
