@@ -58,7 +58,11 @@ EmergencyOutcome AskForBreakGlassToken(const HostConfig& config,
   }
   out.presented = true;
 
-  BreakGlassCheck check = VerifyBreakGlassToken(*text, policy.value(), use);
+  // The prompt has no time limit, so the token is checked against the
+  // time it was pasted, not the time the prompt opened.
+  BreakGlassUse pasted = use;
+  pasted.now = static_cast<int64_t>(std::time(nullptr));
+  BreakGlassCheck check = VerifyBreakGlassToken(*text, policy.value(), pasted);
   if (check.status == BreakGlassStatus::kValid) out.text = *text;
   explicit_bzero(text->data(), text->size());
   out.token = check.token;
@@ -71,7 +75,7 @@ EmergencyOutcome AskForBreakGlassToken(const HostConfig& config,
   }
 
   out.allowed = true;
-  if (spend) SpendAcceptedToken(config, use.now, &out, terminal);
+  if (spend) SpendAcceptedToken(config, pasted.now, &out, terminal);
   return out;
 }
 

@@ -608,8 +608,8 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
   bool stopped = terminal_ != nullptr && terminal_->EndStopWatch();
   if (stopped && decision.verdict == Verdict::kUnavailable &&
       !decision.rejected) {
-    // A broker that seemed not to answer while sudo was stopped may well
-    // have answered, so this is no outage and offers no break-glass.
+    // While sudo was stopped the broker may well have sent its decision,
+    // so this is no outage and offers no break-glass.
     record.Add("ZSP_STOPPED", "1");
     decision.verdict = Verdict::kError;
     decision.detail = "sudo was stopped while it waited for the broker (" +

@@ -63,11 +63,13 @@ issue() {
   printf '%s\n' "$token"
 }
 
-# tty_sudo INPUT COMMAND: runs COMMAND as alice on a pty. INPUT is typed
-# once a prompt (a line ending in ": ") has appeared, or not at all if it
-# is empty. Waits for sudo to finish (at most 15 s) and sets OUT.
+# tty_sudo INPUT COMMAND [DELAY]: runs COMMAND as alice on a pty. INPUT is
+# typed DELAY seconds (default 0) after a prompt (a line ending in ": ")
+# has appeared, or not at all if it is empty. Waits for sudo to finish (at
+# most 15 s) and sets OUT.
 tty_sudo() {
-  local input=$1 command=$2 fifo=$ZSP_TMP/tty.in out=$ZSP_TMP/tty.out pid
+  local input=$1 command=$2 delay=${3:-0} fifo=$ZSP_TMP/tty.in
+  local out=$ZSP_TMP/tty.out pid
   rm -f "$fifo" "$out"
   mkfifo -m 600 "$fifo"
   as_user alice script -qfec "$command" /dev/null <"$fifo" >"$out" 2>&1 &
@@ -78,6 +80,7 @@ tty_sudo() {
       grep -q 'cancels): ' "$out" 2>/dev/null && break
       sleep 0.1
     done
+    sleep "$delay"
     printf '%s\n' "$input" >&3
   fi
   for _ in $(seq 150); do
@@ -159,6 +162,17 @@ deny_case "other run-as user" "sudo as daemon only" \
 deny_case "expired" "expired" \
   "$(issue 12 --user alice --host testhost --scope sudo --lifetime 1h \
     --not-before $(($(date +%s) - 7200)))"
+# The prompt waits without a time limit: a token that ends while it is
+# open is checked at the time it was pasted.
+short_token=$(issue 12 --user alice --host testhost --scope sudo --lifetime 3s)
+short_id=$("$zspctl" breakglass show "$short_token" | grep -o 'bg-[0-9a-f]*' |
+  head -1)
+tty_sudo "$short_token" "sudo id" 4
+expect_output "expired at the prompt: rejected as expired" "expired"
+expect_no_output "expired at the prompt: command did not run" "uid=0(root)"
+OUT=$(zsp_journal_json ZSP_BREAKGLASS_TOKEN="$short_id")
+expect_output "expired at the prompt: recorded as expired" \
+  '"ZSP_BREAKGLASS_STATUS":"expired"'
 deny_case "window over host maximum" "longer than breakglass_max_lifetime" \
   "$(issue 12 --user alice --host testhost --scope sudo --lifetime 3h)"
 tampered=$(issue 12 --user alice --host testhost --scope sudo)
@@ -227,7 +241,7 @@ expect_no_output "local failure: no token prompt" "break-glass token"
 expect_no_output "local failure: nothing ran" "uid=0"
 
 # A user who stops their own sudo until the broker call times out makes
-# a reachable broker look down. A broker that never answers shows the
+# a reachable broker look down. A broker that never responds shows the
 # difference: without a stop the token prompt opens, with one it does not.
 "$ZSP_BUILD/tcp_blackhole" >"$ZSP_TMP/blackhole.port" &
 blackhole_pid=$!
@@ -258,7 +272,13 @@ if [ -n "$sudo_pid" ]; then
 else
   fail "stopped sudo: sudo found" "no sudo with alice's real uid"
 fi
-sleep 0.3
+# Stops sudo once its broker call is under way: connected, waiting for
+# the TLS reply that never comes.
+blackhole_port=$(cat "$ZSP_TMP/blackhole.port")
+for _ in $(seq 100); do
+  [ -n "$(ss -Htn state established "( dport = :$blackhole_port )")" ] && break
+  sleep 0.05
+done
 kill -STOP "$sudo_pid"
 sleep 2
 kill -CONT "$sudo_pid"
