@@ -92,8 +92,20 @@ run as_user alice sudo -n id
 expect_fail "revoke: sudo denied once the bound has passed"
 expect_output "revoke: user told it was revoked" "revoked"
 
-# --- an unsafe cache directory is not used ---
+# --- expired entries are removed when the next entry is written ---
 zsp_grant_sudo alice bob /usr/bin/id >/dev/null || exit 1
+zsp_write_config "$ZSP_BROKER_URL" "decision_cache = 2s"
+for i in $(seq 40); do as_user alice sudo -n id "nouser$i" >/dev/null 2>&1; done
+entries=$(find "$cache_dir" -type f | wc -l)
+if [ "$entries" -ge 40 ]; then pass "prune: 40 distinct commands cached"; else
+  fail "prune: 40 distinct commands cached" "$entries entries"
+fi
+sleep 3
+as_user alice sudo -n id >/dev/null
+expect_equal "prune: expired entries removed by the next write" \
+  "$(find "$cache_dir" -type f | wc -l)" 1
+
+# --- an unsafe cache directory is not used ---
 as_user alice sudo -n id >/dev/null
 chmod 755 $cache_dir
 zsp_write_config "$down_url" "decision_cache = 4s"
