@@ -97,16 +97,29 @@ std::string CheckHostPatternText(const std::string& pattern) {
   return IsValidHostPattern(pattern) ? "" : "is not a valid host pattern";
 }
 
-// Replaces "@group" entries by the group's members.
+// Replaces "@group" entries by the group's members. Two names that
+// differ only in case are one person to the broker (SameUserName), so a
+// list with both is an error, because it would count one person twice.
 std::vector<std::string> ExpandGroups(const TableReader& reader,
                                       const std::string& key,
                                       const std::vector<std::string>& list,
                                       const GroupMap& groups,
                                       const char* section) {
   std::vector<std::string> expanded;
+  auto add = [&](const std::string& name) {
+    for (const auto& listed : expanded) {
+      if (listed == name) return;
+      if (SameUserName(listed, name)) {
+        reader.Fail(*reader.Find(key), key,
+                    "\"" + listed + "\" and \"" + name +
+                        "\" name one person; keep one of them");
+      }
+    }
+    expanded.push_back(name);
+  };
   for (const auto& item : list) {
     if (item.empty() || item[0] != '@') {
-      if (!Contains(expanded, item)) expanded.push_back(item);
+      add(item);
       continue;
     }
     auto it = groups.find(item.substr(1));
@@ -114,9 +127,7 @@ std::vector<std::string> ExpandGroups(const TableReader& reader,
       reader.Fail(*reader.Find(key), key,
                   "\"" + item + "\" names no group in [" + section + "]");
     }
-    for (const auto& member : it->second) {
-      if (!Contains(expanded, member)) expanded.push_back(member);
-    }
+    for (const auto& member : it->second) add(member);
   }
   return expanded;
 }

@@ -213,13 +213,14 @@ CREATE INDEX grants_expires ON grants (expires_at);
 )sql",
       // A voter whose name differs from the requester's only in case is
       // the requester, as an identity provider may spell a name either way.
+      // The "C" collation folds ASCII letters alone, whatever the locale.
       R"sql(
 CREATE OR REPLACE FUNCTION zsp_votes_check() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
   r record;
 BEGIN
   SELECT requester, state INTO r FROM requests WHERE id = NEW.request_id;
-  IF lower(r.requester) = lower(NEW.voter) THEN
+  IF lower(r.requester COLLATE "C") = lower(NEW.voter COLLATE "C") THEN
     RAISE EXCEPTION 'nobody may vote on their own request'
       USING ERRCODE = 'ZS001';
   END IF;
@@ -748,7 +749,7 @@ StoreResult<AccessRequest> PgStore::DecideRequest(
         }
         Rows voted = s.Exec(
             "SELECT vote FROM votes WHERE request_id = $1 AND "
-            "lower(voter) = lower($2)",
+            "lower(voter COLLATE \"C\") = lower($2 COLLATE \"C\")",
             {P(id), P(approver)});
         if (!voted.empty()) {
           // A replay after an unknown COMMIT outcome finds its own vote.

@@ -58,8 +58,10 @@ bool ReadAll(int fd, std::string* out) {
 std::string NotDelivered(const std::string& problem, const std::string& path,
                          const std::string& dir) {
   return problem + "; nothing was delivered, since its records may not " +
-         "come from zsp. Check them with zspctl audit verify --spool " + dir +
-         "/" + kSpoolFileName + ", then run chown root:root " + path +
+         "come from zsp. Have the records after the last delivered one (" +
+         dir + "/" + kDeliveryStateFileName +
+         ") checked by hand, because whoever could write the spool could " +
+         "also recompute its chain, then run chown root:root " + path +
          " and chmod go= " + path;
 }
 

@@ -1,10 +1,12 @@
 #include "common/https_client.h"
 
 #include <curl/curl.h>
+#include <dirent.h>
 #include <dlfcn.h>
 #include <openssl/crypto.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #include <cerrno>
 #include <memory>
@@ -155,15 +157,49 @@ bool ApplyOptions(const CurlApi& api, CURL* curl, const HttpsOptions& options,
 
 namespace {
 
-// An error for a failure on this host, marked in options.failed_here.
-Error FailedHere(const HttpsOptions& options, std::string message) {
-  if (options.failed_here != nullptr) *options.failed_here = true;
+// Below these limits a process is short of resources. Its user can set
+// such limits (ulimit -n, ulimit -v) or leave descriptors open for sudo.
+constexpr rlim_t kMinFileLimit = 64;
+constexpr size_t kSpareFiles = 32;
+constexpr rlim_t kMinMemoryLimit = rlim_t{1} << 30;
+
+// True when this process is short of file descriptors or memory.
+bool ShortOfResources() {
+  struct rlimit files {};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY) {
+    if (files.rlim_cur < kMinFileLimit) return true;
+    DIR* listing = opendir("/proc/self/fd");
+    if (listing == nullptr) return errno == EMFILE || errno == ENOMEM;
+    size_t open_files = 0;
+    while (readdir(listing) != nullptr) ++open_files;
+    closedir(listing);
+    if (open_files + kSpareFiles > files.rlim_cur) return true;
+  }
+  for (int resource : {RLIMIT_AS, RLIMIT_DATA}) {
+    struct rlimit memory {};
+    if (getrlimit(resource, &memory) == 0 &&
+        memory.rlim_cur != RLIM_INFINITY && memory.rlim_cur < kMinMemoryLimit) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// An error for a failure that may lie on this host. It counts as one
+// (options.failed_here) when the process is short of resources, because
+// a user can cause that. Otherwise it counts as a failure to reach the
+// server: a CA file or client key that root cannot read is a problem
+// that break-glass access may be needed to repair.
+Error MaybeFailedHere(const HttpsOptions& options, std::string message) {
+  if (options.failed_here != nullptr && ShortOfResources()) {
+    *options.failed_here = true;
+  }
   return Error{std::move(message)};
 }
 
-// True when rc, with os_errno from the last failed connect, shows a
-// failure on this host (HttpsOptions::failed_here).
-bool IsLocalFailure(CURLcode rc, long os_errno) {
+// True when curl's rc may come from this host rather than the network or
+// the server: set-up, memory, or files it reads (certificates, keys).
+bool MayBeLocalFailure(CURLcode rc) {
   switch (rc) {
     case CURLE_FAILED_INIT:
     case CURLE_OUT_OF_MEMORY:
@@ -173,13 +209,9 @@ bool IsLocalFailure(CURLcode rc, long os_errno) {
     case CURLE_SSL_ENGINE_NOTFOUND:
     case CURLE_SSL_ENGINE_SETFAILED:
     case CURLE_SSL_ENGINE_INITFAILED:
-    case CURLE_BAD_FUNCTION_ARGUMENT:
-    case CURLE_UNKNOWN_OPTION:
-    case CURLE_NOT_BUILT_IN:
       return true;
     default:
-      return os_errno == EMFILE || os_errno == ENFILE || os_errno == ENOMEM ||
-             os_errno == ENOBUFS;
+      return false;
   }
 }
 
@@ -190,9 +222,7 @@ Result<HttpsResponse> Perform(const CurlApi* api, CURL* curl,
                               const std::string& method,
                               const std::string& url,
                               const std::string& body) {
-  if (options.ca_file.empty()) {
-    return FailedHere(options, "no CA file configured");
-  }
+  if (options.ca_file.empty()) return Error{"no CA file configured"};
   api->easy_reset(curl);
 
   // curl_slist_append returns nullptr and leaves the list alone when it
@@ -215,20 +245,20 @@ Result<HttpsResponse> Perform(const CurlApi* api, CURL* curl,
     add_header(auth.c_str());
     OPENSSL_cleanse(auth.data(), auth.size());
   }
-  if (!headers) return FailedHere(options, "out of memory");
+  if (!headers) return MaybeFailedHere(options, "out of memory");
 
   Body response_body;
   response_body.limit = options.max_response_bytes;
   if (!ApplyOptions(*api, curl, options, url, &response_body,
                     headers.get())) {
-    return FailedHere(options, "setting up the HTTPS request failed");
+    return MaybeFailedHere(options, "setting up the HTTPS request failed");
   }
   if (method == "POST") {
     api->easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
     api->easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
                      static_cast<curl_off_t>(body.size()));
   } else if (method != "GET") {
-    return FailedHere(options, "unsupported HTTP method " + method);
+    return Error{"unsupported HTTP method " + method};
   }
 
   char errbuf[CURL_ERROR_SIZE] = "";
@@ -253,7 +283,11 @@ Result<HttpsResponse> Perform(const CurlApi* api, CURL* curl,
     if (rc == CURLE_OPERATION_TIMEDOUT) why = "timed out: " + why;
     long os_errno = 0;
     api->easy_getinfo(curl, CURLINFO_OS_ERRNO, &os_errno);
-    if (IsLocalFailure(rc, os_errno)) return FailedHere(options, why);
+    if (os_errno == EMFILE || os_errno == ENOMEM) {
+      if (options.failed_here != nullptr) *options.failed_here = true;
+      return Error{why};
+    }
+    if (MayBeLocalFailure(rc)) return MaybeFailedHere(options, why);
     return Error{why};
   }
   HttpsResponse out;
@@ -268,15 +302,13 @@ Result<HttpsResponse> HttpsRequest(const HttpsOptions& options,
                                    const std::string& method,
                                    const std::string& url,
                                    const std::string& body) {
-  if (options.ca_file.empty()) {
-    return FailedHere(options, "no CA file configured");
-  }
+  if (options.ca_file.empty()) return Error{"no CA file configured"};
   std::string load_error;
   const CurlApi* api = Curl(&load_error);
-  if (api == nullptr) return FailedHere(options, load_error);
+  if (api == nullptr) return MaybeFailedHere(options, load_error);
   std::unique_ptr<CURL, void (*)(CURL*)> curl(api->easy_init(),
                                               api->easy_cleanup);
-  if (!curl) return FailedHere(options, "curl_easy_init failed");
+  if (!curl) return MaybeFailedHere(options, "curl_easy_init failed");
   return Perform(api, curl.get(), options, method, url, body);
 }
 
@@ -296,9 +328,11 @@ Result<HttpsResponse> HttpsSession::Request(const HttpsOptions& options,
                                             const std::string& body) {
   std::string load_error;
   const CurlApi* api = Curl(&load_error);
-  if (api == nullptr) return FailedHere(options, load_error);
+  if (api == nullptr) return MaybeFailedHere(options, load_error);
   if (handle_ == nullptr) handle_ = api->easy_init();
-  if (handle_ == nullptr) return FailedHere(options, "curl_easy_init failed");
+  if (handle_ == nullptr) {
+    return MaybeFailedHere(options, "curl_easy_init failed");
+  }
   auto response = Perform(api, static_cast<CURL*>(handle_), options, method,
                           url, body);
   // After a failed transfer the connection may be in any state, so the

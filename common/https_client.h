@@ -21,10 +21,9 @@ struct HttpsOptions {
   long connect_timeout_ms = 2000;  // TCP and TLS handshake
   long total_timeout_ms = 5000;    // whole transfer, name lookup included
   size_t max_response_bytes = 256 * 1024;
-  // When not null, set to true for a failure on this host rather than in
-  // the network or at the server: no memory or file descriptors, a
-  // certificate, key or CA file that cannot be read, libcurl that cannot
-  // be loaded. Such a failure is no sign that the server is down.
+  // When not null, set to true for a failure that this process's lack of
+  // file descriptors or memory caused, which its user can bring about.
+  // Such a failure is no sign that the server is down.
   bool* failed_here = nullptr;
 };
 

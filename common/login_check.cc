@@ -122,9 +122,8 @@ LoginOutcome CheckLogin(const LoginContext& context) {
                           "verification");
     case Verdict::kError:
       return finish(LoginResult::kConfigError, decision.detail,
-                    "zsp: login denied: the check failed on this host (" +
-                        EscapeForLog(decision.detail, 256) +
-                        "); try again, or ask an administrator");
+                    "zsp: login denied: the check failed on this host; "
+                    "try again, or ask an administrator");
   }
 
   // The session phase runs in the process that starts the user's work

@@ -606,19 +606,20 @@ SudoOutcome SudoPolicy::Decide(const std::vector<std::string>& argv_in,
   Decision decision =
       AskBrokerCached(config.value(), keys.value(), query, &cache_problem);
   bool stopped = terminal_ != nullptr && terminal_->EndStopWatch();
+  if (!cache_problem.empty()) record.Add("ZSP_CACHE_PROBLEM", cache_problem);
+  if (decision.cached) record.Add("ZSP_CACHED", "1");
+  record.Add("ZSP_PATH", decision.path)
+      .Add("ZSP_RELAY_PROBLEM", decision.relay_problem);
   if (stopped && decision.verdict == Verdict::kUnavailable &&
       !decision.rejected) {
     // While sudo was stopped the broker may well have sent its decision,
     // so this is no outage and offers no break-glass.
     record.Add("ZSP_STOPPED", "1");
-    decision.verdict = Verdict::kError;
-    decision.detail = "sudo was stopped while it waited for the broker (" +
-                      decision.detail + "); run sudo again without stopping it";
+    return deny_recorded(
+        "stopped during the broker call: " + decision.detail,
+        "sudo was stopped (Ctrl-Z) while it waited for the broker, so no "
+        "emergency token is offered; run sudo again and let it finish");
   }
-  if (!cache_problem.empty()) record.Add("ZSP_CACHE_PROBLEM", cache_problem);
-  if (decision.cached) record.Add("ZSP_CACHED", "1");
-  record.Add("ZSP_PATH", decision.path)
-      .Add("ZSP_RELAY_PROBLEM", decision.relay_problem);
   EmergencyOutcome emergency;
   // A break-glass token names no run-as group or environment variables,
   // so it is never offered for -g, -E or VAR=value.

@@ -297,7 +297,7 @@ kill "$script_pid" 2>/dev/null
 wait "$script_pid" 2>/dev/null
 OUT=$(tr -d '\r' <"$ZSP_TMP/tty.stop.out")
 expect_output "stopped sudo: told it was stopped" \
-  "sudo was stopped while it waited for the broker"
+  "sudo was stopped (Ctrl-Z) while it waited for the broker"
 expect_no_output "stopped sudo: no token prompt" "break-glass token"
 expect_no_output "stopped sudo: nothing ran" "uid=0"
 OUT=$(zsp_journal_json -t sudo_zsp ZSP_STOPPED=1)

@@ -265,6 +265,14 @@ class BrokerPolicyFileTest : public CppUnit::TestFixture {
     verdict = CheckRequestAgainstPolicy(
         policy, Restart("carol", "/usr/bin/id"), kMondayTen);
     CPPUNIT_ASSERT_MESSAGE(verdict.message, verdict.entitlement != nullptr);
+
+    // One person listed twice would count as two approvers.
+    AssertContains(
+        ParseError("[[entitlement]]\nname = \"x\"\nhosts = [\"web-*\"]\n"
+                   "requesters = [\"*\"]\napprovers = [\"bob\", \"Bob\"]\n"
+                   "approvals = 2\nrunas = [\"root\"]\n"
+                   "commands = [\"/usr/bin/id\"]\n"),
+        "approvers: \"bob\" and \"Bob\" name one person");
   }
 
   void SyntaxErrorNamesLine() {

@@ -523,6 +523,7 @@ class WebHelpersTest : public CppUnit::TestFixture {
     OidcSettings settings;
     settings.public_url = public_url;
     settings.approval.max_auth_age = 600;
+    settings.approval.acr = {"urn:mfa"};
     zsp::broker::OidcProvider provider;
     provider.issuer = "https://idp.test";
     provider.web_client_id = "zsp-web";
@@ -611,6 +612,8 @@ class WebHelpersTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_MESSAGE(location, location.find("&max_age=600") !=
                                          std::string::npos);
     CPPUNIT_ASSERT(location.find("prompt=login") == std::string::npos);
+    CPPUNIT_ASSERT_MESSAGE(location, location.find("&acr_values=urn%3Amfa") !=
+                                         std::string::npos);
     CPPUNIT_ASSERT(Header(first, "Strict-Transport-Security") != "");
 
     zsp::broker::WebRequest fresh = page;
@@ -689,7 +692,7 @@ class WebHelpersTest : public CppUnit::TestFixture {
 
     // Starts a sign-in and returns the callback request for it, with the
     // ID token the provider issues for claims.
-    auto sign_in = [&](json claims) {
+    auto sign_in = [&](json claims, const std::string& iss = "") {
       zsp::broker::WebRequest page;
       page.method = "GET";
       page.path = "/web/";
@@ -703,6 +706,7 @@ class WebHelpersTest : public CppUnit::TestFixture {
       callback.method = "GET";
       callback.path = "/web/callback";
       callback.query = {{"state", StateOf(started)}, {"code", "c-1"}};
+      if (!iss.empty()) callback.query["iss"] = iss;
       callback.cookie = "__Host-zsp-login=" + LoginCookie(started);
       return broker.web->Handle(callback);
     };
@@ -720,7 +724,13 @@ class WebHelpersTest : public CppUnit::TestFixture {
                                          std::string::npos);
 
     claims["aud"] = "zsp-web";
-    zsp::broker::WebResponse web = sign_in(claims);
+    // RFC 9207: a callback that names another issuer is rejected before
+    // the code is redeemed.
+    zsp::broker::WebResponse mixed = sign_in(claims, "https://other.test");
+    CPPUNIT_ASSERT_EQUAL(400, mixed.status);
+    CPPUNIT_ASSERT_MESSAGE(mixed.body, mixed.body.find("came from issuer") !=
+                                           std::string::npos);
+    zsp::broker::WebResponse web = sign_in(claims, kIssuer);
     CPPUNIT_ASSERT_EQUAL_MESSAGE(web.body, 302, web.status);
     std::string cookie = Header(web, "Set-Cookie");
     CPPUNIT_ASSERT_MESSAGE(cookie, cookie.find("__Host-zsp-session=") == 0);
