@@ -258,6 +258,8 @@ ApiResponse Api::AuditReview(const Call& call) const {
       comment->get<std::string>().size() > 1024) {
     return Invalid("comment: must be 1 to 1024 bytes saying what was checked");
   }
+  std::string problem = CheckText(comment->get<std::string>(), 1024);
+  if (!problem.empty()) return Invalid("comment: " + problem);
   auto review = audit_->AddReview(host->get<std::string>(),
                                   seq->get<uint64_t>(), call.person.name,
                                   comment->get<std::string>(), call.now);

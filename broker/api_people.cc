@@ -75,9 +75,9 @@ bool QueryFlag(const std::map<std::string, std::string>& query,
 // characters.
 std::optional<std::string> OptionalText(FieldReader* fields, const char* name) {
   std::optional<std::string> text = fields->String(name);
-  if (text.has_value() && !IsValidText(*text, kMaxCommentChars)) {
-    fields->Fail(name,
-                 "must be 1 to 1024 characters without control characters");
+  if (text.has_value()) {
+    std::string problem = CheckText(*text, kMaxCommentChars);
+    if (!problem.empty()) fields->Fail(name, problem);
   }
   return text;
 }
@@ -186,9 +186,9 @@ void ReadNewRequest(int64_t max_duration, FieldReader* fields,
   request->duration = duration.value_or(0);
   // Whether a reason is required is the policy's rule; when one is given,
   // it must be usable text.
-  if (reason.has_value() && !IsValidText(*reason, kMaxReasonChars)) {
-    fields->Fail("reason",
-                 "must be 1 to 1024 characters without control characters");
+  if (reason.has_value()) {
+    std::string problem = CheckText(*reason, kMaxReasonChars);
+    if (!problem.empty()) fields->Fail("reason", problem);
   }
   request->reason = reason.value_or("");
 }

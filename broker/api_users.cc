@@ -194,9 +194,9 @@ ApiResponse Api::RevokeHost(const Call& call) const {
   FieldReader fields(call.body);
   fields.RejectUnknown({"reason"});
   std::optional<std::string> reason = fields.String("reason");
-  if (reason.has_value() && !IsValidText(*reason, kMaxCommentChars)) {
-    fields.Fail("reason",
-                "must be 1 to 1024 characters without control characters");
+  if (reason.has_value()) {
+    std::string problem = CheckText(*reason, kMaxCommentChars);
+    if (!problem.empty()) fields.Fail("reason", problem);
   }
   if (!fields.ok()) return Invalid(fields.error());
   auto revoked =

@@ -26,12 +26,61 @@ bool IsWildcardChar(char c) {
   return c == '*' || c == '?' || c == '[' || c == ']' || c == '!';
 }
 
-bool HasControlChar(std::string_view text) {
-  for (char c : text) {
-    auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte == 0x7f) return true;
+// "U+202E": the code point as the Unicode standard writes it.
+std::string FormatCodePoint(char32_t code_point) {
+  static constexpr char kDigits[] = "0123456789ABCDEF";
+  std::string digits;
+  for (char32_t rest = code_point; rest > 0 || digits.size() < 4; rest >>= 4) {
+    digits.insert(digits.begin(), kDigits[rest & 15]);
   }
-  return false;
+  return "U+" + digits;
+}
+
+// The Unicode name of a bidirectional formatting character, or "".
+const char* BidiCharacterName(char32_t code_point) {
+  switch (code_point) {
+    case 0x061c: return "ARABIC LETTER MARK";
+    case 0x200e: return "LEFT-TO-RIGHT MARK";
+    case 0x200f: return "RIGHT-TO-LEFT MARK";
+    case 0x202a: return "LEFT-TO-RIGHT EMBEDDING";
+    case 0x202b: return "RIGHT-TO-LEFT EMBEDDING";
+    case 0x202c: return "POP DIRECTIONAL FORMATTING";
+    case 0x202d: return "LEFT-TO-RIGHT OVERRIDE";
+    case 0x202e: return "RIGHT-TO-LEFT OVERRIDE";
+    case 0x2066: return "LEFT-TO-RIGHT ISOLATE";
+    case 0x2067: return "RIGHT-TO-LEFT ISOLATE";
+    case 0x2068: return "FIRST STRONG ISOLATE";
+    case 0x2069: return "POP DIRECTIONAL ISOLATE";
+    default: return "";
+  }
+}
+
+// Checks that text is valid UTF-8 without control characters (C0, DEL and
+// C1, with tab allowed when allow_tab is set) or bidirectional formatting
+// characters, which could forge lines or reorder the text on an
+// approver's terminal or page. Returns "" when it is, or what is wrong,
+// naming the first such character.
+std::string CheckCharacters(std::string_view text, bool allow_tab) {
+  for (size_t i = 0; i < text.size();) {
+    char32_t code_point = 0;
+    size_t len = DecodeUtf8(text, i, &code_point);
+    if (len == 0) return "is not valid UTF-8";
+    i += len;
+    if (code_point == '\t' && allow_tab) continue;
+    if (code_point < 0x20 || code_point == 0x7f ||
+        (code_point >= 0x80 && code_point <= 0x9f)) {
+      return "contains the control character " + FormatCodePoint(code_point) +
+             ", which is not allowed";
+    }
+    if (IsC1OrBidiControl(code_point)) {
+      return "contains the bidirectional formatting character " +
+             FormatCodePoint(code_point) + " (" +
+             BidiCharacterName(code_point) +
+             "), which is not allowed because it can reorder how the text "
+             "is displayed";
+    }
+  }
+  return "";
 }
 
 }  // namespace
@@ -115,9 +164,8 @@ std::string CheckCommandEntry(std::string_view entry) {
   if (entry.empty() || entry[0] != '/') {
     return "must start with an absolute path";
   }
-  if (HasControlChar(entry) || !IsValidUtf8(entry)) {
-    return "contains control characters or invalid UTF-8";
-  }
+  std::string characters = CheckCharacters(entry, false);
+  if (!characters.empty()) return characters;
   std::vector<std::string> words = SplitString(entry, ' ');
   if (words[0].size() > kMaxPathBytes) return "path is longer than 4096 bytes";
   // Hosts ask about the resolved path of the program (no symlinks, no "."
@@ -150,13 +198,13 @@ size_t CountUtf8Chars(std::string_view text) {
   return count;
 }
 
-bool IsValidText(std::string_view text, size_t max_chars) {
-  if (text.empty() || !IsValidUtf8(text)) return false;
-  for (char c : text) {
-    auto byte = static_cast<unsigned char>(c);
-    if ((byte < 0x20 && c != '\t') || byte == 0x7f) return false;
+std::string CheckText(std::string_view text, size_t max_chars) {
+  std::string characters = CheckCharacters(text, true);
+  if (!characters.empty()) return characters;
+  if (text.empty() || CountUtf8Chars(text) > max_chars) {
+    return "must be 1 to " + std::to_string(max_chars) + " characters";
   }
-  return CountUtf8Chars(text) <= max_chars;
+  return "";
 }
 
 bool IsIpAddress(const std::string& text) {

@@ -525,7 +525,7 @@ int RunRequest(const Options& options, const std::vector<std::string>& args) {
   if (words.Flag("--quiet")) {
     std::cout << id << "\n";
   } else if (options.json_output) {
-    std::cout << request.dump(2) << "\n";
+    std::cout << EscapeJsonForTerminal(request.dump(2)) << "\n";
   } else {
     std::cout << "request " << id << " filed (" << StringField(request, "state")
               << ")\n"
@@ -541,7 +541,7 @@ int RunStatus(const Options& options, const std::vector<std::string>& args) {
   json object =
       Call(options, "GET", (grant ? "/v1/grants/" : "/v1/requests/") + id);
   if (options.json_output) {
-    std::cout << object.dump(2) << "\n";
+    std::cout << EscapeJsonForTerminal(object.dump(2)) << "\n";
   } else if (grant) {
     PrintGrant(object);
   } else {
@@ -559,7 +559,7 @@ int RunList(const Options& options, const std::vector<std::string>& args) {
   if (!query.empty()) query[0] = '?';
   json answer = Call(options, "GET", "/v1/requests" + query);
   if (options.json_output) {
-    std::cout << answer.dump(2) << "\n";
+    std::cout << EscapeJsonForTerminal(answer.dump(2)) << "\n";
   } else {
     PrintRequestTable(answer.value("requests", json::array()));
   }
@@ -574,7 +574,7 @@ int RunDecide(const Options& options, const std::vector<std::string>& args,
   if (auto comment = words.One("--comment")) body["comment"] = *comment;
   json request = Call(options, "POST", "/v1/requests/" + id + "/" + verb, body);
   if (options.json_output) {
-    std::cout << request.dump(2) << "\n";
+    std::cout << EscapeJsonForTerminal(request.dump(2)) << "\n";
     return 0;
   }
   std::cout << "request " << id << " " << StringField(request, "state");
@@ -598,7 +598,7 @@ int RunGrants(const Options& options, const std::vector<std::string>& args) {
   if (!query.empty()) query[0] = '?';
   json answer = Call(options, "GET", "/v1/grants" + query);
   if (options.json_output) {
-    std::cout << answer.dump(2) << "\n";
+    std::cout << EscapeJsonForTerminal(answer.dump(2)) << "\n";
   } else {
     PrintGrantTable(answer.value("grants", json::array()));
   }
@@ -613,7 +613,7 @@ int RunRevoke(const Options& options, const std::vector<std::string>& args) {
   if (auto reason = words.One("--reason")) body["reason"] = *reason;
   json grant = Call(options, "POST", "/v1/grants/" + id + "/revoke", body);
   if (options.json_output) {
-    std::cout << grant.dump(2) << "\n";
+    std::cout << EscapeJsonForTerminal(grant.dump(2)) << "\n";
   } else {
     std::cout << "grant " << id << " " << StringField(grant, "state") << "\n";
   }
@@ -642,7 +642,7 @@ int RunHistory(const Options& options, const std::vector<std::string>& args) {
   if (id[0] != 'r') throw UsageException("history needs a request id (r-...)");
   json answer = Call(options, "GET", "/v1/requests/" + id + "/events");
   if (options.json_output) {
-    std::cout << answer.dump(2) << "\n";
+    std::cout << EscapeJsonForTerminal(answer.dump(2)) << "\n";
     return 0;
   }
   std::vector<std::vector<std::string>> rows = {
@@ -665,7 +665,7 @@ int RunUser(const Options& options, const std::vector<std::string>& args) {
   if (action == "list" && words_list.size() == 1) {
     json answer = Call(options, "GET", "/v1/users");
     if (options.json_output) {
-      std::cout << answer.dump(2) << "\n";
+      std::cout << EscapeJsonForTerminal(answer.dump(2)) << "\n";
       return 0;
     }
     std::vector<std::vector<std::string>> rows = {{"USER", "ROLES", "TOKEN"}};
@@ -693,7 +693,7 @@ int RunUser(const Options& options, const std::vector<std::string>& args) {
                   json::object());
   }
   if (options.json_output) {
-    std::cout << answer.dump(2) << "\n";
+    std::cout << EscapeJsonForTerminal(answer.dump(2)) << "\n";
   } else if (action == "revoke") {
     std::cout << "revoked the token of " << name << "\n";
   } else {
@@ -774,7 +774,7 @@ int RunHostRevoke(const Options& options,
   if (auto reason = words.One("--reason")) body["reason"] = *reason;
   json answer = Call(options, "POST", "/v1/hosts/" + name + "/revoke", body);
   if (options.json_output) {
-    std::cout << answer.dump(2) << "\n";
+    std::cout << EscapeJsonForTerminal(answer.dump(2)) << "\n";
   } else {
     std::cout << "revoked every certificate of host " << name
               << " issued so far; enroll it again to give it a new one\n";
@@ -786,7 +786,7 @@ int RunWhoami(const Options& options, const std::vector<std::string>& args) {
   if (!args.empty()) throw UsageException("whoami takes no arguments");
   json answer = Call(options, "GET", "/v1/whoami");
   if (options.json_output) {
-    std::cout << answer.dump(2) << "\n";
+    std::cout << EscapeJsonForTerminal(answer.dump(2)) << "\n";
   } else {
     std::cout << StringField(answer, "user") << " ("
               << JoinField(answer, "roles") << ")\n";

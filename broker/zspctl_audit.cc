@@ -161,14 +161,13 @@ int PrintReport(const std::string& what, const ChainReport& report,
     for (const auto& f : report.findings) {
       findings.push_back({{"seq", f.seq}, {"problem", f.problem}});
     }
-    std::cout << json{{"chain", what},
-                      {"records", report.records},
-                      {"last_seq", report.last_seq},
-                      {"intact", problems == 0},
-                      {"findings", findings},
-                      {"other_problems", other_problems}}
-                     .dump(2)
-              << "\n";
+    json summary = {{"chain", what},
+                    {"records", report.records},
+                    {"last_seq", report.last_seq},
+                    {"intact", problems == 0},
+                    {"findings", findings},
+                    {"other_problems", other_problems}};
+    std::cout << EscapeJsonForTerminal(summary.dump(2)) << "\n";
     return problems == 0 ? 0 : kFailed;
   }
   for (const auto& problem : other_problems) std::cout << problem << "\n";
@@ -470,7 +469,8 @@ int RunQuery(std::vector<std::string> args, bool json_output,
       if (row.contains("reviewed_by")) item["reviewed_by"] = row["reviewed_by"];
       list.push_back(std::move(item));
     }
-    std::cout << list.dump(2, ' ', false, json::error_handler_t::replace)
+    std::cout << EscapeJsonForTerminal(list.dump(
+                     2, ' ', false, json::error_handler_t::replace))
               << "\n";
     return 0;
   }
@@ -517,7 +517,7 @@ int RunAlerts(const std::vector<std::string>& args, bool json_output,
   json answer = connect()("/v1/audit/alerts" + query);
   const json& alerts = answer.value("alerts", json::array());
   if (json_output) {
-    std::cout << alerts.dump(2) << "\n";
+    std::cout << EscapeJsonForTerminal(alerts.dump(2)) << "\n";
     return 0;
   }
   if (alerts.empty()) {

@@ -271,7 +271,8 @@ int RunShow(const std::vector<std::string>& args, bool json_output) {
   auto decoded = DecodeBreakGlassToken(text);
   if (!decoded.ok()) throw std::runtime_error(decoded.error());
   if (json_output) {
-    std::cout << TokenToJson(decoded.value()).dump(2) << "\n";
+    std::string dumped = TokenToJson(decoded.value()).dump(2);
+    std::cout << EscapeJsonForTerminal(dumped) << "\n";
   } else {
     PrintToken(decoded.value(), std::cout);
   }
@@ -294,7 +295,7 @@ int RunReview(const std::vector<std::string>& args, bool json_output,
                {"comment", comment}};
   json review = connect()("POST", "/v1/audit/reviews", body);
   if (json_output) {
-    std::cout << review.dump(2) << "\n";
+    std::cout << EscapeJsonForTerminal(review.dump(2)) << "\n";
   } else {
     std::cout << "reviewed record " << seq_text << " of host " << Show(host)
               << "\n";

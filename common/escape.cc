@@ -2,39 +2,10 @@
 
 #include <algorithm>
 
+#include "common/text.h"
+
 namespace zsp {
 namespace {
-
-// Length of the valid UTF-8 sequence at text[i], or 0 if it is invalid
-// (overlong forms, surrogates and values above U+10FFFF are invalid).
-size_t Utf8SequenceLength(std::string_view text, size_t i) {
-  auto byte = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
-  unsigned char c = byte(i);
-  size_t len;
-  unsigned min;
-  unsigned code;
-  if (c < 0x80) return 1;
-  if ((c & 0xe0) == 0xc0) {
-    len = 2, min = 0x80, code = c & 0x1f;
-  } else if ((c & 0xf0) == 0xe0) {
-    len = 3, min = 0x800, code = c & 0x0f;
-  } else if ((c & 0xf8) == 0xf0) {
-    len = 4, min = 0x10000, code = c & 0x07;
-  } else {
-    return 0;
-  }
-  if (i + len > text.size()) return 0;
-  for (size_t k = 1; k < len; ++k) {
-    if ((byte(i + k) & 0xc0) != 0x80) return 0;
-    code = (code << 6) | (byte(i + k) & 0x3f);
-  }
-  if (code < min || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) {
-    return 0;
-  }
-  // C1 controls (U+0080..U+009F) can act as terminal escapes.
-  if (code >= 0x80 && code <= 0x9f) return 0;
-  return len;
-}
 
 void AppendHex(std::string* out, unsigned char c) {
   static constexpr char kDigits[] = "0123456789abcdef";
@@ -57,14 +28,22 @@ bool EscapeCapped(std::string_view text, size_t max_bytes, bool escape_quotes,
   size_t cut = 0;  // length of out at the last boundary within budget
   for (size_t i = 0; i < text.size();) {
     unsigned char c = static_cast<unsigned char>(text[i]);
-    size_t len = Utf8SequenceLength(text, i);
+    char32_t code_point = 0;
+    size_t len = DecodeUtf8(text, i, &code_point);
     if (c == '\\' && escape_backslashes) {
       out += "\\\\";
       len = 1;
-    } else if (len == 0 || c < 0x20 || c == 0x7f ||
-               (escape_quotes && c == '"')) {
+    } else if (len == 0) {
+      // Invalid UTF-8: escape this byte and decode again from the next.
       AppendHex(&out, c);
       len = 1;
+    } else if (code_point < 0x20 || code_point == 0x7f ||
+               IsC1OrBidiControl(code_point) ||
+               (escape_quotes && code_point == '"')) {
+      // Every byte of the character is escaped, so a cut never splits it.
+      for (size_t k = 0; k < len; ++k) {
+        AppendHex(&out, static_cast<unsigned char>(text[i + k]));
+      }
     } else {
       out.append(text.substr(i, len));
     }
@@ -90,6 +69,30 @@ std::string EscapeForLog(std::string_view text, size_t max_bytes) {
 std::string EscapeControlsForLog(std::string_view text, size_t max_bytes) {
   std::string out;
   EscapeCapped(text, max_bytes, false, &out, false);
+  return out;
+}
+
+std::string EscapeJsonForTerminal(std::string_view json_text) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(json_text.size());
+  for (size_t i = 0; i < json_text.size();) {
+    char32_t code_point = 0;
+    size_t len = DecodeUtf8(json_text, i, &code_point);
+    if (len == 0) {
+      out += json_text[i];
+      len = 1;
+    } else if (code_point == 0x7f || IsC1OrBidiControl(code_point)) {
+      // All these code points are below U+10000, so one \uXXXX each.
+      out += "\\u";
+      for (int shift = 12; shift >= 0; shift -= 4) {
+        out += kDigits[(code_point >> shift) & 15];
+      }
+    } else {
+      out.append(json_text.substr(i, len));
+    }
+    i += len;
+  }
   return out;
 }
 

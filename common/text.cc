@@ -67,24 +67,40 @@ bool ParseDurationSeconds(std::string_view text, int64_t* out) {
 bool IsValidUtf8(std::string_view text) {
   size_t i = 0;
   while (i < text.size()) {
-    unsigned char c = static_cast<unsigned char>(text[i]);
-    size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2
-               : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
-    if (len == 0 || i + len > text.size()) return false;
-    uint32_t code = len == 1 ? c : c & (0x7f >> len);
-    for (size_t k = 1; k < len; ++k) {
-      unsigned char b = static_cast<unsigned char>(text[i + k]);
-      if ((b & 0xc0) != 0x80) return false;
-      code = (code << 6) | (b & 0x3f);
-    }
-    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (code < kMin[len] || code > 0x10ffff ||
-        (code >= 0xd800 && code <= 0xdfff)) {
-      return false;
-    }
+    char32_t code_point;
+    size_t len = DecodeUtf8(text, i, &code_point);
+    if (len == 0) return false;
     i += len;
   }
   return true;
+}
+
+size_t DecodeUtf8(std::string_view text, size_t offset, char32_t* code_point) {
+  unsigned char c = static_cast<unsigned char>(text[offset]);
+  size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2
+             : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+  if (len == 0 || offset + len > text.size()) return 0;
+  char32_t code = len == 1 ? c : c & (0x7f >> len);
+  for (size_t k = 1; k < len; ++k) {
+    unsigned char b = static_cast<unsigned char>(text[offset + k]);
+    if ((b & 0xc0) != 0x80) return 0;
+    code = (code << 6) | (b & 0x3f);
+  }
+  static constexpr char32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (code < kMin[len] || code > 0x10ffff ||
+      (code >= 0xd800 && code <= 0xdfff)) {
+    return 0;
+  }
+  *code_point = code;
+  return len;
+}
+
+bool IsC1OrBidiControl(char32_t code_point) {
+  return (code_point >= 0x80 && code_point <= 0x9f) ||
+         code_point == 0x061c || code_point == 0x200e ||
+         code_point == 0x200f ||
+         (code_point >= 0x202a && code_point <= 0x202e) ||
+         (code_point >= 0x2066 && code_point <= 0x2069);
 }
 
 std::string PercentEncode(std::string_view text) {

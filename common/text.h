@@ -21,6 +21,22 @@ bool ParseDurationSeconds(std::string_view text, int64_t* out);
 
 bool IsValidUtf8(std::string_view text);
 
+// Decodes the UTF-8 sequence that starts at text[offset], which must be
+// less than text.size(): stores its code point in *code_point and returns
+// its length in bytes (1 to 4). Returns 0 for an invalid sequence: a stray
+// continuation byte, a truncated or overlong form, a surrogate or a value
+// above U+10FFFF.
+size_t DecodeUtf8(std::string_view text, size_t offset, char32_t* code_point);
+
+// True for the valid code points that can make text on a terminal or in a
+// browser read differently from what it is. These are the C1 controls
+// U+0080 to U+009F, because some terminals take U+009B as CSI, the start
+// of an escape sequence. They are also the Unicode bidirectional
+// formatting characters U+061C, U+200E, U+200F, U+202A to U+202E and
+// U+2066 to U+2069, which reorder the text around them as displayed
+// (CVE-2021-42574, "Trojan Source").
+bool IsC1OrBidiControl(char32_t code_point);
+
 // Percent-encodes every byte except the unreserved characters of RFC 3986
 // (letters, digits, "-", "_", ".", "~"), for URL query and path values and
 // application/x-www-form-urlencoded bodies.

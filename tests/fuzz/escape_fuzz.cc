@@ -1,5 +1,6 @@
-// libFuzzer target: escaped log text never holds a control character or
-// invalid UTF-8 and never exceeds its cap.
+// libFuzzer target: escaped log text never contains a control character
+// (C0, DEL, C1), a bidirectional formatting character or invalid UTF-8
+// and never exceeds its cap.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -14,6 +15,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (out.size() > cap || !zsp::IsValidUtf8(out)) __builtin_trap();
   for (unsigned char c : out) {
     if (c < 0x20 || c == 0x7f) __builtin_trap();
+  }
+  for (size_t i = 0; i < out.size();) {
+    char32_t code_point = 0;
+    size_t len = zsp::DecodeUtf8(out, i, &code_point);
+    if (len == 0 || zsp::IsC1OrBidiControl(code_point)) __builtin_trap();
+    i += len;
   }
 
   std::vector<std::string> argv;

@@ -13,7 +13,10 @@
 #   - signals to the waiting front end never lead to an allow that the
 #     broker's decision no longer supports;
 #   - closed standard descriptors, huge argv and environment, control
-#     characters and unreadable or deleted working directories are handled.
+#     characters and unreadable or deleted working directories are handled;
+#   - Unicode bidirectional formatting characters and C1 controls reach no
+#     terminal or journal field raw, and the broker rejects them in text
+#     fields.
 # alice holds a sudo grant for /usr/bin/id and /usr/bin/true and a login
 # grant; bob holds nothing. The attacker's broker used below signs allows
 # for anyone with the real decision key, so being steered to it would
@@ -472,6 +475,103 @@ if printf '%s' "$OUT" | grep -q $'\e'; then
 else
   pass "control: run-as user escaped in the message"
 fi
+
+# Unicode bidirectional formatting characters and C1 controls can make a
+# terminal show a command or reason in another order than it is stored
+# (CVE-2021-42574). They must reach no terminal or journal field raw.
+rlo=$'\xe2\x80\xae' # U+202E RIGHT-TO-LEFT OVERRIDE
+lri=$'\xe2\x81\xa6' # U+2066 LEFT-TO-RIGHT ISOLATE
+pdi=$'\xe2\x81\xa9' # U+2069 POP DIRECTIONAL ISOLATE
+csi=$'\xc2\x9b'     # U+009B CONTROL SEQUENCE INTRODUCER
+# has_hidden TEXT: true when TEXT contains one of the four characters raw.
+has_hidden() {
+  printf '%s' "$1" | LC_ALL=C grep -qF -e "$rlo" -e "$lri" -e "$pdi" -e "$csi"
+}
+# expect_no_hidden NAME TEXT
+expect_no_hidden() {
+  if has_hidden "$2"; then
+    fail "$1" "raw bidirectional or C1 character"
+  else
+    pass "$1"
+  fi
+}
+
+tricky_arg="safe${rlo}${lri} ;id${pdi}${lri}${csi}"
+run as_user bob sudo -n /usr/bin/id "$tricky_arg"
+expect_fail "bidi: bob's command with U+202E denied"
+expect_no_hidden "bidi: denial text has no raw U+202E, U+2066, U+009B" "$OUT"
+record=$(zsp_journal_json ZSP_USER=bob MESSAGE_ID=e4fcdd60972f4768ace9012fa6cef4f7 |
+  tail -1)
+expect_no_hidden "bidi: denial journal record has no raw characters" "$record"
+expect_equal "bidi: ZSP_COMMAND shows them as \\xNN" \
+  "$(jq -r .ZSP_COMMAND <<<"$record")" \
+  '/usr/bin/id "safe\xe2\x80\xae\xe2\x81\xa6 ;id\xe2\x81\xa9\xe2\x81\xa6\xc2\x9b"'
+OUT=$(jq -r .MESSAGE <<<"$record")
+expect_output "bidi: MESSAGE shows U+202E as \\xNN" 'safe\xe2\x80\xae'
+
+run as_user alice sudo -n /usr/bin/true "$tricky_arg"
+expect_status "bidi: alice's granted command with U+202E runs" 0
+record=$(zsp_journal_json ZSP_USER=alice MESSAGE_ID=$sudo_allow_id | tail -1)
+expect_no_hidden "bidi: allow journal record has no raw characters" "$record"
+expect_equal "bidi: allow ZSP_COMMAND shows them as \\xNN" \
+  "$(jq -r .ZSP_COMMAND <<<"$record")" \
+  '/usr/bin/true "safe\xe2\x80\xae\xe2\x81\xa6 ;id\xe2\x81\xa9\xe2\x81\xa6\xc2\x9b"'
+
+# The broker rejects them in a reason and a command entry, naming the
+# character, and keeps an accented letter. The requests name
+# /usr/bin/whoami because one for /usr/bin/id would overlap alice's grant
+# and fail with 409 whatever its reason.
+run zspctl_as alice request --host "$ZSP_HOST" --sudo --runas root \
+  --command /usr/bin/whoami --duration 1h --reason "fix ${rlo}txt.exe"
+expect_fail "bidi: reason with U+202E rejected"
+expect_output "bidi: rejection names the field and U+202E" \
+  "reason: contains the bidirectional formatting character U+202E"
+expect_no_hidden "bidi: rejection shows no raw U+202E" "$OUT"
+run zspctl_as alice request --host "$ZSP_HOST" --sudo --runas root \
+  --command /usr/bin/whoami --duration 1h --reason "CSI ${csi}2J"
+expect_fail "bidi: reason with U+009B rejected"
+expect_output "bidi: rejection names U+009B" "control character U+009B"
+run zspctl_as alice request --host "$ZSP_HOST" --sudo --runas root \
+  --command "/usr/bin/echo ${lri}x" --duration 1h --reason "test"
+expect_fail "bidi: command entry with U+2066 rejected"
+expect_output "bidi: rejection names the command entry and U+2066" "U+2066"
+expect_output "bidi: rejection names the commands field" "commands:"
+run zspctl_as alice request --host "$ZSP_HOST" --sudo --runas root \
+  --command /usr/bin/whoami --duration 1h --reason $'caf\xc3\xa9 check' \
+  --quiet
+expect_status "bidi: reason with an accented letter accepted" 0
+bidi_request=$OUT
+run zspctl_as bob status "$bidi_request"
+expect_output "bidi: accented letter shown as it is" $'caf\xc3\xa9 check'
+
+# A row stored before the broker checked for these characters is still
+# shown escaped by zspctl list and status, in table form and as JSON.
+sqlite3 "$ZSP_BROKER_DIR/broker.db" \
+  "UPDATE requests SET reason = 'old ${rlo}${lri}${csi} row', commands = '[\"/usr/bin/id ${rlo}x\"]' WHERE id = '$bidi_request'" ||
+  fail "bidi: stored row changed" "sqlite3 failed"
+run zspctl_as bob list
+expect_status "bidi: zspctl list of an old row" 0
+expect_no_hidden "bidi: zspctl list shows no raw characters" "$OUT"
+expect_output "bidi: zspctl list shows U+202E as \\xNN" \
+  '/usr/bin/id \xe2\x80\xaex'
+run zspctl_as bob status "$bidi_request"
+expect_status "bidi: zspctl status of an old row" 0
+expect_no_hidden "bidi: zspctl status shows no raw characters" "$OUT"
+expect_output "bidi: zspctl status shows the reason as \\xNN" \
+  'old \xe2\x80\xae\xe2\x81\xa6\xc2\x9b row'
+for view in list status; do
+  args=("$view")
+  [ "$view" = status ] && args+=("$bidi_request")
+  run zspctl_as bob --json "${args[@]}"
+  expect_status "bidi: zspctl --json $view of an old row" 0
+  expect_no_hidden "bidi: zspctl --json $view shows no raw characters" "$OUT"
+  expect_output "bidi: zspctl --json $view escapes the reason" \
+    'old \u202e\u2066\u009b row'
+  expect_output "bidi: zspctl --json $view escapes the command" \
+    '/usr/bin/id \u202ex'
+done
+expect_equal "bidi: --json status still parses to the stored reason" \
+  "$(jq -r .reason <<<"$OUT")" "old ${rlo}${lri}${csi} row"
 
 long_name=$(head -c 5000 /dev/zero | tr '\0' 'x')
 run as_user bob sudo -n -u "$long_name" id

@@ -54,6 +54,7 @@ class BrokerApiTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(HostFeedInputChecked);
   CPPUNIT_TEST(HostFeedReadsPastOtherHosts);
   CPPUNIT_TEST(VoteRecordsSignIn);
+  CPPUNIT_TEST(TextFieldsRejectHiddenCharacters);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -722,6 +723,89 @@ class BrokerApiTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(std::string("approve"), record.value("ZSP_VOTE", ""));
     CPPUNIT_ASSERT_EQUAL(std::string("api_token"),
                          record.value("ZSP_SIGN_IN_METHOD", ""));
+    api_->SetAuditStore(nullptr);
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      unlink((dir_ + "/audit.db" + suffix).c_str());
+    }
+  }
+
+  // U+202E, U+2066 and U+009B in any free-text field or command entry are
+  // rejected with 400, and the message names the field and the character.
+  // An accented letter is accepted.
+  void TextFieldsRejectHiddenCharacters() {
+    const std::string rlo = "\xe2\x80\xae";
+    const std::string lri = "\xe2\x81\xa6";
+    const std::string csi = "\xc2\x9b";
+    auto expect_named = [](const ApiResponse& response,
+                           const std::string& field,
+                           const std::string& code_point) {
+      ExpectError(response, 400, "invalid_request");
+      std::string message = response.body.value("message", "");
+      CPPUNIT_ASSERT_MESSAGE(message, message.rfind(field + ":", 0) == 0);
+      CPPUNIT_ASSERT_MESSAGE(message,
+                             message.find(code_point) != std::string::npos);
+      CPPUNIT_ASSERT_MESSAGE("no raw U+202E in " + message,
+                             message.find("\xe2\x80\xae") == std::string::npos);
+    };
+    json good = {{"host", "web-1"},
+                 {"kind", "sudo"},
+                 {"commands", {"/usr/bin/id"}},
+                 {"duration", 3600},
+                 {"reason", "caf\xc3\xa9 restart"}};
+    json body = good;
+    body["reason"] = "restart nginx " + rlo + "gnp.exe";
+    expect_named(FileRequest("alice", body), "reason", "U+202E");
+    body["reason"] = lri + "hidden";
+    expect_named(FileRequest("alice", body), "reason", "U+2066");
+    body["reason"] = "csi " + csi + "2J";
+    expect_named(FileRequest("alice", body), "reason", "U+009B");
+    body["reason"] = "esc \x1b[2J";
+    expect_named(FileRequest("alice", body), "reason", "U+001B");
+    body = good;
+    body["commands"] = {"/usr/bin/echo safe" + rlo + lri + " ;id"};
+    expect_named(FileRequest("alice", body), "commands", "U+202E");
+    body["commands"] = {"/usr/bin/echo " + csi + "2J"};
+    expect_named(FileRequest("alice", body), "commands", "U+009B");
+
+    json host_body = {{"user", "alice"},
+                      {"kind", "sudo"},
+                      {"commands", {"/usr/bin/id"}},
+                      {"duration", 600},
+                      {"reason", "filed " + rlo}};
+    expect_named(AsHost("web-1", "POST", "/v1/host/requests", host_body),
+                 "reason", "U+202E");
+
+    ApiResponse created = FileRequest("alice", good);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(created.body.dump(), 201, created.status);
+    CPPUNIT_ASSERT_EQUAL(std::string("caf\xc3\xa9 restart"),
+                         created.body.value("reason", ""));
+    std::string id = created.body.value("id", "");
+    expect_named(Post("bob", "/v1/requests/" + id + "/approve",
+                      {{"comment", "ok " + rlo}}),
+                 "comment", "U+202E");
+    expect_named(Post("bob", "/v1/requests/" + id + "/deny",
+                      {{"comment", lri + "no"}}),
+                 "comment", "U+2066");
+    ApiResponse approved = Post("bob", "/v1/requests/" + id + "/approve",
+                                {{"comment", "ok"}});
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(approved.body.dump(), 200, approved.status);
+    std::string grant = approved.body.value("grant", "");
+    expect_named(Post("alice", "/v1/grants/" + grant + "/revoke",
+                      {{"reason", "done " + csi}}),
+                 "reason", "U+009B");
+    expect_named(Post("dave", "/v1/hosts/web-1/revoke",
+                      {{"reason", "lost " + rlo}}),
+                 "reason", "U+202E");
+
+    auto audit_key = zsp::broker::GenerateEd25519Key();
+    CPPUNIT_ASSERT(audit_key.ok());
+    auto audit = zsp::broker::AuditStore::Open(dir_ + "/audit.db",
+                                               std::move(audit_key).value());
+    CPPUNIT_ASSERT_MESSAGE(audit.ok() ? "" : audit.error(), audit.ok());
+    api_->SetAuditStore(audit.value().get());
+    expect_named(Post("bob", "/v1/audit/reviews",
+                      {{"host", "web-1"}, {"seq", 1}, {"comment", "ok " + lri}}),
+                 "comment", "U+2066");
     api_->SetAuditStore(nullptr);
     for (const char* suffix : {"", "-wal", "-shm"}) {
       unlink((dir_ + "/audit.db" + suffix).c_str());

@@ -16,11 +16,11 @@
 namespace {
 
 using zsp::broker::CheckCommandEntry;
+using zsp::broker::CheckText;
 using zsp::broker::FormatLogLine;
 using zsp::broker::IsValidHostName;
 using zsp::broker::IsValidHostPattern;
 using zsp::broker::IsValidNonce;
-using zsp::broker::IsValidText;
 using zsp::broker::IsValidUserName;
 using zsp::broker::kMaxReasonChars;
 using zsp::broker::ParseListenAddress;
@@ -34,6 +34,8 @@ class BrokerValidateTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(CommandEntries);
   CPPUNIT_TEST(CommandEntriesResolved);
   CPPUNIT_TEST(FreeText);
+  CPPUNIT_TEST(FreeTextNamesRejectedCharacter);
+  CPPUNIT_TEST(CommandEntriesRejectHiddenCharacters);
   CPPUNIT_TEST(DurationsForRequests);
   CPPUNIT_TEST(SettingsDefaultsAndValues);
   CPPUNIT_TEST(SettingsErrorsNameLineAndKey);
@@ -137,14 +139,81 @@ class BrokerValidateTest : public CppUnit::TestFixture {
   }
 
   void FreeText() {
-    CPPUNIT_ASSERT(IsValidText("restart nginx", kMaxReasonChars));
-    CPPUNIT_ASSERT(IsValidText("caf\xc3\xa9", 4));
-    CPPUNIT_ASSERT(IsValidText(std::string(1024, 'x'), kMaxReasonChars));
-    CPPUNIT_ASSERT(!IsValidText(std::string(1025, 'x'), kMaxReasonChars));
-    CPPUNIT_ASSERT(!IsValidText("", kMaxReasonChars));
-    CPPUNIT_ASSERT(!IsValidText("line\nforged", kMaxReasonChars));
-    CPPUNIT_ASSERT(!IsValidText("\x1b[2J", kMaxReasonChars));
-    CPPUNIT_ASSERT(!IsValidText("\xff", kMaxReasonChars));
+    CPPUNIT_ASSERT_EQUAL(std::string(),
+                         CheckText("restart nginx", kMaxReasonChars));
+    CPPUNIT_ASSERT_EQUAL(std::string(), CheckText("caf\xc3\xa9", 4));
+    CPPUNIT_ASSERT_EQUAL(std::string(), CheckText("a\tb", kMaxReasonChars));
+    CPPUNIT_ASSERT_EQUAL(std::string(),
+                         CheckText(std::string(1024, 'x'), kMaxReasonChars));
+    CPPUNIT_ASSERT_EQUAL(std::string("must be 1 to 1024 characters"),
+                         CheckText(std::string(1025, 'x'), kMaxReasonChars));
+    CPPUNIT_ASSERT_EQUAL(std::string("must be 1 to 1024 characters"),
+                         CheckText("", kMaxReasonChars));
+    CPPUNIT_ASSERT(!CheckText("caf\xc3\xa9", 3).empty());
+    CPPUNIT_ASSERT(!CheckText("line\nforged", kMaxReasonChars).empty());
+    CPPUNIT_ASSERT(!CheckText("\x1b[2J", kMaxReasonChars).empty());
+    CPPUNIT_ASSERT_EQUAL(std::string("is not valid UTF-8"),
+                         CheckText("\xff", kMaxReasonChars));
+    CPPUNIT_ASSERT_EQUAL(std::string("is not valid UTF-8"),
+                         CheckText("ok \xe2\x80", kMaxReasonChars));
+  }
+
+  // Control characters (C0, DEL, C1) and the bidirectional formatting
+  // characters are rejected with their code point, and the characters next
+  // to those ranges are accepted.
+  void FreeTextNamesRejectedCharacter() {
+    const std::vector<std::pair<std::string, std::string>> rejected = {
+        {"a\nb", "control character U+000A"},
+        {"\x1b[2J", "control character U+001B"},
+        {"del\x7f", "control character U+007F"},
+        {"csi\xc2\x9b" "31m", "control character U+009B"},
+        {"\xc2\x80", "control character U+0080"},
+        {"\xc2\x9f", "control character U+009F"},
+        {"\xd8\x9c", "U+061C (ARABIC LETTER MARK)"},
+        {"\xe2\x80\x8e", "U+200E (LEFT-TO-RIGHT MARK)"},
+        {"\xe2\x80\x8f", "U+200F (RIGHT-TO-LEFT MARK)"},
+        {"\xe2\x80\xaa", "U+202A (LEFT-TO-RIGHT EMBEDDING)"},
+        {"\xe2\x80\xab", "U+202B (RIGHT-TO-LEFT EMBEDDING)"},
+        {"\xe2\x80\xac", "U+202C (POP DIRECTIONAL FORMATTING)"},
+        {"\xe2\x80\xad", "U+202D (LEFT-TO-RIGHT OVERRIDE)"},
+        {"restart nginx \xe2\x80\xae" "txt.exe",
+         "U+202E (RIGHT-TO-LEFT OVERRIDE)"},
+        {"\xe2\x81\xa6" "hidden\xe2\x81\xa9", "U+2066 (LEFT-TO-RIGHT ISOLATE)"},
+        {"\xe2\x81\xa7", "U+2067 (RIGHT-TO-LEFT ISOLATE)"},
+        {"\xe2\x81\xa8", "U+2068 (FIRST STRONG ISOLATE)"},
+        {"\xe2\x81\xa9", "U+2069 (POP DIRECTIONAL ISOLATE)"},
+    };
+    for (const auto& [text, named] : rejected) {
+      std::string problem = CheckText(text, kMaxReasonChars);
+      CPPUNIT_ASSERT_MESSAGE("names " + named + ": " + problem,
+                             problem.find(named) != std::string::npos);
+    }
+    for (const char* text :
+         {"caf\xc3\xa9", "\xc2\xa0", "\xd8\x9b", "\xe2\x80\x8d",
+          "\xe2\x80\xaf", "\xe2\x81\xa5", "\xe2\x81\xaa"}) {
+      CPPUNIT_ASSERT_EQUAL_MESSAGE(std::string("accept ") + text,
+                                   std::string(),
+                                   CheckText(text, kMaxReasonChars));
+    }
+  }
+
+  void CommandEntriesRejectHiddenCharacters() {
+    CPPUNIT_ASSERT_EQUAL(std::string(),
+                         CheckCommandEntry("/usr/bin/touch caf\xc3\xa9"));
+    const std::vector<std::pair<std::string, std::string>> rejected = {
+        {"/usr/bin/echo \xe2\x80\xae" "fdp.exe", "U+202E"},
+        {"/usr/bin/echo \xe2\x81\xa6" "x", "U+2066"},
+        {"/usr/bin/echo \xc2\x9b" "2J", "U+009B"},
+        {"/usr/bin/echo\t-n", "U+0009"},
+        {"/usr/bin/echo \x1b[2J", "U+001B"},
+        {"/usr/bin/echo \xff", "not valid UTF-8"},
+        {"/usr/bin/echo \xe2\x80", "not valid UTF-8"},
+    };
+    for (const auto& [entry, named] : rejected) {
+      std::string problem = CheckCommandEntry(entry);
+      CPPUNIT_ASSERT_MESSAGE("names " + named + ": " + problem,
+                             problem.find(named) != std::string::npos);
+    }
   }
 
   // zspctl request --duration uses common ParseDurationSeconds.

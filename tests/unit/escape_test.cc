@@ -1,10 +1,12 @@
-// Tests for common/escape: control characters and invalid UTF-8 shown as
-// \xNN, valid UTF-8 kept, and the length cap on values and argv.
+// Tests for common/escape: control characters, bidirectional formatting
+// characters and invalid UTF-8 shown as \xNN, valid UTF-8 kept, the
+// length cap on values and argv, and the escapes in JSON output.
 #include "common/escape.h"
 
 #include <cppunit/TestFixture.h>
 #include <cppunit/extensions/HelperMacros.h>
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,6 +15,7 @@ namespace {
 
 using zsp::EscapeControlsForLog;
 using zsp::EscapeForLog;
+using zsp::EscapeJsonForTerminal;
 using zsp::JoinArgvForLog;
 
 bool EndsWith(const std::string& text, const std::string& suffix) {
@@ -51,6 +54,13 @@ class EscapeTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(JoinArgvCapManyWords);
   CPPUNIT_TEST(ControlsKeepEscapedParts);
   CPPUNIT_TEST(ControlsStillEscapeControls);
+  CPPUNIT_TEST(EscapeBidiControls);
+  CPPUNIT_TEST(EscapeKeepsBidiNeighbours);
+  CPPUNIT_TEST(EscapeBidiNextToOtherText);
+  CPPUNIT_TEST(EscapeCapNeverSplitsBidi);
+  CPPUNIT_TEST(JoinArgvEscapesBidi);
+  CPPUNIT_TEST(JsonEscapesHiddenCharacters);
+  CPPUNIT_TEST(JsonKeepsOtherText);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -328,6 +338,142 @@ class EscapeTest : public CppUnit::TestFixture {
                          EscapeControlsForLog("a\nb\x1b[2J\xff\\ c", 64));
     CPPUNIT_ASSERT_EQUAL(std::string("aaa...[20 bytes]"),
                          EscapeControlsForLog(std::string(20, 'a'), 16));
+  }
+
+  // Every bidirectional formatting character becomes \xNN per byte.
+  void EscapeBidiControls() {
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"\xd8\x9c", "\\xd8\\x9c"},          // U+061C ARABIC LETTER MARK
+        {"\xe2\x80\x8e", "\\xe2\\x80\\x8e"},  // U+200E LEFT-TO-RIGHT MARK
+        {"\xe2\x80\x8f", "\\xe2\\x80\\x8f"},  // U+200F RIGHT-TO-LEFT MARK
+        {"\xe2\x80\xaa", "\\xe2\\x80\\xaa"},  // U+202A
+        {"\xe2\x80\xab", "\\xe2\\x80\\xab"},  // U+202B
+        {"\xe2\x80\xac", "\\xe2\\x80\\xac"},  // U+202C
+        {"\xe2\x80\xad", "\\xe2\\x80\\xad"},  // U+202D
+        {"\xe2\x80\xae", "\\xe2\\x80\\xae"},  // U+202E RIGHT-TO-LEFT OVERRIDE
+        {"\xe2\x81\xa6", "\\xe2\\x81\\xa6"},  // U+2066 LEFT-TO-RIGHT ISOLATE
+        {"\xe2\x81\xa7", "\\xe2\\x81\\xa7"},  // U+2067
+        {"\xe2\x81\xa8", "\\xe2\\x81\\xa8"},  // U+2068
+        {"\xe2\x81\xa9", "\\xe2\\x81\\xa9"},  // U+2069 POP DIRECTIONAL ISOLATE
+    };
+    for (const auto& [text, expected] : cases) {
+      CPPUNIT_ASSERT_EQUAL_MESSAGE("EscapeForLog to " + expected, expected,
+                                   EscapeForLog(text));
+      CPPUNIT_ASSERT_EQUAL_MESSAGE("EscapeControlsForLog to " + expected,
+                                   expected, EscapeControlsForLog(text, 64));
+    }
+  }
+
+  // Characters next to the escaped ranges are ordinary text.
+  void EscapeKeepsBidiNeighbours() {
+    for (const char* text : {
+             "\xd8\x9b",      // U+061B ARABIC SEMICOLON
+             "\xe2\x80\x8d",  // U+200D ZERO WIDTH JOINER
+             "\xe2\x80\x90",  // U+2010 HYPHEN
+             "\xe2\x80\xa9",  // U+2029 PARAGRAPH SEPARATOR
+             "\xe2\x80\xaf",  // U+202F NARROW NO-BREAK SPACE
+             "\xe2\x81\xa5",  // U+2065
+             "\xe2\x81\xaa",  // U+206A
+             "\xc2\xa0",      // U+00A0 NO-BREAK SPACE
+         }) {
+      CPPUNIT_ASSERT_EQUAL_MESSAGE(std::string("keep ") + text,
+                                   std::string(text), EscapeForLog(text));
+    }
+  }
+
+  // A "Trojan Source" line: U+202E and U+2066 around a hidden command, an
+  // accented letter that stays, a C1 CSI, and invalid UTF-8 around and
+  // inside a bidi character.
+  void EscapeBidiNextToOtherText() {
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(
+        "reordered argument",
+        std::string("/usr/bin/echo safe\\xe2\\x80\\xae\\xe2\\x81\\xa6 ;id"
+                    "\\xe2\\x81\\xa9\\xe2\\x81\\xa6"),
+        EscapeForLog("/usr/bin/echo safe\xe2\x80\xae\xe2\x81\xa6 ;id"
+                     "\xe2\x81\xa9\xe2\x81\xa6"));
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(
+        "e acute kept, U+202E escaped",
+        std::string("caf\xc3\xa9 \\xe2\\x80\\xae"),
+        EscapeForLog("caf\xc3\xa9 \xe2\x80\xae"));
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("C1 CSI before a bidi character",
+                                 std::string("\\xc2\\x9b\\xe2\\x80\\xae"),
+                                 EscapeForLog("\xc2\x9b\xe2\x80\xae"));
+    const std::vector<std::pair<std::string, std::string>> invalid = {
+        // U+202E cut after two bytes.
+        {"\xe2\x80", "\\xe2\\x80"},
+        {"a\xe2\x80 b", "a\\xe2\\x80 b"},
+        // An invalid byte before a whole U+202E.
+        {"\xff\xe2\x80\xae", "\\xff\\xe2\\x80\\xae"},
+        // An overlong form of '.' (U+002E) that ends like U+202E.
+        {"\xe0\x80\xae", "\\xe0\\x80\\xae"},
+    };
+    for (const auto& [text, expected] : invalid) {
+      CPPUNIT_ASSERT_EQUAL_MESSAGE("invalid UTF-8 to " + expected, expected,
+                                   EscapeForLog(text));
+    }
+  }
+
+  void EscapeCapNeverSplitsBidi() {
+    std::string text;
+    for (int i = 0; i < 50; ++i) text += "\xe2\x80\xae";
+    const std::string escaped = "\\xe2\\x80\\xae";
+    for (size_t max = 16; max <= 60; ++max) {
+      std::string out = EscapeForLog(text, max);
+      std::string prefix = KeptPart(out);
+      std::string label = "max_bytes " + std::to_string(max);
+      CPPUNIT_ASSERT_MESSAGE(label + ": not longer than max_bytes",
+                             out.size() <= max);
+      CPPUNIT_ASSERT_MESSAGE(label + ": ends with the input size",
+                             EndsWith(out, "...[150 bytes]"));
+      CPPUNIT_ASSERT_EQUAL_MESSAGE(label + ": kept prefix is whole escapes",
+                                   size_t{0}, prefix.size() % escaped.size());
+      for (size_t i = 0; i < prefix.size(); i += escaped.size()) {
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(label + ": escape at " + std::to_string(i),
+                                     escaped,
+                                     prefix.substr(i, escaped.size()));
+      }
+    }
+  }
+
+  void JoinArgvEscapesBidi() {
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(
+        "U+202E in a word",
+        std::string("/bin/echo a\\xe2\\x80\\xaeb"),
+        JoinArgvForLog({"/bin/echo", "a\xe2\x80\xae" "b"}));
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(
+        "U+2066 in a quoted word",
+        std::string("/bin/echo \"a \\xe2\\x81\\xa6\""),
+        JoinArgvForLog({"/bin/echo", "a \xe2\x81\xa6"}));
+  }
+
+  void JsonEscapesHiddenCharacters() {
+    // "a" U+202E "b" U+2066 "c" U+009B "d" DEL "e" U+00E9
+    std::string reason =
+        "a\xe2\x80\xae" "b\xe2\x81\xa6" "c\xc2\x9b" "d\x7f" "e\xc3\xa9";
+    nlohmann::json value = {{"reason", reason}};
+    std::string out = EscapeJsonForTerminal(value.dump(2));
+    CPPUNIT_ASSERT_MESSAGE(out, out.find("\\u202e") != std::string::npos);
+    CPPUNIT_ASSERT_MESSAGE(out, out.find("\\u2066") != std::string::npos);
+    CPPUNIT_ASSERT_MESSAGE(out, out.find("\\u009b") != std::string::npos);
+    CPPUNIT_ASSERT_MESSAGE(out, out.find("\\u007f") != std::string::npos);
+    CPPUNIT_ASSERT_MESSAGE(out, out.find("e\xc3\xa9") != std::string::npos);
+    CPPUNIT_ASSERT_MESSAGE(out, out.find("\xe2\x80\xae") == std::string::npos);
+    CPPUNIT_ASSERT_MESSAGE(out, out.find("\xe2\x81\xa6") == std::string::npos);
+    CPPUNIT_ASSERT_MESSAGE(out, out.find("\xc2\x9b") == std::string::npos);
+    CPPUNIT_ASSERT_MESSAGE(out, out.find('\x7f') == std::string::npos);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("parses to the same value", value,
+                                 nlohmann::json::parse(out));
+  }
+
+  void JsonKeepsOtherText() {
+    nlohmann::json value = {{"command", "/usr/bin/id -u"},
+                            {"reason", "caf\xc3\xa9 \xe2\x82\xac"}};
+    std::string dumped = value.dump(2);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("plain JSON unchanged", dumped,
+                                 EscapeJsonForTerminal(dumped));
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("invalid UTF-8 copied as it is",
+                                 std::string("\"\xff\xe2\x80\""),
+                                 EscapeJsonForTerminal("\"\xff\xe2\x80\""));
   }
 };
 

@@ -1,5 +1,6 @@
-// Tests for common/text: splitting, strict number and duration parsing, and
-// UTF-8 validation.
+// Tests for common/text: splitting, strict number and duration parsing,
+// UTF-8 validation and decoding, and the C1 and bidirectional formatting
+// character ranges.
 #include "common/text.h"
 
 #include <cppunit/TestFixture.h>
@@ -7,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -18,6 +20,18 @@ std::string Show(const Strings& fields) {
   std::string out = "[";
   for (const auto& f : fields) out += "\"" + f + "\",";
   return out + "]";
+}
+
+// "e2 80 ae": the bytes of text in hex, for assertion messages.
+std::string Hex(const std::string& text) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : text) {
+    if (!out.empty()) out += ' ';
+    out += kDigits[c >> 4];
+    out += kDigits[c & 15];
+  }
+  return out;
 }
 
 }  // namespace
@@ -32,6 +46,9 @@ class TextTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(ParseDurationRejects);
   CPPUNIT_TEST(IsValidUtf8Accepts);
   CPPUNIT_TEST(IsValidUtf8Rejects);
+  CPPUNIT_TEST(DecodeUtf8ReturnsCodePoints);
+  CPPUNIT_TEST(DecodeUtf8RejectsInvalid);
+  CPPUNIT_TEST(C1AndBidiControlRanges);
   CPPUNIT_TEST(PercentEncodeKeepsUnreserved);
   CPPUNIT_TEST(PercentEncodeEscapesEverythingElse);
   CPPUNIT_TEST_SUITE_END();
@@ -144,6 +161,57 @@ class TextTest : public CppUnit::TestFixture {
     };
     for (const auto& [text, what] : cases) {
       CPPUNIT_ASSERT_MESSAGE("reject " + what, !zsp::IsValidUtf8(text));
+    }
+  }
+
+  void DecodeUtf8ReturnsCodePoints() {
+    const std::vector<std::tuple<std::string, size_t, char32_t>> cases = {
+        {"a", 1, U'a'},
+        {"\xc3\xa9", 2, 0xe9},
+        {"\xc2\x9b", 2, 0x9b},
+        {"\xe2\x80\xae", 3, 0x202e},
+        {"\xe2\x81\xa6", 3, 0x2066},
+        {"\xf0\x9f\x98\x80", 4, 0x1f600},
+        {"\xf4\x8f\xbf\xbf", 4, 0x10ffff},
+    };
+    for (const auto& [text, length, expected] : cases) {
+      char32_t code_point = 0;
+      std::string label = "decode " + Hex(text);
+      CPPUNIT_ASSERT_EQUAL_MESSAGE(label + ": length", length,
+                                   zsp::DecodeUtf8(text, 0, &code_point));
+      CPPUNIT_ASSERT_EQUAL_MESSAGE(label + ": code point",
+                                   static_cast<uint32_t>(expected),
+                                   static_cast<uint32_t>(code_point));
+    }
+    char32_t code_point = 0;
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("decode at an offset", size_t{3},
+                                 zsp::DecodeUtf8("ab\xe2\x80\xae", 2,
+                                                 &code_point));
+    CPPUNIT_ASSERT_EQUAL(uint32_t{0x202e}, static_cast<uint32_t>(code_point));
+  }
+
+  void DecodeUtf8RejectsInvalid() {
+    for (const char* text : {"\xff", "\x80", "\xc0\xaf", "\xe0\x80\xae",
+                             "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x80",
+                             "\xe2\x28\xae"}) {
+      char32_t code_point = 0;
+      CPPUNIT_ASSERT_EQUAL_MESSAGE("reject " + Hex(text), size_t{0},
+                                   zsp::DecodeUtf8(text, 0, &code_point));
+    }
+  }
+
+  void C1AndBidiControlRanges() {
+    for (char32_t code_point :
+         {0x80, 0x9b, 0x9f, 0x61c, 0x200e, 0x200f, 0x202a, 0x202e, 0x2066,
+          0x2069}) {
+      CPPUNIT_ASSERT_MESSAGE("in range " + std::to_string(code_point),
+                             zsp::IsC1OrBidiControl(code_point));
+    }
+    for (char32_t code_point :
+         {0x1b, 0x7f, 0xa0, 0xe9, 0x61b, 0x61d, 0x200d, 0x2010, 0x2029,
+          0x202f, 0x2065, 0x206a, 0xfeff}) {
+      CPPUNIT_ASSERT_MESSAGE("outside range " + std::to_string(code_point),
+                             !zsp::IsC1OrBidiControl(code_point));
     }
   }
 
