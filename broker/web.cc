@@ -6,6 +6,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include <cstdio>
 #include <exception>
 
 #include "broker/access_text.h"
@@ -214,7 +215,20 @@ constexpr char kRequestHeader[] =
 
 std::string HtmlEscape(std::string_view text) {
   std::string out;
-  for (char c : text) {
+  for (size_t i = 0; i < text.size();) {
+    char32_t code_point = 0;
+    size_t length = DecodeUtf8(text, i, &code_point);
+    // A browser would apply a direction override however it is written,
+    // so such characters from older stored rows are shown as their code.
+    if (length > 0 && IsC1OrBidiControl(code_point)) {
+      char code[16];
+      snprintf(code, sizeof code, "[U+%04X]",
+               static_cast<unsigned int>(code_point));
+      out += code;
+      i += length;
+      continue;
+    }
+    char c = text[i++];
     switch (c) {
       case '&': out += "&amp;"; break;
       case '<': out += "&lt;"; break;

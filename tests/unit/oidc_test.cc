@@ -377,6 +377,11 @@ class WebHelpersTest : public CppUnit::TestFixture {
         std::string("&lt;script&gt;&amp;&quot;&#39;"),
         zsp::broker::HtmlEscape("<script>&\"'"));
     CPPUNIT_ASSERT_EQUAL(std::string("plain"), zsp::broker::HtmlEscape("plain"));
+    // Direction overrides and C1 controls are shown as their code point;
+    // other letters stay as they are.
+    CPPUNIT_ASSERT_EQUAL(std::string("safe[U+202E]txt.exe caf\xc3\xa9[U+009B]"),
+                         zsp::broker::HtmlEscape(
+                             "safe\xe2\x80\xaetxt.exe caf\xc3\xa9\xc2\x9b"));
   }
 
   void ParseFormDecodes() {
