@@ -140,6 +140,20 @@ httplib::Server::HandlerResponse AssignRequestId(const httplib::Request& req,
   return httplib::Server::HandlerResponse::Unhandled;
 }
 
+// Logs one served request with its status and duration since started.
+void LogHttp(const std::string& method, const std::string& path, int status,
+             std::chrono::steady_clock::time_point started,
+             const std::string& remote) {
+  auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                    std::chrono::steady_clock::now() - started)
+                    .count();
+  LogEvent("http", {{"method", method},
+                    {"path", path},
+                    {"status", std::to_string(status)},
+                    {"duration_us", std::to_string(micros)},
+                    {"remote", remote}});
+}
+
 ApiRequest ReadApiRequest(const httplib::Request& req) {
   ApiRequest request;
   request.method = req.method;
@@ -174,14 +188,8 @@ void HandleHttp(const Api& api, const httplib::Request& req,
         response.body.dump(-1, ' ', false, json::error_handler_t::replace),
         "application/json");
   }
-  auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
-                    std::chrono::steady_clock::now() - started)
-                    .count();
-  LogEvent("http", {{"method", request.method},
-                    {"path", request.path},
-                    {"status", std::to_string(response.status)},
-                    {"duration_us", std::to_string(micros)},
-                    {"remote", request.remote}});
+  LogHttp(request.method, request.path, response.status, started,
+          request.remote);
 }
 
 // Gives errors that httplib produces itself (unknown route or method, body
@@ -229,14 +237,8 @@ void HandleWeb(WebUi& web, const httplib::Request& req,
     res.headers.emplace(name, value);
   }
   res.set_content(response.body, response.content_type.c_str());
-  auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
-                    std::chrono::steady_clock::now() - started)
-                    .count();
-  LogEvent("http", {{"method", request.method},
-                    {"path", request.path},
-                    {"status", std::to_string(response.status)},
-                    {"duration_us", std::to_string(micros)},
-                    {"remote", request.remote}});
+  LogHttp(request.method, request.path, response.status, started,
+          request.remote);
 }
 
 void ConfigureServer(httplib::SSLServer* server, const Api& api, WebUi* web) {

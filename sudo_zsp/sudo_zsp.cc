@@ -49,19 +49,22 @@ volatile sig_atomic_t g_interrupted = 0;
 // sudo's own SIGINT action, which InterruptHandler passes the signal on to.
 struct sigaction g_sudo_sigint {};
 
+// Passes a signal on to sudo's own action for it, when that is a handler.
+void CallSudoHandler(const struct sigaction& action, int signo,
+                     siginfo_t* info, void* context) {
+  if ((action.sa_flags & SA_SIGINFO) != 0) {
+    if (action.sa_sigaction != nullptr) action.sa_sigaction(signo, info, context);
+  } else if (action.sa_handler != SIG_DFL && action.sa_handler != SIG_IGN) {
+    action.sa_handler(signo);
+  }
+}
+
 // Records a Ctrl-C, then lets sudo's handler record it as well. sudo only
 // records SIGINT before exec, so without this a Ctrl-C that lands during a
 // broker call (whose poll libcurl restarts) would go unnoticed.
 void InterruptHandler(int signo, siginfo_t* info, void* context) {
   g_interrupted = 1;
-  if ((g_sudo_sigint.sa_flags & SA_SIGINFO) != 0) {
-    if (g_sudo_sigint.sa_sigaction != nullptr) {
-      g_sudo_sigint.sa_sigaction(signo, info, context);
-    }
-  } else if (g_sudo_sigint.sa_handler != SIG_DFL &&
-             g_sudo_sigint.sa_handler != SIG_IGN) {
-    g_sudo_sigint.sa_handler(signo);
-  }
+  CallSudoHandler(g_sudo_sigint, signo, info, context);
 }
 
 // Set by ContinueHandler while the plugin waits for a broker.
@@ -73,14 +76,7 @@ struct sigaction g_sudo_sigcont {};
 // handler see the signal too.
 void ContinueHandler(int signo, siginfo_t* info, void* context) {
   g_continued = 1;
-  if ((g_sudo_sigcont.sa_flags & SA_SIGINFO) != 0) {
-    if (g_sudo_sigcont.sa_sigaction != nullptr) {
-      g_sudo_sigcont.sa_sigaction(signo, info, context);
-    }
-  } else if (g_sudo_sigcont.sa_handler != SIG_DFL &&
-             g_sudo_sigcont.sa_handler != SIG_IGN) {
-    g_sudo_sigcont.sa_handler(signo);
-  }
+  CallSudoHandler(g_sudo_sigcont, signo, info, context);
 }
 
 // The user's terminal through sudo's conversation function. sudo catches
