@@ -197,24 +197,6 @@ Error MaybeFailedHere(const HttpsOptions& options, std::string message) {
   return Error{std::move(message)};
 }
 
-// True when curl's rc may come from this host rather than the network or
-// the server: set-up, memory, or files it reads (certificates, keys).
-bool MayBeLocalFailure(CURLcode rc) {
-  switch (rc) {
-    case CURLE_FAILED_INIT:
-    case CURLE_OUT_OF_MEMORY:
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_CRL_BADFILE:
-    case CURLE_SSL_ENGINE_NOTFOUND:
-    case CURLE_SSL_ENGINE_SETFAILED:
-    case CURLE_SSL_ENGINE_INITFAILED:
-      return true;
-    default:
-      return false;
-  }
-}
-
 // Runs one request on curl, which may keep an open connection from an
 // earlier request: curl_easy_reset clears the options but keeps it.
 Result<HttpsResponse> Perform(const CurlApi* api, CURL* curl,
@@ -287,8 +269,9 @@ Result<HttpsResponse> Perform(const CurlApi* api, CURL* curl,
       if (options.failed_here != nullptr) *options.failed_here = true;
       return Error{why};
     }
-    if (MayBeLocalFailure(rc)) return MaybeFailedHere(options, why);
-    return Error{why};
+    // curl reports a socket() that failed with EMFILE as a failed connect
+    // and leaves os_errno at 0, so every failure gets the resource check.
+    return MaybeFailedHere(options, why);
   }
   HttpsResponse out;
   api->easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out.status);

@@ -239,6 +239,12 @@ expect_output "local failure: sudo says it failed on this host" \
   "sudo failed on this host"
 expect_no_output "local failure: no token prompt" "break-glass token"
 expect_no_output "local failure: nothing ran" "uid=0"
+# Descriptors left open for sudo up to a few below the limit make the
+# connect itself fail, which curl reports like a refused connection.
+tty_sudo "" 'bash -c "ulimit -n 256; for i in \$(seq 3 250); do eval \"exec \$i</dev/null\"; done; exec sudo id"'
+expect_output "open descriptors: sudo says it failed on this host" \
+  "sudo failed on this host"
+expect_no_output "open descriptors: no token prompt" "break-glass token"
 
 # A user who stops their own sudo until the broker call times out makes
 # a reachable broker look down. A broker that never responds shows the
