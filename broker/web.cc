@@ -617,8 +617,8 @@ WebSession WebUi::NewSession(const OidcIdentity& identity,
   session.sign_in.subject = identity.subject;
   session.sign_in.session = session.id_sha256.substr(0, 16);
   session.created_at = now;
-  // A provider may issue ID tokens for days; the page still asks for a
-  // sign-in at least every kMaxSessionSeconds, which also renews roles.
+  // A provider may issue ID tokens for days, but a session ends after
+  // kMaxSessionSeconds, so the next sign-in also renews the roles.
   session.expires_at = std::min(identity.expires_at, now + kMaxSessionSeconds);
   if (session.csrf.empty() || session_id.empty()) {
     throw std::runtime_error("RAND_bytes failed");
