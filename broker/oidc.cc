@@ -184,6 +184,7 @@ std::string ReadIdentity(const json& claims, const OidcProvider& provider,
   } else if (audiences.size() == 1) {
     identity->client_id = audiences[0];
   }
+  identity->audiences = audiences;
   identity->token_type = claims.contains("client_id") ? "access_token"
                                                       : "id_token";
   return "";

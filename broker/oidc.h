@@ -79,6 +79,7 @@ struct OidcIdentity {
   // The client the token was issued to: azp, else client_id, else the
   // only aud value; "" when the token does not name one.
   std::string client_id;
+  std::vector<std::string> audiences;  // the "aud" values
   // "access_token" for a JWT access token (typ at+jwt or a client_id
   // claim, RFC 9068), else "id_token".
   std::string token_type;

@@ -6,6 +6,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <exception>
 
@@ -506,6 +507,11 @@ WebResponse WebUi::FinishLogin(const WebRequest& request, int64_t now) {
       problem = "the ID token was issued to client \"" +
                 EscapeForLog(id.client_id, 128) + "\"" +
             ", not to the web page's client " + provider_->web_client_id;
+    } else if (std::find(id.audiences.begin(), id.audiences.end(),
+                         provider_->web_client_id) == id.audiences.end()) {
+      // OpenID Connect Core 3.1.3.7: aud must name the client as well.
+      problem = "the ID token's audience does not name the web page's "
+                "client " + provider_->web_client_id;
     }
   } else {
     problem = identity.error();

@@ -728,6 +728,15 @@ class WebHelpersTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_MESSAGE(cli.body, cli.body.find("issued to client") !=
                                          std::string::npos);
 
+    // azp names the web client, but aud does not.
+    claims["azp"] = "zsp-web";
+    zsp::broker::WebResponse azp_only = sign_in(claims);
+    CPPUNIT_ASSERT_EQUAL(401, azp_only.status);
+    CPPUNIT_ASSERT_MESSAGE(azp_only.body,
+                           azp_only.body.find("audience does not name") !=
+                               std::string::npos);
+    claims.erase("azp");
+
     claims["aud"] = "zsp-web";
     // RFC 9207: a callback that names another issuer is rejected before
     // the code is redeemed.
