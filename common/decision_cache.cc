@@ -339,7 +339,7 @@ std::string PruneUserDir(int dir, const std::string& keep, int64_t now,
 }
 
 // Writes an entry through a temporary file and rename, so that a reader
-// sees the old entry or the new one, never a part. Returns "" or what
+// reads the old entry or the new one, never a part. Returns "" or what
 // failed.
 std::string WriteEntry(int dir, const std::string& name,
                        const std::string& text) {

@@ -219,8 +219,8 @@ expect_status "fds: command runs" 0
 expect_output "fds: standard output reaches the command" "fd:1"
 expect_no_output "fds: the user's descriptor 77 is closed" "fd:77"
 
-# Options that would run the command elsewhere than the grant says are
-# rejected, not ignored.
+# Options that would run the command somewhere other than the grant
+# covers are rejected, not ignored.
 run as_user alice sudo -n -R /tmp id
 expect_fail "chroot: sudo -R rejected"
 expect_output "chroot: user told -R is unsupported" "sudo -R (chroot) is not supported"

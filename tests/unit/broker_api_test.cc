@@ -688,12 +688,7 @@ class BrokerApiTest : public CppUnit::TestFixture {
   // A vote with an API token is recorded as such in the request's events
   // and in the broker's chain of the audit store.
   void VoteRecordsSignIn() {
-    auto audit_key = zsp::broker::GenerateEd25519Key();
-    CPPUNIT_ASSERT(audit_key.ok());
-    auto audit = zsp::broker::AuditStore::Open(dir_ + "/audit.db",
-                                               std::move(audit_key).value());
-    CPPUNIT_ASSERT_MESSAGE(audit.ok() ? "" : audit.error(), audit.ok());
-    api_->SetAuditStore(audit.value().get());
+    auto audit = AttachAuditStore();
     std::string id = FileSudoRequest("alice", "/usr/bin/id");
     ApiResponse approved = Post("bob", "/v1/requests/" + id + "/approve",
                                 {{"comment", "ok"}});
@@ -714,7 +709,7 @@ class BrokerApiTest : public CppUnit::TestFixture {
 
     zsp::broker::AuditFilter filter;
     filter.host = zsp::broker::kBrokerAuditChain;
-    auto rows = audit.value()->ListRecords(filter);
+    auto rows = audit->ListRecords(filter);
     CPPUNIT_ASSERT(rows.ok());
     CPPUNIT_ASSERT_EQUAL(size_t{1}, rows.value.size());
     json record = json::parse(rows.value[0].line);
@@ -723,10 +718,7 @@ class BrokerApiTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(std::string("approve"), record.value("ZSP_VOTE", ""));
     CPPUNIT_ASSERT_EQUAL(std::string("api_token"),
                          record.value("ZSP_SIGN_IN_METHOD", ""));
-    api_->SetAuditStore(nullptr);
-    for (const char* suffix : {"", "-wal", "-shm"}) {
-      unlink((dir_ + "/audit.db" + suffix).c_str());
-    }
+    DetachAuditStore();
   }
 
   // U+202E, U+2066 and U+009B in any free-text field or command entry are
@@ -797,15 +789,26 @@ class BrokerApiTest : public CppUnit::TestFixture {
                       {{"reason", "lost " + rlo}}),
                  "reason", "U+202E");
 
+    auto audit = AttachAuditStore();
+    expect_named(Post("bob", "/v1/audit/reviews",
+                      {{"host", "web-1"}, {"seq", 1}, {"comment", "ok " + lri}}),
+                 "comment", "U+2066");
+    DetachAuditStore();
+  }
+
+  // Opens an audit store in the test's directory and gives it to the Api.
+  std::unique_ptr<zsp::broker::AuditStore> AttachAuditStore() {
     auto audit_key = zsp::broker::GenerateEd25519Key();
     CPPUNIT_ASSERT(audit_key.ok());
     auto audit = zsp::broker::AuditStore::Open(dir_ + "/audit.db",
                                                std::move(audit_key).value());
     CPPUNIT_ASSERT_MESSAGE(audit.ok() ? "" : audit.error(), audit.ok());
     api_->SetAuditStore(audit.value().get());
-    expect_named(Post("bob", "/v1/audit/reviews",
-                      {{"host", "web-1"}, {"seq", 1}, {"comment", "ok " + lri}}),
-                 "comment", "U+2066");
+    return std::move(audit).value();
+  }
+
+  // Takes the audit store away from the Api and removes its files.
+  void DetachAuditStore() {
     api_->SetAuditStore(nullptr);
     for (const char* suffix : {"", "-wal", "-shm"}) {
       unlink((dir_ + "/audit.db" + suffix).c_str());

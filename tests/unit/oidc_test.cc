@@ -665,7 +665,7 @@ class WebHelpersTest : public CppUnit::TestFixture {
   }
 
   // The callback accepts only an ID token issued to the web page's own
-  // client, and a session ends after 12 hours whatever the token says.
+  // client, and a session ends after 12 hours whatever the token's exp.
   void CallbackChecksClientAndCapsSession() {
     EvpPkeyPtr key(EVP_EC_gen("P-256"));
     CPPUNIT_ASSERT(key != nullptr);

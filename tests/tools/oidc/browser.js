@@ -85,8 +85,8 @@ function fail(message) {
 // the request's row), {"do":"logout-checks"} (GET and a POST without the CSRF token are
 // rejected and leave the session), {"do":"logout"} (the sign-out button
 // ends the session; a copy of the old cookie no longer works),
-// {"do":"approve-after-step-up","request":ID} (the approval asks for a
-// fresh sign-in, the page's link to sign in again gets one, and the
+// {"do":"approve-after-step-up","request":ID} (the approval requires a
+// fresh sign-in, the page's link to sign in again provides one, and the
 // approval then passes) and {"do":"post-approve","request":ID,
 // "status":N,"text":TEXT} (a POST with the session's CSRF token gets
 // status N and a page with TEXT), {"do":"wait","seconds":N}.
