@@ -27,12 +27,12 @@ AGENT_LIB_OBJS := $(filter-out $(B)/agent/main.o,$(AGENT_OBJS))
 UNIT_SRCS := $(wildcard tests/unit/*.cc)
 UNIT_OBJS := $(UNIT_SRCS:%.cc=$(B)/%.o)
 
-COMMON_LIBS := -lcurl -lssl -lcrypto -lsystemd
+COMMON_LIBS := -lcurl -lssl -lcrypto -lsodium -lsystemd
 # The modules open libcurl only when they call a broker (common/https_client.cc)
 # and link nothing they do not use, so that every sudo and login stays cheap.
 # libstdc++ stays shared: a static copy would bring its abort and sprintf
 # calls into the modules, which tests/check-banned.sh rejects.
-MODULE_LIBS := -Wl,--as-needed -lcrypto -lsystemd
+MODULE_LIBS := -Wl,--as-needed -lsodium -lsystemd
 
 all: $(B)/libzsp.a $(B)/sudo_zsp.so $(B)/pam_zsp.so $(B)/zsp-broker \
      $(B)/zspctl $(B)/zsp-agent $(B)/unit_tests $(B)/tcp_blackhole $(B)/pam_loop \

@@ -285,7 +285,7 @@ int VerifyHost(const BrokerGet& get, const std::string& host,
   auto key = LoadEd25519PublicKey(key_path);
   if (!key.ok()) throw std::runtime_error(key.error());
   std::vector<PinnedKey> keys;
-  keys.push_back({Ed25519KeyId(key.value().get()), std::move(key.value())});
+  keys.push_back({Ed25519KeyId(key.value()), key.value()});
 
   std::vector<std::string> lines = FetchHostLines(get, host);
   json checkpoints = get("/v1/audit/checkpoints?host=" + PercentEncode(host))

@@ -1,7 +1,6 @@
 #include "common/audit_spool.h"
 
 #include <fcntl.h>
-#include <openssl/sha.h>
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -231,19 +230,6 @@ std::string SpoolPrivacyProblem(const struct stat& st,
   if (st.st_uid != 0) return path + " is not owned by root";
   if ((st.st_mode & 077) != 0) return path + " is open to group or others";
   return "";
-}
-
-std::string Sha256Hex(std::string_view data) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(),
-         digest);
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : digest) {
-    out += kDigits[c >> 4];
-    out += kDigits[c & 15];
-  }
-  return out;
 }
 
 std::string EncodeSpoolRecord(const std::vector<std::string>& fields,

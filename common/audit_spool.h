@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/crypto.h"
 #include "common/result.h"
 
 namespace zsp {
@@ -52,9 +53,6 @@ struct SpoolPosition {
 // by root, with no access for group or others, because only root may
 // write evidence. Returns "" when it passes, else the problem with path.
 std::string SpoolPrivacyProblem(const struct stat& st, const std::string& path);
-
-// Lower-case hex SHA-256 of data.
-std::string Sha256Hex(std::string_view data);
 
 // Encodes one spool record as a single JSON line without a newline.
 // fields are "NAME=value" strings, which become string members. Entries

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <fnmatch.h>
-#include <openssl/rand.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,6 +13,8 @@
 #include <set>
 
 #include "common/base64url.h"
+#include "common/breakglass_parts.h"
+#include "common/crypto.h"
 #include "common/escape.h"
 #include "common/handles.h"
 #include "common/text.h"
@@ -23,7 +24,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr size_t kEd25519SignatureBytes = 64;
 constexpr size_t kMaxNameBytes = 32;
 constexpr size_t kMaxHostPatternBytes = 253;
 constexpr size_t kIdHexDigits = 16;
@@ -84,125 +84,6 @@ std::string ShowKeyId(std::string_view kid) {
   return EscapeForLog(std::string(kid), 32);
 }
 
-std::string SigningInput(std::string_view payload_b64) {
-  return std::string(kBreakGlassPrefix) + "." + std::string(payload_b64);
-}
-
-// A token split into its payload and (key id, signature) pairs.
-struct TokenParts {
-  std::string payload_b64;
-  std::vector<std::pair<std::string, std::string>> signatures;
-};
-
-Result<TokenParts> SplitToken(std::string_view text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' ||
-                           text.back() == ' ' || text.back() == '\t')) {
-    text.remove_suffix(1);
-  }
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) {
-    text.remove_prefix(1);
-  }
-  if (text.size() > kMaxBreakGlassTokenBytes) {
-    return Error{"token is longer than " +
-                 std::to_string(kMaxBreakGlassTokenBytes) + " bytes"};
-  }
-  std::vector<std::string> parts = SplitString(std::string(text), '.');
-  if (parts.empty() || parts[0] != kBreakGlassPrefix) {
-    return Error{"not a break-glass token (it must start with " +
-                 std::string(kBreakGlassPrefix) + ".)"};
-  }
-  if (parts.size() < 4 || parts.size() % 2 != 0) {
-    return Error{"token has no signature or an incomplete one"};
-  }
-  TokenParts out;
-  out.payload_b64 = parts[1];
-  for (size_t i = 2; i + 1 < parts.size(); i += 2) {
-    out.signatures.emplace_back(parts[i], parts[i + 1]);
-  }
-  if (out.signatures.size() > kMaxBreakGlassSignatures) {
-    return Error{"token has more than " +
-                 std::to_string(kMaxBreakGlassSignatures) + " signatures"};
-  }
-  return out;
-}
-
-Result<BreakGlassToken> DecodePayload(const std::string& payload_b64) {
-  auto bytes = Base64UrlDecode(payload_b64);
-  if (!bytes) return Error{"payload is not valid base64url"};
-  json payload = json::parse(*bytes, nullptr, false);
-  if (!payload.is_object()) return Error{"payload is not a JSON object"};
-
-  static const std::set<std::string> kMembers = {
-      "id", "user", "host", "scope", "runas", "reason", "nbf", "exp"};
-  for (const auto& [name, value] : payload.items()) {
-    if (kMembers.count(name) == 0) {
-      return Error{"payload has an unknown member " + name};
-    }
-  }
-  BreakGlassToken token;
-  auto text = [&](const char* name, std::string* out, bool required) {
-    auto it = payload.find(name);
-    if (it == payload.end()) return !required;
-    if (!it->is_string()) return false;
-    *out = it->get<std::string>();
-    return true;
-  };
-  auto number = [&](const char* name, int64_t* out) {
-    auto it = payload.find(name);
-    if (it == payload.end() || !it->is_number_integer()) return false;
-    *out = it->get<int64_t>();
-    return true;
-  };
-  if (!text("id", &token.id, true) || !text("user", &token.user, true) ||
-      !text("host", &token.host_pattern, true) ||
-      !text("scope", &token.scope, true) ||
-      !text("runas", &token.runas, false) ||
-      !text("reason", &token.reason, true) ||
-      !number("nbf", &token.not_before) || !number("exp", &token.expires)) {
-    return Error{"payload lacks a member or has one of the wrong type"};
-  }
-  if (payload.contains("runas") && token.scope == "login") {
-    return Error{"payload has runas with scope login"};
-  }
-  std::string problem = CheckBreakGlassFields(token);
-  if (!problem.empty()) return Error{"payload: " + problem};
-  return token;
-}
-
-Result<std::string> Sign(EVP_PKEY* key, const std::string& input) {
-  EvpMdCtxPtr ctx(EVP_MD_CTX_new());
-  if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, key) !=
-                  1) {
-    return Error{"EVP_DigestSignInit failed"};
-  }
-  std::array<unsigned char, kEd25519SignatureBytes> sig{};
-  size_t size = sig.size();
-  if (EVP_DigestSign(ctx.get(), sig.data(), &size,
-                     reinterpret_cast<const unsigned char*>(input.data()),
-                     input.size()) != 1 ||
-      size != sig.size()) {
-    return Error{"EVP_DigestSign failed"};
-  }
-  return Base64UrlEncode(
-      std::string_view(reinterpret_cast<const char*>(sig.data()), size));
-}
-
-// 1 valid, 0 invalid, -1 library failure.
-int VerifySignature(EVP_PKEY* key, const std::string& input,
-                    const std::string& signature) {
-  EvpMdCtxPtr ctx(EVP_MD_CTX_new());
-  if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr,
-                                   key) != 1) {
-    return -1;
-  }
-  int rc = EVP_DigestVerify(
-      ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()),
-      signature.size(), reinterpret_cast<const unsigned char*>(input.data()),
-      input.size());
-  if (rc == 1) return 1;
-  return rc == 0 ? 0 : -1;
-}
-
 BreakGlassCheck Reject(BreakGlassCheck check, BreakGlassStatus status,
                        std::string detail) {
   check.status = status;
@@ -211,9 +92,9 @@ BreakGlassCheck Reject(BreakGlassCheck check, BreakGlassStatus status,
 }
 
 // Checks every signature; on success fills check->token.signers.
-BreakGlassCheck CheckSignatures(BreakGlassCheck check, const TokenParts& parts,
+BreakGlassCheck CheckSignatures(BreakGlassCheck check, const BreakGlassParts& parts,
                                 const BreakGlassPolicy& policy) {
-  std::string input = SigningInput(parts.payload_b64);
+  std::string input = BreakGlassSigningInput(parts.payload_b64);
   std::set<std::string> seen;
   for (const auto& [kid, signature_b64] : parts.signatures) {
     if (!seen.insert(kid).second) {
@@ -234,12 +115,12 @@ BreakGlassCheck CheckSignatures(BreakGlassCheck check, const TokenParts& parts,
       return Reject(std::move(check), BreakGlassStatus::kBadSignature,
                     "signature by key " + kid + " is malformed");
     }
-    int rc = VerifySignature(key->key.get(), input, *signature);
-    if (rc < 0) {
+    SignatureCheck result = VerifyEd25519(key->key, input, *signature);
+    if (result == SignatureCheck::kLibraryError) {
       return Reject(std::move(check), BreakGlassStatus::kLibraryError,
-                    "EVP_DigestVerify failed");
+                    "libsodium failed to start");
     }
-    if (rc == 0) {
+    if (result == SignatureCheck::kInvalid) {
       return Reject(std::move(check), BreakGlassStatus::kBadSignature,
                     "signature by key " + kid + " does not verify");
     }
@@ -358,6 +239,85 @@ Result<UniqueFd> OpenSpentFile(const std::string& dir, UniqueFd* dir_fd,
 
 }  // namespace
 
+std::string BreakGlassSigningInput(std::string_view payload_b64) {
+  return std::string(kBreakGlassPrefix) + "." + std::string(payload_b64);
+}
+
+Result<BreakGlassParts> SplitBreakGlassToken(std::string_view text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' ||
+                           text.back() == ' ' || text.back() == '\t')) {
+    text.remove_suffix(1);
+  }
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) {
+    text.remove_prefix(1);
+  }
+  if (text.size() > kMaxBreakGlassTokenBytes) {
+    return Error{"token is longer than " +
+                 std::to_string(kMaxBreakGlassTokenBytes) + " bytes"};
+  }
+  std::vector<std::string> parts = SplitString(std::string(text), '.');
+  if (parts.empty() || parts[0] != kBreakGlassPrefix) {
+    return Error{"not a break-glass token (it must start with " +
+                 std::string(kBreakGlassPrefix) + ".)"};
+  }
+  if (parts.size() < 4 || parts.size() % 2 != 0) {
+    return Error{"token has no signature or an incomplete one"};
+  }
+  BreakGlassParts out;
+  out.payload_b64 = parts[1];
+  for (size_t i = 2; i + 1 < parts.size(); i += 2) {
+    out.signatures.emplace_back(parts[i], parts[i + 1]);
+  }
+  if (out.signatures.size() > kMaxBreakGlassSignatures) {
+    return Error{"token has more than " +
+                 std::to_string(kMaxBreakGlassSignatures) + " signatures"};
+  }
+  return out;
+}
+
+Result<BreakGlassToken> DecodeBreakGlassPayload(const std::string& payload_b64) {
+  auto bytes = Base64UrlDecode(payload_b64);
+  if (!bytes) return Error{"payload is not valid base64url"};
+  json payload = json::parse(*bytes, nullptr, false);
+  if (!payload.is_object()) return Error{"payload is not a JSON object"};
+
+  static const std::set<std::string> kMembers = {
+      "id", "user", "host", "scope", "runas", "reason", "nbf", "exp"};
+  for (const auto& [name, value] : payload.items()) {
+    if (kMembers.count(name) == 0) {
+      return Error{"payload has an unknown member " + name};
+    }
+  }
+  BreakGlassToken token;
+  auto text = [&](const char* name, std::string* out, bool required) {
+    auto it = payload.find(name);
+    if (it == payload.end()) return !required;
+    if (!it->is_string()) return false;
+    *out = it->get<std::string>();
+    return true;
+  };
+  auto number = [&](const char* name, int64_t* out) {
+    auto it = payload.find(name);
+    if (it == payload.end() || !it->is_number_integer()) return false;
+    *out = it->get<int64_t>();
+    return true;
+  };
+  if (!text("id", &token.id, true) || !text("user", &token.user, true) ||
+      !text("host", &token.host_pattern, true) ||
+      !text("scope", &token.scope, true) ||
+      !text("runas", &token.runas, false) ||
+      !text("reason", &token.reason, true) ||
+      !number("nbf", &token.not_before) || !number("exp", &token.expires)) {
+    return Error{"payload lacks a member or has one of the wrong type"};
+  }
+  if (payload.contains("runas") && token.scope == "login") {
+    return Error{"payload has runas with scope login"};
+  }
+  std::string problem = CheckBreakGlassFields(token);
+  if (!problem.empty()) return Error{"payload: " + problem};
+  return token;
+}
+
 std::string CheckBreakGlassFields(const BreakGlassToken& t) {
   if (!IsValidId(t.id)) return "id must be bg- and 16 hex digits";
   if (!IsValidName(t.user)) return "user is not a valid user name";
@@ -387,74 +347,10 @@ std::string CheckBreakGlassFields(const BreakGlassToken& t) {
 
 bool IsBreakGlassId(std::string_view id) { return IsValidId(id); }
 
-std::string NewBreakGlassId() {
-  unsigned char bytes[kIdHexDigits / 2];
-  if (RAND_bytes(bytes, sizeof bytes) != 1) return "";
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string id = "bg-";
-  for (unsigned char b : bytes) {
-    id += kDigits[b >> 4];
-    id += kDigits[b & 15];
-  }
-  return id;
-}
-
-Result<std::string> IssueBreakGlassToken(const BreakGlassToken& t,
-                                         EVP_PKEY* private_key) {
-  std::string problem = CheckBreakGlassFields(t);
-  if (!problem.empty()) return Error{problem};
-  std::string kid = Ed25519KeyId(private_key);
-  if (kid.empty()) return Error{"signing key is not an Ed25519 key"};
-  json payload = {{"id", t.id},         {"user", t.user},
-                  {"host", t.host_pattern}, {"scope", t.scope},
-                  {"reason", t.reason}, {"nbf", t.not_before},
-                  {"exp", t.expires}};
-  if (t.scope != "login") payload["runas"] = t.runas;
-  std::string payload_b64 = Base64UrlEncode(payload.dump());
-  auto signature = Sign(private_key, SigningInput(payload_b64));
-  if (!signature.ok()) return Error{signature.error()};
-  std::string text = SigningInput(payload_b64) + "." + kid + "." +
-                     signature.value();
-  if (text.size() > kMaxBreakGlassTokenBytes) {
-    return Error{"token would be longer than " +
-                 std::to_string(kMaxBreakGlassTokenBytes) +
-                 " bytes; shorten the reason or the host pattern"};
-  }
-  return text;
-}
-
-Result<std::string> AddBreakGlassSignature(std::string_view text,
-                                           EVP_PKEY* private_key) {
-  auto parts = SplitToken(text);
-  if (!parts.ok()) return Error{parts.error()};
-  auto decoded = DecodePayload(parts.value().payload_b64);
-  if (!decoded.ok()) return Error{decoded.error()};
-  std::string kid = Ed25519KeyId(private_key);
-  if (kid.empty()) return Error{"signing key is not an Ed25519 key"};
-  for (const auto& [signer, signature] : parts.value().signatures) {
-    if (signer == kid) return Error{"key " + kid + " has already signed"};
-  }
-  if (parts.value().signatures.size() >= kMaxBreakGlassSignatures) {
-    return Error{"token already has the maximum number of signatures"};
-  }
-  auto signature = Sign(private_key, SigningInput(parts.value().payload_b64));
-  if (!signature.ok()) return Error{signature.error()};
-  std::string out = SigningInput(parts.value().payload_b64);
-  for (const auto& [signer, existing] : parts.value().signatures) {
-    out += "." + signer + "." + existing;
-  }
-  out += "." + kid + "." + signature.value();
-  if (out.size() > kMaxBreakGlassTokenBytes) {
-    return Error{"token would be longer than " +
-                 std::to_string(kMaxBreakGlassTokenBytes) + " bytes"};
-  }
-  return out;
-}
-
 Result<BreakGlassToken> DecodeBreakGlassToken(std::string_view text) {
-  auto parts = SplitToken(text);
+  auto parts = SplitBreakGlassToken(text);
   if (!parts.ok()) return Error{parts.error()};
-  auto token = DecodePayload(parts.value().payload_b64);
+  auto token = DecodeBreakGlassPayload(parts.value().payload_b64);
   if (!token.ok()) return token;
   for (const auto& [kid, signature] : parts.value().signatures) {
     token.value().signers.push_back(kid);
@@ -475,12 +371,12 @@ Result<BreakGlassPolicy> LoadBreakGlassPolicy(const HostConfig& config) {
   std::set<std::string> decision_kids;
   for (const auto& path : config.decision_keys) {
     auto key = LoadEd25519PublicKey(path);
-    if (key.ok()) decision_kids.insert(Ed25519KeyId(key.value().get()));
+    if (key.ok()) decision_kids.insert(Ed25519KeyId(key.value()));
   }
   for (const auto& path : config.breakglass_keys) {
     auto key = LoadEd25519PublicKey(path);
     if (!key.ok()) return Error{"breakglass_key: " + key.error()};
-    std::string kid = Ed25519KeyId(key.value().get());
+    std::string kid = Ed25519KeyId(key.value());
     if (decision_kids.count(kid) > 0) {
       return Error{"breakglass_key " + path +
                    " is also a decision_key; break-glass keys must be "
@@ -539,12 +435,12 @@ BreakGlassCheck VerifyBreakGlassToken(std::string_view text,
                                       const BreakGlassPolicy& policy,
                                       const BreakGlassUse& use) {
   BreakGlassCheck check;
-  auto parts = SplitToken(text);
+  auto parts = SplitBreakGlassToken(text);
   if (!parts.ok()) {
     return Reject(std::move(check), BreakGlassStatus::kMalformed,
                   parts.error());
   }
-  auto token = DecodePayload(parts.value().payload_b64);
+  auto token = DecodeBreakGlassPayload(parts.value().payload_b64);
   if (!token.ok()) {
     return Reject(std::move(check), BreakGlassStatus::kMalformed,
                   token.error());

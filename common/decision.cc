@@ -103,7 +103,7 @@ Result<std::vector<PinnedKey>> LoadPinnedKeys(const HostConfig& config) {
   for (const auto& path : config.decision_keys) {
     auto key = LoadEd25519PublicKey(path);
     if (!key.ok()) return Error{key.error()};
-    std::string kid = Ed25519KeyId(key.value().get());
+    std::string kid = Ed25519KeyId(key.value());
     keys.push_back({kid, std::move(key).value()});
   }
   return keys;

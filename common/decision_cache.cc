@@ -2,7 +2,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/crypto.h"
 #include "common/handles.h"
 #include "common/signal_block.h"
 
@@ -31,22 +31,6 @@ constexpr off_t kMaxEntryBytes = 64 * 1024;
 // as the temporary file of a write whose process was killed, is removed.
 // A younger one may belong to a write still in progress in another process.
 constexpr int64_t kStaleTemporarySec = 60;
-
-std::string Sha256Hex(const std::string& data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(),
-                 nullptr) != 1) {
-    return "";
-  }
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < length; ++i) {
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 0xf];
-  }
-  return out;
-}
 
 // Checks that fd is a directory only root can change and read: owned by
 // uid 0, with no group or other permission bits. Returns "" or the problem.

@@ -3,9 +3,9 @@
 #include <curl/curl.h>
 #include <dirent.h>
 #include <dlfcn.h>
-#include <openssl/crypto.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 
 #include <cerrno>
@@ -225,7 +225,7 @@ Result<HttpsResponse> Perform(const CurlApi* api, CURL* curl,
   if (!options.bearer_token.empty()) {
     auth = "Authorization: Bearer " + options.bearer_token;
     add_header(auth.c_str());
-    OPENSSL_cleanse(auth.data(), auth.size());
+    explicit_bzero(auth.data(), auth.size());
   }
   if (!headers) return MaybeFailedHere(options, "out of memory");
 

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/crypto.h"
 #include "common/handles.h"
 #include "common/result.h"
 
@@ -21,16 +22,30 @@ inline constexpr size_t kMaxJwsBytes = 64 * 1024;
 // A public key pinned on the host, with its key id.
 struct PinnedKey {
   std::string kid;
-  EvpPkeyPtr key;
+  Ed25519PublicKey key;
 };
 
-// Key id of an Ed25519 key: the first 16 hex digits of the SHA-256 of its
-// 32 raw public key bytes. Empty if the key is not Ed25519.
+// Loads an Ed25519 public key from a PEM file.
+Result<Ed25519PublicKey> LoadEd25519PublicKey(const std::string& path);
+
+// The functions from here to JwsStatus use OpenSSL and are defined in
+// common/jws_sign.cc, which the modules do not link.
+
+// Loads an Ed25519 private key from a PEM file.
+Result<EvpPkeyPtr> LoadEd25519PrivateKey(const std::string& path);
+
+// The raw public half of an Ed25519 key (public or private).
+Result<Ed25519PublicKey> Ed25519PublicKeyOf(EVP_PKEY* key);
+
+// Ed25519KeyId of the public half of key; "" if key is not Ed25519.
 std::string Ed25519KeyId(EVP_PKEY* key);
 
-// Loads an Ed25519 key from a PEM file (public or private).
-Result<EvpPkeyPtr> LoadEd25519PublicKey(const std::string& path);
-Result<EvpPkeyPtr> LoadEd25519PrivateKey(const std::string& path);
+// The public half of key, pinned under its key id.
+Result<PinnedKey> PinnedKeyOf(EVP_PKEY* key);
+
+// The 64-byte Ed25519 signature of message.
+Result<std::string> SignEd25519(EVP_PKEY* private_key,
+                                std::string_view message);
 
 // Signs payload with header {"alg":"EdDSA","kid":KID,"typ":TYPE}.
 Result<std::string> SignJws(EVP_PKEY* private_key, std::string_view payload,
@@ -41,7 +56,7 @@ enum class JwsStatus {
   kMalformed,     // not three base64url parts, bad header JSON, too long
   kUnknownKey,    // header kid matches no pinned key
   kBadSignature,  // signature does not verify: tampering or a wrong key
-  kLibraryError,  // OpenSSL failed; says nothing about the token
+  kLibraryError,  // libsodium failed; says nothing about the token
 };
 
 struct VerifiedJws {

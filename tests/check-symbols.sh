@@ -5,7 +5,8 @@
 # bound by the host process or another module in its place), neither has
 # undefined symbols (`ldd -r`), and every file has a non-executable stack,
 # full RELRO, BIND_NOW, position-independent code, no text relocations and
-# stack-protector calls. Ends with "check-symbols: N passed, N failed".
+# stack-protector calls, and the modules link no library that every sudo
+# or login would pay to load but that only a broker call needs. Ends with "check-symbols: N passed, N failed".
 #
 # Usage: tests/check-symbols.sh [BUILD_DIR]   (default: build)
 cd "$(dirname "$0")/.." || exit 1
@@ -97,6 +98,25 @@ check_hardening() {
   fi
 }
 
+# check_lean_loading FILE LIBRARY...: FILE names none of the LIBRARY
+# prefixes as a needed library (readelf's NEEDED entries). libcurl, and
+# with it libssl and libcrypto, is opened by dlopen on the first broker
+# call (common/https_client.cc), so that a cached or relayed decision
+# never loads them.
+check_lean_loading() {
+  local file=$1 base needed library
+  base=$(basename "$file")
+  shift
+  needed=$(readelf -W -d "$file" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
+  for library in "$@"; do
+    if printf '%s\n' "$needed" | grep -q "^$library"; then
+      OUT=$needed fail "$base: does not link $library" "it is a NEEDED entry"
+    else
+      pass "$base: does not link $library"
+    fi
+  done
+}
+
 for file in pam_zsp.so sudo_zsp.so zsp-broker zspctl; do
   if [ ! -f "$build/$file" ]; then
     fail "$file: built" "$build/$file not found; run make first"
@@ -109,11 +129,13 @@ if [ -f "$build/pam_zsp.so" ]; then
     pam_sm_authenticate pam_sm_setcred
   check_no_undefined "$build/pam_zsp.so"
   check_hardening "$build/pam_zsp.so"
+  check_lean_loading "$build/pam_zsp.so" libcurl libssl libcrypto
 fi
 if [ -f "$build/sudo_zsp.so" ]; then
   check_exports "$build/sudo_zsp.so" '^sudo_zsp_policy$' sudo_zsp_policy
   check_no_undefined "$build/sudo_zsp.so"
   check_hardening "$build/sudo_zsp.so"
+  check_lean_loading "$build/sudo_zsp.so" libcurl libssl libcrypto
 fi
 for file in zsp-broker zspctl; do
   [ -f "$build/$file" ] && check_hardening "$build/$file"

@@ -3,7 +3,7 @@
 # apt-get only when a package is missing, so repeated runs are quick.
 set -eu
 packages="g++ make pkg-config libpam0g-dev sudo libcurl4-openssl-dev
-libssl-dev libsystemd-dev systemd libcppunit-dev pamtester libpam-wrapper
+libssl-dev libsodium-dev libsystemd-dev systemd libcppunit-dev pamtester libpam-wrapper
 nlohmann-json3-dev libsqlite3-dev libcpp-httplib-dev libtoml11-dev openssl
 curl
 util-linux iproute2 binutils openssh-server openssh-client dbus-daemon

@@ -53,7 +53,7 @@ echo "   after sudo's own libraries (ldd /usr/bin/sudo)"
 base=$(median_ms "${sudo_libs[@]}" -- "$sudoers") || exit 1
 row "sudoers.so (baseline)" "$base" "$base"
 for file in "$build/sudo_zsp.so" libstdc++.so.6 libcrypto.so.3 \
-  libsystemd.so.0; do
+  libsodium.so.23 libsystemd.so.0; do
   ms=$(median_ms "${sudo_libs[@]}" -- "$file") || exit 1
   row "$(basename "$file")" "$ms" "$base"
 done
@@ -63,9 +63,19 @@ row "pam_permit.so (baseline)" "$pam_base" "$pam_base"
 ms=$(median_ms "${pam_libs[@]}" -- "$build/pam_zsp.so") || exit 1
 row "pam_zsp.so" "$ms" "$pam_base"
 
-echo "== OpenSSL's first calls, median of $runs fresh processes"
-line=$("$tool" "$runs" openssl) || exit 1
-printf '%s\n' "$line" | tr ' ' '\n' | awk -F= '
-  $1 == "load_ms"    { printf "  %-36s %8.3f ms\n", "dlopen of libcrypto.so.3", $2 }
-  $1 == "sha256_ms"  { printf "  %-36s %8.3f ms\n", "first SHA-256, with set-up", $2 }
-  $1 == "ed25519_ms" { printf "  %-36s %8.3f ms\n", "first Ed25519 verification", $2 }'
+# crypto_rows LIBRARY MODE: the load of LIBRARY and its first SHA-256 and
+# Ed25519 check, in fresh processes.
+crypto_rows() {
+  local line
+  line=$("$tool" "$runs" "$2") || exit 1
+  printf '%s\n' "$line" | tr ' ' '\n' | awk -F= -v lib="$1" '
+    $1 == "load_ms"    { printf "  %-36s %8.3f ms\n", "dlopen of " lib, $2 }
+    $1 == "sha256_ms"  { printf "  %-36s %8.3f ms\n", "first SHA-256, with set-up", $2 }
+    $1 == "ed25519_ms" { printf "  %-36s %8.3f ms\n", "first Ed25519 verification", $2 }'
+}
+
+echo "== First hash and signature check, median of $runs fresh processes"
+echo "   OpenSSL (the broker and zspctl)"
+crypto_rows libcrypto.so.3 openssl
+echo "   libsodium (the modules)"
+crypto_rows libsodium.so.23 sodium

@@ -14,6 +14,9 @@
 //                                   its first SHA-256 digest and its first
 //                                   Ed25519 verification (RFC 8032's first
 //                                   test vector, which must verify)
+//   load_cost RUNS sodium           the same for libsodium.so.23, which the
+//                                   modules use, with sodium_init counted
+//                                   in the first SHA-256
 // Output is one line of key=value pairs. The program is linked with a
 // static libstdc++ (see the Makefile), so that dlopen of libstdc++.so.6
 // loads it for real.
@@ -72,6 +75,20 @@ F Symbol(void* library, const char* name) {
   return reinterpret_cast<F>(found);
 }
 
+// RFC 8032 section 7.1, test 1: the public key and the signature of the
+// empty message.
+constexpr unsigned char kRfcKey[32] = {
+    0xd7, 0x5a, 0x98, 0x01, 0x82, 0xb1, 0x0a, 0xb7, 0xd5, 0x4b, 0xfe,
+    0xd3, 0xc9, 0x64, 0x07, 0x3a, 0x0e, 0xe1, 0x72, 0xf3, 0xda, 0xa6,
+    0x23, 0x25, 0xaf, 0x02, 0x1a, 0x68, 0xf7, 0x07, 0x51, 0x1a};
+constexpr unsigned char kRfcSignature[64] = {
+    0xe5, 0x56, 0x43, 0x00, 0xc3, 0x60, 0xac, 0x72, 0x90, 0x86, 0xe2,
+    0xcc, 0x80, 0x6e, 0x82, 0x8a, 0x84, 0x87, 0x7f, 0x1e, 0xb8, 0xe5,
+    0xd9, 0x74, 0xd8, 0x73, 0xe0, 0x65, 0x22, 0x49, 0x01, 0x55, 0x5f,
+    0xb8, 0x82, 0x15, 0x90, 0xa3, 0x3b, 0xac, 0xc6, 0x1e, 0x39, 0x70,
+    0x1c, 0xf9, 0xb4, 0x6b, 0xd2, 0x5b, 0xf5, 0xf0, 0x59, 0x5b, 0xbe,
+    0x24, 0x65, 0x51, 0x41, 0x43, 0x8e, 0x7a, 0x10, 0x0b};
+
 // Loads libcrypto, as a child run of "openssl", and prints the ms for the
 // load, the first SHA-256 and the first Ed25519 check. The check is test
 // 1 of RFC 8032 section 7.1 (empty message), and it must pass.
@@ -102,29 +119,58 @@ int ChildOpenssl() {
   auto verify_init = Symbol<VerifyInitFn>(crypto, "EVP_DigestVerifyInit");
   auto verify = Symbol<VerifyFn>(crypto, "EVP_DigestVerify");
   constexpr int kEvpPkeyEd25519 = 1087;  // NID_ED25519 in openssl/obj_mac.h
-  static const unsigned char key[32] = {
-      0xd7, 0x5a, 0x98, 0x01, 0x82, 0xb1, 0x0a, 0xb7, 0xd5, 0x4b, 0xfe,
-      0xd3, 0xc9, 0x64, 0x07, 0x3a, 0x0e, 0xe1, 0x72, 0xf3, 0xda, 0xa6,
-      0x23, 0x25, 0xaf, 0x02, 0x1a, 0x68, 0xf7, 0x07, 0x51, 0x1a};
-  static const unsigned char signature[64] = {
-      0xe5, 0x56, 0x43, 0x00, 0xc3, 0x60, 0xac, 0x72, 0x90, 0x86, 0xe2,
-      0xcc, 0x80, 0x6e, 0x82, 0x8a, 0x84, 0x87, 0x7f, 0x1e, 0xb8, 0xe5,
-      0xd9, 0x74, 0xd8, 0x73, 0xe0, 0x65, 0x22, 0x49, 0x01, 0x55, 0x5f,
-      0xb8, 0x82, 0x15, 0x90, 0xa3, 0x3b, 0xac, 0xc6, 0x1e, 0x39, 0x70,
-      0x1c, 0xf9, 0xb4, 0x6b, 0xd2, 0x5b, 0xf5, 0xf0, 0x59, 0x5b, 0xbe,
-      0x24, 0x65, 0x51, 0x41, 0x43, 0x8e, 0x7a, 0x10, 0x0b};
   start = Clock::now();
-  void* pkey = new_key(kEvpPkeyEd25519, nullptr, key, sizeof key);
+  void* pkey = new_key(kEvpPkeyEd25519, nullptr, kRfcKey, sizeof kRfcKey);
   void* ctx = new_ctx();
   if (pkey == nullptr || ctx == nullptr ||
       verify_init(ctx, nullptr, nullptr, nullptr, pkey) != 1) {
     std::fprintf(stderr, "load_cost: Ed25519 set-up failed\n");
     return 1;
   }
-  int verified = verify(ctx, signature, sizeof signature,
+  int verified = verify(ctx, kRfcSignature, sizeof kRfcSignature,
                         reinterpret_cast<const unsigned char*>(""), 0);
   double ed25519_ms = MsSince(start);
   if (verified != 1) {
+    std::fprintf(stderr, "load_cost: the RFC 8032 test vector failed\n");
+    return 1;
+  }
+  std::printf("%.4f %.4f %.4f\n", load_ms, sha256_ms, ed25519_ms);
+  return 0;
+}
+
+// Loads libsodium, as a child run of "sodium", and prints the same three
+// figures as ChildOpenssl.
+int ChildSodium() {
+  auto start = Clock::now();
+  void* sodium = dlopen("libsodium.so.23", RTLD_LAZY | RTLD_GLOBAL);
+  if (sodium == nullptr) {
+    std::fprintf(stderr, "load_cost: %s\n", dlerror());
+    return 1;
+  }
+  double load_ms = MsSince(start);
+
+  using InitFn = int (*)();
+  using Sha256Fn = int (*)(unsigned char*, const unsigned char*,
+                           unsigned long long);
+  using VerifyFn = int (*)(const unsigned char*, const unsigned char*,
+                           unsigned long long, const unsigned char*);
+  auto init = Symbol<InitFn>(sodium, "sodium_init");
+  auto sha256 = Symbol<Sha256Fn>(sodium, "crypto_hash_sha256");
+  auto verify = Symbol<VerifyFn>(sodium, "crypto_sign_ed25519_verify_detached");
+  unsigned char digest[32];
+  start = Clock::now();
+  if (init() < 0) {
+    std::fprintf(stderr, "load_cost: sodium_init failed\n");
+    return 1;
+  }
+  sha256(digest, reinterpret_cast<const unsigned char*>("zsp"), 3);
+  double sha256_ms = MsSince(start);
+
+  start = Clock::now();
+  int verified = verify(kRfcSignature,
+                        reinterpret_cast<const unsigned char*>(""), 0, kRfcKey);
+  double ed25519_ms = MsSince(start);
+  if (verified != 0) {
     std::fprintf(stderr, "load_cost: the RFC 8032 test vector failed\n");
     return 1;
   }
@@ -189,13 +235,17 @@ int main(int argc, char** argv) {
   if (argc == 2 && std::strcmp(argv[1], "--child-openssl") == 0) {
     return ChildOpenssl();
   }
+  if (argc == 2 && std::strcmp(argv[1], "--child-sodium") == 0) {
+    return ChildSodium();
+  }
   int runs = argc >= 3 ? std::atoi(argv[1]) : 0;
   bool dlopen_mode = argc >= 4 && std::strcmp(argv[2], "dlopen") == 0;
-  bool openssl_mode = argc == 3 && std::strcmp(argv[2], "openssl") == 0;
-  if (runs < 1 || (!dlopen_mode && !openssl_mode)) {
+  bool crypto_mode = argc == 3 && (std::strcmp(argv[2], "openssl") == 0 ||
+                                   std::strcmp(argv[2], "sodium") == 0);
+  if (runs < 1 || (!dlopen_mode && !crypto_mode)) {
     std::fprintf(stderr,
                  "usage: load_cost RUNS dlopen FILE...\n"
-                 "       load_cost RUNS openssl\n");
+                 "       load_cost RUNS openssl|sodium\n");
     return 2;
   }
 
@@ -204,7 +254,7 @@ int main(int argc, char** argv) {
     args.push_back("--child-dlopen");
     args.insert(args.end(), argv + 3, argv + argc);
   } else {
-    args.push_back("--child-openssl");
+    args.push_back(std::string("--child-") + argv[2]);
   }
   size_t columns = dlopen_mode ? 1 : 3;
   std::vector<std::vector<double>> samples(columns);

@@ -12,7 +12,7 @@ const zsp::BreakGlassPolicy& Policy() {
   static const zsp::BreakGlassPolicy* policy = [] {
     auto* p = new zsp::BreakGlassPolicy;
     zsp::EvpPkeyPtr key(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
-    p->keys.push_back({zsp::Ed25519KeyId(key.get()), std::move(key)});
+    p->keys.push_back(zsp::PinnedKeyOf(key.get()).value());
     p->required_signatures = 1;
     return p;
   }();

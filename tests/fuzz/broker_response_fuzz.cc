@@ -15,10 +15,8 @@
 namespace {
 
 std::vector<zsp::PinnedKey> PinnedKeys() {
-  EVP_PKEY* key = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
-  std::vector<zsp::PinnedKey> keys;
-  keys.push_back({zsp::Ed25519KeyId(key), zsp::EvpPkeyPtr(key)});
-  return keys;
+  zsp::EvpPkeyPtr key(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
+  return {zsp::PinnedKeyOf(key.get()).value()};
 }
 
 }  // namespace

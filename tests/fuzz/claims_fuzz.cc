@@ -25,11 +25,7 @@ EVP_PKEY* SigningKey() {
 }
 
 std::vector<zsp::PinnedKey> PinnedKeys() {
-  EVP_PKEY* key = SigningKey();
-  EVP_PKEY_up_ref(key);
-  std::vector<zsp::PinnedKey> keys;
-  keys.push_back({zsp::Ed25519KeyId(key), zsp::EvpPkeyPtr(key)});
-  return keys;
+  return {zsp::PinnedKeyOf(SigningKey()).value()};
 }
 
 bool ClaimIs(const nlohmann::json& claims, const char* name,

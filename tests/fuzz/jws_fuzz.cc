@@ -23,18 +23,14 @@ EVP_PKEY* SigningKey() {
 }
 
 std::vector<zsp::PinnedKey> PinnedKeys() {
-  EVP_PKEY* key = SigningKey();
-  EVP_PKEY_up_ref(key);
-  std::vector<zsp::PinnedKey> keys;
-  keys.push_back({zsp::Ed25519KeyId(key), zsp::EvpPkeyPtr(key)});
-  return keys;
+  return {zsp::PinnedKeyOf(SigningKey()).value()};
 }
 
 std::vector<zsp::PinnedKey> StrangerKeys() {
-  EVP_PKEY* key = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
-  std::vector<zsp::PinnedKey> keys;
-  keys.push_back({zsp::Ed25519KeyId(SigningKey()), zsp::EvpPkeyPtr(key)});
-  return keys;
+  zsp::EvpPkeyPtr key(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
+  zsp::PinnedKey stranger = zsp::PinnedKeyOf(key.get()).value();
+  stranger.kid = zsp::Ed25519KeyId(SigningKey());
+  return {stranger};
 }
 
 // Signs "HEADER.PAYLOAD" from the input's first two parts; "" if the

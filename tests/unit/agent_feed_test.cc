@@ -37,13 +37,7 @@ EvpPkeyPtr GenerateKey() {
   return EvpPkeyPtr(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
 }
 
-zsp::PinnedKey Pin(EVP_PKEY* key) {
-  unsigned char raw[32];
-  size_t size = sizeof raw;
-  EVP_PKEY_get_raw_public_key(key, raw, &size);
-  return {zsp::Ed25519KeyId(key), EvpPkeyPtr(EVP_PKEY_new_raw_public_key(
-                                      EVP_PKEY_ED25519, nullptr, raw, size))};
-}
+zsp::PinnedKey Pin(EVP_PKEY* key) { return zsp::PinnedKeyOf(key).value(); }
 
 json Revocation(int64_t seq, const std::string& grant) {
   return {{"seq", seq},       {"type", "revoked"}, {"grant", grant},

@@ -265,8 +265,7 @@ class AuditStoreTest : public CppUnit::TestFixture {
     auto pub = zsp::LoadEd25519PublicKey(dir_ + "/audit.pub");
     CPPUNIT_ASSERT(pub.ok());
     std::vector<zsp::PinnedKey> keys;
-    keys.push_back({zsp::Ed25519KeyId(pub.value().get()),
-                    std::move(pub.value())});
+    keys.push_back({zsp::Ed25519KeyId(pub.value()), pub.value()});
     auto verified = zsp::VerifyJws(checkpoints.value[0].jws, keys,
                                    zsp::broker::kCheckpointJwsType);
     CPPUNIT_ASSERT_MESSAGE(verified.detail,

@@ -896,10 +896,7 @@ class BrokerApiTest : public CppUnit::TestFixture {
     request.query = {{"after", std::to_string(after)}, {"nonce", kNonce}};
     ApiResponse response = api_->Handle(request);
     CPPUNIT_ASSERT_EQUAL_MESSAGE(response.body.dump(), 200, response.status);
-    EVP_PKEY_up_ref(key_.get());
-    std::vector<zsp::PinnedKey> keys;
-    keys.push_back(
-        {zsp::Ed25519KeyId(key_.get()), zsp::EvpPkeyPtr(key_.get())});
+    std::vector<zsp::PinnedKey> keys = {zsp::PinnedKeyOf(key_.get()).value()};
     zsp::VerifiedJws verified = zsp::VerifyJws(response.body.value("jws", ""),
                                                keys, zsp::kFeedJwsType);
     CPPUNIT_ASSERT_MESSAGE(verified.detail,
@@ -911,10 +908,7 @@ class BrokerApiTest : public CppUnit::TestFixture {
   json Decide(const json& question) {
     ApiResponse response = AskAs(question.value("host", ""), question);
     CPPUNIT_ASSERT_EQUAL_MESSAGE(response.body.dump(), 200, response.status);
-    EVP_PKEY_up_ref(key_.get());
-    std::vector<zsp::PinnedKey> keys;
-    keys.push_back(
-        {zsp::Ed25519KeyId(key_.get()), zsp::EvpPkeyPtr(key_.get())});
+    std::vector<zsp::PinnedKey> keys = {zsp::PinnedKeyOf(key_.get()).value()};
     zsp::VerifiedJws verified = zsp::VerifyJws(response.body.value("jws", ""),
                                                keys, zsp::kDecisionJwsType);
     CPPUNIT_ASSERT_MESSAGE(verified.detail,

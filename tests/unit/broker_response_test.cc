@@ -70,13 +70,8 @@ class BrokerResponseTest : public CppUnit::TestFixture {
   void setUp() override {
     key_.reset(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
     CPPUNIT_ASSERT_MESSAGE("generate Ed25519 key", key_ != nullptr);
-    unsigned char raw[32];
-    size_t size = sizeof raw;
-    EVP_PKEY_get_raw_public_key(key_.get(), raw, &size);
     keys_.clear();
-    keys_.push_back({zsp::Ed25519KeyId(key_.get()),
-                     zsp::EvpPkeyPtr(EVP_PKEY_new_raw_public_key(
-                         EVP_PKEY_ED25519, nullptr, raw, size))});
+    keys_.push_back(zsp::PinnedKeyOf(key_.get()).value());
   }
 
   void ValidAllow() {

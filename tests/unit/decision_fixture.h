@@ -17,12 +17,7 @@ namespace zsp_test {
 
 // Returns the public half of key, pinned under its key id.
 inline zsp::PinnedKey Pin(EVP_PKEY* key) {
-  unsigned char raw[32];
-  size_t size = sizeof raw;
-  EVP_PKEY_get_raw_public_key(key, raw, &size);
-  return {zsp::Ed25519KeyId(key),
-          zsp::EvpPkeyPtr(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519,
-                                                      nullptr, raw, size))};
+  return zsp::PinnedKeyOf(key).value();
 }
 
 // Returns the query of alice's `sudo systemctl restart nginx` on host.
