@@ -30,14 +30,19 @@ UNIT_OBJS := $(UNIT_SRCS:%.cc=$(B)/%.o)
 COMMON_LIBS := -lcurl -lssl -lcrypto -lsodium -lsystemd
 # The modules open libcurl only when they call a broker (common/https_client.cc)
 # and link nothing they do not use, so that every sudo and login stays cheap.
+# They check signatures with libsodium (common/crypto.cc), not libcrypto.
+# They write to journald themselves (common/journal_socket.cc) and do not
+# link libsystemd, which would load it and six more libraries (liblzma,
+# libzstd, liblz4, libcap, libgcrypt, libgpg-error) into every process.
 # libstdc++ stays shared: a static copy would bring its abort and sprintf
 # calls into the modules, which tests/check-banned.sh rejects.
-MODULE_LIBS := -Wl,--as-needed -lsodium -lsystemd
+MODULE_LIBS := -Wl,--as-needed -lsodium
 
 all: $(B)/libzsp.a $(B)/sudo_zsp.so $(B)/pam_zsp.so $(B)/zsp-broker \
      $(B)/zspctl $(B)/zsp-agent $(B)/unit_tests $(B)/tcp_blackhole $(B)/pam_loop \
      $(B)/systemd_standin \
-     $(B)/hostile_broker $(B)/open_watch
+     $(B)/hostile_broker $(B)/open_watch \
+     $(B)/journal_send
 
 $(B)/%.o: %.cc
 	@mkdir -p $(dir $@)
@@ -90,6 +95,11 @@ $(B)/hostile_broker: $(B)/tests/tools/hostile_broker.o $(B)/broker/pki.o \
 $(B)/open_watch: tests/tools/open_watch.cc
 	@mkdir -p $(B)
 	$(CXX) $(ZSP_CXXFLAGS) $(CXXFLAGS) -o $@ $<
+
+# Sends one journal entry through common/journal_socket.cc, for
+# tests/integration/journal_test.sh.
+$(B)/journal_send: $(B)/tests/tools/journal_send.o $(B)/libzsp.a
+	$(CXX) $(LDHARDEN) -o $@ $^
 
 $(B)/pam_loop: tests/tools/pam_loop.cc
 	@mkdir -p $(B)

@@ -1,9 +1,7 @@
 #include "common/journal.h"
 
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <syslog.h>
-#include <systemd/sd-journal.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -11,13 +9,9 @@
 
 #include "common/audit_spool.h"
 #include "common/escape.h"
+#include "common/journal_socket.h"
 
 namespace zsp {
-namespace {
-
-constexpr char kJournalSocket[] = "/run/systemd/journal/socket";
-
-}  // namespace
 
 const char* MessageId(AuditEvent event) {
   switch (event) {
@@ -138,24 +132,20 @@ void AuditRecord::CommitCorrection(const std::string& spool_dir,
 }
 
 int AuditRecord::Send() const {
-  // sd_journal_sendv() returns 0 when the socket does not exist (libsystemd
-  // 252 treats a missing journal as "fail silently"), so check for it
-  // first: a record that reached no journal must count as not written.
+  // A missing socket fails here before any work, and a path that is not a
+  // socket gets its own error.
   struct stat st {};
   if (stat(kJournalSocket, &st) != 0) return -errno;
   if (!S_ISSOCK(st.st_mode)) return -ENOTSOCK;
 
   std::vector<std::string> all;
+  all.reserve(fields_.size() + 4);
   all.push_back("MESSAGE=" + EscapeControlsForLog(message_, 4096));
   all.push_back(std::string("MESSAGE_ID=") + MessageId(event_));
   all.push_back("PRIORITY=" + std::to_string(priority_));
   all.push_back("SYSLOG_IDENTIFIER=" + identifier_);
   all.insert(all.end(), fields_.begin(), fields_.end());
-
-  std::vector<iovec> iov;
-  iov.reserve(all.size());
-  for (auto& field : all) iov.push_back({field.data(), field.size()});
-  return sd_journal_sendv(iov.data(), static_cast<int>(iov.size()));
+  return SendJournalEntry(all);
 }
 
 }  // namespace zsp

@@ -3,10 +3,11 @@
 # hardening flags: pam_zsp.so exports only pam_sm_* functions and
 # sudo_zsp.so only the sudo_zsp_policy struct (a stray export could be
 # bound by the host process or another module in its place), neither has
-# undefined symbols (`ldd -r`), and every file has a non-executable stack,
-# full RELRO, BIND_NOW, position-independent code, no text relocations and
-# stack-protector calls, and the modules link no library that every sudo
-# or login would pay to load but that only a broker call needs. Ends with "check-symbols: N passed, N failed".
+# undefined symbols (`ldd -r`) nor needs libsystemd, libcurl, libssl or
+# libcrypto, which every sudo or login would pay to load, and every file
+# has a non-executable stack, full RELRO, BIND_NOW, position-independent
+# code, no text relocations and stack-protector calls. Ends with
+# "check-symbols: N passed, N failed".
 #
 # Usage: tests/check-symbols.sh [BUILD_DIR]   (default: build)
 cd "$(dirname "$0")/.." || exit 1
@@ -52,6 +53,28 @@ check_no_undefined() {
     OUT=$out fail "$(basename "$1"): no undefined symbols" "ldd -r lists some"
   else
     pass "$(basename "$1"): no undefined symbols"
+  fi
+}
+
+# check_no_libsystemd FILE: FILE neither lists libsystemd as NEEDED nor
+# imports an sd_* function. The modules send to journald themselves
+# (common/journal_socket.cc), so that no sudo or login loads libsystemd
+# and the six libraries it needs.
+check_no_libsystemd() {
+  local base needed imports
+  base=$(basename "$1")
+  needed=$(readelf -W -d "$1" | grep 'NEEDED' | grep 'libsystemd')
+  if [ -z "$needed" ]; then
+    pass "$base: does not need libsystemd"
+  else
+    OUT=$needed fail "$base: does not need libsystemd" "listed as NEEDED"
+  fi
+  imports=$(nm -D --undefined-only "$1" | awk '$NF ~ /^sd_/ { print $NF }')
+  if [ -z "$imports" ]; then
+    pass "$base: imports no sd_* function"
+  else
+    OUT=$imports fail "$base: imports no sd_* function" \
+      "imports $(echo "$imports" | tr '\n' ' ')"
   fi
 }
 
@@ -128,12 +151,14 @@ if [ -f "$build/pam_zsp.so" ]; then
     pam_sm_acct_mgmt pam_sm_open_session pam_sm_close_session \
     pam_sm_authenticate pam_sm_setcred
   check_no_undefined "$build/pam_zsp.so"
+  check_no_libsystemd "$build/pam_zsp.so"
   check_hardening "$build/pam_zsp.so"
   check_lean_loading "$build/pam_zsp.so" libcurl libssl libcrypto
 fi
 if [ -f "$build/sudo_zsp.so" ]; then
   check_exports "$build/sudo_zsp.so" '^sudo_zsp_policy$' sudo_zsp_policy
   check_no_undefined "$build/sudo_zsp.so"
+  check_no_libsystemd "$build/sudo_zsp.so"
   check_hardening "$build/sudo_zsp.so"
   check_lean_loading "$build/sudo_zsp.so" libcurl libssl libcrypto
 fi
