@@ -98,8 +98,11 @@ int SendThroughMemfd(int socket_fd, const sockaddr_un& address,
   header->cmsg_len = CMSG_LEN(sizeof(int));
   int fd = memfd.get();
   std::memcpy(CMSG_DATA(header), &fd, sizeof fd);
-  if (sendmsg(socket_fd, &message, MSG_NOSIGNAL) < 0) return -errno;
-  return 0;
+  ssize_t sent;
+  do {
+    sent = sendmsg(socket_fd, &message, MSG_NOSIGNAL);
+  } while (sent < 0 && errno == EINTR);
+  return sent < 0 ? -errno : 0;
 }
 
 }  // namespace
@@ -171,7 +174,12 @@ int SendJournalEntry(const std::vector<std::string>& fields,
   message.msg_namelen = address_length;
   message.msg_iov = &iov;
   message.msg_iovlen = 1;
-  if (sendmsg(socket_fd.get(), &message, MSG_NOSIGNAL) >= 0) return 0;
+  ssize_t sent;
+  do {
+    // A signal before the datagram is queued sends nothing, so try again.
+    sent = sendmsg(socket_fd.get(), &message, MSG_NOSIGNAL);
+  } while (sent < 0 && errno == EINTR);
+  if (sent >= 0) return 0;
   // libsystemd 252 also takes the memfd path on EAGAIN, which only its
   // non-blocking mode returns; this socket blocks.
   if (errno != EMSGSIZE && errno != ENOBUFS) return -errno;
