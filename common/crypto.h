@@ -30,7 +30,9 @@ std::string Sha256Hex(std::string_view data);
 std::string Ed25519KeyId(const Ed25519PublicKey &key);
 
 // Reads a PEM "PUBLIC KEY" block (a DER SubjectPublicKeyInfo, RFC 8410)
-// that holds an Ed25519 key. source names the text in error messages.
+// that holds an Ed25519 key. Rejects text with more than one BEGIN or END
+// line, markers that are not alone on their line, and keys that are not
+// a point of the prime-order subgroup. source names the text in errors.
 Result<Ed25519PublicKey> ParseEd25519PublicKeyPem(std::string_view pem,
                                                   const std::string &source);
 

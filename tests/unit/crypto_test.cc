@@ -63,6 +63,38 @@ std::string PublicPem(EVP_PKEY *key) {
   return std::string(data, static_cast<size_t>(size));
 }
 
+// The DER SubjectPublicKeyInfo of raw, an Ed25519 key, as a PEM block.
+std::string PemOfRawKey(const unsigned char (&raw)[32]) {
+  static constexpr unsigned char kPrefix[] = {0x30, 0x2a, 0x30, 0x05,
+                                              0x06, 0x03, 0x2b, 0x65,
+                                              0x70, 0x03, 0x21, 0x00};
+  std::string der(reinterpret_cast<const char *>(kPrefix), sizeof kPrefix);
+  der.append(reinterpret_cast<const char *>(raw), 32);
+  unsigned char base64[64] = {};
+  EVP_EncodeBlock(base64, reinterpret_cast<const unsigned char *>(der.data()),
+                  static_cast<int>(der.size()));
+  return "-----BEGIN PUBLIC KEY-----\n" +
+         std::string(reinterpret_cast<const char *>(base64)) +
+         "\n-----END PUBLIC KEY-----\n";
+}
+
+// Returns whether OpenSSL accepts signature of message under raw key.
+bool OpenSslVerifies(const zsp::Ed25519PublicKey &raw, std::string_view message,
+                     std::string_view signature) {
+  zsp::EvpPkeyPtr key(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr,
+                                                  raw.data(), raw.size()));
+  zsp::EvpMdCtxPtr ctx(EVP_MD_CTX_new());
+  return key && ctx &&
+         EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr,
+                              key.get()) == 1 &&
+         EVP_DigestVerify(
+             ctx.get(),
+             reinterpret_cast<const unsigned char *>(signature.data()),
+             signature.size(),
+             reinterpret_cast<const unsigned char *>(message.data()),
+             message.size()) == 1;
+}
+
 } // namespace
 
 class CryptoTest : public CppUnit::TestFixture {
@@ -75,6 +107,8 @@ class CryptoTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(PemFromOpenSsl);
   CPPUNIT_TEST(PemLayoutVariants);
   CPPUNIT_TEST(PemRejections);
+  CPPUNIT_TEST(NonCanonicalSignatureRejected);
+  CPPUNIT_TEST(PemWeakKeysRejected);
   CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -219,6 +253,26 @@ public:
          "not an Ed25519 key"},
         {"three bytes more", begin + base64.substr(0, 56) + "AAAAAAAA" + end,
          "not an Ed25519 key"},
+        {"two key blocks", pem + PublicPem(x25519.get()),
+         "more than one BEGIN or END line"},
+        {"other key type first", PublicPem(x25519.get()) + pem,
+         "more than one BEGIN or END line"},
+        {"private key block after", pem + "-----BEGIN PRIVATE KEY-----\n" +
+                                        base64 +
+                                        "\n-----END PRIVATE KEY-----\n",
+         "more than one BEGIN or END line"},
+        {"block inside a comment",
+         "# -----BEGIN PUBLIC KEY-----" + base64 + "-----END PUBLIC KEY-----\n",
+         "not alone on its line"},
+        {"text after END", begin + base64 + "\n-----END PUBLIC KEY-----x\n",
+         "not alone on its line"},
+        {"text after BEGIN", "-----BEGIN PUBLIC KEY----- x\n" + base64 + end,
+         "not alone on its line"},
+        {"padding in the middle",
+         begin + base64.substr(0, 20) + "=" + base64.substr(20) + end,
+         "bad base64"},
+        {"base64 after the padding", begin + base64 + "AAAA" + end,
+         "bad base64"},
     };
     for (const Case &c : cases) {
       auto parsed = zsp::ParseEd25519PublicKeyPem(c.text, "k");
@@ -227,6 +281,62 @@ public:
                              parsed.error().find(c.message) !=
                                  std::string::npos);
     }
+  }
+
+  // S + L verifies the same equation as S (RFC 8032, section 5.1.7), so a
+  // verifier that accepted it would let anyone make a second valid
+  // signature for any token. libsodium and OpenSSL must both reject it.
+  void NonCanonicalSignatureRejected() {
+    static constexpr unsigned char kOrder[32] = {
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7,
+        0xa2, 0xde, 0xf9, 0xde, 0x14, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10};
+    std::string signature = RfcSignature();
+    unsigned carry = 0;
+    for (size_t i = 0; i < 32; ++i) {
+      unsigned sum = static_cast<unsigned char>(signature[32 + i]) +
+                     kOrder[i] + carry;
+      signature[32 + i] = static_cast<char>(sum & 0xff);
+      carry = sum >> 8;
+    }
+    CPPUNIT_ASSERT_EQUAL(0u, carry);
+    CPPUNIT_ASSERT_MESSAGE("OpenSSL accepts the RFC signature",
+                           OpenSslVerifies(RfcKey(), "", RfcSignature()));
+    CPPUNIT_ASSERT_MESSAGE("OpenSSL rejects S + L",
+                           !OpenSslVerifies(RfcKey(), "", signature));
+    CPPUNIT_ASSERT_EQUAL(std::string("invalid"),
+                         std::string(CheckName(zsp::VerifyEd25519(
+                             RfcKey(), "", signature))));
+  }
+
+  // Keys that no key generator produces: libsodium rejects every signature
+  // under them, so the reader must reject them with the file's name.
+  void PemWeakKeysRejected() {
+    struct Case {
+      const char *name;
+      unsigned char raw[32];
+    };
+    const Case cases[] = {
+        {"neutral point", {0x01}},
+        {"point of order 2",
+         {0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+          0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+          0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}},
+        {"y not below p",
+         {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+          0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+          0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}},
+    };
+    for (const Case &c : cases) {
+      auto parsed = zsp::ParseEd25519PublicKeyPem(PemOfRawKey(c.raw), "k");
+      CPPUNIT_ASSERT_MESSAGE(std::string(c.name) + " accepted", !parsed.ok());
+      CPPUNIT_ASSERT_MESSAGE(
+          std::string(c.name) + ": " + parsed.error(),
+          parsed.error().find("key in k is not a valid Ed25519 public key") !=
+              std::string::npos);
+    }
+    auto rfc = zsp::ParseEd25519PublicKeyPem(PemOfRawKey(kRfcPublic), "k");
+    CPPUNIT_ASSERT_MESSAGE(rfc.ok() ? "" : rfc.error(), rfc.ok());
   }
 };
 
