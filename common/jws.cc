@@ -2,7 +2,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <cstring>
 
 #include <nlohmann/json.hpp>
 
@@ -24,14 +27,29 @@ VerifiedJws Fail(JwsStatus status, std::string detail) {
 }  // namespace
 
 Result<Ed25519PublicKey> LoadEd25519PublicKey(const std::string& path) {
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
-  if (fd.get() < 0) return Error{"cannot open key file " + path};
+  // O_NONBLOCK keeps open() from waiting for a writer when path is a FIFO,
+  // which would hang every sudo and login.
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+  if (fd.get() < 0) {
+    return Error{"cannot open key file " + path + ": " + std::strerror(errno)};
+  }
+  struct stat st {};
+  if (fstat(fd.get(), &st) != 0) {
+    return Error{"cannot read key file " + path + ": " + std::strerror(errno)};
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return Error{"key file " + path + " is not a regular file"};
+  }
+
   std::string text(kMaxKeyFileBytes + 1, '\0');
   size_t size = 0;
   while (size < text.size()) {
     ssize_t n = read(fd.get(), text.data() + size, text.size() - size);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Error{"cannot read key file " + path};
+    if (n < 0) {
+      return Error{"cannot read key file " + path + ": " +
+                   std::strerror(errno)};
+    }
     if (n == 0) break;
     size += static_cast<size_t>(n);
   }

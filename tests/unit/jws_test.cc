@@ -7,6 +7,8 @@
 #include <cppunit/TestFixture.h>
 #include <cppunit/extensions/HelperMacros.h>
 #include <openssl/pem.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -155,6 +157,7 @@ class JwsTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(LoadPemKeys);
   CPPUNIT_TEST(LoadRejectsBadFiles);
   CPPUNIT_TEST(LoadPemWithLeadingText);
+  CPPUNIT_TEST(LoadRejectsSpecialFiles);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -626,6 +629,41 @@ class JwsTest : public CppUnit::TestFixture {
     while ((n = fread(buffer, 1, sizeof buffer, f)) > 0) text.append(buffer, n);
     fclose(f);
     return text;
+  }
+
+  // A key file that is not a regular file is rejected with its name, and
+  // a FIFO without a writer must not block. The loads run in a child
+  // under alarm(), so that a blocking open fails the test instead of
+  // hanging the suite.
+  void LoadRejectsSpecialFiles() {
+    MakeDir();
+    std::string fifo = dir_ + "/fifo.pem";
+    CPPUNIT_ASSERT_EQUAL(0, mkfifo(fifo.c_str(), 0600));
+    pid_t child = fork();
+    CPPUNIT_ASSERT(child >= 0);
+    if (child == 0) {
+      alarm(10);
+      int failures = 0;
+      for (const std::string& path : {fifo, dir_, std::string("/dev/zero")}) {
+        auto key = zsp::LoadEd25519PublicKey(path);
+        if (key.ok() || key.error().find(path) == std::string::npos) {
+          ++failures;
+        }
+      }
+      _exit(failures);
+    }
+    int status = 0;
+    CPPUNIT_ASSERT_EQUAL(child, waitpid(child, &status, 0));
+    CPPUNIT_ASSERT_MESSAGE("load of a FIFO blocked past the alarm",
+                           !WIFSIGNALED(status));
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("special files accepted or not named", 0,
+                                 WEXITSTATUS(status));
+
+    auto directory = zsp::LoadEd25519PublicKey(dir_);
+    CPPUNIT_ASSERT_MESSAGE("directory rejected", !directory.ok());
+    CPPUNIT_ASSERT_MESSAGE(
+        "message says not a regular file: " + directory.error(),
+        directory.error().find("is not a regular file") != std::string::npos);
   }
 
   static void WriteText(const std::string& path, const std::string& text) {
