@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -32,6 +33,39 @@ namespace {
 constexpr int kSendBufferBytes = 8 * 1024 * 1024;
 
 constexpr size_t kMaxFieldNameBytes = 64;
+
+// Longest that one entry waits for journald to take it. A stopped or stuck
+// journald stops draining its socket, and once net.unix.max_dgram_qlen
+// datagrams (10 by default) are queued, a blocking send waits for good,
+// even across Ctrl-C, because an interrupted send is tried again. The
+// record then fails instead, so sudo and logins deny instead of hanging.
+constexpr int64_t kSendTimeoutMs = 3000;
+
+int64_t MonotonicMs() {
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<int64_t>(now.tv_sec) * 1000 + now.tv_nsec / 1000000;
+}
+
+// Sends message on socket_fd, again after a signal, until deadline_ms on
+// CLOCK_MONOTONIC. Returns 0, -ETIMEDOUT when journald took nothing before
+// the deadline, or the errno of sendmsg.
+int SendBefore(int socket_fd, const msghdr& message, int64_t deadline_ms) {
+  for (;;) {
+    int64_t left_ms = deadline_ms - MonotonicMs();
+    if (left_ms <= 0) return -ETIMEDOUT;
+    timeval timeout{static_cast<time_t>(left_ms / 1000),
+                    static_cast<suseconds_t>(left_ms % 1000 * 1000)};
+    if (setsockopt(socket_fd, SOL_SOCKET, SO_SNDTIMEO, &timeout,
+                   sizeof timeout) != 0) {
+      return -errno;
+    }
+    if (sendmsg(socket_fd, &message, MSG_NOSIGNAL) >= 0) return 0;
+    // A signal before the datagram is queued sends nothing, so try again.
+    if (errno == EINTR) continue;
+    return errno == EAGAIN ? -ETIMEDOUT : -errno;
+  }
+}
 
 void AppendLittleEndian64(uint64_t value, std::string* out) {
   for (int i = 0; i < 8; ++i) {
@@ -73,7 +107,8 @@ int WriteAll(int fd, std::string_view data) {
 // NOTE: libsystemd falls back to an unlinked file in /dev/shm where
 // memfd_create() is missing (Linux before 3.17); this code does not.
 int SendThroughMemfd(int socket_fd, const sockaddr_un& address,
-                     socklen_t address_length, std::string_view entry) {
+                     socklen_t address_length, std::string_view entry,
+                     int64_t deadline_ms) {
   UniqueFd memfd(memfd_create("zsp-journal", MFD_ALLOW_SEALING | MFD_CLOEXEC));
   if (memfd.get() < 0) return -errno;
   int r = WriteAll(memfd.get(), entry);
@@ -98,11 +133,7 @@ int SendThroughMemfd(int socket_fd, const sockaddr_un& address,
   header->cmsg_len = CMSG_LEN(sizeof(int));
   int fd = memfd.get();
   std::memcpy(CMSG_DATA(header), &fd, sizeof fd);
-  ssize_t sent;
-  do {
-    sent = sendmsg(socket_fd, &message, MSG_NOSIGNAL);
-  } while (sent < 0 && errno == EINTR);
-  return sent < 0 ? -errno : 0;
+  return SendBefore(socket_fd, message, deadline_ms);
 }
 
 }  // namespace
@@ -174,16 +205,13 @@ int SendJournalEntry(const std::vector<std::string>& fields,
   message.msg_namelen = address_length;
   message.msg_iov = &iov;
   message.msg_iovlen = 1;
-  ssize_t sent;
-  do {
-    // A signal before the datagram is queued sends nothing, so try again.
-    sent = sendmsg(socket_fd.get(), &message, MSG_NOSIGNAL);
-  } while (sent < 0 && errno == EINTR);
-  if (sent >= 0) return 0;
+  int64_t deadline_ms = MonotonicMs() + kSendTimeoutMs;
+  r = SendBefore(socket_fd.get(), message, deadline_ms);
   // libsystemd 252 also takes the memfd path on EAGAIN, which only its
-  // non-blocking mode returns; this socket blocks.
-  if (errno != EMSGSIZE && errno != ENOBUFS) return -errno;
-  return SendThroughMemfd(socket_fd.get(), address, address_length, entry);
+  // non-blocking mode returns; here EAGAIN is the timeout.
+  if (r != -EMSGSIZE && r != -ENOBUFS) return r;
+  return SendThroughMemfd(socket_fd.get(), address, address_length, entry,
+                          deadline_ms);
 }
 
 }  // namespace zsp

@@ -36,8 +36,8 @@ int SerializeJournalEntry(const std::vector<std::string>& fields,
 // its own socket on each call. Returns 0, or a negative errno: -EINVAL for
 // invalid fields or an empty socket_path, -ENAMETOOLONG when socket_path
 // does not fit in a sockaddr_un, -ENOENT when it does not exist,
-// -ECONNREFUSED when nothing receives on it, or the error of another
-// failed system call.
+// -ECONNREFUSED when nothing receives on it, -ETIMEDOUT when the receiver
+// took nothing for 3 seconds, or the error of another failed system call.
 int SendJournalEntry(const std::vector<std::string>& fields,
                      const std::string& socket_path = kJournalSocket);
 

@@ -101,6 +101,22 @@ printf 'x' >"$ZSP_TMP/x"
 expect_equal "64-byte name: read back" \
   "$(field_check long-name "$long" "$ZSP_TMP/x")" same
 
+# A stopped journald takes no datagram once its socket queue is full
+# (net.unix.max_dgram_qlen). The send must then fail with a timeout
+# instead of waiting for good; timeout(1) ends a send that blocks.
+kill -STOP "$ZSP_JOURNALD_PID"
+stalled=""
+for i in $(seq 40); do
+  run timeout 20 "$tool" "MESSAGE=stalled $i" ZSP_TEST_CASE=stalled
+  if [ "$STATUS" != 0 ]; then
+    stalled="status $STATUS: $OUT"
+    break
+  fi
+done
+kill -CONT "$ZSP_JOURNALD_PID"
+expect_equal "stopped journald: send fails with a timeout" \
+  "$stalled" "status 1: journal_send: Connection timed out (errno 110)"
+
 # No socket at the path, and a socket that no process receives on.
 run "$tool" --socket /run/systemd/journal/missing "MESSAGE=x"
 expect_fail "missing socket: fails"

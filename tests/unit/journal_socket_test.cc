@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -128,6 +129,7 @@ class JournalSocketTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(SendMissingSocketFails);
   CPPUNIT_TEST(SendWithoutReceiverFails);
   CPPUNIT_TEST(SendLongPathRejected);
+  CPPUNIT_TEST(SendToStalledReceiverTimesOut);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -288,6 +290,32 @@ class JournalSocketTest : public CppUnit::TestFixture {
         dir_ + "/" + std::string(sizeof(sockaddr_un{}.sun_path), 's');
     CPPUNIT_ASSERT_EQUAL(-ENAMETOOLONG, SendJournalEntry({"MESSAGE=x"}, path));
     CPPUNIT_ASSERT_EQUAL(-EINVAL, SendJournalEntry({"MESSAGE=x"}, ""));
+  }
+
+  // A receiver that reads nothing, as a stopped journald, fills its queue
+  // after a few datagrams. The next send must fail with -ETIMEDOUT within
+  // seconds. It runs in a child under alarm(), so that a send that blocks
+  // for good fails this test instead of hanging the suite.
+  void SendToStalledReceiverTimesOut() {
+    UniqueFd receiver = BindDatagram(socket_path_);
+    pid_t child = fork();
+    CPPUNIT_ASSERT(child >= 0);
+    if (child == 0) {
+      alarm(30);
+      for (int i = 0; i < 1000; ++i) {
+        int r = SendJournalEntry({"MESSAGE=x"}, socket_path_);
+        if (r == -ETIMEDOUT) _exit(0);
+        if (r != 0) _exit(2);
+      }
+      _exit(3);
+    }
+    int status = 0;
+    CPPUNIT_ASSERT_EQUAL(child, waitpid(child, &status, 0));
+    CPPUNIT_ASSERT_MESSAGE("send blocked past the alarm",
+                           !WIFSIGNALED(status));
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(
+        "exit status (2: another error, 3: the queue never filled)", 0,
+        WEXITSTATUS(status));
   }
 
  private:
