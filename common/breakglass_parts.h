@@ -29,8 +29,8 @@ std::string BreakGlassSigningInput(std::string_view payload_b64);
 Result<BreakGlassParts> SplitBreakGlassToken(std::string_view text);
 
 // Decodes a payload and checks its members (CheckBreakGlassFields).
-Result<BreakGlassToken> DecodeBreakGlassPayload(const std::string &payload_b64);
+Result<BreakGlassToken> DecodeBreakGlassPayload(const std::string& payload_b64);
 
-} // namespace zsp
+}  // namespace zsp
 
-#endif // ZSP_COMMON_BREAKGLASS_PARTS_H_
+#endif  // ZSP_COMMON_BREAKGLASS_PARTS_H_

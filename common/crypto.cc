@@ -18,7 +18,7 @@ constexpr size_t kEd25519SpkiBytes =
 // times from any thread; it returns -1 only when it cannot start.
 bool SodiumReady() { return sodium_init() >= 0; }
 
-std::string HexEncode(const unsigned char *data, size_t size) {
+std::string HexEncode(const unsigned char* data, size_t size) {
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string out;
   out.reserve(size * 2);
@@ -45,15 +45,12 @@ size_t CountOf(std::string_view text, std::string_view needle) {
 // Returns whether text has line at offset at, alone on its line apart
 // from trailing blanks, and stores the offset of the next line in *next.
 bool IsWholeLine(std::string_view text, size_t at, std::string_view line,
-                 size_t *next) {
-  if (at != 0 && text[at - 1] != '\n')
-    return false;
+                 size_t* next) {
+  if (at != 0 && text[at - 1] != '\n') return false;
   size_t end = text.find('\n', at);
-  if (end == std::string_view::npos)
-    end = text.size();
+  if (end == std::string_view::npos) end = text.size();
   std::string_view rest = text.substr(at + line.size(), end - at - line.size());
-  if (rest.find_first_not_of(" \t\r") != std::string_view::npos)
-    return false;
+  if (rest.find_first_not_of(" \t\r") != std::string_view::npos) return false;
   *next = end;
   return true;
 }
@@ -82,35 +79,32 @@ Result<std::string_view> FindPublicKeyBody(std::string_view pem) {
   return pem.substr(body_start, end - body_start);
 }
 
-} // namespace
+}  // namespace
 
 std::string Sha256Hex(std::string_view data) {
-  if (!SodiumReady())
-    return "";
+  if (!SodiumReady()) return "";
   unsigned char digest[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256(digest,
-                     reinterpret_cast<const unsigned char *>(data.data()),
-                     data.size());
+  crypto_hash_sha256(
+      digest, reinterpret_cast<const unsigned char*>(data.data()), data.size());
   return HexEncode(digest, sizeof digest);
 }
 
-std::string Ed25519KeyId(const Ed25519PublicKey &key) {
-  std::string_view raw(reinterpret_cast<const char *>(key.data()), key.size());
+std::string Ed25519KeyId(const Ed25519PublicKey& key) {
+  std::string_view raw(reinterpret_cast<const char*>(key.data()), key.size());
   return Sha256Hex(raw).substr(0, 16);
 }
 
 Result<Ed25519PublicKey> ParseEd25519PublicKeyPem(std::string_view pem,
-                                                  const std::string &source) {
+                                                  const std::string& source) {
   auto body = FindPublicKeyBody(pem);
   if (!body.ok())
     return Error{"invalid PEM key in " + source + ": " + body.error()};
-  if (!SodiumReady())
-    return Error{"libsodium failed to start"};
+  if (!SodiumReady()) return Error{"libsodium failed to start"};
   // Base64 never decodes to more bytes than it has characters.
   std::string der(body.value().size(), '\0');
   size_t size = 0;
-  const char *body_end = nullptr;
-  if (sodium_base642bin(reinterpret_cast<unsigned char *>(der.data()),
+  const char* body_end = nullptr;
+  if (sodium_base642bin(reinterpret_cast<unsigned char*>(der.data()),
                         der.size(), body.value().data(), body.value().size(),
                         " \t\r\n", &size, &body_end,
                         sodium_base64_VARIANT_ORIGINAL) != 0 ||
@@ -134,18 +128,17 @@ Result<Ed25519PublicKey> ParseEd25519PublicKeyPem(std::string_view pem,
   return key;
 }
 
-SignatureCheck VerifyEd25519(const Ed25519PublicKey &key,
+SignatureCheck VerifyEd25519(const Ed25519PublicKey& key,
                              std::string_view message,
                              std::string_view signature) {
-  if (!SodiumReady())
-    return SignatureCheck::kLibraryError;
+  if (!SodiumReady()) return SignatureCheck::kLibraryError;
   if (signature.size() != crypto_sign_ed25519_BYTES)
     return SignatureCheck::kInvalid;
   int rc = crypto_sign_ed25519_verify_detached(
-      reinterpret_cast<const unsigned char *>(signature.data()),
-      reinterpret_cast<const unsigned char *>(message.data()), message.size(),
+      reinterpret_cast<const unsigned char*>(signature.data()),
+      reinterpret_cast<const unsigned char*>(message.data()), message.size(),
       key.data());
   return rc == 0 ? SignatureCheck::kValid : SignatureCheck::kInvalid;
 }
 
-} // namespace zsp
+}  // namespace zsp

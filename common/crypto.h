@@ -27,28 +27,28 @@ std::string Sha256Hex(std::string_view data);
 
 // Key id of an Ed25519 key: the first 16 hex digits of the SHA-256 of its
 // 32 raw public key bytes.
-std::string Ed25519KeyId(const Ed25519PublicKey &key);
+std::string Ed25519KeyId(const Ed25519PublicKey& key);
 
 // Reads a PEM "PUBLIC KEY" block (a DER SubjectPublicKeyInfo, RFC 8410)
 // that holds an Ed25519 key. Rejects text with more than one BEGIN or END
 // line, markers that are not alone on their line, and keys that are not
 // a point of the prime-order subgroup. source names the text in errors.
 Result<Ed25519PublicKey> ParseEd25519PublicKeyPem(std::string_view pem,
-                                                  const std::string &source);
+                                                  const std::string& source);
 
 enum class SignatureCheck {
   kValid,
-  kInvalid,      // wrong length, or does not verify: tampering or wrong key
-  kLibraryError, // libsodium failed to start; says nothing about the data
+  kInvalid,       // wrong length, or does not verify: tampering or wrong key
+  kLibraryError,  // libsodium failed to start; says nothing about the data
 };
 
 // Checks an Ed25519 signature over message. libsodium also rejects
 // non-canonical signatures and small-order keys, which no correct signer
 // produces.
-SignatureCheck VerifyEd25519(const Ed25519PublicKey &key,
+SignatureCheck VerifyEd25519(const Ed25519PublicKey& key,
                              std::string_view message,
                              std::string_view signature);
 
-} // namespace zsp
+}  // namespace zsp
 
-#endif // ZSP_COMMON_CRYPTO_H_
+#endif  // ZSP_COMMON_CRYPTO_H_

@@ -192,8 +192,8 @@ int SendJournalEntry(const std::vector<std::string>& fields,
   if (socket_path.empty()) return -EINVAL;
   if (socket_path.size() >= sizeof address.sun_path) return -ENAMETOOLONG;
   std::memcpy(address.sun_path, socket_path.data(), socket_path.size());
-  auto address_length = static_cast<socklen_t>(
-      offsetof(sockaddr_un, sun_path) + socket_path.size() + 1);
+  auto address_length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) +
+                                               socket_path.size() + 1);
 
   UniqueFd socket_fd(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   if (socket_fd.get() < 0) return -errno;

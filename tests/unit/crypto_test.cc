@@ -32,14 +32,14 @@ constexpr unsigned char kRfcSignature[64] = {
     0x1c, 0xf9, 0xb4, 0x6b, 0xd2, 0x5b, 0xf5, 0xf0, 0x59, 0x5b, 0xbe,
     0x24, 0x65, 0x51, 0x41, 0x43, 0x8e, 0x7a, 0x10, 0x0b};
 
-const char *CheckName(SignatureCheck check) {
+const char* CheckName(SignatureCheck check) {
   switch (check) {
-  case SignatureCheck::kValid:
-    return "valid";
-  case SignatureCheck::kInvalid:
-    return "invalid";
-  case SignatureCheck::kLibraryError:
-    return "library error";
+    case SignatureCheck::kValid:
+      return "valid";
+    case SignatureCheck::kInvalid:
+      return "invalid";
+    case SignatureCheck::kLibraryError:
+      return "library error";
   }
   return "?";
 }
@@ -51,35 +51,34 @@ zsp::Ed25519PublicKey RfcKey() {
 }
 
 std::string RfcSignature() {
-  return std::string(reinterpret_cast<const char *>(kRfcSignature), 64);
+  return std::string(reinterpret_cast<const char*>(kRfcSignature), 64);
 }
 
 // The PEM "PUBLIC KEY" block that OpenSSL writes for key.
-std::string PublicPem(EVP_PKEY *key) {
+std::string PublicPem(EVP_PKEY* key) {
   zsp::BioPtr bio(BIO_new(BIO_s_mem()));
   PEM_write_bio_PUBKEY(bio.get(), key);
-  char *data = nullptr;
+  char* data = nullptr;
   long size = BIO_get_mem_data(bio.get(), &data);
   return std::string(data, static_cast<size_t>(size));
 }
 
 // The DER SubjectPublicKeyInfo of raw, an Ed25519 key, as a PEM block.
 std::string PemOfRawKey(const unsigned char (&raw)[32]) {
-  static constexpr unsigned char kPrefix[] = {0x30, 0x2a, 0x30, 0x05,
-                                              0x06, 0x03, 0x2b, 0x65,
-                                              0x70, 0x03, 0x21, 0x00};
-  std::string der(reinterpret_cast<const char *>(kPrefix), sizeof kPrefix);
-  der.append(reinterpret_cast<const char *>(raw), 32);
+  static constexpr unsigned char kPrefix[] = {
+      0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00};
+  std::string der(reinterpret_cast<const char*>(kPrefix), sizeof kPrefix);
+  der.append(reinterpret_cast<const char*>(raw), 32);
   unsigned char base64[64] = {};
-  EVP_EncodeBlock(base64, reinterpret_cast<const unsigned char *>(der.data()),
+  EVP_EncodeBlock(base64, reinterpret_cast<const unsigned char*>(der.data()),
                   static_cast<int>(der.size()));
   return "-----BEGIN PUBLIC KEY-----\n" +
-         std::string(reinterpret_cast<const char *>(base64)) +
+         std::string(reinterpret_cast<const char*>(base64)) +
          "\n-----END PUBLIC KEY-----\n";
 }
 
 // Returns whether OpenSSL accepts signature of message under raw key.
-bool OpenSslVerifies(const zsp::Ed25519PublicKey &raw, std::string_view message,
+bool OpenSslVerifies(const zsp::Ed25519PublicKey& raw, std::string_view message,
                      std::string_view signature) {
   zsp::EvpPkeyPtr key(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr,
                                                   raw.data(), raw.size()));
@@ -89,13 +88,13 @@ bool OpenSslVerifies(const zsp::Ed25519PublicKey &raw, std::string_view message,
                               key.get()) == 1 &&
          EVP_DigestVerify(
              ctx.get(),
-             reinterpret_cast<const unsigned char *>(signature.data()),
+             reinterpret_cast<const unsigned char*>(signature.data()),
              signature.size(),
-             reinterpret_cast<const unsigned char *>(message.data()),
+             reinterpret_cast<const unsigned char*>(message.data()),
              message.size()) == 1;
 }
 
-} // namespace
+}  // namespace
 
 class CryptoTest : public CppUnit::TestFixture {
   CPPUNIT_TEST_SUITE(CryptoTest);
@@ -111,7 +110,7 @@ class CryptoTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(PemWeakKeysRejected);
   CPPUNIT_TEST_SUITE_END();
 
-public:
+ public:
   void Sha256Vectors() {
     CPPUNIT_ASSERT_EQUAL(
         std::string("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61"
@@ -203,7 +202,7 @@ public:
     const std::string begin = "-----BEGIN PUBLIC KEY-----";
     const std::string end = "-----END PUBLIC KEY-----";
     struct Case {
-      const char *name;
+      const char* name;
       std::string text;
     };
     const Case cases[] = {
@@ -214,11 +213,11 @@ public:
         {"text before and after",
          "# decision key\n" + begin + "\n" + base64 + "\n" + end + "\n# end\n"},
     };
-    for (const Case &c : cases) {
+    for (const Case& c : cases) {
       auto parsed = zsp::ParseEd25519PublicKeyPem(c.text, "k");
-      CPPUNIT_ASSERT_MESSAGE(std::string(c.name) + ": " +
-                                 (parsed.ok() ? "" : parsed.error()),
-                             parsed.ok());
+      CPPUNIT_ASSERT_MESSAGE(
+          std::string(c.name) + ": " + (parsed.ok() ? "" : parsed.error()),
+          parsed.ok());
       CPPUNIT_ASSERT_MESSAGE(c.name, parsed.value() == expected);
     }
   }
@@ -234,9 +233,9 @@ public:
     const std::string begin = "-----BEGIN PUBLIC KEY-----\n";
     const std::string end = "\n-----END PUBLIC KEY-----\n";
     struct Case {
-      const char *name;
+      const char* name;
       std::string text;
-      const char *message; // expected part of the error
+      const char* message;  // expected part of the error
     };
     const Case cases[] = {
         {"empty", "", "invalid PEM key in k"},
@@ -257,9 +256,9 @@ public:
          "more than one BEGIN or END line"},
         {"other key type first", PublicPem(x25519.get()) + pem,
          "more than one BEGIN or END line"},
-        {"private key block after", pem + "-----BEGIN PRIVATE KEY-----\n" +
-                                        base64 +
-                                        "\n-----END PRIVATE KEY-----\n",
+        {"private key block after",
+         pem + "-----BEGIN PRIVATE KEY-----\n" + base64 +
+             "\n-----END PRIVATE KEY-----\n",
          "more than one BEGIN or END line"},
         {"block inside a comment",
          "# -----BEGIN PUBLIC KEY-----" + base64 + "-----END PUBLIC KEY-----\n",
@@ -274,12 +273,12 @@ public:
         {"base64 after the padding", begin + base64 + "AAAA" + end,
          "bad base64"},
     };
-    for (const Case &c : cases) {
+    for (const Case& c : cases) {
       auto parsed = zsp::ParseEd25519PublicKeyPem(c.text, "k");
       CPPUNIT_ASSERT_MESSAGE(std::string(c.name) + " accepted", !parsed.ok());
-      CPPUNIT_ASSERT_MESSAGE(std::string(c.name) + ": " + parsed.error(),
-                             parsed.error().find(c.message) !=
-                                 std::string::npos);
+      CPPUNIT_ASSERT_MESSAGE(
+          std::string(c.name) + ": " + parsed.error(),
+          parsed.error().find(c.message) != std::string::npos);
     }
   }
 
@@ -294,8 +293,8 @@ public:
     std::string signature = RfcSignature();
     unsigned carry = 0;
     for (size_t i = 0; i < 32; ++i) {
-      unsigned sum = static_cast<unsigned char>(signature[32 + i]) +
-                     kOrder[i] + carry;
+      unsigned sum =
+          static_cast<unsigned char>(signature[32 + i]) + kOrder[i] + carry;
       signature[32 + i] = static_cast<char>(sum & 0xff);
       carry = sum >> 8;
     }
@@ -304,16 +303,16 @@ public:
                            OpenSslVerifies(RfcKey(), "", RfcSignature()));
     CPPUNIT_ASSERT_MESSAGE("OpenSSL rejects S + L",
                            !OpenSslVerifies(RfcKey(), "", signature));
-    CPPUNIT_ASSERT_EQUAL(std::string("invalid"),
-                         std::string(CheckName(zsp::VerifyEd25519(
-                             RfcKey(), "", signature))));
+    CPPUNIT_ASSERT_EQUAL(
+        std::string("invalid"),
+        std::string(CheckName(zsp::VerifyEd25519(RfcKey(), "", signature))));
   }
 
   // Keys that no key generator produces: libsodium rejects every signature
   // under them, so the reader must reject them with the file's name.
   void PemWeakKeysRejected() {
     struct Case {
-      const char *name;
+      const char* name;
       unsigned char raw[32];
     };
     const Case cases[] = {
@@ -327,7 +326,7 @@ public:
           0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
           0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}},
     };
-    for (const Case &c : cases) {
+    for (const Case& c : cases) {
       auto parsed = zsp::ParseEd25519PublicKeyPem(PemOfRawKey(c.raw), "k");
       CPPUNIT_ASSERT_MESSAGE(std::string(c.name) + " accepted", !parsed.ok());
       CPPUNIT_ASSERT_MESSAGE(

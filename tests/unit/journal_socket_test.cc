@@ -2,6 +2,8 @@
 // exact bytes of an entry, and what a datagram socket bound in a temporary
 // directory receives. An entry too large for any datagram must arrive
 // there as a sealed memfd.
+#include "common/journal_socket.h"
+
 #include <cppunit/TestFixture.h>
 #include <cppunit/extensions/HelperMacros.h>
 #include <fcntl.h>
@@ -18,7 +20,6 @@
 #include <vector>
 
 #include "common/handles.h"
-#include "common/journal_socket.h"
 
 namespace {
 
@@ -49,9 +50,8 @@ UniqueFd BindDatagram(const std::string& path) {
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
   std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
-  CPPUNIT_ASSERT_EQUAL(0, bind(fd.get(),
-                               reinterpret_cast<sockaddr*>(&address),
-                               sizeof address));
+  CPPUNIT_ASSERT_EQUAL(
+      0, bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address));
   return fd;
 }
 
@@ -164,16 +164,15 @@ class JournalSocketTest : public CppUnit::TestFixture {
     std::string entry;
     CPPUNIT_ASSERT_EQUAL(
         0, SerializeJournalEntry({"MESSAGE=hello", "ZSP_USER=alice"}, &entry));
-    CPPUNIT_ASSERT_EQUAL(std::string("MESSAGE=hello\nZSP_USER=alice\n"),
-                         entry);
+    CPPUNIT_ASSERT_EQUAL(std::string("MESSAGE=hello\nZSP_USER=alice\n"), entry);
   }
 
   void NewlineValueInBinaryForm() {
     std::string entry;
     CPPUNIT_ASSERT_EQUAL(
         0, SerializeJournalEntry({"A=1", "MESSAGE=a\nb", "B=2"}, &entry));
-    CPPUNIT_ASSERT_EQUAL(
-        Bytes("A=1\nMESSAGE\n\x03\0\0\0\0\0\0\0a\nb\nB=2\n"), entry);
+    CPPUNIT_ASSERT_EQUAL(Bytes("A=1\nMESSAGE\n\x03\0\0\0\0\0\0\0a\nb\nB=2\n"),
+                         entry);
   }
 
   void LengthIsLittleEndian64() {
@@ -262,8 +261,8 @@ class JournalSocketTest : public CppUnit::TestFixture {
 
   void SendInvalidNameSendsNothing() {
     UniqueFd receiver = BindDatagram(socket_path_);
-    CPPUNIT_ASSERT_EQUAL(-EINVAL, SendJournalEntry({"MESSAGE=x", "bad=1"},
-                                                   socket_path_));
+    CPPUNIT_ASSERT_EQUAL(
+        -EINVAL, SendJournalEntry({"MESSAGE=x", "bad=1"}, socket_path_));
     Received got;
     int error = 0;
     CPPUNIT_ASSERT(!ReceiveNow(receiver.get(), &got, &error));
@@ -311,8 +310,7 @@ class JournalSocketTest : public CppUnit::TestFixture {
     }
     int status = 0;
     CPPUNIT_ASSERT_EQUAL(child, waitpid(child, &status, 0));
-    CPPUNIT_ASSERT_MESSAGE("send blocked past the alarm",
-                           !WIFSIGNALED(status));
+    CPPUNIT_ASSERT_MESSAGE("send blocked past the alarm", !WIFSIGNALED(status));
     CPPUNIT_ASSERT_EQUAL_MESSAGE(
         "exit status (2: another error, 3: the queue never filled)", 0,
         WEXITSTATUS(status));
