@@ -116,4 +116,28 @@ sed -i 's| bogus_option||' /etc/pam.d/zsp-test
 run pam alice acct_mgmt
 expect_status "recovery: allowed again with good config" 0
 
+# A stopped journald takes no entries once its socket queue is full
+# (net.unix.max_dgram_qlen). The login is then denied after the journal
+# send times out, and neither hangs nor is allowed without a record.
+kill -STOP "$ZSP_JOURNALD_PID"
+python3 -c 'import socket
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.setblocking(False)
+try:
+    for i in range(1000):
+        s.sendto(b"MESSAGE=filler\n", "/run/systemd/journal/socket")
+except BlockingIOError:
+    pass'
+started=$(date +%s)
+run timeout -k 5 40 pamtester -I rhost=192.0.2.7 -I tty=pts/3 zsp-test \
+  alice acct_mgmt
+took=$(( $(date +%s) - started ))
+kill -CONT "$ZSP_JOURNALD_PID"
+expect_status "journal: stopped journald denies the login" 1
+expect_output "journal: user told the decision was not recorded" \
+  "the decision could not be recorded"
+expect_equal "journal: denied within 15 s" "$([ "$took" -le 15 ] && echo yes)" yes
+run pam alice acct_mgmt
+expect_status "journal: allowed again once journald runs" 0
+
 zsp_finish
