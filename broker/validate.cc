@@ -56,9 +56,10 @@ const char* BidiCharacterName(char32_t code_point) {
 }
 
 // Checks that text is valid UTF-8 without control characters (C0, DEL and
-// C1, with tab allowed when allow_tab is set) or bidirectional formatting
-// characters, which could forge lines or reorder the text on an
-// approver's terminal or page. Returns "" when it is, or what is wrong,
+// C1, with tab allowed when allow_tab is set), bidirectional formatting
+// characters or invisible and line-separating characters, which could
+// forge lines, hide words or reorder the text on an approver's terminal or
+// page. Returns "" when it is, or what is wrong,
 // naming the first such character.
 std::string CheckCharacters(std::string_view text, bool allow_tab) {
   for (size_t i = 0; i < text.size();) {
@@ -78,6 +79,12 @@ std::string CheckCharacters(std::string_view text, bool allow_tab) {
              BidiCharacterName(code_point) +
              "), which is not allowed because it can reorder how the text "
              "is displayed";
+    }
+    if (IsInvisibleOrSeparator(code_point)) {
+      return "contains the invisible or line-separating character " +
+             FormatCodePoint(code_point) +
+             ", which is not allowed because it can hide or split the text "
+             "as displayed";
     }
   }
   return "";

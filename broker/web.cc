@@ -221,7 +221,7 @@ std::string HtmlEscape(std::string_view text) {
     size_t length = DecodeUtf8(text, i, &code_point);
     // A browser would apply a direction override however it is written,
     // so such characters from older stored rows are shown as their code.
-    if (length > 0 && IsC1OrBidiControl(code_point)) {
+    if (length > 0 && IsUnsafeToDisplay(code_point)) {
       char code[16];
       snprintf(code, sizeof code, "[U+%04X]",
                static_cast<unsigned int>(code_point));

@@ -38,7 +38,7 @@ bool EscapeCapped(std::string_view text, size_t max_bytes, bool escape_quotes,
       AppendHex(&out, c);
       len = 1;
     } else if (code_point < 0x20 || code_point == 0x7f ||
-               IsC1OrBidiControl(code_point) ||
+               IsUnsafeToDisplay(code_point) ||
                (escape_quotes && code_point == '"')) {
       // Every byte of the character is escaped, so a cut never splits it.
       for (size_t k = 0; k < len; ++k) {
@@ -82,11 +82,21 @@ std::string EscapeJsonForTerminal(std::string_view json_text) {
     if (len == 0) {
       out += json_text[i];
       len = 1;
-    } else if (code_point == 0x7f || IsC1OrBidiControl(code_point)) {
-      // All these code points are below U+10000, so one \uXXXX each.
-      out += "\\u";
-      for (int shift = 12; shift >= 0; shift -= 4) {
-        out += kDigits[(code_point >> shift) & 15];
+    } else if (code_point == 0x7f || IsUnsafeToDisplay(code_point)) {
+      // JSON escapes a code point above U+FFFF (a tag character) as its
+      // UTF-16 surrogate pair.
+      auto append_unit = [&out](char32_t unit) {
+        out += "\\u";
+        for (int shift = 12; shift >= 0; shift -= 4) {
+          out += kDigits[(unit >> shift) & 15];
+        }
+      };
+      if (code_point >= 0x10000) {
+        char32_t offset = code_point - 0x10000;
+        append_unit(0xd800 + (offset >> 10));
+        append_unit(0xdc00 + (offset & 0x3ff));
+      } else {
+        append_unit(code_point);
       }
     } else {
       out.append(json_text.substr(i, len));

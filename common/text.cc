@@ -103,6 +103,18 @@ bool IsC1OrBidiControl(char32_t code_point) {
          (code_point >= 0x2066 && code_point <= 0x2069);
 }
 
+bool IsInvisibleOrSeparator(char32_t code_point) {
+  return code_point == 0x2028 || code_point == 0x2029 ||
+         code_point == 0x200b ||
+         (code_point >= 0x2060 && code_point <= 0x2064) ||
+         code_point == 0xfeff ||
+         (code_point >= 0xe0000 && code_point <= 0xe007f);
+}
+
+bool IsUnsafeToDisplay(char32_t code_point) {
+  return IsC1OrBidiControl(code_point) || IsInvisibleOrSeparator(code_point);
+}
+
 std::string PercentEncode(std::string_view text) {
   static constexpr char kDigits[] = "0123456789ABCDEF";
   std::string out;

@@ -37,6 +37,19 @@ size_t DecodeUtf8(std::string_view text, size_t offset, char32_t* code_point);
 // (CVE-2021-42574, "Trojan Source").
 bool IsC1OrBidiControl(char32_t code_point);
 
+// True for the valid code points that end a line or show nothing, so that
+// text hides a word or seems to break where it does not: U+2028 LINE
+// SEPARATOR, U+2029 PARAGRAPH SEPARATOR, U+200B ZERO WIDTH SPACE, U+2060 to
+// U+2064 (WORD JOINER and the invisible operators), U+FEFF ZERO WIDTH
+// NO-BREAK SPACE and the tag characters U+E0000 to U+E007F. The joiners
+// U+200C and U+200D are not included, because Persian, Indic scripts and
+// emoji need them.
+bool IsInvisibleOrSeparator(char32_t code_point);
+
+// True for the code points that zsp escapes in logs and messages and
+// rejects in stored text: IsC1OrBidiControl or IsInvisibleOrSeparator.
+bool IsUnsafeToDisplay(char32_t code_point);
+
 // Percent-encodes every byte except the unreserved characters of RFC 3986
 // (letters, digits, "-", "_", ".", "~"), for URL query and path values and
 // application/x-www-form-urlencoded bodies.

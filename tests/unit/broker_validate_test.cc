@@ -182,6 +182,15 @@ class BrokerValidateTest : public CppUnit::TestFixture {
         {"\xe2\x81\xa7", "U+2067 (RIGHT-TO-LEFT ISOLATE)"},
         {"\xe2\x81\xa8", "U+2068 (FIRST STRONG ISOLATE)"},
         {"\xe2\x81\xa9", "U+2069 (POP DIRECTIONAL ISOLATE)"},
+        {"first line\xe2\x80\xa8" "second line",
+         "invisible or line-separating character U+2028"},
+        {"\xe2\x80\xa9", "invisible or line-separating character U+2029"},
+        {"rm\xe2\x80\x8b -rf", "invisible or line-separating character U+200B"},
+        {"\xe2\x81\xa0", "invisible or line-separating character U+2060"},
+        {"\xe2\x81\xa4", "invisible or line-separating character U+2064"},
+        {"\xef\xbb\xbf", "invisible or line-separating character U+FEFF"},
+        {"ok\xf3\xa0\x81\x81", "invisible or line-separating character U+E0041"},
+        {"\xf3\xa0\x81\xbf", "invisible or line-separating character U+E007F"},
     };
     for (const auto& [text, named] : rejected) {
       std::string problem = CheckText(text, kMaxReasonChars);
@@ -189,7 +198,7 @@ class BrokerValidateTest : public CppUnit::TestFixture {
                              problem.find(named) != std::string::npos);
     }
     for (const char* text :
-         {"caf\xc3\xa9", "\xc2\xa0", "\xd8\x9b", "\xe2\x80\x8d",
+         {"caf\xc3\xa9", "\xc2\xa0", "\xd8\x9b", "\xe2\x80\x8c", "\xe2\x80\x8d",
           "\xe2\x80\xaf", "\xe2\x81\xa5", "\xe2\x81\xaa"}) {
       CPPUNIT_ASSERT_EQUAL_MESSAGE(std::string("accept ") + text,
                                    std::string(),

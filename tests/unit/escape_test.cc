@@ -61,6 +61,8 @@ class EscapeTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(JoinArgvEscapesBidi);
   CPPUNIT_TEST(JsonEscapesHiddenCharacters);
   CPPUNIT_TEST(JsonKeepsOtherText);
+  CPPUNIT_TEST(EscapeInvisibleAndSeparators);
+  CPPUNIT_TEST(JsonEscapesTagCharacters);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -370,7 +372,6 @@ class EscapeTest : public CppUnit::TestFixture {
              "\xd8\x9b",      // U+061B ARABIC SEMICOLON
              "\xe2\x80\x8d",  // U+200D ZERO WIDTH JOINER
              "\xe2\x80\x90",  // U+2010 HYPHEN
-             "\xe2\x80\xa9",  // U+2029 PARAGRAPH SEPARATOR
              "\xe2\x80\xaf",  // U+202F NARROW NO-BREAK SPACE
              "\xe2\x81\xa5",  // U+2065
              "\xe2\x81\xaa",  // U+206A
@@ -461,6 +462,34 @@ class EscapeTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_MESSAGE(out, out.find("\xe2\x81\xa6") == std::string::npos);
     CPPUNIT_ASSERT_MESSAGE(out, out.find("\xc2\x9b") == std::string::npos);
     CPPUNIT_ASSERT_MESSAGE(out, out.find('\x7f') == std::string::npos);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("parses to the same value", value,
+                                 nlohmann::json::parse(out));
+  }
+
+  void EscapeInvisibleAndSeparators() {
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"a\xe2\x80\xa8" "b", "a\\xe2\\x80\\xa8b"},  // U+2028 LINE SEPARATOR
+        {"\xe2\x80\xa9", "\\xe2\\x80\\xa9"},        // U+2029
+        {"r\xe2\x80\x8bm", "r\\xe2\\x80\\x8bm"},    // U+200B ZERO WIDTH SPACE
+        {"\xe2\x81\xa0", "\\xe2\\x81\\xa0"},        // U+2060 WORD JOINER
+        {"\xef\xbb\xbf" "x", "\\xef\\xbb\\xbfx"},   // U+FEFF
+        {"\xf3\xa0\x81\x81", "\\xf3\\xa0\\x81\\x81"},  // U+E0041 TAG A
+        {"\xe2\x80\x8d", "\xe2\x80\x8d"},          // U+200D kept
+    };
+    for (const auto& [text, escaped] : cases) {
+      CPPUNIT_ASSERT_EQUAL(escaped, EscapeForLog(text));
+    }
+  }
+
+  void JsonEscapesTagCharacters() {
+    // "a" U+E0041 "b" U+2028 "c" U+FEFF
+    std::string reason = "a\xf3\xa0\x81\x81" "b\xe2\x80\xa8" "c\xef\xbb\xbf";
+    nlohmann::json value = {{"reason", reason}};
+    std::string out = EscapeJsonForTerminal(value.dump());
+    CPPUNIT_ASSERT_MESSAGE(out, out.find("\\udb40\\udc41") != std::string::npos);
+    CPPUNIT_ASSERT_MESSAGE(out, out.find("\\u2028") != std::string::npos);
+    CPPUNIT_ASSERT_MESSAGE(out, out.find("\\ufeff") != std::string::npos);
+    CPPUNIT_ASSERT_MESSAGE(out, out.find("\xf3") == std::string::npos);
     CPPUNIT_ASSERT_EQUAL_MESSAGE("parses to the same value", value,
                                  nlohmann::json::parse(out));
   }

@@ -382,6 +382,11 @@ class WebHelpersTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(std::string("safe[U+202E]txt.exe caf\xc3\xa9[U+009B]"),
                          zsp::broker::HtmlEscape(
                              "safe\xe2\x80\xaetxt.exe caf\xc3\xa9\xc2\x9b"));
+    // So are invisible characters, line separators and tag characters.
+    CPPUNIT_ASSERT_EQUAL(
+        std::string("rm[U+200B] -rf[U+2028]x[U+E0041]"),
+        zsp::broker::HtmlEscape(
+            "rm\xe2\x80\x8b -rf\xe2\x80\xa8x\xf3\xa0\x81\x81"));
   }
 
   void ParseFormDecodes() {

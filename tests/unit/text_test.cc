@@ -49,6 +49,7 @@ class TextTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(DecodeUtf8ReturnsCodePoints);
   CPPUNIT_TEST(DecodeUtf8RejectsInvalid);
   CPPUNIT_TEST(C1AndBidiControlRanges);
+  CPPUNIT_TEST(InvisibleAndSeparatorRanges);
   CPPUNIT_TEST(PercentEncodeKeepsUnreserved);
   CPPUNIT_TEST(PercentEncodeEscapesEverythingElse);
   CPPUNIT_TEST_SUITE_END();
@@ -198,6 +199,26 @@ class TextTest : public CppUnit::TestFixture {
       CPPUNIT_ASSERT_EQUAL_MESSAGE("reject " + Hex(text), size_t{0},
                                    zsp::DecodeUtf8(text, 0, &code_point));
     }
+  }
+
+  void InvisibleAndSeparatorRanges() {
+    for (char32_t code_point : {0x2028, 0x2029, 0x200b, 0x2060, 0x2062,
+                                0x2064, 0xfeff, 0xe0000, 0xe0041, 0xe007f}) {
+      CPPUNIT_ASSERT_MESSAGE("in range " + std::to_string(code_point),
+                             zsp::IsInvisibleOrSeparator(code_point));
+      CPPUNIT_ASSERT_MESSAGE("unsafe " + std::to_string(code_point),
+                             zsp::IsUnsafeToDisplay(code_point));
+    }
+    for (char32_t code_point : {0x20, 0xe9, 0x200a, 0x200c, 0x200d, 0x2027,
+                                0x202a, 0x205f, 0x2065, 0xfefe, 0xff00,
+                                0xdffff, 0xe0080}) {
+      CPPUNIT_ASSERT_MESSAGE("outside range " + std::to_string(code_point),
+                             !zsp::IsInvisibleOrSeparator(code_point));
+    }
+    CPPUNIT_ASSERT_MESSAGE("bidi controls stay unsafe",
+                           zsp::IsUnsafeToDisplay(0x202e));
+    CPPUNIT_ASSERT_MESSAGE("zero width joiner stays safe",
+                           !zsp::IsUnsafeToDisplay(0x200d));
   }
 
   void C1AndBidiControlRanges() {
