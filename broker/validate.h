@@ -68,14 +68,15 @@ bool IsValidNonce(std::string_view nonce);
 // A sudo command entry: an absolute path of at most 4096 bytes, optionally
 // followed by arguments separated by single spaces. The argument "" means
 // "no arguments" and is valid only on its own. Valid UTF-8 without control
-// characters (C0, DEL, C1) or bidirectional formatting characters (see
-// IsC1OrBidiControl in common/text.h). Returns "" when valid, or what is
+// characters (C0, DEL, C1) or the characters of IsUnsafeToDisplay in
+// common/text.h (bidirectional formatting, invisible and line-separating
+// characters). Returns "" when valid, or what is
 // wrong, naming the first character that is not allowed.
 std::string CheckCommandEntry(std::string_view entry);
 
 // Free text from a person or host (reason, comment): valid UTF-8 without
-// control characters other than tab and without bidirectional formatting
-// characters, 1 to max_chars Unicode characters. Returns "" when valid, or
+// control characters other than tab and without the characters of
+// IsUnsafeToDisplay, 1 to max_chars Unicode characters. Returns "" when valid, or
 // what is wrong, naming the first character that is not allowed.
 std::string CheckText(std::string_view text, size_t max_chars);
 

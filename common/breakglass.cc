@@ -92,7 +92,8 @@ BreakGlassCheck Reject(BreakGlassCheck check, BreakGlassStatus status,
 }
 
 // Checks every signature; on success fills check->token.signers.
-BreakGlassCheck CheckSignatures(BreakGlassCheck check, const BreakGlassParts& parts,
+BreakGlassCheck CheckSignatures(BreakGlassCheck check,
+                                const BreakGlassParts& parts,
                                 const BreakGlassPolicy& policy) {
   std::string input = BreakGlassSigningInput(parts.payload_b64);
   std::set<std::string> seen;
@@ -120,7 +121,7 @@ BreakGlassCheck CheckSignatures(BreakGlassCheck check, const BreakGlassParts& pa
       return Reject(std::move(check), BreakGlassStatus::kLibraryError,
                     "libsodium failed to start");
     }
-    if (result == SignatureCheck::kInvalid) {
+    if (result != SignatureCheck::kValid) {
       return Reject(std::move(check), BreakGlassStatus::kBadSignature,
                     "signature by key " + kid + " does not verify");
     }
@@ -275,7 +276,8 @@ Result<BreakGlassParts> SplitBreakGlassToken(std::string_view text) {
   return out;
 }
 
-Result<BreakGlassToken> DecodeBreakGlassPayload(const std::string& payload_b64) {
+Result<BreakGlassToken> DecodeBreakGlassPayload(
+    const std::string& payload_b64) {
   auto bytes = Base64UrlDecode(payload_b64);
   if (!bytes) return Error{"payload is not valid base64url"};
   json payload = json::parse(*bytes, nullptr, false);

@@ -16,6 +16,10 @@ constexpr size_t kEd25519SpkiBytes =
 
 // sodium_init picks the CPU-specific code and may be called any number of
 // times from any thread; it returns -1 only when it cannot start.
+// NOTE: libsodium 1.0.18's sodium_init also reads getrandom(2), which
+// blocks until the kernel's random generator is seeded, so a sudo or login
+// in the first moments of boot can wait for it. The modules need no random
+// bytes from libsodium.
 bool SodiumReady() { return sodium_init() >= 0; }
 
 std::string HexEncode(const unsigned char* data, size_t size) {
@@ -82,7 +86,10 @@ Result<std::string_view> FindPublicKeyBody(std::string_view pem) {
 }  // namespace
 
 std::string Sha256Hex(std::string_view data) {
-  if (!SodiumReady()) return "";
+  // libsodium 1.0.18's SHA-256 is portable code that sodium_init does not
+  // set up, so the hash is computed even if sodium_init failed. An empty
+  // result would otherwise pass silently into the spool's hash chain.
+  (void)SodiumReady();
   unsigned char digest[crypto_hash_sha256_BYTES];
   crypto_hash_sha256(
       digest, reinterpret_cast<const unsigned char*>(data.data()), data.size());
@@ -96,6 +103,11 @@ std::string Ed25519KeyId(const Ed25519PublicKey& key) {
 
 Result<Ed25519PublicKey> ParseEd25519PublicKeyPem(std::string_view pem,
                                                   const std::string& source) {
+  // sodium_base642bin skips a NUL byte as an ignored character, and OpenSSL
+  // rejects the file, so the two would disagree on it.
+  if (pem.find('\0') != std::string_view::npos) {
+    return Error{"invalid PEM key in " + source + ": contains a NUL byte"};
+  }
   auto body = FindPublicKeyBody(pem);
   if (!body.ok())
     return Error{"invalid PEM key in " + source + ": " + body.error()};

@@ -35,11 +35,11 @@ std::string EscapeControlsForLog(std::string_view text, size_t max_bytes);
 
 // Replaces DEL and the characters of IsUnsafeToDisplay (common/text.h)
 // in JSON text (as nlohmann::json::dump writes it) with their \uXXXX
-// escapes, such as \u202e, and a surrogate pair above U+FFFF. Everything else, U+00E9 (e acute) and
-// invalid UTF-8 included, is copied unchanged. JSON text is ASCII outside its strings, and inside a
-// string \uXXXX is a valid escape that parsers decode to the same
-// character, so the result is the same JSON value, safe to print on a
-// terminal.
+// escapes, such as \u202e, and a surrogate pair above U+FFFF. Everything
+// else, U+00E9 (e acute) and invalid UTF-8 included, is copied unchanged.
+// JSON text is ASCII outside its strings, and inside a string \uXXXX is a
+// valid escape that parsers decode to the same character, so the result
+// is the same JSON value, safe to print on a terminal.
 std::string EscapeJsonForTerminal(std::string_view json_text);
 
 // Joins argv with spaces after escaping each word ('"' too, as \x22); a

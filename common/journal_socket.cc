@@ -4,7 +4,7 @@
 // strace: the same wire format, send buffer, memfd fallback and seals.
 // Unlike libsystemd it keeps no socket open between calls, reports a
 // missing socket as -ENOENT where libsystemd returns 0, and adds no
-// SYSLOG_IDENTIFIER, CODE_FILE, CODE_LINE or CODE_FUNC field.
+// CODE_FILE, CODE_LINE or CODE_FUNC field.
 #include "common/journal_socket.h"
 
 #include <fcntl.h>

@@ -107,13 +107,13 @@ VerifiedJws VerifyJws(std::string_view compact,
     return Fail(JwsStatus::kBadSignature, "wrong signature length");
   }
 
-  switch (VerifyEd25519(pinned->key, compact.substr(0, dot2), *signature)) {
-    case SignatureCheck::kValid:
-      break;
-    case SignatureCheck::kInvalid:
-      return Fail(JwsStatus::kBadSignature, "signature invalid");
-    case SignatureCheck::kLibraryError:
-      return Fail(JwsStatus::kLibraryError, "libsodium failed to start");
+  SignatureCheck result =
+      VerifyEd25519(pinned->key, compact.substr(0, dot2), *signature);
+  if (result == SignatureCheck::kLibraryError) {
+    return Fail(JwsStatus::kLibraryError, "libsodium failed to start");
+  }
+  if (result != SignatureCheck::kValid) {
+    return Fail(JwsStatus::kBadSignature, "signature invalid");
   }
   VerifiedJws out;
   out.status = JwsStatus::kValid;

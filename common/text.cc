@@ -104,11 +104,24 @@ bool IsC1OrBidiControl(char32_t code_point) {
 }
 
 bool IsInvisibleOrSeparator(char32_t code_point) {
-  return code_point == 0x2028 || code_point == 0x2029 ||
+  if (code_point == 0x2028 || code_point == 0x2029) return true;
+  // The Default_Ignorable_Code_Point ranges of Unicode 14
+  // (DerivedCoreProperties.txt) without the bidirectional controls, which
+  // IsC1OrBidiControl covers, and without the characters that scripts or
+  // emoji need (see text.h).
+  return code_point == 0x00ad || code_point == 0x034f ||
+         code_point == 0x115f || code_point == 0x1160 ||
+         code_point == 0x17b4 || code_point == 0x17b5 ||
          code_point == 0x200b ||
-         (code_point >= 0x2060 && code_point <= 0x2064) ||
-         code_point == 0xfeff ||
-         (code_point >= 0xe0000 && code_point <= 0xe007f);
+         (code_point >= 0x2060 && code_point <= 0x2065) ||
+         (code_point >= 0x206a && code_point <= 0x206f) ||
+         code_point == 0x3164 || code_point == 0xfeff ||
+         code_point == 0xffa0 ||
+         (code_point >= 0xfff0 && code_point <= 0xfff8) ||
+         (code_point >= 0x1bca0 && code_point <= 0x1bca3) ||
+         (code_point >= 0x1d173 && code_point <= 0x1d17a) ||
+         (code_point >= 0xe0000 && code_point <= 0xe00ff) ||
+         (code_point >= 0xe01f0 && code_point <= 0xe0fff);
 }
 
 bool IsUnsafeToDisplay(char32_t code_point) {

@@ -38,12 +38,13 @@ size_t DecodeUtf8(std::string_view text, size_t offset, char32_t* code_point);
 bool IsC1OrBidiControl(char32_t code_point);
 
 // True for the valid code points that end a line or show nothing, so that
-// text hides a word or seems to break where it does not: U+2028 LINE
-// SEPARATOR, U+2029 PARAGRAPH SEPARATOR, U+200B ZERO WIDTH SPACE, U+2060 to
-// U+2064 (WORD JOINER and the invisible operators), U+FEFF ZERO WIDTH
-// NO-BREAK SPACE and the tag characters U+E0000 to U+E007F. The joiners
-// U+200C and U+200D are not included, because Persian, Indic scripts and
-// emoji need them.
+// text hides a word or seems to break where it does not. They are U+2028
+// LINE SEPARATOR, U+2029 PARAGRAPH SEPARATOR and the default-ignorable
+// code points of Unicode 14, such as U+00AD SOFT HYPHEN, U+200B ZERO
+// WIDTH SPACE, U+2060 WORD JOINER, U+FEFF and the tag characters U+E0000
+// to U+E007F. Not included, because scripts or emoji need them: the
+// joiners U+200C and U+200D, the variation selectors U+FE00 to U+FE0F and
+// U+E0100 to U+E01EF, and the Mongolian U+180B to U+180F.
 bool IsInvisibleOrSeparator(char32_t code_point);
 
 // True for the code points that zsp escapes in logs and messages and

@@ -191,6 +191,9 @@ class BrokerValidateTest : public CppUnit::TestFixture {
         {"\xef\xbb\xbf", "invisible or line-separating character U+FEFF"},
         {"ok\xf3\xa0\x81\x81", "invisible or line-separating character U+E0041"},
         {"\xf3\xa0\x81\xbf", "invisible or line-separating character U+E007F"},
+        {"ta\xc2\xadil", "invisible or line-separating character U+00AD"},
+        {"\xe2\x81\xaa", "invisible or line-separating character U+206A"},
+        {"\xe3\x85\xa4", "invisible or line-separating character U+3164"},
     };
     for (const auto& [text, named] : rejected) {
       std::string problem = CheckText(text, kMaxReasonChars);
@@ -199,7 +202,7 @@ class BrokerValidateTest : public CppUnit::TestFixture {
     }
     for (const char* text :
          {"caf\xc3\xa9", "\xc2\xa0", "\xd8\x9b", "\xe2\x80\x8c", "\xe2\x80\x8d",
-          "\xe2\x80\xaf", "\xe2\x81\xa5", "\xe2\x81\xaa"}) {
+          "\xe2\x80\xaf", "\xe2\x9d\xa4\xef\xb8\x8f"}) {
       CPPUNIT_ASSERT_EQUAL_MESSAGE(std::string("accept ") + text,
                                    std::string(),
                                    CheckText(text, kMaxReasonChars));

@@ -373,8 +373,7 @@ class EscapeTest : public CppUnit::TestFixture {
              "\xe2\x80\x8d",  // U+200D ZERO WIDTH JOINER
              "\xe2\x80\x90",  // U+2010 HYPHEN
              "\xe2\x80\xaf",  // U+202F NARROW NO-BREAK SPACE
-             "\xe2\x81\xa5",  // U+2065
-             "\xe2\x81\xaa",  // U+206A
+             "\xef\xb8\x8f",  // U+FE0F VARIATION SELECTOR-16, in emoji
              "\xc2\xa0",      // U+00A0 NO-BREAK SPACE
          }) {
       CPPUNIT_ASSERT_EQUAL_MESSAGE(std::string("keep ") + text,
@@ -492,6 +491,10 @@ class EscapeTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_MESSAGE(out, out.find("\xf3") == std::string::npos);
     CPPUNIT_ASSERT_EQUAL_MESSAGE("parses to the same value", value,
                                  nlohmann::json::parse(out));
+    // The first and the last tag character.
+    CPPUNIT_ASSERT_EQUAL(std::string("\"\\udb40\\udc00\\udb40\\udc7f\""),
+                         EscapeJsonForTerminal("\"\xf3\xa0\x80\x80"
+                                               "\xf3\xa0\x81\xbf\""));
   }
 
   void JsonKeepsOtherText() {

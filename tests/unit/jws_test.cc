@@ -646,7 +646,8 @@ class JwsTest : public CppUnit::TestFixture {
       int failures = 0;
       for (const std::string& path : {fifo, dir_, std::string("/dev/zero")}) {
         auto key = zsp::LoadEd25519PublicKey(path);
-        if (key.ok() || key.error().find(path) == std::string::npos) {
+        if (key.ok() || key.error().find(path) == std::string::npos ||
+            key.error().find("is not a regular file") == std::string::npos) {
           ++failures;
         }
       }

@@ -202,16 +202,20 @@ class TextTest : public CppUnit::TestFixture {
   }
 
   void InvisibleAndSeparatorRanges() {
-    for (char32_t code_point : {0x2028, 0x2029, 0x200b, 0x2060, 0x2062,
-                                0x2064, 0xfeff, 0xe0000, 0xe0041, 0xe007f}) {
+    for (char32_t code_point :
+         {0x2028, 0x2029, 0xad, 0x34f, 0x115f, 0x1160, 0x17b4, 0x200b, 0x2060,
+          0x2064, 0x2065, 0x206a, 0x206f, 0x3164, 0xfeff, 0xffa0, 0xfff0,
+          0x1bca0, 0x1d173, 0x1d17a, 0xe0000, 0xe0041, 0xe007f, 0xe00ff,
+          0xe01f0, 0xe0fff}) {
       CPPUNIT_ASSERT_MESSAGE("in range " + std::to_string(code_point),
                              zsp::IsInvisibleOrSeparator(code_point));
       CPPUNIT_ASSERT_MESSAGE("unsafe " + std::to_string(code_point),
                              zsp::IsUnsafeToDisplay(code_point));
     }
-    for (char32_t code_point : {0x20, 0xe9, 0x200a, 0x200c, 0x200d, 0x2027,
-                                0x202a, 0x205f, 0x2065, 0xfefe, 0xff00,
-                                0xdffff, 0xe0080}) {
+    for (char32_t code_point :
+         {0x20, 0xe9, 0xac, 0xae, 0x180b, 0x180e, 0x200a, 0x200c, 0x200d,
+          0x2027, 0x202a, 0x205f, 0x2070, 0xfe00, 0xfe0f, 0xfefe, 0xff00,
+          0xfff9, 0x1d172, 0x1d17b, 0xdffff, 0xe0100, 0xe01ef, 0xe1000}) {
       CPPUNIT_ASSERT_MESSAGE("outside range " + std::to_string(code_point),
                              !zsp::IsInvisibleOrSeparator(code_point));
     }
