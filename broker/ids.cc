@@ -1,7 +1,6 @@
 #include "broker/ids.h"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include "common/base64url.h"
@@ -40,16 +39,6 @@ Result<std::string> NewToken() {
                          reinterpret_cast<char*>(bytes), sizeof bytes));
   OPENSSL_cleanse(bytes, sizeof bytes);
   return token;
-}
-
-std::string Sha256Hex(std::string_view text) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  if (EVP_Digest(text.data(), text.size(), digest, &size, EVP_sha256(),
-                 nullptr) != 1) {
-    return "";
-  }
-  return ToHex(digest, size);
 }
 
 }  // namespace zsp::broker

@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/crypto.h"
 #include "common/result.h"
 
 namespace zsp::broker {
@@ -18,8 +19,8 @@ Result<std::string> NewId(std::string_view prefix);
 // "zsp_" followed by 32 random bytes in base64url.
 Result<std::string> NewToken();
 
-// Lowercase hex SHA-256 of text, or "" if OpenSSL failed.
-std::string Sha256Hex(std::string_view text);
+// The lowercase hex SHA-256 of a text, shared with the hosts.
+using zsp::Sha256Hex;
 
 }  // namespace zsp::broker
 

@@ -265,15 +265,7 @@ OUT=$(grep -c '"ZSP_REASON":"audit failure: journal' /var/lib/zsp/spool/audit.js
 expect_equal "journal: spool records the corrections" "$OUT" 2
 # A stopped journald takes no entries once its socket queue is full. Each
 # record then times out, and the allow becomes a deny instead of a hang.
-kill -STOP "$ZSP_JOURNALD_PID"
-python3 -c 'import socket
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.setblocking(False)
-try:
-    for i in range(1000):
-        s.sendto(b"MESSAGE=filler\n", "/run/systemd/journal/socket")
-except BlockingIOError:
-    pass'
+zsp_stall_journald
 run as_user alice timeout -k 5 40 sudo -n id
 kill -CONT "$ZSP_JOURNALD_PID"
 expect_status "journal: stopped journald denies, no hang" 1

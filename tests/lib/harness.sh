@@ -342,6 +342,21 @@ zsp_ssh_as() {
 
 # Prints the journal in JSON lines, after making journald write out
 # everything it has received.
+# zsp_stall_journald: stops the private journald and fills its socket
+# queue (net.unix.max_dgram_qlen datagrams), so that every later journal
+# send waits. `kill -CONT "$ZSP_JOURNALD_PID"` lets it drain again.
+zsp_stall_journald() {
+  kill -STOP "$ZSP_JOURNALD_PID"
+  python3 -c 'import socket
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.setblocking(False)
+try:
+    for i in range(1000):
+        s.sendto(b"MESSAGE=filler\n", "/run/systemd/journal/socket")
+except BlockingIOError:
+    pass'
+}
+
 zsp_journal_json() {
   journalctl --sync 2>/dev/null || sleep 0.3
   journalctl --no-pager -o json "$@" 2>/dev/null
