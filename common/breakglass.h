@@ -107,7 +107,7 @@ enum class BreakGlassStatus {
   kWrongUser,
   kWrongHost,
   kWrongScope,         // wrong kind, or sudo as another run-as user
-  kLibraryError,       // libsodium failed; says nothing about the token
+  kLibraryError,       // libsodium failed, so the token was not checked
 };
 
 // A stable lower-case name for logs, e.g. "too-few-signatures".

@@ -39,7 +39,7 @@ Result<Ed25519PublicKey> ParseEd25519PublicKeyPem(std::string_view pem,
 enum class SignatureCheck {
   kValid,
   kInvalid,       // wrong length, or does not verify: tampering or wrong key
-  kLibraryError,  // libsodium failed to start; says nothing about the data
+  kLibraryError,  // libsodium failed to start, so nothing was checked
 };
 
 // Checks an Ed25519 signature over message. libsodium also rejects

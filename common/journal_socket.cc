@@ -34,7 +34,7 @@ constexpr int kSendBufferBytes = 8 * 1024 * 1024;
 
 constexpr size_t kMaxFieldNameBytes = 64;
 
-// Longest that one entry waits for journald to take it. A stopped or stuck
+// Maximum time that one entry waits for journald to take it. A stopped or stuck
 // journald stops draining its socket, and once net.unix.max_dgram_qlen
 // datagrams (10 by default) are queued, a blocking send waits for good,
 // even across Ctrl-C, because an interrupted send is tried again. The

@@ -56,7 +56,7 @@ enum class JwsStatus {
   kMalformed,     // not three base64url parts, bad header JSON, too long
   kUnknownKey,    // header kid matches no pinned key
   kBadSignature,  // signature does not verify: tampering or a wrong key
-  kLibraryError,  // libsodium failed; says nothing about the token
+  kLibraryError,  // libsodium failed, so the token was not checked
 };
 
 struct VerifiedJws {

@@ -226,12 +226,14 @@ class CryptoTest : public CppUnit::TestFixture {
     zsp::EvpPkeyPtr ed(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
     zsp::EvpPkeyPtr x25519(EVP_PKEY_Q_keygen(nullptr, nullptr, "X25519"));
     zsp::EvpPkeyPtr ec(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
+
     std::string pem = PublicPem(ed.get());
     size_t body = pem.find('\n') + 1;
     size_t body_end = pem.find('\n', body);
     std::string base64 = pem.substr(body, body_end - body);
     const std::string begin = "-----BEGIN PUBLIC KEY-----\n";
     const std::string end = "\n-----END PUBLIC KEY-----\n";
+
     struct Case {
       const char* name;
       std::string text;
@@ -273,6 +275,7 @@ class CryptoTest : public CppUnit::TestFixture {
         {"base64 after the padding", begin + base64 + "AAAA" + end,
          "bad base64"},
     };
+
     for (const Case& c : cases) {
       auto parsed = zsp::ParseEd25519PublicKeyPem(c.text, "k");
       CPPUNIT_ASSERT_MESSAGE(std::string(c.name) + " accepted", !parsed.ok());
