@@ -34,9 +34,14 @@ COMMON_LIBS := -lcurl -lssl -lcrypto -lsodium -lsystemd
 # They write to journald themselves (common/journal_socket.cc) and do not
 # link libsystemd, which would load it and six more libraries (liblzma,
 # libzstd, liblz4, libcap, libgcrypt, libgpg-error) into every process.
-# libstdc++ stays shared: a static copy would bring its abort and sprintf
-# calls into the modules, which tests/check-banned.sh rejects.
-MODULE_LIBS := -Wl,--as-needed -lsodium
+# They carry their own copy of libstdc++ and libgcc: a dlopen of the
+# shared libstdc++ binds several thousand symbols and cost each sudo and
+# login about 0.5 ms (docs/benchmarks.md). The version scripts keep that
+# copy's symbols local, so it never takes the place of the host
+# process's own libstdc++, nor the other way round. The ASan build keeps
+# the shared one, so that the sanitizer sees every new and delete.
+MODULE_STATIC := -static-libstdc++ -static-libgcc
+MODULE_LIBS := -Wl,--as-needed -lsodium $(MODULE_STATIC)
 
 all: $(B)/libzsp.a $(B)/sudo_zsp.so $(B)/pam_zsp.so $(B)/zsp-broker \
      $(B)/zspctl $(B)/zsp-agent $(B)/unit_tests $(B)/tcp_blackhole $(B)/pam_loop \
@@ -58,12 +63,12 @@ $(B)/sudo_zsp/sudo_zsp.o: ZSP_CXXFLAGS += -DZSP_VERSION='"$(VERSION)"'
 $(B)/sudo_zsp/sudo_zsp.o: Makefile
 $(B)/sudo_zsp.so: $(B)/sudo_zsp/sudo_zsp.o $(B)/libzsp.a sudo_zsp/sudo_zsp.map
 	$(CXX) -shared $(LDHARDEN) -Wl,-z,nodelete \
-	  -Wl,--version-script=sudo_zsp/sudo_zsp.map -o $@ \
+	  -Wl,--version-script=sudo_zsp/sudo_zsp.map -Wl,-Map=$@.map -o $@ \
 	  $(B)/sudo_zsp/sudo_zsp.o $(B)/libzsp.a $(MODULE_LIBS)
 
 $(B)/pam_zsp.so: $(B)/pam_zsp/pam_zsp.o $(B)/libzsp.a pam_zsp/pam_zsp.map
 	$(CXX) -shared $(LDHARDEN) -Wl,-z,nodelete \
-	  -Wl,--version-script=pam_zsp/pam_zsp.map -o $@ \
+	  -Wl,--version-script=pam_zsp/pam_zsp.map -Wl,-Map=$@.map -o $@ \
 	  $(B)/pam_zsp/pam_zsp.o $(B)/libzsp.a -lpam $(MODULE_LIBS)
 
 $(B)/zsp-broker: $(BROKER_OBJS) $(B)/libzsp.a
@@ -189,7 +194,7 @@ ASAN_TARGETS := unit_tests zsp-broker zspctl pam_zsp.so pam_loop
 
 asan-build:
 	$(MAKE) -j$$(nproc) B=$(ASAN_B) CXX="$(ASAN_CXX)" CXXFLAGS="-O1 -g" \
-	  $(addprefix $(ASAN_B)/,$(ASAN_TARGETS))
+	  MODULE_STATIC= $(addprefix $(ASAN_B)/,$(ASAN_TARGETS))
 
 asan: deps asan-build
 	$(MAKE) all fuzz-build
