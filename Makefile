@@ -145,6 +145,7 @@ bench: deps
 	tests/bench/run.sh
 	tests/bench/pg.sh
 	tests/bench/load.sh
+	tests/bench/libstdcxx.sh
 
 # libFuzzer targets, built with clang and sanitizers from the same sources.
 FUZZ_CXX ?= clang++

@@ -35,7 +35,7 @@ size_t WriteBody(char* ptr, size_t size, size_t nmemb, void* userdata) {
 }
 
 // libcurl is opened on first use instead of being linked. It pulls in
-// about 40 shared libraries (GnuTLS, Kerberos, LDAP, SSH and others that
+// about 30 shared libraries (GnuTLS, Kerberos, LDAP, SSH and others that
 // zsp never uses). Loading them costs every sudo and login several
 // milliseconds and megabytes, even when no broker call follows, as with a
 // cached decision or a configuration error. In setuid hosts the dynamic

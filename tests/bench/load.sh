@@ -52,8 +52,10 @@ echo "== Loading, median of $runs fresh processes (ratio to the baseline)"
 echo "   after sudo's own libraries (ldd /usr/bin/sudo)"
 base=$(median_ms "${sudo_libs[@]}" -- "$sudoers") || exit 1
 row "sudoers.so (baseline)" "$base" "$base"
+# libcurl.so.4 is what the direct path opens on its first broker call
+# (common/https_client.cc); a cached or relayed decision never loads it.
 for file in "$build/sudo_zsp.so" libstdc++.so.6 libcrypto.so.3 \
-  libsodium.so.23 libsystemd.so.0; do
+  libsodium.so.23 libsystemd.so.0 libcurl.so.4; do
   ms=$(median_ms "${sudo_libs[@]}" -- "$file") || exit 1
   row "$(basename "$file")" "$ms" "$base"
 done
