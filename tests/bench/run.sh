@@ -8,6 +8,8 @@
 # Environment (all optional):
 #   ZSP_BENCH_SUDO_RUNS   sudo runs per policy (default 200)
 #   ZSP_BENCH_PAM_RUNS    pamtester runs per stack (default 200)
+#   ZSP_BENCH_IDLE_RUNS   sudo runs per policy after a pause longer than
+#                         the broker's keep-alive (default 10, 0 skips)
 #   ZSP_BENCH_SECONDS     length of each broker load phase (default 5)
 #   ZSP_BENCH_SPOOL       spool records appended and delivered (default 2000)
 #   ZSP_BENCH_SCALES      stored grant and audit record counts for the
@@ -28,6 +30,10 @@ set -u
 
 SUDO_RUNS=${ZSP_BENCH_SUDO_RUNS:-200}
 PAM_RUNS=${ZSP_BENCH_PAM_RUNS:-200}
+IDLE_RUNS=${ZSP_BENCH_IDLE_RUNS:-10}
+# A pause longer than the broker's keep-alive timeout (kKeepAliveSeconds
+# in broker/server.cc), so that the agent's connection has been closed.
+IDLE_PAUSE=6
 SECONDS_PER_PHASE=${ZSP_BENCH_SECONDS:-5}
 SPOOL_RECORDS=${ZSP_BENCH_SPOOL:-2000}
 SCALES=${ZSP_BENCH_SCALES:-"10000 100000 1000000"}
@@ -222,6 +228,39 @@ printf '%-34s %10s %10s\n' "ratio relayed sudo_zsp / sudoers" \
   "$(ratio "$relay_median" "$base_median")" \
   "$(ratio "$relay_p95" "$base_p95")"
 echo
+
+# A sudo after a pause: the broker has closed the agent's idle kept-alive
+# connection, so the relay opens a new one (TLS session resumption). Each
+# run, sudoers included, follows its own pause, because an idle machine
+# also runs its first process after a pause more slowly.
+if [ "$IDLE_RUNS" -gt 0 ]; then
+  echo "== 1b. sudo -n true after a ${IDLE_PAUSE}s pause ($IDLE_RUNS runs per policy)"
+  for _ in $(seq "$IDLE_RUNS"); do
+    use_sudoers
+    sleep "$IDLE_PAUSE"
+    line=$(as_user alice "$TOOLS/bench_exec" --times \
+      "$BENCH_DIR/idle-sudoers.txt" 1 /usr/bin/sudo -n /usr/bin/true) ||
+      fail "sudo failed: $line"
+    use_zsp
+    relay_on
+    sleep "$IDLE_PAUSE"
+    line=$(as_user alice "$TOOLS/bench_exec" --times \
+      "$BENCH_DIR/idle-relay.txt" 1 /usr/bin/sudo -n /usr/bin/true) ||
+      fail "sudo failed: $line"
+    cache_off
+  done
+  read -r idle_base_median idle_base_p95 < <(stats "$BENCH_DIR/idle-sudoers.txt")
+  read -r idle_relay_median idle_relay_p95 < <(stats "$BENCH_DIR/idle-relay.txt")
+  printf '%-34s %10s %10s\n' "" "median ms" "p95 ms"
+  printf '%-34s %10s %10s\n' "sudoers, after a pause" "$idle_base_median" \
+    "$idle_base_p95"
+  printf '%-34s %10s %10s\n' "sudo_zsp relayed, after a pause" \
+    "$idle_relay_median" "$idle_relay_p95"
+  printf '%-34s %10s %10s\n' "ratio relayed / sudoers, paused" \
+    "$(ratio "$idle_relay_median" "$idle_base_median")" \
+    "$(ratio "$idle_relay_p95" "$idle_base_p95")"
+  echo
+fi
 
 # --- 2. PAM account phase ------------------------------------------------
 
