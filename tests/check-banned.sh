@@ -11,8 +11,14 @@
 #     linked into pam_zsp.so and sudo_zsp.so: the module's own object and
 #     the members of libzsp.a that the linker took, as its map file
 #     (MODULE.so.map) lists them. This also catches calls that headers
-#     inline. The modules' static copy of libstdc++ is not checked: it is
-#     the same code that the shared libstdc++ would run in the host.
+#     inline.
+#   - runtime: NAME among the imports (nm -D -u) of the whole module that
+#     the objects above do not import, so that the static copy of
+#     libstdc++ and libgcc makes the call. Only the calls that copy is
+#     known to make are allowed (RUNTIME_ALLOWED). A library function that
+#     our code starts to use, such as std::filesystem::temp_directory_path
+#     (secure_getenv of TMPDIR), would otherwise bring a banned call into
+#     the module unseen.
 # ALLOWED lists the exceptions with their reasons. Ends with
 # "check-banned: N passed, N failed".
 #
@@ -43,6 +49,14 @@ declare -A ALLOWED=(
   [sudo_zsp.so:sigaction]="the call in sudo_zsp/sudo_zsp.cc"
 )
 
+# Banned calls that the modules' static copy of libstdc++ and libgcc
+# (MODULE_STATIC in the Makefile) makes, with the members that make them in
+# GCC 12. The shared libstdc++ makes the same calls in a host process.
+declare -A RUNTIME_ALLOWED=(
+  [abort]="std::terminate and the unwinder when an exception cannot be handled (eh_terminate.o, vterminate.o, eh_personality.o, unwind-dw2.o, unwind-dw2-fde-dip.o)"
+  [sprintf]="the demangler of the verbose terminate handler (cp-demangle.o)"
+)
+
 # strip_comments FILE: the file with // and /* */ comments and string
 # literals blanked, so that words in them are not taken for calls.
 strip_comments() {
@@ -50,7 +64,8 @@ strip_comments() {
     perl -0777 -pe 's@/\*.*?\*/@@gs'
 }
 
-sources=$(ls common/*.cc common/*.h pam_zsp/*.cc sudo_zsp/*.cc 2>/dev/null)
+sources=$(ls common/*.cc common/*.h pam_zsp/*.cc pam_zsp/*.h sudo_zsp/*.cc \
+  sudo_zsp/*.h 2>/dev/null)
 if [ -z "$sources" ]; then
   fail "sources: found" "no host-side sources under common/, pam_zsp/, sudo_zsp/"
 fi
@@ -114,6 +129,25 @@ linked_imports() {
   } | sed 's/@.*//' | sort -u)
 }
 
+# runtime_imports MODULE: checks the banned names that build/MODULE.so
+# imports and that the objects in $imports do not, so that only its static
+# copy of libstdc++ or libgcc can make the call.
+runtime_imports() {
+  local module=$1 dynamic name
+  dynamic=$(nm -D --undefined-only "$build/$module.so" | awk '{ print $2 }' |
+    sed 's/@.*//')
+  for name in "${banned[@]}"; do
+    printf '%s\n' "$dynamic" | grep -qxE "(__)?$name(_chk)?" || continue
+    printf '%s\n' "$imports" | grep -qxE "(__)?$name(_chk)?" && continue
+    if [ -n "${RUNTIME_ALLOWED[$name]:-}" ]; then
+      pass "$module.so: static libstdc++ imports $name only as allowed"
+    else
+      fail "$module.so: static libstdc++ does not import $name" \
+        "nm -D -u lists it but no object of ours does; find the member that calls it with the archive members in $build/$module.so.map"
+    fi
+  done
+}
+
 for module in pam_zsp sudo_zsp; do
   if [ ! -f "$build/$module.so" ]; then
     fail "$module.so: built" "$build/$module.so not found; run make first"
@@ -121,6 +155,7 @@ for module in pam_zsp sudo_zsp; do
   fi
   linked_imports "$module"
   [ -z "$imports" ] && continue
+  runtime_imports "$module"
   for name in "${banned[@]}"; do
     # The fortified variants (__sprintf_chk and so on) count as the call.
     if printf '%s\n' "$imports" | grep -qxE "(__)?$name(_chk)?"; then
