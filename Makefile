@@ -38,7 +38,9 @@ COMMON_LIBS := -lcurl -lssl -lcrypto -lsodium -lsystemd
 # shared libstdc++ binds several thousand symbols and cost each sudo and
 # login about 0.5 ms (docs/benchmarks.md). The version scripts keep that
 # copy's symbols local, so it never takes the place of the host
-# process's own libstdc++, nor the other way round. The ASan build keeps
+# process's own libstdc++. The other way round, only libstdc++'s weak
+# reference to __cxa_pure_virtual binds to a host's libstdc++ (LD_DEBUG=
+# bindings), and stays null in a host without one. The ASan build keeps
 # the shared one, so that the sanitizer sees every new and delete.
 MODULE_STATIC := -static-libstdc++ -static-libgcc
 MODULE_LIBS := -Wl,--as-needed -lsodium $(MODULE_STATIC)
