@@ -408,8 +408,18 @@ int RunChecks(const CheckOptions& options) {
     report.Ok("configuration " + Show(options.config_path));
     auto keys = LoadPinnedKeys(config.value());
     if (!keys.ok()) {
-      report.Fail("decision keys: " + Show(keys.error()),
-                  "copy the broker's decision.pub and set decision_key");
+      std::string fix = "copy the broker's decision.pub and set decision_key";
+      for (const auto& path : config.value().decision_keys) {
+        struct stat key_stat {};
+        if (stat(path.c_str(), &key_stat) == 0 &&
+            S_ISREG(key_stat.st_mode) &&
+            (key_stat.st_uid != 0 ||
+             (key_stat.st_mode & (S_IWGRP | S_IWOTH)) != 0)) {
+          fix = "chown root:root and chmod 0644 " + Show(path);
+          break;
+        }
+      }
+      report.Fail("decision keys: " + Show(keys.error()), fix);
     } else {
       report.Ok("decision keys: " + std::to_string(keys.value().size()) +
                 " pinned");

@@ -376,7 +376,7 @@ Result<BreakGlassPolicy> LoadBreakGlassPolicy(const HostConfig& config) {
     if (key.ok()) decision_kids.insert(Ed25519KeyId(key.value()));
   }
   for (const auto& path : config.breakglass_keys) {
-    auto key = LoadEd25519PublicKey(path);
+    auto key = LoadHostPublicKey(path);
     if (!key.ok()) return Error{"breakglass_key: " + key.error()};
     std::string kid = Ed25519KeyId(key.value());
     if (decision_kids.count(kid) > 0) {

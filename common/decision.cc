@@ -101,7 +101,7 @@ const char* VerdictName(Verdict verdict) {
 Result<std::vector<PinnedKey>> LoadPinnedKeys(const HostConfig& config) {
   std::vector<PinnedKey> keys;
   for (const auto& path : config.decision_keys) {
-    auto key = LoadEd25519PublicKey(path);
+    auto key = LoadHostPublicKey(path);
     if (!key.ok()) return Error{key.error()};
     std::string kid = Ed25519KeyId(key.value());
     keys.push_back({kid, std::move(key).value()});

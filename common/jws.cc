@@ -24,9 +24,10 @@ VerifiedJws Fail(JwsStatus status, std::string detail) {
   return out;
 }
 
-}  // namespace
-
-Result<Ed25519PublicKey> LoadEd25519PublicKey(const std::string& path) {
+// Reads and parses the public key file at path. With root_only, the file
+// must also be owned by root and not writable by group or others.
+Result<Ed25519PublicKey> LoadPublicKeyFile(const std::string& path,
+                                           bool root_only) {
   // O_NONBLOCK keeps open() from waiting for a writer when path is a FIFO,
   // which would hang every sudo and login.
   UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
@@ -39,6 +40,12 @@ Result<Ed25519PublicKey> LoadEd25519PublicKey(const std::string& path) {
   }
   if (!S_ISREG(st.st_mode)) {
     return Error{"key file " + path + " is not a regular file"};
+  }
+  if (root_only && st.st_uid != 0) {
+    return Error{"key file " + path + " is not owned by root"};
+  }
+  if (root_only && (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    return Error{"key file " + path + " is writable by group or others"};
   }
 
   std::string text(kMaxKeyFileBytes + 1, '\0');
@@ -59,6 +66,16 @@ Result<Ed25519PublicKey> LoadEd25519PublicKey(const std::string& path) {
   }
   text.resize(size);
   return ParseEd25519PublicKeyPem(text, path);
+}
+
+}  // namespace
+
+Result<Ed25519PublicKey> LoadEd25519PublicKey(const std::string& path) {
+  return LoadPublicKeyFile(path, false);
+}
+
+Result<Ed25519PublicKey> LoadHostPublicKey(const std::string& path) {
+  return LoadPublicKeyFile(path, true);
 }
 
 VerifiedJws VerifyJws(std::string_view compact,

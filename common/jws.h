@@ -28,6 +28,13 @@ struct PinnedKey {
 // Loads an Ed25519 public key from a PEM file.
 Result<Ed25519PublicKey> LoadEd25519PublicKey(const std::string& path);
 
+// Loads a key that a host trusts (decision_key, breakglass_key) like
+// LoadEd25519PublicKey, and fails unless the file is owned by root and
+// not writable by group or others, as zsp.conf must be. A user who can
+// write the file can pin a key of their own and sign decisions or
+// break-glass tokens for the host.
+Result<Ed25519PublicKey> LoadHostPublicKey(const std::string& path);
+
 // The functions from here to JwsStatus use OpenSSL and are defined in
 // common/jws_sign.cc, which the modules do not link.
 

@@ -79,6 +79,15 @@ run "$ZSP_BUILD/zspctl" host check
 expect_output "host check: agent running" \
   "ok    zsp-agent at /run/zsp/agent.sock: running as root, with this configuration"
 expect_output "host check: client key accepted" "matches its key"
+# A decision key that group or others can write is not trusted.
+chmod 664 /etc/zsp/decision.pub
+run "$ZSP_BUILD/zspctl" host check
+expect_fail "host check: group-writable decision key fails"
+expect_output "host check: names the key file's mode" \
+  "FAIL  decision keys: key file /etc/zsp/decision.pub is writable by group or others"
+expect_output "host check: says to chmod the key file" \
+  "fix: chown root:root and chmod 0644 /etc/zsp/decision.pub"
+chmod 644 /etc/zsp/decision.pub
 # The agent keeps the settings it read at start.
 cp /etc/zsp/zsp.conf "$ZSP_TMP/zsp.conf.good"
 echo "# changed after the agent started" >>/etc/zsp/zsp.conf

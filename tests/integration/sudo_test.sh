@@ -170,6 +170,23 @@ OUT=$(zsp_journal_json ZSP_ALERT=invalid-decision)
 expect_output "signature: journal flags invalid decision" '"ZSP_VERDICT":"invalid"'
 install -m 644 "$ZSP_TMP/decision.pub.real" /etc/zsp/decision.pub
 
+# A decision key that a user other than root could replace is not trusted.
+chmod 664 /etc/zsp/decision.pub
+run as_user alice sudo -n id
+expect_fail "key file: group-writable decision_key denied"
+expect_output "key file: user told to check decision_key" "check decision_key"
+OUT=$(zsp_journal_json SYSLOG_IDENTIFIER=sudo_zsp | tail -n1)
+expect_output "key file: journal names the mode" "writable by group or others"
+chmod 644 /etc/zsp/decision.pub
+chown nobody /etc/zsp/decision.pub
+run as_user alice sudo -n id
+expect_fail "key file: decision_key owned by nobody denied"
+OUT=$(zsp_journal_json SYSLOG_IDENTIFIER=sudo_zsp | tail -n1)
+expect_output "key file: journal names the owner" "is not owned by root"
+chown root /etc/zsp/decision.pub
+run as_user alice sudo -n id
+expect_status "key file: root-owned 0644 key allowed again" 0
+
 closed_port=$(( (RANDOM % 1000) + 40000 ))
 zsp_write_config "https://127.0.0.1:$closed_port"
 run as_user alice sudo -n id

@@ -158,6 +158,7 @@ class JwsTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(LoadRejectsBadFiles);
   CPPUNIT_TEST(LoadPemWithLeadingText);
   CPPUNIT_TEST(LoadRejectsSpecialFiles);
+  CPPUNIT_TEST(HostKeyOwnerAndMode);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -564,6 +565,46 @@ class JwsTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL_MESSAGE(
         "verify with the loaded public key", StatusName(JwsStatus::kValid),
         StatusName(zsp::VerifyJws(token.value(), loaded, kType).status));
+  }
+
+  // A host key that someone other than root could replace is rejected;
+  // an auditor's key file (LoadEd25519PublicKey) is not held to that.
+  void HostKeyOwnerAndMode() {
+    MakeDir();
+    std::string path = WritePem("host.pub", key_.get(), false);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("chmod 644", 0, chmod(path.c_str(), 0644));
+    if (geteuid() == 0) {
+      auto ok = zsp::LoadHostPublicKey(path);
+      CPPUNIT_ASSERT_MESSAGE("root-owned 0644 key loads: " +
+                                 (ok.ok() ? std::string() : ok.error()),
+                             ok.ok());
+    }
+
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("chmod 664", 0, chmod(path.c_str(), 0664));
+    auto group = zsp::LoadHostPublicKey(path);
+    CPPUNIT_ASSERT_MESSAGE("group-writable key rejected", !group.ok());
+    CPPUNIT_ASSERT_MESSAGE(
+        "message names the mode: " + group.error(),
+        group.error().find("writable by group or others") != std::string::npos);
+    CPPUNIT_ASSERT_MESSAGE("message names the path: " + group.error(),
+                           group.error().find(path) != std::string::npos);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("chmod 646", 0, chmod(path.c_str(), 0646));
+    CPPUNIT_ASSERT_MESSAGE("world-writable key rejected",
+                           !zsp::LoadHostPublicKey(path).ok());
+    CPPUNIT_ASSERT_MESSAGE("the plain loader still reads it",
+                           zsp::LoadEd25519PublicKey(path).ok());
+
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("chmod 644 again", 0,
+                                 chmod(path.c_str(), 0644));
+    if (geteuid() == 0) {
+      CPPUNIT_ASSERT_EQUAL_MESSAGE("chown to nobody", 0,
+                                   chown(path.c_str(), 65534, 65534));
+    }
+    auto owner = zsp::LoadHostPublicKey(path);
+    CPPUNIT_ASSERT_MESSAGE("key not owned by root rejected", !owner.ok());
+    CPPUNIT_ASSERT_MESSAGE(
+        "message says not owned by root: " + owner.error(),
+        owner.error().find("is not owned by root") != std::string::npos);
   }
 
   void LoadRejectsBadFiles() {
