@@ -411,8 +411,7 @@ int RunChecks(const CheckOptions& options) {
       std::string fix = "copy the broker's decision.pub and set decision_key";
       for (const auto& path : config.value().decision_keys) {
         struct stat key_stat {};
-        if (stat(path.c_str(), &key_stat) == 0 &&
-            S_ISREG(key_stat.st_mode) &&
+        if (stat(path.c_str(), &key_stat) == 0 && S_ISREG(key_stat.st_mode) &&
             (key_stat.st_uid != 0 ||
              (key_stat.st_mode & (S_IWGRP | S_IWOTH)) != 0)) {
           fix = "chown root:root and chmod 0644 " + Show(path);
