@@ -72,7 +72,7 @@ ApiResponse Api::AddUser(const Call& call) const {
   if (!NewTokenAndHash(&token, &hash)) {
     throw std::runtime_error("token generation failed");
   }
-  auto added = store_->AddPerson(*user, role_list, hash, call.now);
+  auto added = AddDistinctPerson(*store_, *user, role_list, hash, call.now);
   if (added.error == StoreError::kConflict) {
     WipeString(&token);
     return ErrorResponse(409, "conflict", added.message);

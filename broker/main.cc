@@ -375,8 +375,8 @@ int RunUserAdd(const Arguments& args) {
   auto store = OpenBrokerStore(args.positional[1]);
   if (!store.ok()) return Fail(store.error());
   return IssueToken([&](const std::string& hash) {
-    auto added = store.value()->AddPerson(name, roles, hash,
-                                          static_cast<int64_t>(time(nullptr)));
+    auto added = AddDistinctPerson(*store.value(), name, roles, hash,
+                                   static_cast<int64_t>(time(nullptr)));
     return added.ok() ? std::string() : added.message;
   });
 }

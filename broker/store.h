@@ -233,6 +233,15 @@ class Store {
                              std::chrono::steady_clock::time_point deadline);
 };
 
+// Adds a person through store.AddPerson, and fails with kConflict when a
+// stored person's name differs from name only in the case of ASCII
+// letters, because votes and the own-request check count the two as one
+// person (SameUserName).
+StoreResult<bool> AddDistinctPerson(Store& store, const std::string& name,
+                                    const std::vector<std::string>& roles,
+                                    const std::string& token_sha256,
+                                    int64_t now);
+
 }  // namespace zsp::broker
 
 #endif  // ZSP_BROKER_STORE_H_

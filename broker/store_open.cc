@@ -6,6 +6,7 @@
 #include "broker/audit_store_sqlite.h"
 #include "broker/store_pg.h"
 #include "broker/store_sqlite.h"
+#include "broker/validate.h"
 
 namespace zsp::broker {
 namespace {
@@ -14,6 +15,23 @@ namespace {
 constexpr auto kPollInterval = std::chrono::milliseconds(200);
 
 }  // namespace
+
+StoreResult<bool> AddDistinctPerson(Store& store, const std::string& name,
+                                    const std::vector<std::string>& roles,
+                                    const std::string& token_sha256,
+                                    int64_t now) {
+  auto people = store.ListPersons();
+  if (!people.ok()) return Fail<bool>(people.error, people.message);
+  for (const Person& person : people.value) {
+    if (person.name != name && SameUserName(person.name, name)) {
+      return Fail<bool>(StoreError::kConflict,
+                        "person \"" + person.name +
+                            "\" exists; names that differ only in case "
+                            "count as one person");
+    }
+  }
+  return store.AddPerson(name, roles, token_sha256, now);
+}
 
 std::string EncodeSignIn(const SignIn& sign_in) {
   if (sign_in.empty()) return "";

@@ -626,6 +626,15 @@ class BrokerApiTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(token.rfind("zsp_", 0) == 0);
     ExpectError(Post("dave", "/v1/users", {{"user", "frank"}}), 409,
                 "conflict");
+    ApiResponse other_case = Post("dave", "/v1/users", {{"user", "Frank"}});
+    CPPUNIT_ASSERT_EQUAL_MESSAGE("a name that differs only in case: " +
+                                     other_case.body.dump(),
+                                 409, other_case.status);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(
+        "the conflict names the existing person",
+        std::string("person \"frank\" exists; names that differ only in "
+                    "case count as one person"),
+        other_case.body.value("message", ""));
 
     ApiRequest whoami{"GET", "/v1/whoami"};
     whoami.authorization = "Bearer " + token;
