@@ -258,6 +258,10 @@ Result<bool> OidcVerifier::LoadDiscoveryLocked(const OidcProvider& provider,
   cache->endpoints.token_endpoint = doc.value("token_endpoint", "");
   cache->endpoints.device_authorization_endpoint =
       doc.value("device_authorization_endpoint", "");
+  auto sends_iss = doc.find("authorization_response_iss_parameter_supported");
+  cache->endpoints.sends_iss = sends_iss != doc.end() &&
+                               sends_iss->is_boolean() &&
+                               sends_iss->get<bool>();
   cache->have_discovery = true;
   cache->last_attempt = 0;
   return true;

@@ -90,6 +90,9 @@ struct OidcEndpoints {
   std::string authorization_endpoint;
   std::string token_endpoint;
   std::string device_authorization_endpoint;
+  // authorization_response_iss_parameter_supported (RFC 9207): the
+  // provider names itself in every authorization response.
+  bool sends_iss = false;
 };
 
 class OidcVerifier {

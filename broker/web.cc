@@ -463,6 +463,15 @@ WebResponse WebUi::FinishLogin(const WebRequest& request, int64_t now) {
     problem = "the callback came from issuer " + EscapeForLog(param("iss"), 128) +
           ", not " + provider_->issuer;
   }
+  if (problem.empty() && param("iss").empty()) {
+    // RFC 9207: a provider that promises iss always sends it,
+    // so a callback without it did not come from that provider.
+    auto endpoints = oidc_->Endpoints(*provider_, now);
+    if (endpoints.ok() && endpoints.value().sends_iss) {
+      problem = "the callback has no iss parameter, though " +
+                provider_->issuer + " sends one with every sign-in";
+    }
+  }
   if (!problem.empty()) {
     LogEvent("reject", {{"detail", "web sign-in: callback rejected"},
                         {"remote", request.remote},

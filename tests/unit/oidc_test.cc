@@ -369,6 +369,7 @@ class WebHelpersTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(OriginWithDefaultPortAccepted);
   CPPUNIT_TEST(SignInStateLivesInCookie);
   CPPUNIT_TEST(CallbackChecksClientAndCapsSession);
+  CPPUNIT_TEST(CallbackNeedsPromisedIss);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -671,7 +672,13 @@ class WebHelpersTest : public CppUnit::TestFixture {
 
   // The callback accepts only an ID token issued to the web page's own
   // client, and a session ends after 12 hours whatever the token's exp.
-  void CallbackChecksClientAndCapsSession() {
+  void CallbackChecksClientAndCapsSession() { CheckCallback(false); }
+
+  // RFC 9207: when the provider's discovery document promises iss, a
+  // callback without it is rejected before the code is redeemed.
+  void CallbackNeedsPromisedIss() { CheckCallback(true); }
+
+  void CheckCallback(bool promises_iss) {
     EvpPkeyPtr key(EVP_EC_gen("P-256"));
     CPPUNIT_ASSERT(key != nullptr);
     json jwks = {{"keys", {PublicJwk(key.get(), "k1")}}};
@@ -683,19 +690,22 @@ class WebHelpersTest : public CppUnit::TestFixture {
             "[provider.roles]\napprover = [\"approvers\"]\n",
         "oidc.toml");
     CPPUNIT_ASSERT_MESSAGE(settings.ok() ? "" : settings.error(), settings.ok());
+    std::string base = kIssuer;
+    json discovery = {{"issuer", kIssuer},
+                      {"jwks_uri", base + "/jwks"},
+                      {"authorization_endpoint", base + "/auth"},
+                      {"token_endpoint", base + "/token"}};
+    if (promises_iss) {
+      discovery["authorization_response_iss_parameter_supported"] = true;
+    }
     oidc_ = std::make_unique<OidcVerifier>(
-        settings.value(), [jwks](const auto&, const std::string& url) {
+        settings.value(),
+        [jwks, discovery](const auto&, const std::string& url) {
           zsp::HttpsResponse response;
           response.status = 200;
-          response.body =
-              url.find("openid-configuration") != std::string::npos
-                  ? json{{"issuer", kIssuer},
-                         {"jwks_uri", std::string(kIssuer) + "/jwks"},
-                         {"authorization_endpoint",
-                          std::string(kIssuer) + "/auth"},
-                         {"token_endpoint", std::string(kIssuer) + "/token"}}
-                        .dump()
-                  : jwks.dump();
+          response.body = url.find("openid-configuration") != std::string::npos
+                              ? discovery.dump()
+                              : jwks.dump();
           return zsp::Result<zsp::HttpsResponse>(response);
         });
     Broker broker(this);
@@ -728,6 +738,17 @@ class WebHelpersTest : public CppUnit::TestFixture {
                    {"iat", kNow - 10},
                    {"exp", kNow + 30 * 86400},
                    {"auth_time", kNow - 20}};
+    if (promises_iss) {
+      claims["aud"] = "zsp-web";
+      zsp::broker::WebResponse bare = sign_in(claims);
+      CPPUNIT_ASSERT_EQUAL(400, bare.status);
+      CPPUNIT_ASSERT_MESSAGE(bare.body,
+                             bare.body.find("has no iss parameter") !=
+                                 std::string::npos);
+      zsp::broker::WebResponse named = sign_in(claims, kIssuer);
+      CPPUNIT_ASSERT_EQUAL_MESSAGE(named.body, 302, named.status);
+      return;
+    }
     zsp::broker::WebResponse cli = sign_in(claims);
     CPPUNIT_ASSERT_EQUAL(401, cli.status);
     CPPUNIT_ASSERT_MESSAGE(cli.body, cli.body.find("issued to client") !=
