@@ -50,7 +50,10 @@ ApiResponse Api::AddUser(const Call& call) const {
   auto roles = fields.StringArray("roles", 3);
   if (!fields.ok()) return Invalid(fields.error());
   if (!user.has_value() || !IsValidUserName(*user)) {
-    return Invalid("user: must be a valid user name ([a-z_][a-z0-9_-]*)");
+    return Invalid(
+        "user: must be a valid user name: letters, digits, '_', '-' and "
+        "'.', not starting with '-' nor all digits, optionally ending in "
+        "'$', at most 32 characters");
   }
   if (IsBrokerActorName(*user)) {
     return Invalid("user: \"" + *user +

@@ -356,8 +356,9 @@ int RunUserAdd(const Arguments& args) {
   const std::string& name = args.positional[2];
   if (!IsValidUserName(name)) {
     return UsageError("invalid user name \"" + name +
-                      "\": expected [a-z_][a-z0-9_-]*[$]?, at most 32 "
-                      "characters");
+                      "\": expected letters, digits, '_', '-' and '.', not "
+                      "starting with '-' nor all digits, optionally ending "
+                      "in '$', at most 32 characters");
   }
   if (IsBrokerActorName(name)) {
     return UsageError("\"" + name + "\" is the name the broker records for "

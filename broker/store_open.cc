@@ -20,6 +20,8 @@ StoreResult<bool> AddDistinctPerson(Store& store, const std::string& name,
                                     const std::vector<std::string>& roles,
                                     const std::string& token_sha256,
                                     int64_t now) {
+  // NOTE: no database constraint backs this check, so two adds of names
+  // that differ only in case at the same moment can both succeed.
   auto people = store.ListPersons();
   if (!people.ok()) return Fail<bool>(people.error, people.message);
   for (const Person& person : people.value) {

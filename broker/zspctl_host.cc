@@ -20,6 +20,7 @@
 #include "broker/zspctl_audit.h"
 #include "common/agent_protocol.h"
 #include "common/audit_spool.h"
+#include "common/breakglass.h"
 #include "common/config.h"
 #include "common/decision.h"
 #include "common/escape.h"
@@ -141,6 +142,38 @@ std::string FormatTime(const ASN1_TIME* time) {
   char* data = nullptr;
   long size = BIO_get_mem_data(bio.get(), &data);
   return std::string(data, size > 0 ? static_cast<size_t>(size) : 0);
+}
+
+// The fix for a key file that fails to load: chown and chmod for the
+// first of paths that a user other than root owns or that group or
+// others can write, else fallback.
+std::string KeyFileFix(const std::vector<std::string>& paths,
+                       const std::string& fallback) {
+  for (const auto& path : paths) {
+    struct stat key_stat {};
+    if (stat(path.c_str(), &key_stat) == 0 && S_ISREG(key_stat.st_mode) &&
+        (key_stat.st_uid != 0 ||
+         (key_stat.st_mode & (S_IWGRP | S_IWOTH)) != 0)) {
+      return "chown root:root and chmod 0644 " + Show(path);
+    }
+  }
+  return fallback;
+}
+
+// Loads the break-glass keys the way sudo and login do at an outage, so
+// that a key file they would reject shows up before one.
+void CheckBreakGlass(const HostConfig& config, Report* report) {
+  if (config.breakglass_keys.empty()) return;
+  auto policy = LoadBreakGlassPolicy(config);
+  if (!policy.ok()) {
+    report->Fail("break-glass keys: " + Show(policy.error()),
+                 KeyFileFix(config.breakglass_keys,
+                            "fix breakglass_key and breakglass_signatures; "
+                            "see docs/break-glass.md"));
+    return;
+  }
+  report->Ok("break-glass keys: " +
+             std::to_string(config.breakglass_keys.size()) + " pinned");
 }
 
 void CheckClientCertificate(const HostConfig& config, Report* report) {
@@ -408,23 +441,17 @@ int RunChecks(const CheckOptions& options) {
     report.Ok("configuration " + Show(options.config_path));
     auto keys = LoadPinnedKeys(config.value());
     if (!keys.ok()) {
-      std::string fix = "copy the broker's decision.pub and set decision_key";
-      for (const auto& path : config.value().decision_keys) {
-        struct stat key_stat {};
-        if (stat(path.c_str(), &key_stat) == 0 && S_ISREG(key_stat.st_mode) &&
-            (key_stat.st_uid != 0 ||
-             (key_stat.st_mode & (S_IWGRP | S_IWOTH)) != 0)) {
-          fix = "chown root:root and chmod 0644 " + Show(path);
-          break;
-        }
-      }
-      report.Fail("decision keys: " + Show(keys.error()), fix);
+      report.Fail("decision keys: " + Show(keys.error()),
+                  KeyFileFix(config.value().decision_keys,
+                             "copy the broker's decision.pub and set "
+                             "decision_key"));
     } else {
       report.Ok("decision keys: " + std::to_string(keys.value().size()) +
                 " pinned");
       CheckClientCertificate(config.value(), &report);
       CheckBrokers(config.value(), keys.value(), &report);
     }
+    CheckBreakGlass(config.value(), &report);
     CheckSpool(config.value(), &report);
     CheckAgent(config.value(), options.config_path, &report);
   }

@@ -5,7 +5,7 @@
 # environment: exit, _exit, abort, system, popen, openlog, closelog,
 # signal, sigaction, alarm, setitimer, setenv, unsetenv, putenv, getenv,
 # secure_getenv, and the unbounded string functions sprintf, vsprintf,
-# strcpy, strcat, strtok, atoi, atol. Two views:
+# strcpy, strcat, strtok, atoi, atol. Three views:
 #   - source: a call NAME( in the code, with comments stripped;
 #   - binary: NAME among the undefined symbols (nm -u) of the objects
 #     linked into pam_zsp.so and sudo_zsp.so: the module's own object and
@@ -99,7 +99,7 @@ for name in "${banned[@]}"; do
 done
 
 # linked_imports MODULE: sets imports to the undefined symbols of the
-# objects linked into build/MODULE.so, one a line. Leaves it empty and
+# objects linked into build/MODULE.so, one per line. Leaves it empty and
 # fails the check when the map file is missing or lacks an object that
 # every module links.
 linked_imports() {

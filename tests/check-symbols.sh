@@ -126,8 +126,9 @@ check_hardening() {
 # prefixes as a needed library (readelf's NEEDED entries). libcurl, and
 # with it libssl and libcrypto, is opened by dlopen on the first broker
 # call (common/https_client.cc), so that a cached or relayed decision
-# never loads them. libstdc++ is linked in statically (Makefile,
-# MODULE_STATIC), because loading the shared one cost about 0.5 ms.
+# never loads them. libstdc++ and libgcc are linked in statically
+# (Makefile, MODULE_STATIC), because loading the shared libstdc++ cost
+# about 0.5 ms.
 check_lean_loading() {
   local file=$1 base needed library
   base=$(basename "$file")
@@ -155,14 +156,16 @@ if [ -f "$build/pam_zsp.so" ]; then
   check_no_undefined "$build/pam_zsp.so"
   check_no_libsystemd "$build/pam_zsp.so"
   check_hardening "$build/pam_zsp.so"
-  check_lean_loading "$build/pam_zsp.so" libcurl libssl libcrypto libstdc++
+  check_lean_loading "$build/pam_zsp.so" libcurl libssl libcrypto libstdc++ \
+    libgcc_s
 fi
 if [ -f "$build/sudo_zsp.so" ]; then
   check_exports "$build/sudo_zsp.so" '^sudo_zsp_policy$' sudo_zsp_policy
   check_no_undefined "$build/sudo_zsp.so"
   check_no_libsystemd "$build/sudo_zsp.so"
   check_hardening "$build/sudo_zsp.so"
-  check_lean_loading "$build/sudo_zsp.so" libcurl libssl libcrypto libstdc++
+  check_lean_loading "$build/sudo_zsp.so" libcurl libssl libcrypto libstdc++ \
+    libgcc_s
 fi
 for file in zsp-broker zspctl; do
   [ -f "$build/$file" ] && check_hardening "$build/$file"

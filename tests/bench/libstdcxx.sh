@@ -1,10 +1,11 @@
 #!/bin/bash
-# The modules with libstdc++ linked in statically (the Makefile's
+# Times the modules with libstdc++ linked in statically (the Makefile's
 # MODULE_STATIC, as built and shipped) against the same objects linked
-# with the shared libstdc++, in one run: pamtester's account phase and
-# `sudo -n true` with a warm decision cache, and pamtester with no
-# configuration file, interleaved in batches of 10 next to pam_permit and
-# sudoers. Runs inside the harness's private namespaces, like run.sh.
+# with the shared libstdc++, in one run. The rows are pamtester's account
+# phase with no configuration file and with a warm decision cache, and
+# `sudo -n true` with a warm cache. They are interleaved in batches of 10
+# next to pam_permit and sudoers. Runs inside the harness's private
+# namespaces, like run.sh.
 #
 # Usage: tests/bench/libstdcxx.sh [RUNS]   (default 200 per row; build
 # with make bench first)
@@ -24,7 +25,8 @@ fail() {
 
 [ -x "$TOOLS/bench_exec" ] || fail "$TOOLS/bench_exec is missing; run make bench"
 
-# The shared variants, from the objects of the shipped modules.
+# The shared variants, from the objects of the shipped modules, linked
+# as the Makefile links the modules (LDHARDEN) but without MODULE_STATIC.
 mkdir -p "$SHARED"
 for module in pam_zsp sudo_zsp; do
   extra=""
@@ -34,8 +36,10 @@ for module in pam_zsp sudo_zsp; do
     "$ZSP_BUILD/$module/$module.o" "$ZSP_BUILD/libzsp.a" $extra \
     -Wl,--as-needed -lsodium || fail "cannot link $SHARED/$module.so"
 done
-readelf -d "$ZSP_BUILD/pam_zsp.so" | grep -q 'NEEDED.*libstdc++' &&
-  fail "$ZSP_BUILD/pam_zsp.so needs the shared libstdc++; rebuild it"
+for module in pam_zsp sudo_zsp; do
+  readelf -d "$ZSP_BUILD/$module.so" | grep -q 'NEEDED.*libstdc++' &&
+    fail "$ZSP_BUILD/$module.so needs the shared libstdc++; rebuild it"
+done
 
 zsp_private_system || exit 1
 zsp_add_users alice bob
@@ -70,7 +74,7 @@ use_sudo() {
   esac
 }
 
-# Warms the caches and checks that every row answers as it should.
+# Warms the caches and checks that every row succeeds.
 for row in permit cached-static cached-shared; do
   pamtester "bench-$row" alice acct_mgmt >/dev/null ||
     fail "pamtester bench-$row failed"
@@ -83,7 +87,8 @@ done
 for _ in $(seq $((RUNS / BATCH))); do
   for row in $pam_rows; do
     "$TOOLS/bench_exec" --times "$TIMES/pam-$row.txt" "$BATCH" \
-      /usr/bin/pamtester "bench-$row" alice acct_mgmt >/dev/null 2>&1
+      /usr/bin/pamtester "bench-$row" alice acct_mgmt >/dev/null 2>&1 ||
+      fail "pamtester bench-$row failed"
   done
   for row in $sudo_rows; do
     use_sudo "$row"
@@ -93,7 +98,7 @@ for _ in $(seq $((RUNS / BATCH))); do
   done
 done
 
-# median FILE: the median of the numbers in FILE, one a line.
+# median FILE: the median of the numbers in FILE, one per line.
 median() {
   sort -n "$1" | awk '{ v[NR] = $1 } END { printf "%.2f", v[int((NR + 1) / 2)] }'
 }

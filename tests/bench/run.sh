@@ -230,9 +230,9 @@ printf '%-34s %10s %10s\n' "ratio relayed sudo_zsp / sudoers" \
 echo
 
 # A sudo after a pause: the broker has closed the agent's idle kept-alive
-# connection, so the relay opens a new one (TLS session resumption). Each
-# run, sudoers included, follows its own pause, because an idle machine
-# also runs its first process after a pause more slowly.
+# connection, so the relay opens a new one. Each run, sudoers included,
+# follows its own pause, so that whatever a pause itself costs a process
+# falls on both sides.
 if [ "$IDLE_RUNS" -gt 0 ]; then
   echo "== 1b. sudo -n true after a ${IDLE_PAUSE}s pause ($IDLE_RUNS runs per policy)"
   for _ in $(seq "$IDLE_RUNS"); do
@@ -247,6 +247,12 @@ if [ "$IDLE_RUNS" -gt 0 ]; then
     line=$(as_user alice "$TOOLS/bench_exec" --times \
       "$BENCH_DIR/idle-relay.txt" 1 /usr/bin/sudo -n /usr/bin/true) ||
       fail "sudo failed: $line"
+    # A relay that failed would fall back to the direct path and be
+    # timed as relayed.
+    path=$(zsp_journal_json SYSLOG_IDENTIFIER=sudo_zsp | tail -n1 |
+      jq -r .ZSP_PATH)
+    [ "$path" = agent ] ||
+      fail "a sudo after a pause took the $path path; see $ZSP_TMP/agent.log"
     cache_off
   done
   read -r idle_base_median idle_base_p95 < <(stats "$BENCH_DIR/idle-sudoers.txt")

@@ -109,6 +109,22 @@ run "$zspctl" breakglass show "$token" --conf /etc/zsp/zsp.conf
 expect_status "show: signatures check out against zsp.conf" 0
 expect_output "show: names the user" "alice"
 expect_output "show: names the run-as user" "sudo as root"
+# A break-glass key file that group or others can write is not trusted:
+# no prompt at the outage, and host check names the file beforehand.
+chmod 664 /etc/zsp/bg2.pub
+run "$zspctl" host check
+expect_output "key file: host check names the mode" \
+  "FAIL  break-glass keys: breakglass_key: key file /etc/zsp/bg2.pub is writable by group or others"
+expect_output "key file: host check says to chmod it" \
+  "fix: chown root:root and chmod 0644 /etc/zsp/bg2.pub"
+run pam_bg alice "$token"
+expect_fail "key file: login with a token denied"
+expect_output "key file: user told emergency access is not available" \
+  "emergency access is not available: breakglass_key: key file /etc/zsp/bg2.pub is writable by group or others"
+chmod 644 /etc/zsp/bg2.pub
+run "$zspctl" host check
+expect_output "key file: host check passes the keys again" \
+  "ok    break-glass keys: 3 pinned"
 run sh -c "printf '%s\n' '$token' | '$zspctl' breakglass sign --key '$keys/bg1.key'"
 expect_fail "sign: the same key cannot sign twice"
 expect_output "sign: says why" "already signed"
