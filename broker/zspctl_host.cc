@@ -144,16 +144,20 @@ std::string FormatTime(const ASN1_TIME* time) {
   return std::string(data, size > 0 ? static_cast<size_t>(size) : 0);
 }
 
-// The fix for a key file that fails to load: chown and chmod for the
-// first of paths that a user other than root owns or that group or
-// others can write, else fallback.
+// True when st is a regular file that a user other than root owns or
+// that group or others can write, which the modules reject.
+bool WritableBeyondRoot(const struct stat& st) {
+  return S_ISREG(st.st_mode) &&
+         (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0);
+}
+
+// Returns the fix for a key file that fails to load: chown and chmod for
+// the first of paths that WritableBeyondRoot matches, else fallback.
 std::string KeyFileFix(const std::vector<std::string>& paths,
                        const std::string& fallback) {
   for (const auto& path : paths) {
     struct stat key_stat {};
-    if (stat(path.c_str(), &key_stat) == 0 && S_ISREG(key_stat.st_mode) &&
-        (key_stat.st_uid != 0 ||
-         (key_stat.st_mode & (S_IWGRP | S_IWOTH)) != 0)) {
+    if (stat(path.c_str(), &key_stat) == 0 && WritableBeyondRoot(key_stat)) {
       return "chown root:root and chmod 0644 " + Show(path);
     }
   }
@@ -431,9 +435,7 @@ int RunChecks(const CheckOptions& options) {
     struct stat config_stat {};
     if (lstat(options.config_path.c_str(), &config_stat) != 0) {
       fix = "write it; zsp.conf(5) describes every setting";
-    } else if (S_ISREG(config_stat.st_mode) &&
-               (config_stat.st_uid != 0 ||
-                (config_stat.st_mode & (S_IWGRP | S_IWOTH)) != 0)) {
+    } else if (WritableBeyondRoot(config_stat)) {
       fix = "chown root:root and chmod 0644 " + Show(options.config_path);
     }
     report.Fail("configuration: " + Show(config.error()), fix);
