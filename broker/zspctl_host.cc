@@ -144,11 +144,10 @@ std::string FormatTime(const ASN1_TIME* time) {
   return std::string(data, size > 0 ? static_cast<size_t>(size) : 0);
 }
 
-// True when st is a regular file that a user other than root owns or
-// that group or others can write, which the modules reject.
+// True when st is a regular file that the modules reject for its owner
+// or mode (RootOnlyProblem).
 bool WritableBeyondRoot(const struct stat& st) {
-  return S_ISREG(st.st_mode) &&
-         (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0);
+  return S_ISREG(st.st_mode) && !RootOnlyProblem(st, "").empty();
 }
 
 // Returns the fix for a key file that fails to load: chown and chmod for

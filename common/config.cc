@@ -349,6 +349,14 @@ Result<HostConfig> ParseHostConfig(std::string_view text,
   return config;
 }
 
+std::string RootOnlyProblem(const struct stat& st, const std::string& what) {
+  if (st.st_uid != 0) return what + " is not owned by root";
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    return what + " is writable by group or others";
+  }
+  return "";
+}
+
 Result<HostConfig> LoadHostConfig(const std::string& path) {
   // O_NONBLOCK keeps a FIFO at the path from blocking the open; the file
   // type is checked next.
@@ -362,10 +370,8 @@ Result<HostConfig> LoadHostConfig(const std::string& path) {
     return Error{"cannot stat " + path + ": " + std::strerror(errno)};
   }
   if (!S_ISREG(st.st_mode)) return Error{path + " is not a regular file"};
-  if (st.st_uid != 0) return Error{path + " is not owned by root"};
-  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-    return Error{path + " is writable by group or others"};
-  }
+  std::string problem = RootOnlyProblem(st, path);
+  if (!problem.empty()) return Error{problem};
   if (st.st_size > static_cast<off_t>(kMaxConfigBytes)) {
     return Error{path + " is larger than 64 KiB"};
   }

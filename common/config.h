@@ -4,6 +4,8 @@
 #ifndef ZSP_COMMON_CONFIG_H_
 #define ZSP_COMMON_CONFIG_H_
 
+#include <sys/stat.h>
+
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -121,6 +123,11 @@ Result<HostConfig> ParseHostConfig(std::string_view text,
 // by root and not writable by group or others; otherwise anyone who can
 // write it could point the host at their own broker.
 Result<HostConfig> LoadHostConfig(const std::string& path);
+
+// Returns why the host must not trust the file with status st, named what
+// in the message: a user other than root owns it, or group or others can
+// write it. Returns "" when neither is the case.
+std::string RootOnlyProblem(const struct stat& st, const std::string& what);
 
 }  // namespace zsp
 

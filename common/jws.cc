@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/base64url.h"
+#include "common/config.h"
 
 namespace zsp {
 namespace {
@@ -41,11 +42,9 @@ Result<Ed25519PublicKey> LoadPublicKeyFile(const std::string& path,
   if (!S_ISREG(st.st_mode)) {
     return Error{"key file " + path + " is not a regular file"};
   }
-  if (root_only && st.st_uid != 0) {
-    return Error{"key file " + path + " is not owned by root"};
-  }
-  if (root_only && (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-    return Error{"key file " + path + " is writable by group or others"};
+  if (root_only) {
+    std::string problem = RootOnlyProblem(st, "key file " + path);
+    if (!problem.empty()) return Error{problem};
   }
 
   std::string text(kMaxKeyFileBytes + 1, '\0');
